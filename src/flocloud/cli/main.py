@@ -1,0 +1,44 @@
+"""The ``flocloud`` command: a click group; each area registers its commands here.
+
+Invariant: commands are thin. Bad input ends with a one-line ``error: ...`` on stderr and
+a non-zero exit, never a traceback (``FlocloudError`` is turned into a click error).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from flocloud import __version__
+from flocloud.protocol.errors import FlocloudError
+
+
+class FlocloudGroup(click.Group):
+    """A group that turns flocloud errors into one-line messages."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FlocloudError as exc:
+            click.echo(f"error: {exc.message} [{exc.code}]", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=FlocloudGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="flocloud")
+def cli() -> None:
+    """flocloud: a decentralized cloud data store on the FLO blockchain."""
+
+
+def _register() -> None:
+    # Each area adds one import + add_command line here.
+    pass
+
+
+_register()
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,70 @@
+"""The dependency rules of DEVELOPERS.md, checked on the source's import statements."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "flocloud"
+
+# subpackage -> flocloud subpackages it may import
+ALLOWED: dict[str, set[str]] = {
+    "protocol": set(),
+    "chain": {"protocol"},
+    "storage": {"protocol"},
+    "node": {"protocol", "chain", "storage", "web"},
+    "client": {"protocol", "chain"},
+    "devnet": {"protocol", "chain", "client", "node", "storage"},
+    "web": {"protocol"},
+    "testing": {"protocol", "chain", "client", "devnet"},
+    "cli": {"protocol", "chain", "client", "devnet", "node", "storage"},
+}
+PROTOCOL_FORBIDDEN = {"asyncio", "aiohttp", "sqlite3", "socket", "random", "time", "threading"}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            out.add(node.module)
+        elif isinstance(node, ast.ImportFrom) and node.level >= 2 and node.module:
+            out.add("flocloud." + node.module)
+    return out
+
+
+def _files(sub: str) -> list[Path]:
+    return sorted((SRC / sub).rglob("*.py"))
+
+
+@pytest.mark.parametrize("sub", sorted(ALLOWED))
+def test_subpackage_imports_only_allowed_layers(sub: str) -> None:
+    """A subpackage imports flocloud code only from the layers below it."""
+    bad = []
+    for path in _files(sub):
+        for mod in _imports(path):
+            parts = mod.split(".")
+            inner = parts[1] if parts[0] == "flocloud" and len(parts) > 1 else ""
+            if inner in ALLOWED and inner != sub and inner not in ALLOWED[sub]:
+                bad.append(f"{path.relative_to(SRC)} imports {mod}")
+    assert bad == []
+
+
+def test_protocol_is_sans_io() -> None:
+    """flocloud.protocol imports no I/O, clock or randomness module."""
+    bad = []
+    for path in _files("protocol"):
+        for mod in _imports(path):
+            if mod.split(".")[0] in PROTOCOL_FORBIDDEN or mod in {"os", "secrets"}:
+                bad.append(f"{path.name} imports {mod}")
+    assert bad == []
+
+
+def test_modules_stay_small() -> None:
+    """No module grows past 800 lines."""
+    big = [str(p) for p in SRC.rglob("*.py") if len(p.read_text().splitlines()) > 800]
+    assert big == []
