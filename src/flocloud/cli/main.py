@@ -34,7 +34,11 @@ def cli() -> None:
 
 def _register() -> None:
     # Each area adds one import + add_command line here.
-    pass
+    from flocloud.cli import crypto_cmds, id_cmds
+
+    cli.add_command(id_cmds.id_group)
+    for command in crypto_cmds.COMMANDS:
+        cli.add_command(command)
 
 
 _register()

@@ -7,7 +7,7 @@ verbatim, plus a human message. Codes never change meaning once released.
 ::
 
     FlocloudError                       code: internal
-    ├── ProtocolViolation               input that breaks the protocol (remote data)
+    ├── ProtocolViolation               protocol-violation (input that breaks the rules)
     │   ├── BadFormat                   bad-format
     │   ├── InvalidSignature            invalid-signature
     │   ├── IdMismatch                  id-mismatch        (pubkey does not hash to the claimed ID)
@@ -20,7 +20,7 @@ verbatim, plus a human message. Codes never change meaning once released.
     │   ├── UnsupportedVersion          unsupported-version
     │   ├── DecryptionFailed            decryption-failed
     │   └── SchemaMismatch              schema-mismatch
-    ├── RequestRejected                 valid input the receiver refuses
+    ├── RequestRejected                 rejected (valid input the receiver refuses)
     │   ├── Forbidden                   forbidden
     │   ├── RateLimited                 rate-limited
     │   ├── QuotaExceeded               quota-exceeded

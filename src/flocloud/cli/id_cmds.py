@@ -1,0 +1,98 @@
+"""``flocloud id``: make, show and check FLO IDs.
+
+Invariant: a WIF is printed only where the user asked for it (``id new`` without
+``--save``, ``id show``, or ``--show-wif``); ``--save`` writes it to the key file (0600).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+import orjson
+
+from flocloud.client.keyfile import key_file_path, save_key
+from flocloud.protocol.errors import FlocloudError
+from flocloud.protocol.keys import PrivateKey, decode_address
+from flocloud.protocol.params import MAINNET, TESTNET
+
+
+def _emit(data: dict[str, str], as_json: bool) -> None:
+    if as_json:
+        click.echo(orjson.dumps(data).decode())
+    else:
+        for k, v in data.items():
+            click.echo(f"{k:7} {v}")
+
+
+@click.group("id")
+def id_group() -> None:
+    """FLO identities: new keys, show a key, check an address."""
+
+
+@id_group.command("new")
+@click.option("--testnet", is_flag=True, help="Make a testnet/regtest ID (o…).")
+@click.option("--save", is_flag=True, help="Write the key file the CLI uses by default.")
+@click.option("--show-wif", is_flag=True, help="With --save, also print the WIF.")
+@click.option("--force", is_flag=True, help="With --save, overwrite an existing key file.")
+@click.option("--json", "as_json", is_flag=True)
+def id_new(testnet: bool, save: bool, show_wif: bool, force: bool, as_json: bool) -> None:
+    """Generate a new key and print its FLO ID, public key and WIF."""
+    while True:
+        try:
+            key = PrivateKey(os.urandom(32), TESTNET if testnet else MAINNET)
+            break
+        except FlocloudError:  # astronomically rare: secret >= curve order
+            continue
+    data = {"floID": key.address, "pubKey": key.pubkey_hex}
+    if save:
+        path = key_file_path()
+        if path.exists() and not force:
+            raise click.ClickException(f"{path} exists; use --force to replace it")
+        data["keyFile"] = str(save_key(key, path))
+    if not save or show_wif:
+        data["wif"] = key.to_wif()
+    _emit(data, as_json)
+
+
+@id_group.command("show")
+@click.argument("wif")
+@click.option("--json", "as_json", is_flag=True)
+def id_show(wif: str, as_json: bool) -> None:
+    """Show the FLO ID and public key of WIF (network detected from the WIF)."""
+    key = PrivateKey.from_wif(wif)
+    _emit(
+        {
+            "floID": key.address,
+            "pubKey": key.pubkey_hex,
+            "wif": key.to_wif(),
+            "network": "mainnet" if key.network is MAINNET else "testnet",
+        },
+        as_json,
+    )
+
+
+@id_group.command("check")
+@click.argument("address")
+@click.option("--json", "as_json", is_flag=True)
+def id_check(address: str, as_json: bool) -> None:
+    """Check ADDRESS; exit code 1 when it is invalid."""
+    try:
+        info = decode_address(address)
+    except FlocloudError as exc:
+        data = {"address": address, "valid": False, "error": exc.message, "code": exc.code}
+        click.echo(orjson.dumps(data).decode() if as_json else f"invalid: {exc.message}")
+        sys.exit(1)
+    network = "mainnet" if info.network is MAINNET else "testnet/regtest"
+    data2 = {
+        "address": address,
+        "valid": True,
+        "network": network,
+        "kind": info.kind,
+        "hash160": info.hash160.hex(),
+    }
+    if as_json:
+        click.echo(orjson.dumps(data2).decode())
+    else:
+        click.echo(f"valid {info.kind} address on {network} (hash160 {info.hash160.hex()})")

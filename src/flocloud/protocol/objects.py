@@ -1,0 +1,72 @@
+"""Application objects: their IDs and JSON Merge Patch (RFC 7386). Pure.
+
+Invariants owned here:
+- An object is named by (application, name); its ID is an address of the FLO scheme,
+  ``Base58Check(network.p2pkh || HASH160(utf8(application) || 0x00 || utf8(name)))``, so
+  placement treats objects exactly like user IDs ("critical data pieces have
+  blockchain-style IDs").
+- ``merge_patch`` never mutates its inputs.
+- ``merge_diff(a, b)`` returns a patch ``p`` with ``merge_patch(a, p) == b``, or ``None``
+  when RFC 7386 cannot express the change (``b`` contains ``null`` inside an object, which a
+  merge patch would read as "delete"); callers then send the whole value instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base58 import b58check_encode
+from .errors import BadFormat
+from .hashes import hash160
+from .params import Network
+
+__all__ = ["MAX_NAME_BYTES", "merge_diff", "merge_patch", "object_id"]
+
+MAX_NAME_BYTES = 256
+
+
+def object_id(application: str, name: str, network: Network) -> str:
+    """The ID of the object ``name`` of ``application``."""
+    app_b, name_b = application.encode("utf-8"), name.encode("utf-8")
+    if b"\x00" in app_b or not name_b or len(name_b) > MAX_NAME_BYTES:
+        raise BadFormat(f"object names are 1..{MAX_NAME_BYTES} bytes, applications have no NUL")
+    return b58check_encode(bytes([network.p2pkh]) + hash160(app_b + b"\x00" + name_b))
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """Apply an RFC 7386 JSON merge patch; returns a new value."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def _has_null_member(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(v is None or _has_null_member(v) for v in value.values())
+    return False
+
+
+def merge_diff(a: Any, b: Any) -> Any | None:
+    """A merge patch taking ``a`` to ``b``, or ``None`` if RFC 7386 can't express it."""
+    if not isinstance(b, dict):
+        return b  # a non-object patch replaces the whole value (null included)
+    if _has_null_member(b):
+        return None
+    if not isinstance(a, dict):
+        return b
+    patch: dict[str, Any] = {}
+    for key in a.keys() - b.keys():
+        patch[key] = None
+    for key, value in b.items():
+        if key not in a:
+            patch[key] = value
+        elif a[key] != value or type(a[key]) is not type(value):
+            sub = merge_diff(a[key], value)
+            patch[key] = value if sub is None else sub
+    return patch
