@@ -34,9 +34,10 @@ def cli() -> None:
 
 def _register() -> None:
     # Each area adds one import + add_command line here.
-    from flocloud.cli import crypto_cmds, id_cmds
+    from flocloud.cli import crypto_cmds, id_cmds, tx_cmds
 
     cli.add_command(id_cmds.id_group)
+    cli.add_command(tx_cmds.tx_group)
     for command in crypto_cmds.COMMANDS:
         cli.add_command(command)
 
