@@ -1,9 +1,9 @@
 """Build, sign and broadcast FLO transactions that carry floData.
 
 Invariants owned here:
-- The fee is at least ``fee_rate`` sat/byte of the *signed* size (default 1 sat/byte =
-  Flo Core's 1000 sat/kB minimum relay fee); signatures are deterministic, so the size
-  measured on a signed draft is the final size.
+- The fee is at least ``fee_rate`` sat/byte of the final *signed* size (default 1
+  sat/byte = Flo Core's 1000 sat/kB minimum relay fee), checked after signing because
+  DER signatures vary in length by a byte.
 - No dust: change below ``DUST_LIMIT`` (546 sat) goes to the fee instead.
 - floData is at most 1040 bytes; every input is a P2PKH output of the signing key and
   every signature commits to floData.
@@ -13,6 +13,7 @@ Invariants owned here:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,6 +29,10 @@ __all__ = ["DUST_LIMIT", "Publisher", "build_data_tx"]
 
 DUST_LIMIT = 546
 DEFAULT_FEE_RATE = 1.0  # sat per byte
+
+
+def _fee(tx: Transaction, fee_rate: float) -> int:
+    return math.ceil(tx.size * fee_rate)
 
 
 def _sign_all(tx: Transaction, key: PrivateKey) -> Transaction:
@@ -60,16 +65,21 @@ def build_data_tx(
         chosen.append(utxo)
         total = sum(u.value for u in chosen)
         inputs = tuple(TxIn(OutPoint(u.txid, u.vout)) for u in chosen)
-        # draft with change, signed, to learn the exact size and fee
-        draft = _sign_all(Transaction(2, inputs, (*pay, TxOut(0, own)), 0, flo_data), key)
-        fee_with_change = int(draft.size * fee_rate + 0.999999)
-        change = total - need - fee_with_change
-        if change >= DUST_LIMIT:
-            return _sign_all(Transaction(2, inputs, (*pay, TxOut(change, own)), 0, flo_data), key)
-        no_change = Transaction(2, inputs, tuple(pay), 0, flo_data)
+        # Sign with a change output, then check the fee on the *signed* size: DER
+        # signatures vary by a byte, so lower the change and re-sign until it is covered.
+        change = total - need
+        signed = _sign_all(Transaction(2, inputs, (*pay, TxOut(change, own)), 0, flo_data), key)
+        for _ in range(4):
+            short = _fee(signed, fee_rate) - (total - need - change)
+            if short <= 0:
+                break
+            change -= short
+            signed = _sign_all(Transaction(2, inputs, (*pay, TxOut(change, own)), 0, flo_data), key)
+        if change >= DUST_LIMIT and _fee(signed, fee_rate) <= total - need - change:
+            return signed
         if pay:
-            signed = _sign_all(no_change, key)
-            if total - need >= int(signed.size * fee_rate + 0.999999):
+            signed = _sign_all(Transaction(2, inputs, tuple(pay), 0, flo_data), key)
+            if total - need >= _fee(signed, fee_rate):
                 return signed  # the dust change goes to the fee
     total = sum(u.value for u in utxos)
     raise InsufficientFunds(
