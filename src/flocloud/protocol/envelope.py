@@ -250,9 +250,11 @@ def parse_envelope(
         comment=comment,
     )
     try:
-        pub = parse_pubkey(pub_hex)
-    except InvalidKey as exc:
-        raise BadFormat(f"pubKey: {exc.message}") from None
+        pub = bytes.fromhex(pub_hex)
+    except ValueError:
+        raise BadFormat("pubKey is not hex") from None
+    if len(pub) not in (33, 65):
+        raise BadFormat("pubKey must be 33 or 65 bytes")
     try:
         sig = bytes.fromhex(sig_hex)
     except ValueError:
@@ -261,5 +263,9 @@ def parse_envelope(
     if now_ms is not None and abs(now_ms - time_ms) > limits.max_skew_ms:
         raise StaleTime(f"message time is more than {limits.max_skew_ms} ms from node time")
     if not verify_data(pub, sig, raw):
+        try:  # the curve check is costly, so it runs only on the failure path
+            parse_pubkey(pub)
+        except InvalidKey as exc:
+            raise BadFormat(f"pubKey: {exc.message}") from None
         raise InvalidSignature("signature does not match body and pubKey")
     return Envelope(body, text, pub, sig, message_id(raw))

@@ -12,6 +12,7 @@ Invariants owned here:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import coincurve
@@ -35,8 +36,13 @@ def sign_digest(key: PrivateKey, digest: bytes) -> bytes:
     """DER signature (low S, RFC 6979) of a 32-byte digest."""
     if len(digest) != 32:
         raise ValueError("digest must be 32 bytes")
-    sig: bytes = coincurve.PrivateKey(key.secret).sign(digest, hasher=None)
+    sig: bytes = _signer(key.secret).sign(digest, hasher=None)
     return sig
+
+
+@functools.lru_cache(maxsize=256)
+def _signer(secret: bytes) -> coincurve.PrivateKey:
+    return coincurve.PrivateKey(secret)
 
 
 def sign_data(key: PrivateKey, data: bytes) -> bytes:

@@ -1,0 +1,85 @@
+"""Benchmark: build+sign and parse+verify of a 1 KiB envelope vs raw coincurve sign/verify.
+
+Goal (issue 2): envelope operations within 1.3x of raw coincurve on the same bytes.
+Prints a table and writes bench/results/sign_verify.json.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+import time
+from pathlib import Path
+
+import coincurve
+
+from flocloud.protocol.envelope import build_envelope, parse_envelope
+from flocloud.protocol.keys import PrivateKey
+from flocloud.protocol.params import MAINNET
+
+N = 3000
+T0 = 1_700_000_000_000
+
+
+def per_op(fn, n: int = N, repeats: int = 5) -> float:  # type: ignore[no-untyped-def]
+    runs = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for i in range(n):
+            fn(i)
+        runs.append((time.perf_counter() - t) / n * 1e6)
+    return statistics.median(runs)
+
+
+def main() -> None:
+    key = PrivateKey(hashlib.sha256(b"bench").digest(), MAINNET)
+    receiver = PrivateKey(hashlib.sha256(b"receiver").digest(), MAINNET).address
+    payload = {"text": "x" * 800, "n": 1}
+    envs = [
+        build_envelope(key, receiver=receiver, payload={**payload, "i": i}, time_ms=T0)
+        for i in range(N)
+    ]
+    wires = [e.to_json() for e in envs]
+    size = len(envs[0].body_text.encode())
+    raw_key = coincurve.PrivateKey(key.secret)
+    bodies = [e.body_text.encode() for e in envs]
+    sigs = [raw_key.sign(hashlib.sha256(b).digest(), hasher=None) for b in bodies]
+    pub = coincurve.PublicKey(key.public_key)
+
+    raw_sign = per_op(lambda i: raw_key.sign(hashlib.sha256(bodies[i]).digest(), hasher=None))
+    env_sign = per_op(
+        lambda i: build_envelope(key, receiver=receiver, payload={**payload, "i": i}, time_ms=T0)
+    )
+    raw_verify = per_op(
+        lambda i: coincurve.PublicKey(key.public_key).verify(
+            sigs[i], hashlib.sha256(bodies[i]).digest(), hasher=None
+        )
+    )
+    env_verify = per_op(lambda i: parse_envelope(wires[i], now_ms=T0))
+    del pub
+    rows = {
+        "body_bytes": size,
+        "raw_sign_us": raw_sign,
+        "envelope_build_sign_us": env_sign,
+        "sign_ratio": env_sign / raw_sign,
+        "raw_verify_us": raw_verify,
+        "envelope_parse_verify_us": env_verify,
+        "verify_ratio": env_verify / raw_verify,
+        "goal_ratio": 1.3,
+    }
+    print(f"{size}-byte body, median of 5 x {N} ops (µs/op)")
+    print(
+        f"  sign:   raw coincurve {raw_sign:6.1f}   build_envelope {env_sign:6.1f}   ratio {rows['sign_ratio']:.2f}"
+    )
+    print(
+        f"  verify: raw coincurve {raw_verify:6.1f}   parse_envelope {env_verify:6.1f}   ratio {rows['verify_ratio']:.2f}"
+    )
+    out = Path(__file__).parent / "results" / "sign_verify.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(rows, indent=1))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
