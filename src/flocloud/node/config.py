@@ -1,0 +1,126 @@
+"""Supernode configuration: defaults, TOML loading, command-line overrides.
+
+Invariant: every setting has a default here and is documented in ``config.example.toml``
+(a test checks the two agree); unknown keys in a config file are an error, not ignored.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from flocloud.protocol.errors import BadFormat
+from flocloud.protocol.keys import PrivateKey
+from flocloud.protocol.params import network_by_name
+
+__all__ = ["AppConfig", "ChainConfig", "Limits", "NodeConfig", "load_config"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_message_bytes: int = 64 * 1024
+    max_depth: int = 32
+    max_skew_ms: int = 5 * 60 * 1000
+    rate_per_id: float = 100.0  # writes per second per sender ID
+    burst_per_id: int = 500
+    rate_per_connection: float = 2000.0  # requests per second per connection
+    burst_per_connection: int = 5000
+    max_subscriptions: int = 32  # per connection
+    subscription_queue: int = 1000  # frames waiting for a slow reader before it is cut off
+    quota_bytes_per_id: int = 50 * 1024 * 1024
+    query_max_limit: int = 1000
+    max_inflight_per_connection: int = 512
+
+
+@dataclass(frozen=True)
+class ChainConfig:
+    explorer: str = ""  # empty: no chain; apps come from [apps]
+    explorer_kind: str = "blockbook"
+    registry: str = ""
+    min_confirmations: int = 1
+    refresh_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    admin: str
+    trusted: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    network: str = "regtest"
+    host: str = "127.0.0.1"
+    port: int = 7400
+    data_dir: str = "data"
+    wif: str = ""
+    key_file: str = "node.key"
+    public_url: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    trusted_proxies: tuple[str, ...] = ()
+    synchronous: str = "NORMAL"
+    log_level: str = "info"
+    log_format: str = "text"  # text | json
+    limits: Limits = field(default_factory=Limits)
+    chain: ChainConfig = field(default_factory=ChainConfig)
+    apps: dict[str, AppConfig] = field(default_factory=dict)
+    base_dir: str = "."  # where relative paths are resolved (the config file's folder)
+
+    def path(self, value: str) -> Path:
+        p = Path(value)
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+    def key(self) -> PrivateKey:
+        net = network_by_name(self.network)
+        if self.wif:
+            return PrivateKey.from_wif(self.wif, net)
+        path = self.path(self.key_file)
+        try:
+            return PrivateKey.from_wif(path.read_text().strip(), net)
+        except FileNotFoundError:
+            raise BadFormat(f"no node key: set wif or create {path} (flocloud node init)") from None
+
+
+def _build(cls: Any, data: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(data) - set(known)
+    if unknown:
+        raise BadFormat(f"unknown setting(s) in {where}: {', '.join(sorted(unknown))}")
+    out = {}
+    for name, value in data.items():
+        if isinstance(value, list):
+            value = tuple(value)
+        out[name] = value
+    return cls(**out)
+
+
+def load_config(path: Path | None, **overrides: Any) -> NodeConfig:
+    """Defaults, then the TOML file, then non-None ``overrides``."""
+    data: dict[str, Any] = {}
+    base = "."
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise BadFormat(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise BadFormat(f"config file {path} is not valid TOML: {exc}") from None
+        base = str(Path(path).resolve().parent)
+    limits = _build(Limits, data.pop("limits", {}), "[limits]")
+    chain = _build(ChainConfig, data.pop("chain", {}), "[chain]")
+    apps = {
+        name: _build(AppConfig, a, f"[apps.{name}]") for name, a in data.pop("apps", {}).items()
+    }
+    tls = data.pop("tls", {})
+    data["tls_cert"], data["tls_key"] = tls.get("cert", ""), tls.get("key", "")
+    storage = data.pop("storage", {})
+    if "synchronous" in storage:
+        data["synchronous"] = storage["synchronous"]
+    log = data.pop("log", {})
+    data["log_level"], data["log_format"] = log.get("level", "info"), log.get("format", "text")
+    cfg: NodeConfig = _build(NodeConfig, data, "the config file")
+    cfg = replace(cfg, limits=limits, chain=chain, apps=apps, base_dir=base)
+    return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,60 @@
+"""SQLite schema migrations: an ordered, forward-only list applied by ``PRAGMA user_version``.
+
+Invariant: migration N is applied exactly once, inside a transaction, and never edited
+after release; a new change is a new entry at the end.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+__all__ = ["MIGRATIONS", "migrate"]
+
+MIGRATIONS: list[str] = [
+    # 1: messages (every write), derived objects / schemas, quota accounting
+    """
+    CREATE TABLE messages (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        receiver TEXT NOT NULL, sender TEXT NOT NULL, application TEXT NOT NULL,
+        type TEXT NOT NULL, comment TEXT, time INTEGER NOT NULL, received_ms INTEGER NOT NULL,
+        body TEXT NOT NULL, pubkey TEXT NOT NULL, sign TEXT NOT NULL, size INTEGER NOT NULL,
+        deleted INTEGER NOT NULL DEFAULT 0, tags TEXT NOT NULL DEFAULT '[]', note TEXT,
+        origin TEXT, origin_seq INTEGER
+    );
+    CREATE INDEX messages_receiver ON messages(receiver, seq);
+    CREATE INDEX messages_app_type ON messages(application, type, seq);
+    CREATE INDEX messages_sender ON messages(sender, seq);
+    CREATE TABLE objects (
+        application TEXT NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL,
+        kind TEXT NOT NULL, change TEXT NOT NULL, value TEXT NOT NULL, msg_id TEXT NOT NULL,
+        PRIMARY KEY (application, name, version)
+    );
+    CREATE TABLE schemas (
+        application TEXT NOT NULL, target TEXT NOT NULL, schema TEXT NOT NULL,
+        msg_id TEXT NOT NULL, PRIMARY KEY (application, target)
+    );
+    CREATE TABLE quota (sender TEXT PRIMARY KEY, bytes INTEGER NOT NULL);
+    """,
+]
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Bring ``db`` to the latest schema; returns the version it is at."""
+    current = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if current > len(MIGRATIONS):
+        raise RuntimeError(
+            f"database schema {current} is newer than this software ({len(MIGRATIONS)})"
+        )
+    for version in range(current + 1, len(MIGRATIONS) + 1):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[version - 1].split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {version}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    return len(MIGRATIONS)

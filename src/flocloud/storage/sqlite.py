@@ -1,0 +1,487 @@
+"""``SqliteStore``: the embedded default store.
+
+Data directory layout: ``<data_dir>/store.sqlite3`` (plus SQLite's ``-wal``/``-shm``).
+
+Invariants owned here:
+- One writer thread owns the only write connection. Writes queue up and are applied in
+  batches ("group commit"): one ``BEGIN IMMEDIATE``, a ``SAVEPOINT`` per write so a refused
+  write does not disturb its neighbours, one ``COMMIT``; only then are the writers'
+  futures resolved. An acknowledged write is therefore committed (WAL; ``synchronous``
+  NORMAL by default survives process crashes, FULL also power loss).
+- ``seq`` is SQLite's AUTOINCREMENT rowid: strictly increasing, never reused, assigned
+  inside the committing transaction, so a cursor never skips or repeats a write.
+- Compare-and-set of objects, quotas and schema checks run inside the writer, so
+  concurrent writers cannot both win.
+- Reads use separate read-only connections in a small thread pool; they never block the
+  event loop and see only committed data.
+- sqlite3 errors are mapped to flocloud errors here (``Unavailable``), never leaked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import orjson
+
+from flocloud.protocol.envelope import Envelope
+from flocloud.protocol.errors import (
+    BadFormat,
+    FlocloudError,
+    NotFound,
+    QuotaExceeded,
+    SchemaMismatch,
+    Unavailable,
+    VersionConflict,
+)
+from flocloud.protocol.objects import merge_patch
+from flocloud.protocol.writes import About, MessageWrite, ObjectWrite, SchemaWrite, parse_write
+
+from .migrations import migrate
+from .store import MessageFilter, ObjectVersion, PutResult, Record, StoreStats
+
+__all__ = ["SqliteStore"]
+
+_COLUMNS = "seq, id, receiver, sender, application, type, time, received_ms, body, pubkey, sign, deleted, tags, note, origin"
+_MAX_BATCH = 256
+
+
+def _record(row: tuple[Any, ...]) -> Record:
+    return Record(
+        seq=row[0], id=row[1], receiver=row[2], sender=row[3], application=row[4], type=row[5],
+        time=row[6], received_ms=row[7], body=row[8], pubkey=row[9], sign=row[10],
+        deleted=bool(row[11]), tags=tuple(orjson.loads(row[12])), note=row[13], origin=row[14],
+    )  # fmt: skip
+
+
+class SqliteStore:
+    """See the module docstring. Create with ``await SqliteStore.open(path)``."""
+
+    def __init__(self, path: Path, *, synchronous: str = "NORMAL") -> None:
+        self.path = Path(path)
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError("synchronous must be OFF, NORMAL, FULL or EXTRA")
+        self.synchronous = synchronous.upper()
+        self._queue: queue.Queue[
+            tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]] | None
+        ] = queue.Queue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._writer: threading.Thread | None = None
+        self._readers = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="store-read")
+        self._local = threading.local()
+        self._validators: dict[str, Any] = {}
+        self.commits = 0
+        self.writes = 0
+        self.on_commit: Callable[[list[tuple[Record, str | None]]], None] | None = None
+
+    @classmethod
+    async def open(cls, path: Path, *, synchronous: str = "NORMAL") -> SqliteStore:
+        store = cls(path, synchronous=synchronous)
+        await store.start()
+        return store
+
+    def _connect(self, readonly: bool = False) -> sqlite3.Connection:
+        uri = f"file:{self.path}{'?mode=ro' if readonly else ''}"
+        db = sqlite3.connect(
+            uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30
+        )
+        db.execute("PRAGMA journal_mode=WAL" if not readonly else "PRAGMA query_only=1")
+        db.execute(f"PRAGMA synchronous={self.synchronous}")
+        return db
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._loop = asyncio.get_running_loop()
+        try:
+            db = self._connect()
+            migrate(db)
+        except sqlite3.Error as exc:
+            raise Unavailable(f"cannot open the store {self.path}: {exc}") from None
+        self._writer = threading.Thread(
+            target=self._write_loop, args=(db,), name="store-writer", daemon=True
+        )
+        self._writer.start()
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._queue.put(None)
+            await asyncio.to_thread(self._writer.join)
+            self._writer = None
+        self._readers.shutdown(wait=True)
+
+    # -- the writer ---------------------------------------------------------------------
+
+    def _write_loop(self, db: sqlite3.Connection) -> None:
+        assert self._loop is not None
+        running = True
+        while running:
+            first = self._queue.get()
+            batch = []
+            if first is None:
+                running = False
+            else:
+                batch.append(first)
+            while len(batch) < _MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    running = False
+                    break
+                batch.append(item)
+            if batch:
+                self._apply(db, batch)
+        db.close()
+
+    def _apply(
+        self,
+        db: sqlite3.Connection,
+        batch: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]],
+    ) -> None:
+        assert self._loop is not None
+        results: list[tuple[asyncio.Future[Any], bool, Any]] = []
+        self._committed: list[tuple[Record, str | None]] = []
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for n, (op, fut) in enumerate(batch):
+                db.execute(f"SAVEPOINT w{n}")
+                try:
+                    results.append((fut, True, op(db)))
+                    db.execute(f"RELEASE w{n}")
+                except FlocloudError as exc:
+                    db.execute(f"ROLLBACK TO w{n}")
+                    db.execute(f"RELEASE w{n}")
+                    results.append((fut, False, exc))
+                except Exception as exc:  # a bug or a SQLite error: refuse this write only
+                    db.execute(f"ROLLBACK TO w{n}")
+                    db.execute(f"RELEASE w{n}")
+                    results.append((fut, False, Unavailable(f"store error: {exc}")))
+            db.execute("COMMIT")
+            self.commits += 1
+            self.writes += len(batch)
+        except sqlite3.Error as exc:
+            try:
+                db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            err = Unavailable(f"store commit failed: {exc}")
+            results = [(fut, False, err) for _, fut in batch]
+            self._committed = []
+        committed = self._committed
+
+        def resolve() -> None:
+            for fut, ok, value in results:
+                if fut.done():
+                    continue
+                if ok:
+                    fut.set_result(value)
+                else:
+                    fut.set_exception(value)
+            if committed and self.on_commit is not None:
+                self.on_commit(committed)
+
+        self._loop.call_soon_threadsafe(resolve)
+
+    async def _write(self, op: Callable[[sqlite3.Connection], Any]) -> Any:
+        if self._writer is None:
+            raise Unavailable("the store is closed")
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put((op, fut))
+        return await fut
+
+    # -- writes -------------------------------------------------------------------------
+
+    async def put(
+        self,
+        env: Envelope,
+        received_ms: int,
+        *,
+        quota_bytes: int | None = None,
+        origin: str | None = None,
+    ) -> PutResult:
+        """Store one validated envelope (permissions are the caller's business)."""
+        write = parse_write(env.body)
+        result: PutResult = await self._write(
+            lambda db: self._put(db, env, write, received_ms, quota_bytes, origin)
+        )
+        return result
+
+    def _validator(self, db: sqlite3.Connection, application: str, target: str) -> Any:
+        row = db.execute(
+            "SELECT schema FROM schemas WHERE application=? AND target=?", (application, target)
+        ).fetchone()
+        if row is None:
+            return None
+        v = self._validators.get(row[0])
+        if v is None:
+            v = jsonschema.Draft202012Validator(orjson.loads(row[0]))
+            if len(self._validators) > 512:
+                self._validators.clear()
+            self._validators[row[0]] = v
+        return v
+
+    def _check_schema(
+        self, db: sqlite3.Connection, application: str, target: str, value: Any
+    ) -> None:
+        v = self._validator(db, application, target)
+        if v is None:
+            return
+        err = jsonschema.exceptions.best_match(v.iter_errors(value))
+        if err is not None:
+            where = "/".join(str(p) for p in err.absolute_path) or "(root)"
+            raise SchemaMismatch(
+                f"{target} does not match the application's schema at {where}: {err.message}"[:300]
+            )
+
+    def _put(
+        self,
+        db: sqlite3.Connection,
+        env: Envelope,
+        write: Any,
+        received_ms: int,
+        quota_bytes: int | None,
+        origin: str | None,
+    ) -> PutResult:
+        body = env.body
+        row = db.execute("SELECT seq FROM messages WHERE id=?", (env.id,)).fetchone()
+        if row is not None:
+            version = None
+            if isinstance(write, ObjectWrite):
+                v = db.execute("SELECT version FROM objects WHERE msg_id=?", (env.id,)).fetchone()
+                version = v[0] if v else None
+            return PutResult(int(row[0]), duplicate=True, version=version)
+        size = len(env.body_text.encode())
+        if quota_bytes is not None:
+            used = db.execute("SELECT bytes FROM quota WHERE sender=?", (body.senderID,)).fetchone()
+            if (used[0] if used else 0) + size > quota_bytes:
+                raise QuotaExceeded(
+                    f"{body.senderID} has used its {quota_bytes}-byte storage quota"
+                )
+        version = None
+        target_row = None
+        if isinstance(write, MessageWrite):
+            self._check_schema(db, body.application, f"message:{body.type}", body.payload)
+        elif isinstance(write, ObjectWrite):
+            current = db.execute(
+                "SELECT version, value FROM objects WHERE application=? AND name=? ORDER BY version DESC LIMIT 1",
+                (body.application, write.name),
+            ).fetchone()
+            cur_version, cur_value = (
+                (current[0], orjson.loads(current[1])) if current else (0, None)
+            )
+            if write.expected_version is not None and write.expected_version != cur_version:
+                raise VersionConflict(
+                    f"object {write.name} is at version {cur_version}, not {write.expected_version}"
+                )
+            value = (
+                write.change
+                if write.kind == "reset"
+                else merge_patch(cur_value if cur_value is not None else {}, write.change)
+            )
+            self._check_schema(db, body.application, f"object:{write.name}", value)
+            version = cur_version + 1
+        elif isinstance(write, SchemaWrite):
+            try:
+                jsonschema.Draft202012Validator.check_schema(write.schema)
+            except jsonschema.exceptions.SchemaError as exc:
+                raise BadFormat(f"invalid JSON Schema: {exc.message}"[:300]) from None
+        elif isinstance(write, About):
+            target_row = db.execute(
+                "SELECT receiver FROM messages WHERE id=?", (write.target_id,)
+            ).fetchone()
+            if target_row is None:
+                raise NotFound(f"message {write.target_id} is not stored here")
+            if target_row[0] != body.receiverID:
+                raise BadFormat("a delete/tag/note must be addressed to the target's receiver")
+        cur = db.execute(
+            "INSERT INTO messages (id, receiver, sender, application, type, comment, time, received_ms, body, pubkey, sign, size, origin) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (env.id, body.receiverID, body.senderID, body.application, body.type, body.comment, body.time,
+             received_ms, env.body_text, env.pubkey.hex(), env.signature.hex(), size, origin),
+        )  # fmt: skip
+        seq = int(cur.lastrowid or 0)
+        db.execute(
+            "INSERT INTO quota (sender, bytes) VALUES (?, ?) ON CONFLICT(sender) DO UPDATE SET bytes = bytes + excluded.bytes",
+            (body.senderID, size),
+        )
+        if isinstance(write, ObjectWrite):
+            db.execute(
+                "INSERT INTO objects (application, name, version, kind, change, value, msg_id) VALUES (?,?,?,?,?,?,?)",
+                (
+                    body.application,
+                    write.name,
+                    version,
+                    write.kind,
+                    orjson.dumps(write.change).decode(),
+                    orjson.dumps(value).decode(),
+                    env.id,
+                ),
+            )
+        elif isinstance(write, SchemaWrite):
+            db.execute(
+                "INSERT INTO schemas (application, target, schema, msg_id) VALUES (?,?,?,?) "
+                "ON CONFLICT(application, target) DO UPDATE SET schema=excluded.schema, msg_id=excluded.msg_id",
+                (body.application, write.target, orjson.dumps(write.schema).decode(), env.id),
+            )
+        elif isinstance(write, About):
+            if write.kind == "delete":
+                db.execute("UPDATE messages SET deleted=1 WHERE id=?", (write.target_id,))
+            elif write.kind == "note":
+                db.execute("UPDATE messages SET note=? WHERE id=?", (write.value, write.target_id))
+            else:
+                tags = orjson.loads(
+                    db.execute(
+                        "SELECT tags FROM messages WHERE id=?", (write.target_id,)
+                    ).fetchone()[0]
+                )
+                if write.value is not None and write.value not in tags:
+                    tags.append(write.value)
+                db.execute(
+                    "UPDATE messages SET tags=? WHERE id=?",
+                    (orjson.dumps(tags).decode(), write.target_id),
+                )
+        rec = Record(seq, env.id, body.receiverID, body.senderID, body.application, body.type, body.time,
+                     received_ms, env.body_text, env.pubkey.hex(), env.signature.hex(), origin=origin)  # fmt: skip
+        self._committed.append((rec, body.comment))
+        return PutResult(seq, version=version)
+
+    # -- reads --------------------------------------------------------------------------
+
+    def _reader_db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._connect(readonly=True)
+            self._local.db = db
+        return db
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        def run() -> Any:
+            try:
+                return fn(self._reader_db())
+            except sqlite3.Error as exc:
+                raise Unavailable(f"store read failed: {exc}") from None
+
+        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+
+    async def query(self, f: MessageFilter) -> tuple[list[Record], bool]:
+        """Matching records in seq order (or newest first) and whether more remain."""
+        where, args = ["receiver=?"], [f.receiver]
+        for column, value in (
+            ("application", f.application),
+            ("type", f.type),
+            ("sender", f.sender),
+            ("comment", f.comment),
+        ):
+            if value is not None:
+                where.append(f"{column}=?")
+                args.append(value)
+        if f.since is not None:
+            where.append("time>=?")
+            args.append(f.since)  # type: ignore[arg-type]
+        if f.until is not None:
+            where.append("time<=?")
+            args.append(f.until)  # type: ignore[arg-type]
+        if f.after is not None:
+            where.append("seq>?" if not f.newest_first else "seq<?")
+            args.append(f.after)  # type: ignore[arg-type]
+        if f.ids is not None:
+            where.append(f"id IN ({','.join('?' * len(f.ids))})")
+            args.extend(f.ids)
+        if not f.include_deleted:
+            where.append("deleted=0")
+        order = "DESC" if f.newest_first else "ASC"
+        sql = f"SELECT {_COLUMNS} FROM messages WHERE {' AND '.join(where)} ORDER BY seq {order} LIMIT ?"
+
+        def run(db: sqlite3.Connection) -> tuple[list[Record], bool]:
+            rows = db.execute(sql, (*args, f.limit + 1)).fetchall()
+            return [_record(r) for r in rows[: f.limit]], len(rows) > f.limit
+
+        result: tuple[list[Record], bool] = await self._read(run)
+        return result
+
+    async def message(self, msg_id: str) -> Record | None:
+        def run(db: sqlite3.Connection) -> Record | None:
+            row = db.execute(f"SELECT {_COLUMNS} FROM messages WHERE id=?", (msg_id,)).fetchone()
+            return _record(row) if row else None
+
+        result: Record | None = await self._read(run)
+        return result
+
+    async def _object_rows(
+        self, application: str, name: str, sql_tail: str, args: tuple[Any, ...]
+    ) -> list[ObjectVersion]:
+        def run(db: sqlite3.Connection) -> list[ObjectVersion]:
+            rows = db.execute(
+                "SELECT o.version, o.kind, o.change, o.value, o.msg_id, m.sender, m.time FROM objects o "
+                "JOIN messages m ON m.id = o.msg_id WHERE o.application=? AND o.name=? " + sql_tail,
+                (application, name, *args),
+            ).fetchall()
+            return [
+                ObjectVersion(
+                    application,
+                    name,
+                    r[0],
+                    r[1],
+                    orjson.loads(r[2]),
+                    orjson.loads(r[3]),
+                    r[4],
+                    r[5],
+                    r[6],
+                )
+                for r in rows
+            ]
+
+        result: list[ObjectVersion] = await self._read(run)
+        return result
+
+    async def get_object(
+        self, application: str, name: str, version: int | None = None
+    ) -> ObjectVersion | None:
+        if version is None:
+            rows = await self._object_rows(application, name, "ORDER BY o.version DESC LIMIT 1", ())
+        else:
+            rows = await self._object_rows(application, name, "AND o.version=?", (version,))
+        return rows[0] if rows else None
+
+    async def object_changes(
+        self, application: str, name: str, since_version: int
+    ) -> list[ObjectVersion]:
+        return await self._object_rows(
+            application, name, "AND o.version>? ORDER BY o.version LIMIT 1000", (since_version,)
+        )
+
+    async def schemas(self, application: str) -> dict[str, Any]:
+        def run(db: sqlite3.Connection) -> dict[str, Any]:
+            rows = db.execute(
+                "SELECT target, schema FROM schemas WHERE application=?", (application,)
+            )
+            return {t: orjson.loads(s) for t, s in rows}
+
+        result: dict[str, Any] = await self._read(run)
+        return result
+
+    async def stats(self) -> StoreStats:
+        def run(db: sqlite3.Connection) -> StoreStats:
+            messages, size = db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(size),0) FROM messages"
+            ).fetchone()
+            objects = db.execute(
+                "SELECT COUNT(DISTINCT application || char(0) || name) FROM objects"
+            ).fetchone()[0]
+            db_bytes = sum(
+                p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.exists()
+            )
+            return StoreStats(
+                int(messages), int(objects), int(size), db_bytes, self.commits, self.writes
+            )
+
+        result: StoreStats = await self._read(run)
+        return result
