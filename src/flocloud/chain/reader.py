@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import aiohttp
 import orjson
@@ -131,7 +131,7 @@ class HttpReader:
         self._session = session
         self._own_session = session is None
 
-    async def __aenter__(self) -> HttpReader:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -34,13 +34,25 @@ def cli() -> None:
 
 def _register() -> None:
     # Each area adds one import + add_command line here.
-    from flocloud.cli import chain_cmds, crypto_cmds, devchain_cmds, id_cmds, node_cmds, tx_cmds
+    from flocloud.cli import (
+        chain_cmds,
+        crypto_cmds,
+        devchain_cmds,
+        devnet_cmds,
+        id_cmds,
+        node_cmds,
+        sdk_cmds,
+        tx_cmds,
+    )
 
     cli.add_command(id_cmds.id_group)
     cli.add_command(tx_cmds.tx_group)
     cli.add_command(chain_cmds.chain_group)
     cli.add_command(devchain_cmds.devchain_group)
     cli.add_command(node_cmds.node_group)
+    cli.add_command(devnet_cmds.devnet_group)
+    for command in sdk_cmds.COMMANDS:
+        cli.add_command(command)
     for command in crypto_cmds.COMMANDS:
         cli.add_command(command)
 

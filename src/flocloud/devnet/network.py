@@ -1,0 +1,362 @@
+"""``Network``: start, stop, kill and restart a local flocloud network of real processes.
+
+Invariants owned here:
+- Every process is a real OS process on 127.0.0.1 with its own data directory and log
+  file under ``base_dir``; ports are free ports picked at start.
+- Keys are deterministic per index (``deterministic_key``), for development only: anyone
+  can recompute them. A random seed is logged for anything random a test does.
+- ``devnet.json`` in ``base_dir`` records pids, ports, IDs and URLs, so ``flocloud devnet
+  status`` and ``down`` work from another terminal.
+- Every wait is bounded and scaled by ``timeout_factor`` (env FLOCLOUD_TEST_TIMEOUT_FACTOR);
+  a timeout names the process and shows the tail of its log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from flocloud.protocol.keys import PrivateKey
+from flocloud.protocol.params import REGTEST
+
+__all__ = ["ChainProcess", "Network", "NodeProcess", "deterministic_key", "free_port"]
+
+log = logging.getLogger("flocloud.devnet")
+COIN = 100_000_000
+
+
+def deterministic_key(label: str) -> PrivateKey:
+    """A regtest key derived from ``label`` (development only: not secret)."""
+    return PrivateKey(hashlib.sha256(b"flocloud-devnet-" + label.encode()).digest(), REGTEST)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def timeout_factor() -> float:
+    try:
+        return float(os.environ.get("FLOCLOUD_TEST_TIMEOUT_FACTOR", "1"))
+    except ValueError:
+        return 1.0
+
+
+@dataclass
+class Proc:
+    """A child process with a log file and a health URL."""
+
+    name: str
+    args: list[str]
+    log_path: Path
+    health_url: str
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        logf = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
+        self.popen = subprocess.Popen(
+            self.args, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        logf.close()
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen else None
+
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM and wait; SIGKILL if it does not exit in time. Returns the exit code."""
+        if self.popen is None:
+            return None
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        return self.popen.returncode
+
+    def kill(self) -> None:
+        """SIGKILL (a crash)."""
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait()
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    async def wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout * timeout_factor()
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+            while True:
+                if not self.running:
+                    raise RuntimeError(
+                        f"[{self.name}] exited with {self.popen.returncode if self.popen else '?'}:\n{self.log_tail()}"
+                    )
+                try:
+                    async with session.get(self.health_url) as resp:
+                        if resp.status == 200:
+                            return
+                except (aiohttp.ClientError, OSError, TimeoutError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"[{self.name}] not healthy after {timeout}s:\n{self.log_tail()}"
+                    )
+                await asyncio.sleep(0.1)
+
+
+def _python() -> list[str]:
+    return [sys.executable, "-m", "flocloud.cli"]
+
+
+@dataclass
+class ChainProcess(Proc):
+    port: int = 0
+
+    @classmethod
+    def make(cls, base: Path, port: int, block_interval: float) -> ChainProcess:
+        args = [
+            *_python(),
+            "devchain",
+            "run",
+            "--dir",
+            str(base / "chain"),
+            "--port",
+            str(port),
+            "--block-interval",
+            str(block_interval),
+        ]
+        return cls("chain", args, base / "chain.log", f"http://127.0.0.1:{port}/api/", port=port)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class NodeProcess(Proc):
+    index: int = 0
+    port: int = 0
+    key: PrivateKey = field(default_factory=lambda: deterministic_key("unused"))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def id(self) -> str:
+        return self.key.address
+
+
+class Network:
+    """A dev chain plus ``nodes`` supernodes, registered on the chain."""
+
+    def __init__(
+        self,
+        base_dir: Path,
+        *,
+        nodes: int = 3,
+        block_interval: float = 1.0,
+        backup_depth: int = 2,
+        write_quorum: int = 2,
+        registry_refresh: float = 1.0,
+        seed: int | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.base = Path(base_dir).resolve()
+        self.n = nodes
+        self.block_interval = block_interval
+        self.backup_depth = backup_depth
+        self.write_quorum = write_quorum
+        self.registry_refresh = registry_refresh
+        self.seed = seed if seed is not None else int.from_bytes(os.urandom(4), "big")
+        log.info("devnet random seed %d", self.seed)
+        self.progress = progress or (lambda msg: log.info(msg))
+        self.registry_key = deterministic_key("registry")
+        self.client_key = deterministic_key("client")
+        self.chain = ChainProcess.make(self.base, free_port(), block_interval)
+        self.nodes: list[NodeProcess] = []
+        for i in range(nodes):
+            port = free_port()
+            key = deterministic_key(f"node-{i}")
+            node_dir = self.base / f"node{i}"
+            args = [*_python(), "node", "run", "--config", str(node_dir / "node.toml")]
+            self.nodes.append(
+                NodeProcess(
+                    f"node {i}",
+                    args,
+                    self.base / f"node{i}.log",
+                    f"http://127.0.0.1:{port}/healthz",
+                    index=i,
+                    port=port,
+                    key=key,
+                )
+            )
+
+    @property
+    def state_file(self) -> Path:
+        return self.base / "devnet.json"
+
+    def _write_node_config(self, node: NodeProcess) -> None:
+        d = self.base / f"node{node.index}"
+        d.mkdir(parents=True, exist_ok=True)
+        key_path = d / "node.key"
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(node.key.to_wif() + "\n")
+        (d / "node.toml").write_text(
+            f'network = "regtest"\nhost = "127.0.0.1"\nport = {node.port}\ndata_dir = "data"\n'
+            f'key_file = "node.key"\npublic_url = "{node.ws_url}"\n\n'
+            f'[chain]\nexplorer = "{self.chain.url}"\nregistry = "{self.registry_key.address}"\n'
+            f"refresh_seconds = {self.registry_refresh}\n"
+        )
+
+    def _write_client_key(self) -> Path:
+        path = self.base / "client-key.json"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"wif": self.client_key.to_wif(), "floID": self.client_key.address}, fh)
+        return path
+
+    async def _publish_registry(self) -> None:
+        from flocloud.chain.blockbook import BlockbookV1Reader
+        from flocloud.chain.publisher import Publisher
+        from flocloud.chain.registry import make_registry_update
+
+        async with aiohttp.ClientSession() as session:
+            body = {"address": self.registry_key.address, "amount": "10", "mine": True}
+            async with session.post(self.chain.url + "/api/faucet", json=body) as resp:
+                if resp.status != 200:
+                    raise RuntimeError(f"faucet failed: {await resp.text()}")
+        updates = make_registry_update(
+            add_nodes=[(n.id, n.key.pubkey_hex, n.ws_url) for n in self.nodes],
+            config={"backupDepth": self.backup_depth, "writeQuorum": self.write_quorum},
+            add_apps={"demo": self.client_key.address},
+        )
+        async with BlockbookV1Reader(self.chain.url) as reader:
+            await Publisher(reader, self.registry_key).publish_many(updates)
+        await self.mine()
+
+    async def mine(self, blocks: int = 1) -> None:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(self.chain.url + "/api/mine", json={"blocks": blocks}) as resp,
+        ):
+            if resp.status != 200:
+                raise RuntimeError(f"mining failed: {await resp.text()}")
+
+    async def start(self) -> None:
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.progress(f"starting the dev chain on {self.chain.url}")
+        self.chain.start()
+        await self.chain.wait_healthy(30)
+        self.progress("funding the registry and publishing supernodes on chain")
+        await self._publish_registry()
+        self._write_client_key()
+        for node in self.nodes:
+            self._write_node_config(node)
+            node.start()
+        for node in self.nodes:
+            self.progress(f"waiting for {node.name} ({node.url})")
+            await node.wait_healthy(30)
+        self.save_state()
+        self.progress("network is up")
+
+    def save_state(self) -> None:
+        doc = {
+            "network": "regtest",
+            "explorer": self.chain.url,
+            "registry": self.registry_key.address,
+            "seed": self.seed,
+            "chain": {
+                "pid": self.chain.pid,
+                "url": self.chain.url,
+                "log": str(self.chain.log_path),
+            },
+            "nodes": [
+                {
+                    "index": n.index,
+                    "id": n.id,
+                    "url": n.url,
+                    "ws": n.ws_url,
+                    "pid": n.pid,
+                    "log": str(n.log_path),
+                }
+                for n in self.nodes
+            ],
+            "client": {
+                "floID": self.client_key.address,
+                "key_file": str(self.base / "client-key.json"),
+            },
+            "dashboard": self.nodes[0].url if self.nodes else "",
+        }
+        self.state_file.write_text(json.dumps(doc, indent=1))
+
+    def stop(self) -> dict[str, int | None]:
+        """Stop every node, then the chain; returns exit codes by name."""
+        codes = {n.name: n.stop() for n in self.nodes}
+        codes["chain"] = self.chain.stop()
+        return codes
+
+    def kill(self, i: int) -> None:
+        self.nodes[i].kill()
+
+    async def restart(self, i: int) -> None:
+        node = self.nodes[i]
+        node.stop()
+        node.start()
+        await node.wait_healthy(30)
+        self.save_state()
+
+    async def wait_until(
+        self, predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition"
+    ) -> Any:
+        deadline = time.monotonic() + timeout * timeout_factor()
+        while True:
+            result = predicate()
+            if asyncio.iscoroutine(result):
+                result = await result
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out waiting for {what} (seed {self.seed})")
+            await asyncio.sleep(0.1)
+
+
+def read_state(base_dir: Path) -> dict[str, Any]:
+    path = Path(base_dir) / "devnet.json"
+    try:
+        doc: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"no devnet at {base_dir} (no devnet.json): start one with `flocloud devnet up`"
+        ) from None
+    return doc
