@@ -90,13 +90,18 @@ def up(nodes: int, base_dir: str, block_interval: float, show_keys: bool) -> Non
 
 
 def _alive(pid: int) -> bool:
+    """Running (a zombie waiting to be reaped counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 @devnet_group.command()
@@ -150,6 +155,12 @@ def status(base_dir: str, as_json: bool) -> None:
 def down(base_dir: str) -> None:
     """Stop the processes of a devnet started elsewhere."""
     state = read_state(Path(base_dir))
+    launcher = state.get("launcher_pid")
+    if launcher and _alive(int(launcher)):
+        os.kill(int(launcher), signal.SIGTERM)  # `devnet up` stops its children cleanly
+        deadline = time.time() + 20
+        while time.time() < deadline and _alive(int(launcher)):
+            time.sleep(0.1)
     pids = [int(n["pid"]) for n in state["nodes"] if n.get("pid")] + (
         [int(state["chain"]["pid"])] if state["chain"].get("pid") else []
     )

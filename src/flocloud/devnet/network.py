@@ -296,6 +296,7 @@ class Network:
             "explorer": self.chain.url,
             "registry": self.registry_key.address,
             "seed": self.seed,
+            "launcher_pid": os.getpid(),
             "chain": {
                 "pid": self.chain.pid,
                 "url": self.chain.url,
