@@ -89,7 +89,7 @@ def parse_filter(d: Any, max_limit: int) -> MessageFilter:
     )
 
 
-@dataclass
+@dataclass(eq=False)  # identity semantics: kept in a set
 class Subscriber:
     """A live subscription: ``deliver`` is called after commit for matching records."""
 

@@ -1,0 +1,444 @@
+"""A single supernode as a real process: writes, queries, subscriptions, objects, limits."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+
+from conftest import ADMIN, ALICE, BOB, EVE, TRUSTED, Ws, env, key, now_ms
+from flocloud.devnet.network import NodeProcess
+from flocloud.protocol.errors import FlocloudError
+from flocloud.protocol.objects import object_id
+from flocloud.protocol.params import REGTEST
+from flocloud.protocol.writes import schema_object_name
+
+
+async def code_of(coro: Any) -> str:
+    with pytest.raises(FlocloudError) as exc:
+        await coro
+    return exc.value.code
+
+
+class TestWrites:
+    async def test_put_ack_and_duplicate(self, ws: Ws) -> None:
+        """A write is acked with its id and seq; the same write again is a duplicate with the same seq."""
+        e = env(ALICE, BOB.address, {"hello": "bob"}, application="chat")
+        first = await ws.put(e)
+        again = await ws.put(e)
+        assert first["msgId"] == e.id and first["duplicate"] is False
+        assert (again["seq"], again["msgId"], again["duplicate"]) == (first["seq"], e.id, True)
+
+    async def test_bad_envelopes(self, ws: Ws) -> None:
+        """Tampered, stale, too deep and malformed envelopes get their codes."""
+        e = env(ALICE, BOB.address, {"x": 1})
+        tampered = {**e.to_wire(), "body": e.body_text.replace('"x":1', '"x":2')}
+        assert await code_of(ws.req("put", envelope=tampered)) == "invalid-signature"
+        stale = env(ALICE, BOB.address, {"x": 1}, time_ms=now_ms() - 10 * 60_000)
+        assert await code_of(ws.put(stale)) == "stale-time"
+        deep: Any = 1
+        for _ in range(12):
+            deep = [deep]
+        assert await code_of(ws.put(env(ALICE, BOB.address, deep))) == "too-deep"
+        assert await code_of(ws.req("put")) == "bad-format"
+        assert await code_of(ws.req("put", envelope="nope")) == "bad-format"
+        assert await code_of(ws.req("frobnicate")) == "bad-format"
+
+    async def test_malformed_frames_do_not_break_the_connection(
+        self, ws: Ws, node: NodeProcess
+    ) -> None:
+        """Garbage frames get bad-format replies and the connection keeps working."""
+        async with aiohttp.ClientSession() as s, s.ws_connect(node.ws_url) as raw:
+            await raw.send_str("{not json")
+            reply = orjson.loads((await raw.receive()).data)
+            assert reply["error"]["code"] == "bad-format"
+            await raw.send_str("[1,2]")
+            assert orjson.loads((await raw.receive()).data)["error"]["code"] == "bad-format"
+            await raw.send_str('{"id": 7, "op": "ping"}')
+            reply = orjson.loads((await raw.receive()).data)
+            assert reply["id"] == 7 and reply["ok"] is True
+        assert "pong" in await ws.req("ping")
+
+
+class TestQuery:
+    async def test_filters_and_exact_cursor(self, ws: Ws) -> None:
+        """Concurrent writes, then paging with the cursor sees each exactly once, in seq order."""
+        receiver = key("inbox-1").address
+        envs = [
+            env(
+                s,
+                receiver,
+                {"i": i},
+                application="a" if i % 2 else "b",
+                type="t" if i % 3 else "u",
+                comment="c" if i % 5 == 0 else None,
+            )
+            for i, s in enumerate([ALICE, BOB] * 30)
+        ]
+        acks = await asyncio.gather(*(ws.put(e) for e in envs))
+        seen: list[int] = []
+        cursor = None
+        while True:
+            filt: dict[str, Any] = {"receiver": receiver, "limit": 7}
+            if cursor is not None:
+                filt["after"] = cursor
+            page = await ws.req("query", filter=filt)
+            seen += [m["seq"] for m in page["messages"]]
+            cursor = page["next"]
+            if not page["more"]:
+                break
+        assert seen == sorted(a["seq"] for a in acks)
+        assert len(set(seen)) == 60
+
+        async def count(**f: Any) -> int:
+            page = await ws.req("query", filter={"receiver": receiver, "limit": 1000, **f})
+            return len(page["messages"])
+
+        assert await count(application="a") == 30
+        assert await count(type="u") == 20
+        assert await count(sender=BOB.address) == 30
+        assert await count(comment="c") == 12
+        assert await count(ids=[envs[0].id, envs[1].id]) == 2
+        newest = await ws.req("query", filter={"receiver": receiver, "order": "desc", "limit": 3})
+        assert [m["seq"] for m in newest["messages"]] == sorted(seen)[-1:-4:-1]
+        assert await code_of(ws.req("query", filter={"limit": 3})) == "bad-format"
+
+    async def test_time_range(self, ws: Ws) -> None:
+        """since/until select by client time."""
+        receiver = key("inbox-2").address
+        t = now_ms()
+        for dt in (-3000, -2000, -1000):
+            await ws.put(env(ALICE, receiver, {"dt": dt}, time_ms=t + dt))
+        page = await ws.req(
+            "query", filter={"receiver": receiver, "since": t - 2500, "until": t - 1500}
+        )
+        assert [orjson.loads(m["envelope"]["body"])["payload"] for m in page["messages"]] == [
+            {"dt": -2000}
+        ]
+
+
+class TestSubscribe:
+    async def test_stored_then_eose_then_live_without_gap(self, ws: Ws, node: NodeProcess) -> None:
+        """Stored matches, the end marker, then live ones; writes racing the stored phase are not lost."""
+        receiver = key("inbox-3").address
+        stored = [env(ALICE, receiver, {"n": i}) for i in range(30)]
+        for e in stored:
+            await ws.put(e)
+        queue = ws.conn.open_subscription("s1")
+        racing = [env(BOB, receiver, {"r": i}) for i in range(30)]
+        sub_task = asyncio.create_task(ws.req("subscribe", sub="s1", filter={"receiver": receiver}))
+        await asyncio.gather(*(ws.put(e) for e in racing))
+        await sub_task
+        got: list[str] = []
+        eose_at = None
+        while len(got) < 60:
+            frame = await asyncio.wait_for(queue.get(), 10)
+            assert isinstance(frame, dict)
+            if frame.get("eose"):
+                eose_at = len(got)
+                continue
+            got.append(frame["event"]["id"])
+        assert sorted(got) == sorted(e.id for e in stored + racing)
+        assert len(set(got)) == 60 and eose_at is not None and eose_at >= 30
+        live = env(ALICE, receiver, {"live": True})
+        await ws.put(live)
+        frame = await asyncio.wait_for(queue.get(), 10)
+        assert isinstance(frame, dict) and frame["event"]["id"] == live.id
+        await ws.req("unsubscribe", sub="s1")
+        await ws.put(env(ALICE, receiver, {"after": "unsubscribe"}))
+        await asyncio.sleep(0.3)
+        assert queue.empty()
+
+    async def test_max_subscriptions(self, ws: Ws) -> None:
+        """A connection may hold at most max_subscriptions (3 here)."""
+        for i in range(3):
+            ws.conn.open_subscription(f"m{i}")
+            await ws.req("subscribe", sub=f"m{i}", filter={"receiver": BOB.address, "after": 10**9})
+        assert (
+            await code_of(ws.req("subscribe", sub="m3", filter={"receiver": BOB.address}))
+            == "rate-limited"
+        )
+        assert (
+            await code_of(ws.req("subscribe", sub="m0", filter={"receiver": BOB.address}))
+            == "bad-format"
+        )
+
+
+class TestObjects:
+    async def test_reset_patch_cas_versions(self, ws: Ws) -> None:
+        """Objects: reset, patch with compare-and-set, wholesome and incremental reads."""
+        oid = object_id("demo", "settings", REGTEST)
+
+        def write(sender: Any, kind: str, payload: dict[str, Any]) -> Any:
+            return ws.put(
+                env(
+                    sender,
+                    oid,
+                    {"name": "settings", **payload},
+                    application="demo",
+                    type=f"flocloud.object.{kind}",
+                )
+            )
+
+        assert (await write(ADMIN, "reset", {"value": {"theme": "dark", "size": 1}}))[
+            "version"
+        ] == 1
+        results = await asyncio.gather(
+            *(
+                write(TRUSTED, "patch", {"patch": {"size": i}, "expected_version": 1})
+                for i in range(2, 6)
+            ),
+            return_exceptions=True,
+        )
+        winners = [r for r in results if isinstance(r, dict)]
+        assert len(winners) == 1 and winners[0]["version"] == 2
+        assert all(
+            isinstance(r, FlocloudError) and r.code == "version-conflict"
+            for r in results
+            if not isinstance(r, dict)
+        )
+        await write(ADMIN, "patch", {"patch": {"theme": None, "lang": "en"}, "expected_version": 2})
+        latest = await ws.req("object.get", application="demo", name="settings")
+        assert (
+            latest["version"] == 3
+            and "theme" not in latest["value"]
+            and latest["value"]["lang"] == "en"
+        )
+        v1 = await ws.req("object.get", application="demo", name="settings", version=1)
+        assert v1["value"] == {"theme": "dark", "size": 1}
+        changes = await ws.req(
+            "object.changes", application="demo", name="settings", since_version=1
+        )
+        assert [c["version"] for c in changes["changes"]] == [2, 3]
+        diff = await ws.req(
+            "object.changes", application="demo", name="settings", since_version=1, mode="diff"
+        )
+        from flocloud.protocol.objects import merge_patch
+
+        assert merge_patch(v1["value"], diff["patch"]) == latest["value"]
+        assert await code_of(write(EVE, "reset", {"value": {}})) == "forbidden"
+        assert await code_of(ws.req("object.get", application="demo", name="nope")) == "not-found"
+        wrong_id = env(
+            ADMIN,
+            BOB.address,
+            {"name": "settings", "value": 1},
+            application="demo",
+            type="flocloud.object.reset",
+        )
+        assert await code_of(ws.put(wrong_id)) == "bad-format"
+
+    async def test_schemas(self, ws: Ws) -> None:
+        """The admin publishes schemas, anyone reads them, writes that don't match are refused."""
+        target = "message:order"
+        schema = {
+            "type": "object",
+            "required": ["qty"],
+            "properties": {"qty": {"type": "integer", "minimum": 1}},
+        }
+        sid = object_id("demo", schema_object_name(target), REGTEST)
+        publish = env(
+            ADMIN,
+            sid,
+            {"target": target, "schema": schema},
+            application="demo",
+            type="flocloud.schema",
+        )
+        assert (
+            await code_of(
+                ws.put(
+                    env(
+                        EVE,
+                        sid,
+                        {"target": target, "schema": schema},
+                        application="demo",
+                        type="flocloud.schema",
+                    )
+                )
+            )
+            == "forbidden"
+        )
+        await ws.put(publish)
+        got = await ws.req("schema.get", application="demo")
+        assert got["schemas"][target] == schema
+        await ws.put(env(ALICE, BOB.address, {"qty": 2}, application="demo", type="order"))
+        assert (
+            await code_of(
+                ws.put(env(ALICE, BOB.address, {"qty": 0}, application="demo", type="order"))
+            )
+            == "schema-mismatch"
+        )
+        bad_schema = env(
+            ADMIN,
+            sid,
+            {"target": target, "schema": {"type": 5}},
+            application="demo",
+            type="flocloud.schema",
+        )
+        assert await code_of(ws.put(bad_schema)) == "bad-format"
+
+
+class TestDeleteTagNote:
+    async def test_permissions_and_tombstones(self, ws: Ws) -> None:
+        """Delete by receiver or admin (tombstone served), tag/note by admin only."""
+        m1 = env(ALICE, BOB.address, {"m": 1}, application="demo")
+        m2 = env(ALICE, BOB.address, {"m": 2}, application="demo")
+        await ws.put(m1)
+        await ws.put(m2)
+
+        def about(sender: Any, kind: str, target: Any, **extra: Any) -> Any:
+            return ws.put(
+                env(
+                    sender,
+                    BOB.address,
+                    {"id": target.id, **extra},
+                    application="demo",
+                    type=f"flocloud.{kind}",
+                )
+            )
+
+        assert await code_of(about(EVE, "delete", m1)) == "forbidden"
+        assert await code_of(about(BOB, "tag", m1, tag="x")) == "forbidden"
+        await about(BOB, "delete", m1)
+        await about(ADMIN, "delete", m2)
+        await ADMIN_tag_note(ws, BOB.address)
+        page = await ws.req("query", filter={"receiver": BOB.address, "ids": [m1.id, m2.id]})
+        assert page["messages"] == []
+        with_deleted = await ws.req(
+            "query",
+            filter={"receiver": BOB.address, "ids": [m1.id, m2.id], "include_deleted": True},
+        )
+        assert {m["deleted"] for m in with_deleted["messages"]} == {True}
+        tombstones = await ws.req(
+            "query", filter={"receiver": BOB.address, "type": "flocloud.delete"}
+        )
+        assert {
+            orjson.loads(m["envelope"]["body"])["payload"]["id"] for m in tombstones["messages"]
+        } >= {m1.id, m2.id}
+        missing = env(
+            ADMIN, BOB.address, {"id": "ab" * 32}, application="demo", type="flocloud.delete"
+        )
+        assert await code_of(ws.put(missing)) == "not-found"
+
+
+async def ADMIN_tag_note(ws: Ws, receiver: str) -> None:
+    m = env(ALICE, receiver, {"m": "tagged"}, application="demo")
+    await ws.put(m)
+    await ws.put(
+        env(
+            ADMIN,
+            receiver,
+            {"id": m.id, "tag": "important"},
+            application="demo",
+            type="flocloud.tag",
+        )
+    )
+    await ws.put(
+        env(
+            ADMIN,
+            receiver,
+            {"id": m.id, "note": "checked"},
+            application="demo",
+            type="flocloud.note",
+        )
+    )
+    (rec,) = (await ws.req("query", filter={"receiver": receiver, "ids": [m.id]}))["messages"]
+    assert (rec["tags"], rec["note"]) == (["important"], "checked")
+
+
+class TestHttp:
+    async def test_self_description_metrics_and_reads(self, ws: Ws, node: NodeProcess) -> None:
+        """GET / (JSON), /metrics, and the HTTP read equivalents."""
+        e = env(ALICE, key("http-inbox").address, {"via": "ws"})
+        await ws.put(e)
+        async with aiohttp.ClientSession() as s:
+            async with s.get(node.url + "/", headers={"Accept": "application/json"}) as r:
+                info = await r.json()
+                assert info["node_id"] == node.id and info["limits"]["max_depth"] == 8
+            async with s.get(node.url + "/") as r:
+                assert (
+                    "text/html" in r.headers["Content-Type"]
+                    and "flocloud supernode" in await r.text()
+                )
+            async with s.get(node.url + "/metrics") as r:
+                text = await r.text()
+                assert "flocloud_writes_accepted_total" in text
+                assert 'flocloud_requests_rejected_total{code="invalid-signature"}' in text
+            async with s.get(
+                node.url + "/api/messages", params={"receiver": key("http-inbox").address}
+            ) as r:
+                assert [m["id"] for m in (await r.json())["messages"]] == [e.id]
+            async with s.post(
+                node.url + "/api/messages",
+                data=env(BOB, key("http-inbox").address, {"via": "http"}).to_json(),
+            ) as r:
+                assert r.status == 200 and (await r.json())["duplicate"] is False
+            async with s.get(node.url + "/api/messages") as r:
+                assert r.status == 400 and (await r.json())["error"]["code"] == "bad-format"
+            async with s.get(node.url + "/api/objects/demo/nothing") as r:
+                assert r.status == 404
+
+
+class TestLimits:
+    async def test_rate_quota_size_and_slow_consumer(self, tight_node: NodeProcess) -> None:
+        """Per-ID rate limit, storage quota, size limit and slow-consumer cut-off."""
+        async with aiohttp.ClientSession() as session:
+            from flocloud.client.connection import NodeConnection
+
+            conn = NodeConnection(tight_node.ws_url, session, timeout=10)
+            await conn.connect()
+            ws = Ws(conn, session)
+            spammer = key("spammer")
+            codes = []
+            for i in range(8):
+                try:
+                    await ws.put(env(spammer, BOB.address, {"i": i}))
+                    codes.append("ok")
+                except FlocloudError as exc:
+                    codes.append(exc.code)
+            assert codes[:5] == ["ok"] * 5 and "rate-limited" in codes[5:]
+            hog = key("hog")
+            results = []
+            for i in range(5):
+                try:
+                    await ws.put(env(hog, BOB.address, {"blob": "x" * 15000, "i": i}))
+                    results.append("ok")
+                except FlocloudError as exc:
+                    results.append(exc.code)
+            assert "quota-exceeded" in results and results[0] == "ok"
+            assert await code_of(ws.put(env(key("big"), BOB.address, "y" * 40000))) == "too-large"
+            await conn.close()
+            # a reader that never reads: its subscription is cut off, the node stays fine
+            async with session.ws_connect(tight_node.ws_url) as lazy:
+                await lazy.send_str(
+                    orjson.dumps(
+                        {
+                            "id": 1,
+                            "op": "subscribe",
+                            "sub": "z",
+                            "filter": {"receiver": key("flood").address},
+                        }
+                    ).decode()
+                )
+                conn2 = NodeConnection(tight_node.ws_url, session, timeout=10)
+                await conn2.connect()
+                # enough bytes to fill the kernel's loopback buffers (several MB) and the queue
+                writers = [key(f"w{i}") for i in range(700)]
+                flood = key("flood").address
+                for start in range(0, 700, 100):
+                    puts = [
+                        env(w, flood, "p" * 25000).to_wire() for w in writers[start : start + 100]
+                    ]
+                    await asyncio.gather(*(conn2.request("put", envelope=p) for p in puts))
+                cut = False
+                for _ in range(1000):
+                    msg = await asyncio.wait_for(lazy.receive(), 10)
+                    frame = orjson.loads(msg.data)
+                    if frame.get("error") and frame.get("sub") == "z":
+                        cut = "slow consumer" in frame["error"]["message"]
+                        break
+                assert cut
+                assert "pong" in await conn2.request("ping")
+                await conn2.close()
