@@ -12,7 +12,7 @@ import sys
 import click
 import orjson
 
-from flocloud.client.keyfile import key_file_path, save_key
+from flocloud.client.keyfile import key_file_path, load_key, save_key
 from flocloud.protocol.errors import FlocloudError
 from flocloud.protocol.keys import PrivateKey, decode_address
 from flocloud.protocol.params import MAINNET, TESTNET
@@ -57,20 +57,20 @@ def id_new(testnet: bool, save: bool, show_wif: bool, force: bool, as_json: bool
 
 
 @id_group.command("show")
-@click.argument("wif")
+@click.argument("wif", required=False)
+@click.option("--key-file", type=click.Path(dir_okay=False), help="Instead of WIF.")
 @click.option("--json", "as_json", is_flag=True)
-def id_show(wif: str, as_json: bool) -> None:
-    """Show the FLO ID and public key of WIF (network detected from the WIF)."""
-    key = PrivateKey.from_wif(wif)
-    _emit(
-        {
-            "floID": key.address,
-            "pubKey": key.pubkey_hex,
-            "wif": key.to_wif(),
-            "network": "mainnet" if key.network is MAINNET else "testnet",
-        },
-        as_json,
-    )
+def id_show(wif: str | None, key_file: str | None, as_json: bool) -> None:
+    """Show the FLO ID and public key of WIF, or of the key file (its WIF stays hidden)."""
+    key = PrivateKey.from_wif(wif) if wif else load_key(None, key_file)
+    data = {
+        "floID": key.address,
+        "pubKey": key.pubkey_hex,
+        "network": "mainnet" if key.network is MAINNET else "testnet",
+    }
+    if wif:
+        data["wif"] = key.to_wif()
+    _emit(data, as_json)
 
 
 @id_group.command("check")
