@@ -14,7 +14,8 @@ ALLOWED: dict[str, set[str]] = {
     "protocol": set(),
     "chain": {"protocol"},
     "storage": {"protocol"},
-    "node": {"protocol", "chain", "storage", "web"},
+    # a node reaches its peers with the client's websocket connection class
+    "node": {"protocol", "chain", "storage", "web", "client"},
     "client": {"protocol", "chain"},
     "devnet": {"protocol", "chain", "client", "node", "storage"},
     "web": {"protocol"},

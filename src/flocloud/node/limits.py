@@ -58,6 +58,7 @@ class Metrics:
     connections: int = 0
     subscriptions: int = 0
     slow_consumers: int = 0
+    replicated: int = 0
 
     def render(self, stored: int, db_bytes: int, commits: int, writes: int) -> str:
         lines = [
@@ -85,6 +86,9 @@ class Metrics:
             f"flocloud_connections {self.connections}",
             "# TYPE flocloud_subscriptions gauge",
             f"flocloud_subscriptions {self.subscriptions}",
+            "# HELP flocloud_replicated_total Writes received from peers (forwarded or pulled).",
+            "# TYPE flocloud_replicated_total counter",
+            f"flocloud_replicated_total {self.replicated}",
             "# TYPE flocloud_slow_consumers_total counter",
             f"flocloud_slow_consumers_total {self.slow_consumers}",
             "# TYPE flocloud_store_commits_total counter",

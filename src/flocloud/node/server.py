@@ -29,11 +29,13 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
-from flocloud.protocol.errors import BadFormat, FlocloudError, RateLimited
+from flocloud.protocol.envelope import parse_envelope
+from flocloud.protocol.errors import BadFormat, FlocloudError, Forbidden, RateLimited
 from flocloud.storage.sqlite import SqliteStore
 
 from .config import AppConfig, NodeConfig
 from .limits import TokenBucket
+from .peers import Peers, RegistryView
 from .service import NodeService, Subscriber, parse_filter
 
 __all__ = ["Node", "run_node"]
@@ -77,6 +79,7 @@ class Connection:
         self.subs: dict[str, Subscriber] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.background: set[asyncio.Task[None]] = set()
+        self.peer_state: dict[str, Any] = {}
 
     async def send(self, frame: dict[str, Any]) -> None:
         await self.out.put(orjson.dumps(frame))
@@ -187,6 +190,27 @@ class Connection:
             return await svc.schemas(f.get("application"))
         if op == "ping":
             return {"pong": svc.now_ms()}
+        if op.startswith("peer."):
+            return await self.peer_op(op, f)
+        raise BadFormat(f"unknown op {op!r}")
+
+    async def peer_op(self, op: str, f: dict[str, Any]) -> dict[str, Any]:
+        """Replication requests: only from a supernode that proved its registered key."""
+        peers = self.node.peers
+        if op == "peer.hello":
+            return peers.hello(self.peer_state, f.get("node_id"), f.get("nonce"))
+        if op == "peer.auth":
+            return peers.auth(self.peer_state, f.get("sign"))
+        peer = self.peer_state.get("peer")
+        if not peer:
+            raise Forbidden("replication requests need an authenticated supernode link")
+        if op == "peer.replicate":
+            limits = self.node.service.envelope_limits
+            env = parse_envelope(f.get("envelope"), now_ms=None, limits=limits)
+            result = await self.node.service.store_replica(env, origin=peer)
+            return {"seq": result.seq, "duplicate": result.duplicate}
+        if op == "peer.sync":
+            return await peers.serve_sync(peer, f.get("after"), f.get("limit"))
         raise BadFormat(f"unknown op {op!r}")
 
     async def subscribe(self, rid: Any, sub_id: Any, filt: Any) -> None:
@@ -289,6 +313,8 @@ class Node:
             data_dir / "store.sqlite3", synchronous=self.config.synchronous
         )
         self.service = NodeService(self.config, self.store)
+        self.peers = Peers(self)
+        self.service.replicate = self.peers.replicate
         app = web.Application(client_max_size=self.config.limits.max_message_bytes * 2 + 4096)
         from . import http
 
@@ -309,6 +335,7 @@ class Node:
         self.url = f"{scheme}://{self.config.host}:{self.config.port}"
         if self.config.chain.explorer and self.config.chain.registry:
             self._registry_task = asyncio.create_task(self._follow_registry())
+            self.peers.start()
         log.info("supernode %s listening on %s (data %s)", self.key.address, self.url, data_dir)
 
     async def _follow_registry(self) -> None:
@@ -332,6 +359,7 @@ class Node:
                     self.service.set_apps(
                         {a.name: AppConfig(a.admin, a.trusted) for a in state.apps}
                     )
+                    self.peers.update(RegistryView.from_state(state))
                     self.network_nodes = [
                         {"id": n.id, "uri": n.uri, "pubKey": n.pubkey} for n in state.nodes
                     ]
@@ -378,6 +406,7 @@ class Node:
             self._registry_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._registry_task
+        await self.peers.stop()
         for conn in list(self.connections):
             await conn.ws.close(code=1001, message=b"server shutting down")
         if self.runner is not None:

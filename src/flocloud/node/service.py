@@ -13,12 +13,12 @@ Invariants owned here:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from flocloud.protocol.envelope import Envelope, parse_envelope
 from flocloud.protocol.envelope import Limits as EnvelopeLimits
-from flocloud.protocol.envelope import parse_envelope
 from flocloud.protocol.errors import BadFormat, NotFound, RateLimited
 from flocloud.protocol.objects import merge_diff
 from flocloud.protocol.writes import (
@@ -31,7 +31,7 @@ from flocloud.protocol.writes import (
     parse_write,
 )
 from flocloud.storage.sqlite import SqliteStore
-from flocloud.storage.store import MessageFilter, Record
+from flocloud.storage.store import MessageFilter, PutResult, Record
 
 from .config import AppConfig, NodeConfig
 from .limits import BucketMap, Metrics
@@ -114,6 +114,7 @@ class NodeService:
         self.id_buckets = BucketMap(lim.rate_per_id, lim.burst_per_id)
         self.apps: dict[str, AppConfig] = dict(config.apps)
         self.subscribers: set[Subscriber] = set()
+        self.replicate: Callable[[Envelope], Awaitable[int]] | None = None
         store.on_commit = self._on_commit
 
     def set_apps(self, apps: Mapping[str, AppConfig]) -> None:
@@ -156,7 +157,23 @@ class NodeService:
         ack: dict[str, Any] = {"msgId": env.id, "seq": result.seq, "duplicate": result.duplicate}
         if result.version is not None:
             ack["version"] = result.version
+        if self.replicate is not None:
+            ack["replicas"] = 1 + await self.replicate(env)
         return ack
+
+    async def store_replica(self, env: Envelope, origin: str) -> PutResult:
+        """Store a write a peer forwarded or we pulled: already accepted by a supernode, so
+        only the rules every node must agree on apply (signature, permissions, store)."""
+        write = parse_write(env.body)
+        app = self.apps.get(env.body.application)
+        admin, trusted = (app.admin, app.trusted) if app else (None, ())
+        if isinstance(write, ObjectWrite):
+            check_object_permission(env.body.senderID, admin, trusted)
+        elif isinstance(write, SchemaWrite):
+            check_schema_permission(env.body.senderID, admin)
+        result = await self.store.put(env, self.now_ms(), origin=origin)
+        self.metrics.replicated += 0 if result.duplicate else 1
+        return result
 
     def _on_commit(self, committed: list[tuple[Record, str | None]]) -> None:
         for rec, comment in committed:

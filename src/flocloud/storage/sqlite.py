@@ -407,6 +407,16 @@ class SqliteStore:
         result: tuple[list[Record], bool] = await self._read(run)
         return result
 
+    async def since(self, after: int, limit: int) -> list[Record]:
+        """Every stored write with ``seq > after``, in seq order (replication sync)."""
+
+        def run(db: sqlite3.Connection) -> list[Record]:
+            sql = f"SELECT {_COLUMNS} FROM messages WHERE seq > ? ORDER BY seq LIMIT ?"
+            return [_record(r) for r in db.execute(sql, (after, limit)).fetchall()]
+
+        result: list[Record] = await self._read(run)
+        return result
+
     async def message(self, msg_id: str) -> Record | None:
         def run(db: sqlite3.Connection) -> Record | None:
             row = db.execute(f"SELECT {_COLUMNS} FROM messages WHERE id=?", (msg_id,)).fetchone()

@@ -1,0 +1,303 @@
+"""Replication between supernodes: authenticated links, quorum writes, catch-up sync.
+
+Invariants owned here:
+- Only registered supernodes talk replication: every link is authenticated with the
+  signed challenge of ``flocloud.protocol.peering`` against the registry's public keys,
+  in both directions, before any replication request is served.
+- Placement is the protocol's: the replicas of a key are the first ``N = backupDepth + 1``
+  supernodes of its preference list. A node that accepts a write stores it, then forwards
+  it to the other live replicas; when a replica is down, the next live node of the
+  preference list stands in for it (it keeps the write until the replica has synced it
+  back). The client is acknowledged once ``W`` (writeQuorum) nodes have committed it, or,
+  when fewer are reachable within the timeout, with the count it got (``replicas`` in
+  the ack), never before the local commit.
+- Catch-up: each node periodically pulls from every live peer the writes committed
+  there after the last position it saw (the peer's own ``seq``) whose key it replicates.
+  Writes are idempotent by message id, so a pull after a restart, a partition or a new
+  registry entry converges without double storage.
+- A peer that fails is skipped for ``down_for`` seconds; links reconnect on their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from flocloud.client.connection import NodeConnection
+from flocloud.protocol.envelope import Envelope, parse_envelope
+from flocloud.protocol.errors import FlocloudError, Unavailable
+from flocloud.protocol.peering import check_peer, sign_transcript, transcript
+from flocloud.protocol.placement import DEFAULT_VIRTUAL_NODES, Placement
+
+if TYPE_CHECKING:
+    from .server import Node
+
+__all__ = ["Peers", "RegistryView"]
+
+log = logging.getLogger("flocloud.node.peers")
+
+
+@dataclass
+class RegistryView:
+    """What replication needs from the chain registry."""
+
+    nodes: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (uri, pubkey hex)
+    replication_factor: int = 1
+    write_quorum: int = 1
+    virtual_nodes: int = DEFAULT_VIRTUAL_NODES
+    placement: Placement | None = None
+
+    @classmethod
+    def from_state(cls, state: Any) -> RegistryView:
+        vn = state.config.get("virtualNodes", DEFAULT_VIRTUAL_NODES)
+        vn = vn if isinstance(vn, int) and vn > 0 else DEFAULT_VIRTUAL_NODES
+        nodes = {n.id: (n.uri, n.pubkey) for n in state.nodes}
+        placement = Placement.build(nodes, vn) if nodes else None
+        return cls(nodes, state.replication_factor, state.write_quorum, vn, placement)
+
+    @property
+    def pubkeys(self) -> dict[str, str]:
+        return {k: v[1] for k, v in self.nodes.items()}
+
+
+class Peers:
+    def __init__(
+        self, node: Node, *, timeout: float = 2.0, down_for: float = 3.0, sync_interval: float = 0.5
+    ) -> None:
+        self.node = node
+        self.view = RegistryView()
+        self.timeout = timeout
+        self.down_for = down_for
+        self.sync_interval = sync_interval
+        self.links: dict[str, NodeConnection] = {}
+        self._down_until: dict[str, float] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.cursors: dict[str, int] = {}  # peer id -> last peer seq pulled
+        self._session: aiohttp.ClientSession | None = None
+        self._sync_task: asyncio.Task[None] | None = None
+        self.clock: Callable[[], float] = time.monotonic
+
+    @property
+    def self_id(self) -> str:
+        return self.node.key.address
+
+    def update(self, view: RegistryView) -> None:
+        self.view = view
+        for peer in list(self.links):
+            if peer not in view.nodes:
+                task = asyncio.ensure_future(self.links.pop(peer).close())
+                task.add_done_callback(lambda t: t.exception())
+
+    def start(self) -> None:
+        self._sync_task = asyncio.create_task(self._sync_loop(), name="peer-sync")
+
+    async def stop(self) -> None:
+        if self._sync_task is not None:
+            self._sync_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sync_task
+        for link in list(self.links.values()):
+            await link.close()
+        if self._session is not None:
+            await self._session.close()
+
+    # -- placement ----------------------------------------------------------------------
+
+    def preference(self, key: str) -> list[str]:
+        return self.view.placement.preference_list(key) if self.view.placement else []
+
+    def is_up(self, peer: str) -> bool:
+        return self._down_until.get(peer, 0.0) <= self.clock()
+
+    def targets(self, key: str) -> list[str]:
+        """Peers to forward a write for ``key`` to: live replicas, plus stand-ins for dead ones."""
+        pref = self.preference(key)
+        n = self.view.replication_factor
+        replicas = pref[:n]
+        missing = sum(1 for p in replicas if p != self.self_id and not self.is_up(p))
+        out = [p for p in replicas if p != self.self_id and self.is_up(p)]
+        for p in pref[n:]:
+            if missing <= 0:
+                break
+            if p != self.self_id and self.is_up(p):
+                out.append(p)
+                missing -= 1
+        return out
+
+    def replicates(self, node_id: str, key: str) -> bool:
+        return node_id in self.preference(key)[: self.view.replication_factor]
+
+    # -- links --------------------------------------------------------------------------
+
+    async def link(self, peer: str) -> NodeConnection:
+        conn = self.links.get(peer)
+        if conn is not None and not conn.closed:
+            return conn
+        if not self.is_up(peer):
+            raise Unavailable(f"peer {peer} is marked down")
+        lock = self._locks.setdefault(peer, asyncio.Lock())
+        async with lock:
+            conn = self.links.get(peer)
+            if conn is not None and not conn.closed:
+                return conn
+            uri = self.view.nodes[peer][0]
+            if self._session is None:
+                self._session = aiohttp.ClientSession()
+            conn = NodeConnection(uri, self._session, timeout=self.timeout)
+            try:
+                await conn.connect()
+                await self._authenticate(conn, peer)
+            except FlocloudError:
+                await conn.close()
+                self._down_until[peer] = self.clock() + self.down_for
+                raise
+            self.links[peer] = conn
+            return conn
+
+    async def _authenticate(self, conn: NodeConnection, peer: str) -> None:
+        na = os.urandom(32).hex()
+        hello = await conn.request("peer.hello", node_id=self.self_id, nonce=na)
+        if hello.get("node_id") != peer:
+            raise Unavailable(f"{conn.url} is {hello.get('node_id')}, not {peer}")
+        nb = str(hello.get("nonce"))
+        check_peer(
+            self.view.pubkeys,
+            peer,
+            str(hello.get("sign")),
+            transcript("server", self.self_id, peer, na, nb),
+        )
+        mine = sign_transcript(self.node.key, transcript("client", self.self_id, peer, na, nb))
+        await conn.request("peer.auth", sign=mine)
+
+    # -- forwarding ---------------------------------------------------------------------
+
+    async def replicate(self, env: Envelope) -> int:
+        """Forward a committed write; returns how many peers committed it (before the quorum
+        is reached, or the timeout). Stragglers keep going in the background."""
+        targets = self.targets(env.body.receiverID)
+        need = self.view.write_quorum - 1
+        if not targets or need <= 0:
+            if targets:
+                for peer in targets:
+                    self._background(self._send(peer, env))
+            return 0
+        tasks = [asyncio.ensure_future(self._send(peer, env)) for peer in targets]
+        done_ok = 0
+        deadline = self.clock() + self.timeout
+        pending = set(tasks)
+        while pending and done_ok < need:
+            left = deadline - self.clock()
+            if left <= 0:
+                break
+            finished, pending = await asyncio.wait(
+                pending, timeout=left, return_when=asyncio.FIRST_COMPLETED
+            )
+            done_ok += sum(
+                1 for t in finished if not t.cancelled() and t.exception() is None and t.result()
+            )
+        for t in pending:
+            t.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return done_ok
+
+    def _background(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def _send(self, peer: str, env: Envelope) -> bool:
+        try:
+            conn = await self.link(peer)
+            await conn.request("peer.replicate", envelope=env.to_wire())
+            return True
+        except FlocloudError as exc:
+            if isinstance(exc, Unavailable):
+                self._down_until[peer] = self.clock() + self.down_for
+            log.debug("replicate to %s failed: %s", peer, exc.message)
+            return False
+
+    # -- catch-up sync ------------------------------------------------------------------
+
+    async def _sync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.sync_interval)
+            for peer in list(self.view.nodes):
+                if peer == self.self_id or not self.is_up(peer):
+                    continue
+                try:
+                    await self.pull(peer)
+                except FlocloudError as exc:
+                    log.debug("sync from %s failed: %s", peer, exc.message)
+                except Exception:
+                    log.exception("sync from %s failed", peer)
+
+    async def pull(self, peer: str) -> int:
+        """Pull what ``peer`` committed since our cursor and we replicate; returns how many."""
+        conn = await self.link(peer)
+        stored = 0
+        while True:
+            reply = await conn.request("peer.sync", after=self.cursors.get(peer, 0), limit=500)
+            for rec in reply.get("records", []):
+                try:
+                    env = parse_envelope(
+                        rec["envelope"], now_ms=None, limits=self.node.service.envelope_limits
+                    )
+                    result = await self.node.service.store_replica(env, origin=peer)
+                    stored += 0 if result.duplicate else 1
+                except FlocloudError as exc:
+                    log.debug("skipping %s from %s: %s", rec.get("id"), peer, exc.message)
+            self.cursors[peer] = int(reply.get("next", self.cursors.get(peer, 0)))
+            if not reply.get("more"):
+                return stored
+
+    # -- the serving side ---------------------------------------------------------------
+
+    def hello(self, conn_state: dict[str, Any], node_id: Any, nonce: Any) -> dict[str, Any]:
+        if not isinstance(node_id, str) or node_id not in self.view.nodes:
+            from flocloud.protocol.errors import Forbidden
+
+            raise Forbidden(f"{node_id} is not a registered supernode")
+        nb = os.urandom(32).hex()
+        digest = transcript("server", node_id, self.self_id, str(nonce), nb)
+        conn_state.update(pending_peer=node_id, na=str(nonce), nb=nb)
+        return {
+            "node_id": self.self_id,
+            "nonce": nb,
+            "sign": sign_transcript(self.node.key, digest),
+        }
+
+    def auth(self, conn_state: dict[str, Any], sign: Any) -> dict[str, Any]:
+        peer = conn_state.get("pending_peer")
+        if not peer:
+            from flocloud.protocol.errors import BadFormat
+
+            raise BadFormat("peer.auth without peer.hello")
+        check_peer(
+            self.view.pubkeys,
+            peer,
+            str(sign),
+            transcript("client", peer, self.self_id, conn_state["na"], conn_state["nb"]),
+        )
+        conn_state["peer"] = peer
+        return {"peer": peer}
+
+    async def serve_sync(self, requester: str, after: Any, limit: Any) -> dict[str, Any]:
+        after_i = after if type(after) is int and after >= 0 else 0
+        lim = limit if type(limit) is int and 0 < limit <= 1000 else 500
+        records = await self.node.service.store.since(after_i, lim)
+        nxt = records[-1].seq if records else after_i
+        mine = [
+            r.to_wire() for r in records if r.receiver and self._should_have(requester, r.receiver)
+        ]
+        return {"records": mine, "next": nxt, "more": len(records) == lim}
+
+    def _should_have(self, requester: str, key: str) -> bool:
+        pref = self.preference(key)
+        n = self.view.replication_factor
+        return requester in pref[:n]

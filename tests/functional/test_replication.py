@@ -1,0 +1,138 @@
+"""Replication on real processes: quorum acks, kill -9 of the home node, convergence, peer auth."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import Iterator
+
+import aiohttp
+import pytest
+
+from flocloud import Client
+from flocloud.client.connection import NodeConnection
+from flocloud.devnet import Network
+from flocloud.protocol.errors import FlocloudError
+from flocloud.protocol.keys import PrivateKey
+from flocloud.protocol.params import REGTEST
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
+    net = Network(
+        tmp_path_factory.mktemp("repl"), nodes=3, block_interval=0.5, backup_depth=2, write_quorum=2
+    )
+    try:
+        asyncio.run(net.start())
+    except BaseException:
+        net.stop()
+        raise
+    yield net
+    net.stop()
+
+
+def user(label: str) -> PrivateKey:
+    return PrivateKey(hashlib.sha256(b"repl-" + label.encode()).digest(), REGTEST)
+
+
+async def ids_on(node_ws: str, receiver: str) -> set[str]:
+    async with aiohttp.ClientSession() as s:
+        conn = NodeConnection(node_ws, s, timeout=5)
+        await conn.connect()
+        out: set[str] = set()
+        after = 0
+        while True:
+            page = await conn.request(
+                "query", filter={"receiver": receiver, "after": after, "limit": 1000}
+            )
+            out |= {m["id"] for m in page["messages"]}
+            if not page["more"]:
+                break
+            after = page["next"]
+        await conn.close()
+        return out
+
+
+async def wait_for_registry(devnet: Network) -> None:
+    """Nodes learn their peers from the chain; wait until a write reports a full quorum."""
+    probe = user("probe")
+    client = await Client.from_chain(
+        probe, explorer=devnet.chain.url, registry=devnet.registry_key.address, request_timeout=3
+    )
+    try:
+        for _ in range(100):
+            env = client.sign(probe.address, {"probe": os.urandom(4).hex()})
+            if (await client.put(env)).get("replicas", 0) >= 2:
+                return
+            await asyncio.sleep(0.2)
+        raise TimeoutError("nodes never reached a write quorum")
+    finally:
+        await client.aclose()
+
+
+async def test_quorum_kill_home_and_converge(devnet: Network) -> None:
+    """Acks come after W=2 commits; kill -9 of the home node loses no acked write; it converges back."""
+    await wait_for_registry(devnet)
+    dana = user("dana")
+    client = await Client.from_chain(
+        dana, explorer=devnet.chain.url, registry=devnet.registry_key.address, request_timeout=2
+    )
+    acked: list[str] = []
+    home_id = client.network.route(dana.address)[0].id
+    home = next(n for n in devnet.nodes if n.id == home_id)
+    try:
+        for i in range(40):
+            env = client.sign(dana.address, {"i": i})
+            ack = await client.put(env)
+            assert ack["replicas"] >= 2
+            acked.append(env.id)
+        home.kill()  # mid-stream: the client keeps writing through the backup
+        for i in range(40, 80):
+            env = client.sign(dana.address, {"i": i})
+            try:
+                await client.put(env)
+            except FlocloudError:
+                continue
+            acked.append(env.id)
+        assert len(acked) >= 70
+        survivors = [n for n in devnet.nodes if n is not home]
+        for n in survivors:  # every acknowledged write is on every surviving replica
+            missing = set(acked) - await ids_on(n.ws_url, dana.address)
+            assert not missing, f"{n.name} misses {len(missing)} acked writes"
+        got, _ = await client.fetch(dana.address, limit=1000)
+        assert set(acked) <= {m.id for m in got}
+    finally:
+        await client.aclose()
+    home.start()
+    await home.wait_healthy(30)
+
+    async def home_has_all() -> bool:
+        return set(acked) <= await ids_on(home.ws_url, dana.address)
+
+    await devnet.wait_until(home_has_all, timeout=30, what="the restarted home node to catch up")
+
+
+async def test_unregistered_process_cannot_replicate(devnet: Network) -> None:
+    """A process that is not in the registry cannot join replication or read its streams."""
+    stranger = user("stranger")
+    async with aiohttp.ClientSession() as s:
+        conn = NodeConnection(devnet.nodes[0].ws_url, s, timeout=5)
+        await conn.connect()
+        with pytest.raises(FlocloudError) as hello:
+            await conn.request("peer.hello", node_id=stranger.address, nonce="00" * 32)
+        assert hello.value.code == "forbidden"
+        with pytest.raises(FlocloudError) as sync:
+            await conn.request("peer.sync", after=0)
+        assert sync.value.code == "forbidden"
+        impostor = devnet.nodes[1].id  # claims a registered ID without its key
+        reply = await conn.request("peer.hello", node_id=impostor, nonce="11" * 32)
+        assert reply["node_id"] == devnet.nodes[0].id
+        with pytest.raises(FlocloudError) as auth:
+            await conn.request("peer.auth", sign="3006020101020101")
+        assert auth.value.code == "invalid-signature"
+        with pytest.raises(FlocloudError):
+            await conn.request("peer.replicate", envelope={})
+        await conn.close()
