@@ -1,0 +1,134 @@
+"""SqliteStore on real files: group commit, cursor, migrations, derived state."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from flocloud.protocol.envelope import build_envelope
+from flocloud.protocol.errors import NotFound, QuotaExceeded, VersionConflict
+from flocloud.protocol.keys import PrivateKey
+from flocloud.protocol.objects import object_id
+from flocloud.protocol.params import REGTEST
+from flocloud.storage.migrations import MIGRATIONS, migrate
+from flocloud.storage.sqlite import SqliteStore
+from flocloud.storage.store import MessageFilter
+
+
+def key(label: str) -> PrivateKey:
+    return PrivateKey(hashlib.sha256(label.encode()).digest(), REGTEST)
+
+
+A, B = key("a"), key("b")
+
+
+async def test_group_commit_and_cursor(tmp_path: Path) -> None:
+    """Concurrent writes share commits; seqs are unique and the cursor pages them exactly."""
+    store = await SqliteStore.open(tmp_path / "s.sqlite3")
+    envs = [build_envelope(A, receiver=B.address, payload={"i": i}, time_ms=1) for i in range(400)]
+    results = await asyncio.gather(*(store.put(e, 5) for e in envs))
+    assert store.commits < store.writes == 400
+    seqs = [r.seq for r in results]
+    assert len(set(seqs)) == 400
+    seen: list[int] = []
+    after = 0
+    while True:
+        recs, more = await store.query(MessageFilter(B.address, after=after, limit=37))
+        seen += [r.seq for r in recs]
+        if not more:
+            break
+        after = recs[-1].seq
+    assert seen == sorted(seqs)
+    assert (await store.since(seqs[9], 5))[0].seq > seqs[9]
+    stats = await store.stats()
+    assert (stats.messages, stats.db_bytes > 0) == (400, True)
+    await store.close()
+
+
+async def test_refused_write_does_not_disturb_its_batch(tmp_path: Path) -> None:
+    """A write refused inside a batch (quota) leaves the others committed."""
+    store = await SqliteStore.open(tmp_path / "s.sqlite3")
+    big = [build_envelope(A, receiver=B.address, payload="x" * 600, time_ms=i) for i in range(5)]
+    results = await asyncio.gather(
+        *(store.put(e, 5, quota_bytes=2000) for e in big), return_exceptions=True
+    )
+    ok = [r for r in results if not isinstance(r, BaseException)]
+    assert len(ok) == 2 and all(
+        isinstance(r, QuotaExceeded) for r in results if isinstance(r, BaseException)
+    )
+    assert len((await store.query(MessageFilter(B.address)))[0]) == 2
+    await store.close()
+
+
+async def test_objects_tombstones_and_reopen(tmp_path: Path) -> None:
+    """Derived objects and tombstones persist across a reopen; CAS and missing targets refuse."""
+    path = tmp_path / "s.sqlite3"
+    store = await SqliteStore.open(path)
+    oid = object_id("app", "o", REGTEST)
+    reset = build_envelope(
+        A,
+        receiver=oid,
+        payload={"name": "o", "value": {"a": 1}},
+        time_ms=1,
+        application="app",
+        type="flocloud.object.reset",
+    )
+    patch = build_envelope(
+        A,
+        receiver=oid,
+        payload={"name": "o", "patch": {"b": 2}, "expected_version": 1},
+        time_ms=2,
+        application="app",
+        type="flocloud.object.patch",
+    )
+    stale = build_envelope(
+        A,
+        receiver=oid,
+        payload={"name": "o", "patch": {"c": 3}, "expected_version": 1},
+        time_ms=3,
+        application="app",
+        type="flocloud.object.patch",
+    )
+    assert (await store.put(reset, 1)).version == 1
+    assert (await store.put(patch, 1)).version == 2
+    with pytest.raises(VersionConflict):
+        await store.put(stale, 1)
+    msg = build_envelope(A, receiver=B.address, payload=1, time_ms=4)
+    await store.put(msg, 1)
+    await store.put(
+        build_envelope(
+            B, receiver=B.address, payload={"id": msg.id}, time_ms=5, type="flocloud.delete"
+        ),
+        1,
+    )
+    with pytest.raises(NotFound):
+        await store.put(
+            build_envelope(
+                B, receiver=B.address, payload={"id": "ab" * 32}, time_ms=6, type="flocloud.delete"
+            ),
+            1,
+        )
+    await store.close()
+    again = await SqliteStore.open(path)
+    obj = await again.get_object("app", "o")
+    assert obj is not None and (obj.version, obj.value) == (2, {"a": 1, "b": 2})
+    assert [c.version for c in await again.object_changes("app", "o", 0)] == [1, 2]
+    recs, _ = await again.query(MessageFilter(B.address, ids=(msg.id,), include_deleted=True))
+    assert recs[0].deleted
+    assert (await again.put(msg, 9)).duplicate
+    await again.close()
+
+
+def test_migrations_are_idempotent(tmp_path: Path) -> None:
+    """Migrating an empty file reaches the latest version; migrating again changes nothing."""
+    db = sqlite3.connect(tmp_path / "m.sqlite3", isolation_level=None)
+    assert migrate(db) == len(MIGRATIONS)
+    assert migrate(db) == len(MIGRATIONS)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    db.execute("PRAGMA user_version = 99")
+    with pytest.raises(RuntimeError, match="newer"):
+        migrate(db)
