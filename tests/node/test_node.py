@@ -442,3 +442,13 @@ class TestLimits:
                 assert cut
                 assert "pong" in await conn2.request("ping")
                 await conn2.close()
+
+
+async def test_restore_accepts_old_signed_messages(ws: Ws) -> None:
+    """An exported message older than the skew window is refused as new but restorable."""
+    old = env(ALICE, key("archive").address, {"old": True}, time_ms=now_ms() - 24 * 3600_000)
+    assert await code_of(ws.put(old)) == "stale-time"
+    ack = await ws.req("put", envelope=old.to_wire(), restore=True)
+    assert ack["msgId"] == old.id and ack["duplicate"] is False
+    forged = {**old.to_wire(), "sign": env(BOB, key("archive").address, 1).to_wire()["sign"]}
+    assert await code_of(ws.req("put", envelope=forged, restore=True)) == "invalid-signature"

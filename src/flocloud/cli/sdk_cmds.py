@@ -313,7 +313,7 @@ async def import_(client: Client, input: Any) -> None:
                 record = orjson.loads(line)
                 wire = record.get("envelope", record) if isinstance(record, dict) else record
                 env = parse_envelope(wire, now_ms=None, limits=Limits())
-                reply = await client.put(env)
+                reply = await client.put(env, restore=True)
                 if reply.get("duplicate"):
                     duplicates += 1
                 else:

@@ -213,9 +213,15 @@ class Client:
             comment=comment,
         )
 
-    async def put(self, envelope: Envelope) -> dict[str, Any]:
-        """Store a signed envelope on its home node (retries elsewhere are idempotent)."""
-        return await self._request(envelope.body.receiverID, "put", envelope=envelope.to_wire())
+    async def put(self, envelope: Envelope, *, restore: bool = False) -> dict[str, Any]:
+        """Store a signed envelope on its home node (retries elsewhere are idempotent).
+
+        ``restore=True`` re-stores an exported message whose time is old (no clock check).
+        """
+        fields: dict[str, Any] = {"envelope": envelope.to_wire()}
+        if restore:
+            fields["restore"] = True
+        return await self._request(envelope.body.receiverID, "put", **fields)
 
     async def send(
         self,

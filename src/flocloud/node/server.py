@@ -165,7 +165,7 @@ class Connection:
         if op == "put":
             if "envelope" not in f:
                 raise BadFormat("put needs an envelope")
-            return await svc.put(f["envelope"])
+            return await svc.put(f["envelope"], restore=f.get("restore") is True)
         if op == "query":
             return await svc.query(f.get("filter"))
         if op == "subscribe":
