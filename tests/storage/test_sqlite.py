@@ -132,3 +132,18 @@ def test_migrations_are_idempotent(tmp_path: Path) -> None:
     db.execute("PRAGMA user_version = 99")
     with pytest.raises(RuntimeError, match="newer"):
         migrate(db)
+
+
+async def test_tombstone_before_target_from_a_peer(tmp_path: Path) -> None:
+    """A replicated tombstone may arrive before its target: the target is stored deleted."""
+    store = await SqliteStore.open(tmp_path / "s.sqlite3")
+    msg = build_envelope(A, receiver=B.address, payload="to delete", time_ms=1)
+    tomb = build_envelope(
+        B, receiver=B.address, payload={"id": msg.id}, time_ms=2, type="flocloud.delete"
+    )
+    await store.put(tomb, 1, origin="peer-node")
+    await store.put(msg, 1, origin="peer-node")
+    recs, _ = await store.query(MessageFilter(B.address, ids=(msg.id,), include_deleted=True))
+    assert recs[0].deleted
+    assert (await store.query(MessageFilter(B.address, ids=(msg.id,))))[0] == []
+    await store.close()

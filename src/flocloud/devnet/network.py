@@ -204,6 +204,7 @@ class Network:
         self.client_key = deterministic_key("client")
         self.chain = ChainProcess.make(self.base, free_port(), block_interval)
         self.nodes: list[NodeProcess] = []
+        self.removed: set[int] = set()
         for i in range(nodes):
             port = free_port()
             key = deterministic_key(f"node-{i}")
@@ -234,7 +235,7 @@ class Network:
             fh.write(node.key.to_wif() + "\n")
         (d / "node.toml").write_text(
             f'network = "regtest"\nhost = "127.0.0.1"\nport = {node.port}\ndata_dir = "data"\n'
-            f'key_file = "node.key"\npublic_url = "{node.ws_url}"\n\n'
+            f'key_file = "node.key"\npublic_url = "{node.ws_url}"\nfault_file = "faults.json"\n\n'
             f'[chain]\nexplorer = "{self.chain.url}"\nregistry = "{self.registry_key.address}"\n'
             f"refresh_seconds = {self.registry_refresh}\n"
         )
@@ -320,6 +321,124 @@ class Network:
             "dashboard": self.nodes[0].url if self.nodes else "",
         }
         self.state_file.write_text(json.dumps(doc, indent=1))
+
+    # -- faults and membership ------------------------------------------------------------
+
+    def partition(self, side_a: list[int], side_b: list[int]) -> None:
+        """Cut the replication links between two groups of nodes (both directions)."""
+        for i in side_a:
+            self._faults(i, [self.nodes[j].id for j in side_b])
+        for j in side_b:
+            self._faults(j, [self.nodes[i].id for i in side_a])
+
+    def heal(self) -> None:
+        for node in self.nodes:
+            self._faults(node.index, [])
+
+    def _faults(self, i: int, blocked: list[str]) -> None:
+        path = self.base / f"node{i}" / "faults.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"partition": blocked}))
+        tmp.replace(path)
+
+    @property
+    def active(self) -> list[NodeProcess]:
+        return [n for n in self.nodes if n.index not in self.removed]
+
+    async def add_node(self) -> NodeProcess:
+        """Register one more supernode on chain, start it, wait until it is healthy."""
+        from flocloud.chain.blockbook import BlockbookV1Reader
+        from flocloud.chain.publisher import Publisher
+        from flocloud.chain.registry import make_registry_update
+
+        i = len(self.nodes)
+        port = free_port()
+        node = NodeProcess(
+            f"node {i}",
+            [*_python(), "node", "run", "--config", str(self.base / f"node{i}" / "node.toml")],
+            self.base / f"node{i}.log",
+            f"http://127.0.0.1:{port}/healthz",
+            index=i,
+            port=port,
+            key=deterministic_key(f"node-{i}"),
+        )
+        self.nodes.append(node)
+        self._write_node_config(node)
+        async with BlockbookV1Reader(self.chain.url) as reader:
+            await Publisher(reader, self.registry_key).publish_many(
+                make_registry_update(add_nodes=[(node.id, node.key.pubkey_hex, node.ws_url)])
+            )
+        await self.mine()
+        node.start()
+        await node.wait_healthy(30)
+        self.save_state()
+        return node
+
+    async def remove_node(self, i: int) -> None:
+        """Remove a supernode from the registry on chain, then stop it."""
+        from flocloud.chain.blockbook import BlockbookV1Reader
+        from flocloud.chain.publisher import Publisher
+        from flocloud.chain.registry import make_registry_update
+
+        async with BlockbookV1Reader(self.chain.url) as reader:
+            await Publisher(reader, self.registry_key).publish_many(
+                make_registry_update(remove_nodes=[self.nodes[i].id])
+            )
+        await self.mine()
+        self.removed.add(i)
+        self.nodes[i].stop()
+        self.save_state()
+
+    def replicas(self, key_id: str) -> list[NodeProcess]:
+        """The nodes that should hold ``key_id`` under the current registry."""
+        from flocloud.protocol.placement import Placement
+
+        active = self.active
+        placement = Placement.build([n.id for n in active])
+        wanted = placement.replicas(key_id, min(self.backup_depth + 1, len(active)))
+        return [n for n in active if n.id in wanted]
+
+    async def ids_on(self, node: NodeProcess, receiver: str) -> set[str]:
+        """Message ids a node holds for ``receiver`` (its replica digest)."""
+        from flocloud.client.connection import NodeConnection
+
+        async with aiohttp.ClientSession() as session:
+            conn = NodeConnection(node.ws_url, session, timeout=5)
+            await conn.connect()
+            try:
+                out: set[str] = set()
+                after = 0
+                while True:
+                    page = await conn.request(
+                        "query",
+                        filter={
+                            "receiver": receiver,
+                            "after": after,
+                            "limit": 1000,
+                            "include_deleted": True,
+                        },
+                    )
+                    out |= {m["id"] for m in page["messages"]}
+                    if not page["more"]:
+                        return out
+                    after = page["next"]
+            finally:
+                await conn.close()
+
+    async def wait_converged(self, receivers: list[str], timeout: float = 30.0) -> None:
+        """Wait until every replica of each receiver holds the same set of messages."""
+
+        async def converged() -> bool:
+            for r in receivers:
+                sets = [await self.ids_on(n, r) for n in self.replicas(r) if n.running]
+                if any(s != sets[0] for s in sets):
+                    return False
+            return True
+
+        await self.wait_until(
+            converged, timeout, what=f"replicas of {len(receivers)} keys to converge"
+        )
 
     def stop(self) -> dict[str, int | None]:
         """Stop every node, then the chain; returns exit codes by name."""

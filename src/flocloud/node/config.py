@@ -64,6 +64,7 @@ class NodeConfig:
     synchronous: str = "NORMAL"
     log_level: str = "info"
     log_format: str = "text"  # text | json
+    fault_file: str = ""  # test/dev only: JSON {"partition": [peer IDs]} to cut links
     limits: Limits = field(default_factory=Limits)
     chain: ChainConfig = field(default_factory=ChainConfig)
     apps: dict[str, AppConfig] = field(default_factory=dict)

@@ -12,7 +12,9 @@ Invariants owned here:
   when fewer are reachable within the timeout, with the count it got (``replicas`` in
   the ack), never before the local commit.
 - Catch-up: each node periodically pulls from every live peer the writes committed
-  there after the last position it saw (the peer's own ``seq``) whose key it replicates.
+  there after the last position it saw (the peer's own ``seq``) and keeps those whose key
+  it replicates under its own view of the registry (a peer's view may lag). When the
+  registry's membership changes, the positions are reset and peers are re-scanned.
   Writes are idempotent by message id, so a pull after a restart, a partition or a new
   registry entry converges without double storage.
 - A peer that fails is skipped for ``down_for`` seconds; links reconnect on their own.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import time
@@ -84,12 +87,19 @@ class Peers:
         self._session: aiohttp.ClientSession | None = None
         self._sync_task: asyncio.Task[None] | None = None
         self.clock: Callable[[], float] = time.monotonic
+        self.blocked: set[str] = set()  # fault injection (partition): see refresh_faults
+        self._fault_mtime = 0.0
 
     @property
     def self_id(self) -> str:
         return self.node.key.address
 
     def update(self, view: RegistryView) -> None:
+        if (
+            set(view.nodes) != set(self.view.nodes)
+            or view.replication_factor != self.view.replication_factor
+        ):
+            self.cursors.clear()  # placement changed: re-scan peers for keys we now replicate
         self.view = view
         for peer in list(self.links):
             if peer not in view.nodes:
@@ -115,7 +125,34 @@ class Peers:
         return self.view.placement.preference_list(key) if self.view.placement else []
 
     def is_up(self, peer: str) -> bool:
-        return self._down_until.get(peer, 0.0) <= self.clock()
+        return peer not in self.blocked and self._down_until.get(peer, 0.0) <= self.clock()
+
+    def refresh_faults(self) -> None:
+        """Test/dev fault injection: the config's ``fault_file`` (JSON ``{"partition":
+        [node IDs]}``) lists peers to treat as unreachable, both ways. Off when unset."""
+        path = self.node.config.fault_file
+        if not path:
+            return
+        p = self.node.config.path(path)
+        try:
+            mtime = p.stat().st_mtime
+        except FileNotFoundError:
+            mtime = -1.0
+        if mtime == self._fault_mtime:
+            return
+        self._fault_mtime = mtime
+        try:
+            blocked = set(json.loads(p.read_text()).get("partition", [])) if mtime >= 0 else set()
+        except (OSError, ValueError, AttributeError):
+            log.warning("unreadable fault file %s", p)
+            return
+        self.blocked = blocked
+        for peer in blocked:
+            link = self.links.pop(peer, None)
+            if link is not None:
+                task = asyncio.ensure_future(link.close())
+                task.add_done_callback(lambda t: t.exception())
+        log.info("partitioned from %s", sorted(blocked) or "nobody")
 
     def targets(self, key: str) -> list[str]:
         """Peers to forward a write for ``key`` to: live replicas, plus stand-ins for dead ones."""
@@ -227,6 +264,7 @@ class Peers:
     async def _sync_loop(self) -> None:
         while True:
             await asyncio.sleep(self.sync_interval)
+            self.refresh_faults()
             for peer in list(self.view.nodes):
                 if peer == self.self_id or not self.is_up(peer):
                     continue
@@ -244,6 +282,9 @@ class Peers:
         while True:
             reply = await conn.request("peer.sync", after=self.cursors.get(peer, 0), limit=500)
             for rec in reply.get("records", []):
+                # our own view of placement decides what we keep: the peer's may lag ours
+                if not self.replicates(self.self_id, str(rec.get("receiver", ""))):
+                    continue
                 try:
                     env = parse_envelope(
                         rec["envelope"], now_ms=None, limits=self.node.service.envelope_limits
@@ -259,6 +300,8 @@ class Peers:
     # -- the serving side ---------------------------------------------------------------
 
     def hello(self, conn_state: dict[str, Any], node_id: Any, nonce: Any) -> dict[str, Any]:
+        if node_id in self.blocked:
+            raise Unavailable("partitioned (fault injection)")
         if not isinstance(node_id, str) or node_id not in self.view.nodes:
             from flocloud.protocol.errors import Forbidden
 
@@ -288,16 +331,13 @@ class Peers:
         return {"peer": peer}
 
     async def serve_sync(self, requester: str, after: Any, limit: Any) -> dict[str, Any]:
+        """Our log after ``after``. Every record goes back: the requester keeps what it
+        replicates under its own view of the registry, which may be newer than ours
+        (filtering here could skip records for good)."""
+        del requester  # authenticated by the caller; every registered peer may read the log
         after_i = after if type(after) is int and after >= 0 else 0
         lim = limit if type(limit) is int and 0 < limit <= 1000 else 500
         records = await self.node.service.store.since(after_i, lim)
         nxt = records[-1].seq if records else after_i
-        mine = [
-            r.to_wire() for r in records if r.receiver and self._should_have(requester, r.receiver)
-        ]
-        return {"records": mine, "next": nxt, "more": len(records) == lim}
-
-    def _should_have(self, requester: str, key: str) -> bool:
-        pref = self.preference(key)
-        n = self.view.replication_factor
-        return requester in pref[:n]
+        out = [{**r.to_wire(), "receiver": r.receiver} for r in records]
+        return {"records": out, "next": nxt, "more": len(records) == lim}

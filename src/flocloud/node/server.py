@@ -30,7 +30,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from flocloud.protocol.envelope import parse_envelope
-from flocloud.protocol.errors import BadFormat, FlocloudError, Forbidden, RateLimited
+from flocloud.protocol.errors import BadFormat, FlocloudError, Forbidden, RateLimited, Unavailable
 from flocloud.storage.sqlite import SqliteStore
 
 from .config import AppConfig, NodeConfig
@@ -204,6 +204,8 @@ class Connection:
         peer = self.peer_state.get("peer")
         if not peer:
             raise Forbidden("replication requests need an authenticated supernode link")
+        if peer in peers.blocked:
+            raise Unavailable("partitioned (fault injection)")
         if op == "peer.replicate":
             limits = self.node.service.envelope_limits
             env = parse_envelope(f.get("envelope"), now_ms=None, limits=limits)

@@ -36,6 +36,12 @@ MIGRATIONS: list[str] = [
     );
     CREATE TABLE quota (sender TEXT PRIMARY KEY, bytes INTEGER NOT NULL);
     """,
+    # 2: the message a delete/tag/note is about, so a tombstone that arrives (by
+    # replication) before its target still deletes the target when it comes
+    """
+    ALTER TABLE messages ADD COLUMN target TEXT;
+    CREATE INDEX messages_target ON messages(target) WHERE target IS NOT NULL;
+    """,
 ]
 
 

@@ -297,9 +297,9 @@ class SqliteStore:
             target_row = db.execute(
                 "SELECT receiver FROM messages WHERE id=?", (write.target_id,)
             ).fetchone()
-            if target_row is None:
+            if target_row is None and not (origin and write.kind == "delete"):
                 raise NotFound(f"message {write.target_id} is not stored here")
-            if target_row[0] != body.receiverID:
+            if target_row is not None and target_row[0] != body.receiverID:
                 raise BadFormat("a delete/tag/note must be addressed to the target's receiver")
         cur = db.execute(
             "INSERT INTO messages (id, receiver, sender, application, type, comment, time, received_ms, body, pubkey, sign, size, origin) "
@@ -308,6 +308,13 @@ class SqliteStore:
              received_ms, env.body_text, env.pubkey.hex(), env.signature.hex(), size, origin),
         )  # fmt: skip
         seq = int(cur.lastrowid or 0)
+        if isinstance(write, About):
+            db.execute("UPDATE messages SET target=? WHERE seq=?", (write.target_id, seq))
+        elif db.execute(
+            "SELECT 1 FROM messages WHERE target=? AND type='flocloud.delete' AND receiver=?",
+            (env.id, body.receiverID),
+        ).fetchone():
+            db.execute("UPDATE messages SET deleted=1 WHERE seq=?", (seq,))  # tombstone came first
         db.execute(
             "INSERT INTO quota (sender, bytes) VALUES (?, ?) ON CONFLICT(sender) DO UPDATE SET bytes = bytes + excluded.bytes",
             (body.senderID, size),

@@ -1,0 +1,219 @@
+"""Fault tests on real processes: partition and heal, membership changes, a seeded random run."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import random
+from collections.abc import Iterator
+
+import aiohttp
+import pytest
+
+from flocloud import Client
+from flocloud.client.connection import NodeConnection
+from flocloud.devnet import Network
+from flocloud.devnet.network import NodeProcess
+from flocloud.protocol.errors import FlocloudError
+from flocloud.protocol.keys import PrivateKey
+from flocloud.protocol.params import REGTEST
+
+pytestmark = pytest.mark.slow
+log = logging.getLogger("test_faults")
+
+
+def user(label: str) -> PrivateKey:
+    return PrivateKey(hashlib.sha256(b"faults-" + label.encode()).digest(), REGTEST)
+
+
+@pytest.fixture(scope="module")
+def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
+    net = Network(
+        tmp_path_factory.mktemp("faults"),
+        nodes=4,
+        block_interval=0.5,
+        backup_depth=2,
+        write_quorum=2,
+    )
+    try:
+        asyncio.run(net.start())
+    except BaseException:
+        net.stop()
+        raise
+    yield net
+    net.stop()
+
+
+async def client_for(net: Network, key: PrivateKey) -> Client:
+    c = await Client.from_chain(
+        key, explorer=net.chain.url, registry=net.registry_key.address, request_timeout=2
+    )
+    c.network.down_for = 1.0
+    return c
+
+
+async def records_on(node: NodeProcess, receiver: str) -> dict[str, bool]:
+    """id -> deleted, for everything a node holds for ``receiver``."""
+    async with aiohttp.ClientSession() as s:
+        conn = NodeConnection(node.ws_url, s, timeout=5)
+        await conn.connect()
+        out: dict[str, bool] = {}
+        after = 0
+        while True:
+            page = await conn.request(
+                "query",
+                filter={
+                    "receiver": receiver,
+                    "after": after,
+                    "limit": 1000,
+                    "include_deleted": True,
+                },
+            )
+            out.update({m["id"]: m["deleted"] for m in page["messages"]})
+            if not page["more"]:
+                break
+            after = page["next"]
+        await conn.close()
+        return out
+
+
+async def settle(net: Network) -> None:
+    """Wait until the nodes know each other from the chain (a write reaches its quorum)."""
+    probe = await client_for(net, user("probe"))
+    try:
+        for _ in range(100):
+            if (await probe.put(probe.sign(probe.id, os.urandom(4).hex()))).get("replicas", 0) >= 2:
+                return
+            await asyncio.sleep(0.2)
+        raise TimeoutError("no write quorum")
+    finally:
+        await probe.aclose()
+
+
+async def test_partition_and_heal(devnet: Network) -> None:
+    """Writes on both sides of a partition; after healing every replica has all of them."""
+    await settle(devnet)
+    keys = [user(f"part-{i}") for i in range(4)]
+    clients = [await client_for(devnet, k) for k in keys]
+    devnet.partition([0], [1, 2, 3])
+    acked: dict[str, list[str]] = {k.address: [] for k in keys}
+    try:
+        for round_ in range(5):
+            for k, c in zip(keys, clients, strict=True):
+                env = c.sign(k.address, {"round": round_})
+                await c.put(env)
+                acked[k.address].append(env.id)
+    finally:
+        devnet.heal()
+        for c in clients:
+            await c.aclose()
+    receivers = list(acked)
+    await devnet.wait_converged(receivers, timeout=30)
+    for r, ids in acked.items():
+        for node in devnet.replicas(r):
+            assert set(ids) <= set(await records_on(node, r)), f"{node.name} misses writes for {r}"
+
+
+async def test_node_added_then_removed(devnet: Network) -> None:
+    """A node added on chain receives the data it now replicates; after a node is removed
+    on chain its data is still held by N replicas."""
+    await settle(devnet)
+    keys = [user(f"member-{i}") for i in range(12)]
+    writer = await client_for(devnet, user("member-writer"))
+    acked: dict[str, list[str]] = {}
+    try:
+        for k in keys:
+            acked[k.address] = [(await writer.send(k.address, {"v": i})) for i in range(3)]
+    finally:
+        await writer.aclose()
+    new = await devnet.add_node()
+    moved = [r for r in acked if new in devnet.replicas(r)]
+    assert moved, "with 5 nodes and N=3 some keys move to the new node"
+
+    async def new_node_has_its_keys() -> bool:
+        for r in moved:
+            if not set(acked[r]) <= set(await records_on(new, r)):
+                return False
+        return True
+
+    await devnet.wait_until(
+        new_node_has_its_keys, timeout=40, what="the added node to receive its keys"
+    )
+    gone = next(n for n in devnet.active if n is not new)
+    await devnet.remove_node(gone.index)
+
+    async def n_copies_everywhere() -> bool:
+        for r, ids in acked.items():
+            holders = devnet.replicas(r)
+            if len(holders) < 3:
+                return False
+            for node in holders:
+                if not set(ids) <= set(await records_on(node, r)):
+                    return False
+        return True
+
+    await devnet.wait_until(
+        n_copies_everywhere, timeout=40, what="N replicas of every key after a removal"
+    )
+
+
+async def test_seeded_random_faults(devnet: Network) -> None:
+    """Random writes, deletes, kills and restarts (seeded, bounded); afterwards every acked
+    write is on every replica of its key and no deleted message comes back."""
+    seed = int(os.environ.get("FLOCLOUD_FAULT_SEED", random.randrange(2**31)))
+    log.warning("random fault seed %d (rerun with FLOCLOUD_FAULT_SEED=%d)", seed, seed)
+    rnd = random.Random(seed)
+    await settle(devnet)
+    users = [user(f"rand-{i}") for i in range(3)]
+    clients = {u.address: await client_for(devnet, u) for u in users}
+    acked: dict[str, list[str]] = {u.address: [] for u in users}
+    deleted: dict[str, set[str]] = {u.address: set() for u in users}
+    dead: list[NodeProcess] = []
+    try:
+        for step in range(60):
+            action = rnd.random()
+            active = [n for n in devnet.active if n.running]
+            if action < 0.07 and len(active) > 3 and not dead:
+                victim = rnd.choice(active)
+                victim.kill()
+                dead.append(victim)
+            elif action < 0.14 and dead:
+                node = dead.pop()
+                node.start()
+                await node.wait_healthy(30)
+            elif action < 0.25:
+                owner = rnd.choice(users).address
+                candidates = [i for i in acked[owner] if i not in deleted[owner]]
+                if candidates:
+                    target = rnd.choice(candidates)
+                    try:
+                        await clients[owner].delete(target, receiver=owner)
+                        deleted[owner].add(target)
+                    except FlocloudError as exc:
+                        log.info("delete refused during faults: %s", exc.code)
+            else:
+                sender = rnd.choice(users)
+                receiver = rnd.choice(users).address
+                c = clients[sender.address]
+                env = c.sign(receiver, {"step": step, "r": rnd.random()})
+                try:
+                    await c.put(env)
+                except FlocloudError:
+                    continue
+                acked[receiver].append(env.id)
+    finally:
+        for node in dead:
+            node.start()
+            await node.wait_healthy(30)
+        for c in clients.values():
+            await c.aclose()
+    await devnet.wait_converged(list(acked), timeout=40)
+    for receiver, ids in acked.items():
+        for node in devnet.replicas(receiver):
+            held = await records_on(node, receiver)
+            missing = set(ids) - set(held)
+            assert not missing, f"seed {seed}: {node.name} lost {len(missing)} acked writes"
+            resurrected = [i for i in deleted[receiver] if not held.get(i, True)]
+            assert not resurrected, f"seed {seed}: deleted messages came back on {node.name}"
