@@ -84,6 +84,7 @@ class Peers:
         self._down_until: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self.cursors: dict[str, int] = {}  # peer id -> last peer seq pulled
+        self._saved: dict[str, tuple[str, int]] = {}  # peer id -> (its store id, seq), on disk
         self._session: aiohttp.ClientSession | None = None
         self._sync_task: asyncio.Task[None] | None = None
         self.clock: Callable[[], float] = time.monotonic
@@ -95,11 +96,13 @@ class Peers:
         return self.node.key.address
 
     def update(self, view: RegistryView) -> None:
-        if (
+        if self.view.nodes and (
             set(view.nodes) != set(self.view.nodes)
             or view.replication_factor != self.view.replication_factor
         ):
             self.cursors.clear()  # placement changed: re-scan peers for keys we now replicate
+            self._saved.clear()
+            self._background(self.node.service.store.clear_peer_cursors())
         self.view = view
         for peer in list(self.links):
             if peer not in view.nodes:
@@ -108,6 +111,10 @@ class Peers:
 
     def start(self) -> None:
         self._sync_task = asyncio.create_task(self._sync_loop(), name="peer-sync")
+
+    async def load_cursors(self) -> None:
+        """Resume catch-up where it stopped before a restart (positions are on disk)."""
+        self._saved = await self.node.service.store.peer_cursors()
 
     async def stop(self) -> None:
         if self._sync_task is not None:
@@ -279,8 +286,16 @@ class Peers:
         """Pull what ``peer`` committed since our cursor and we replicate; returns how many."""
         conn = await self.link(peer)
         stored = 0
+        if peer not in self.cursors and peer in self._saved:
+            self.cursors[peer] = self._saved[peer][1]
         while True:
             reply = await conn.request("peer.sync", after=self.cursors.get(peer, 0), limit=500)
+            their_store = str(reply.get("store_id", ""))
+            known = self._saved.get(peer)
+            if known is not None and known[0] != their_store and self.cursors.get(peer, 0):
+                self.cursors[peer] = 0  # the peer's store was replaced: its positions restarted
+                self._saved.pop(peer, None)
+                continue
             for rec in reply.get("records", []):
                 # our own view of placement decides what we keep: the peer's may lag ours
                 if not self.replicates(self.self_id, str(rec.get("receiver", ""))):
@@ -294,6 +309,11 @@ class Peers:
                 except FlocloudError as exc:
                     log.debug("skipping %s from %s: %s", rec.get("id"), peer, exc.message)
             self.cursors[peer] = int(reply.get("next", self.cursors.get(peer, 0)))
+            if their_store:
+                self._saved[peer] = (their_store, self.cursors[peer])
+                await self.node.service.store.save_peer_cursor(
+                    peer, their_store, self.cursors[peer]
+                )
             if not reply.get("more"):
                 return stored
 
@@ -340,4 +360,5 @@ class Peers:
         records = await self.node.service.store.since(after_i, lim)
         nxt = records[-1].seq if records else after_i
         out = [{**r.to_wire(), "receiver": r.receiver} for r in records]
-        return {"records": out, "next": nxt, "more": len(records) == lim}
+        store_id = await self.node.service.store.store_id()
+        return {"records": out, "next": nxt, "more": len(records) == lim, "store_id": store_id}

@@ -337,6 +337,7 @@ class Node:
         self.url = f"{scheme}://{self.config.host}:{self.config.port}"
         if self.config.chain.explorer and self.config.chain.registry:
             self._registry_task = asyncio.create_task(self._follow_registry())
+            await self.peers.load_cursors()
             self.peers.start()
         log.info("supernode %s listening on %s (data %s)", self.key.address, self.url, data_dir)
 

@@ -42,6 +42,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE messages ADD COLUMN target TEXT;
     CREATE INDEX messages_target ON messages(target) WHERE target IS NOT NULL;
     """,
+    # 3: this store's identity (random, made once) and replication positions in peers' logs
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT INTO meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))));
+    CREATE TABLE peer_cursors (peer TEXT PRIMARY KEY, store_id TEXT NOT NULL, seq INTEGER NOT NULL);
+    """,
 ]
 
 

@@ -424,6 +424,38 @@ class SqliteStore:
         result: list[Record] = await self._read(run)
         return result
 
+    async def store_id(self) -> str:
+        """This store's random identity: a peer's ``seq`` positions are only valid with it."""
+
+        def run(db: sqlite3.Connection) -> str:
+            return str(db.execute("SELECT value FROM meta WHERE key='store_id'").fetchone()[0])
+
+        result: str = await self._read(run)
+        return result
+
+    async def peer_cursors(self) -> dict[str, tuple[str, int]]:
+        def run(db: sqlite3.Connection) -> dict[str, tuple[str, int]]:
+            return {
+                p: (s, int(q))
+                for p, s, q in db.execute("SELECT peer, store_id, seq FROM peer_cursors")
+            }
+
+        result: dict[str, tuple[str, int]] = await self._read(run)
+        return result
+
+    async def save_peer_cursor(self, peer: str, store_id: str, seq: int) -> None:
+        def op(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO peer_cursors (peer, store_id, seq) VALUES (?,?,?) "
+                "ON CONFLICT(peer) DO UPDATE SET store_id=excluded.store_id, seq=excluded.seq",
+                (peer, store_id, seq),
+            )
+
+        await self._write(op)
+
+    async def clear_peer_cursors(self) -> None:
+        await self._write(lambda db: db.execute("DELETE FROM peer_cursors"))
+
     async def message(self, msg_id: str) -> Record | None:
         def run(db: sqlite3.Connection) -> Record | None:
             row = db.execute(f"SELECT {_COLUMNS} FROM messages WHERE id=?", (msg_id,)).fetchone()
