@@ -296,18 +296,14 @@ class Peers:
                 self.cursors[peer] = 0  # the peer's store was replaced: its positions restarted
                 self._saved.pop(peer, None)
                 continue
-            for rec in reply.get("records", []):
+            wanted = [
+                rec
+                for rec in reply.get("records", [])
                 # our own view of placement decides what we keep: the peer's may lag ours
-                if not self.replicates(self.self_id, str(rec.get("receiver", ""))):
-                    continue
-                try:
-                    env = parse_envelope(
-                        rec["envelope"], now_ms=None, limits=self.node.service.envelope_limits
-                    )
-                    result = await self.node.service.store_replica(env, origin=peer)
-                    stored += 0 if result.duplicate else 1
-                except FlocloudError as exc:
-                    log.debug("skipping %s from %s: %s", rec.get("id"), peer, exc.message)
+                if self.replicates(self.self_id, str(rec.get("receiver", "")))
+            ]
+            have = await self.node.service.store.have([str(r.get("id")) for r in wanted])
+            stored += await self._store_batch([r for r in wanted if r.get("id") not in have], peer)
             self.cursors[peer] = int(reply.get("next", self.cursors.get(peer, 0)))
             if their_store:
                 self._saved[peer] = (their_store, self.cursors[peer])
@@ -316,6 +312,29 @@ class Peers:
                 )
             if not reply.get("more"):
                 return stored
+
+    async def _store_batch(self, records: list[dict[str, Any]], peer: str) -> int:
+        """Store pulled records concurrently, so the store commits them in a few batches.
+        Records are applied in the peer's order where it matters: a write that depends on an
+        earlier one (a patch, a tag) is retried after the rest of the batch."""
+
+        async def one(rec: dict[str, Any]) -> bool:
+            env = parse_envelope(
+                rec["envelope"], now_ms=None, limits=self.node.service.envelope_limits
+            )
+            return not (await self.node.service.store_replica(env, origin=peer)).duplicate
+
+        results = await asyncio.gather(*(one(r) for r in records), return_exceptions=True)
+        stored = sum(1 for r in results if r is True)
+        retry = [
+            rec for rec, r in zip(records, results, strict=True) if isinstance(r, FlocloudError)
+        ]
+        for rec in retry:  # in order, after the batch: versions and targets exist now
+            try:
+                stored += await one(rec)
+            except FlocloudError as exc:
+                log.debug("skipping %s from %s: %s", rec.get("id"), peer, exc.message)
+        return stored
 
     # -- the serving side ---------------------------------------------------------------
 

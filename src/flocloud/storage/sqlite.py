@@ -424,6 +424,22 @@ class SqliteStore:
         result: list[Record] = await self._read(run)
         return result
 
+    async def have(self, ids: list[str]) -> set[str]:
+        """Which of ``ids`` are stored (one indexed read)."""
+        if not ids:
+            return set()
+
+        def run(db: sqlite3.Connection) -> set[str]:
+            out: set[str] = set()
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                sql = f"SELECT id FROM messages WHERE id IN ({','.join('?' * len(chunk))})"
+                out.update(r[0] for r in db.execute(sql, chunk))
+            return out
+
+        result: set[str] = await self._read(run)
+        return result
+
     async def store_id(self) -> str:
         """This store's random identity: a peer's ``seq`` positions are only valid with it."""
 
