@@ -20,7 +20,7 @@ from pathlib import Path
 import aiohttp
 import orjson
 
-from flocloud.devnet.network import NodeProcess, free_port
+from flocloud.devnet.network import standalone_node
 from flocloud.protocol.envelope import build_envelope
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
@@ -58,22 +58,8 @@ async def main() -> None:
     p.add_argument("--clients", type=int, default=50)
     p.add_argument("--inflight", type=int, default=64)
     args = p.parse_args()
-    tmp = Path(tempfile.mkdtemp())
-    port = free_port()
-    nkey = key("bench-node")
-    (tmp / "node.key").write_text(nkey.to_wif())
     limits = "rate_per_id = 1e9\nburst_per_id = 1000000000\nrate_per_connection = 1e9\nburst_per_connection = 1000000000\nmax_skew_ms = 3600000"
-    (tmp / "node.toml").write_text(
-        f'network = "regtest"\nport = {port}\ndata_dir = "data"\nkey_file = "node.key"\n[limits]\n{limits}\n'
-    )
-    node = NodeProcess(
-        "node",
-        [sys.executable, "-m", "flocloud.cli", "node", "run", "--config", str(tmp / "node.toml")],
-        tmp / "node.log",
-        f"http://127.0.0.1:{port}/healthz",
-        port=port,
-        key=nkey,
-    )
+    node = standalone_node(Path(tempfile.mkdtemp()), settings=f"[limits]\n{limits}")
     node.start()
     await node.wait_healthy(30)
     try:

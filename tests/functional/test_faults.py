@@ -9,11 +9,9 @@ import os
 import random
 from collections.abc import Iterator
 
-import aiohttp
 import pytest
 
 from flocloud import Client
-from flocloud.client.connection import NodeConnection
 from flocloud.devnet import Network
 from flocloud.devnet.network import NodeProcess
 from flocloud.protocol.errors import FlocloudError
@@ -54,47 +52,9 @@ async def client_for(net: Network, key: PrivateKey) -> Client:
     return c
 
 
-async def records_on(node: NodeProcess, receiver: str) -> dict[str, bool]:
-    """id -> deleted, for everything a node holds for ``receiver``."""
-    async with aiohttp.ClientSession() as s:
-        conn = NodeConnection(node.ws_url, s, timeout=5)
-        await conn.connect()
-        out: dict[str, bool] = {}
-        after = 0
-        while True:
-            page = await conn.request(
-                "query",
-                filter={
-                    "receiver": receiver,
-                    "after": after,
-                    "limit": 1000,
-                    "include_deleted": True,
-                },
-            )
-            out.update({m["id"]: m["deleted"] for m in page["messages"]})
-            if not page["more"]:
-                break
-            after = page["next"]
-        await conn.close()
-        return out
-
-
-async def settle(net: Network) -> None:
-    """Wait until the nodes know each other from the chain (a write reaches its quorum)."""
-    probe = await client_for(net, user("probe"))
-    try:
-        for _ in range(100):
-            if (await probe.put(probe.sign(probe.id, os.urandom(4).hex()))).get("replicas", 0) >= 2:
-                return
-            await asyncio.sleep(0.2)
-        raise TimeoutError("no write quorum")
-    finally:
-        await probe.aclose()
-
-
 async def test_partition_and_heal(devnet: Network) -> None:
     """Writes on both sides of a partition; after healing every replica has all of them."""
-    await settle(devnet)
+    await devnet.wait_quorum()
     keys = [user(f"part-{i}") for i in range(4)]
     clients = [await client_for(devnet, k) for k in keys]
     devnet.partition([0], [1, 2, 3])
@@ -113,13 +73,15 @@ async def test_partition_and_heal(devnet: Network) -> None:
     await devnet.wait_converged(receivers, timeout=30)
     for r, ids in acked.items():
         for node in devnet.replicas(r):
-            assert set(ids) <= set(await records_on(node, r)), f"{node.name} misses writes for {r}"
+            assert set(ids) <= set(await devnet.records_on(node, r)), (
+                f"{node.name} misses writes for {r}"
+            )
 
 
 async def test_node_added_then_removed(devnet: Network) -> None:
     """A node added on chain receives the data it now replicates; after a node is removed
     on chain its data is still held by N replicas."""
-    await settle(devnet)
+    await devnet.wait_quorum()
     keys = [user(f"member-{i}") for i in range(12)]
     writer = await client_for(devnet, user("member-writer"))
     acked: dict[str, list[str]] = {}
@@ -134,7 +96,7 @@ async def test_node_added_then_removed(devnet: Network) -> None:
 
     async def new_node_has_its_keys() -> bool:
         for r in moved:
-            if not set(acked[r]) <= set(await records_on(new, r)):
+            if not set(acked[r]) <= set(await devnet.records_on(new, r)):
                 return False
         return True
 
@@ -150,7 +112,7 @@ async def test_node_added_then_removed(devnet: Network) -> None:
             if len(holders) < 3:
                 return False
             for node in holders:
-                if not set(ids) <= set(await records_on(node, r)):
+                if not set(ids) <= set(await devnet.records_on(node, r)):
                     return False
         return True
 
@@ -165,7 +127,7 @@ async def test_seeded_random_faults(devnet: Network) -> None:
     seed = int(os.environ.get("FLOCLOUD_FAULT_SEED", random.randrange(2**31)))
     log.warning("random fault seed %d (rerun with FLOCLOUD_FAULT_SEED=%d)", seed, seed)
     rnd = random.Random(seed)
-    await settle(devnet)
+    await devnet.wait_quorum()
     users = [user(f"rand-{i}") for i in range(3)]
     clients = {u.address: await client_for(devnet, u) for u in users}
     acked: dict[str, list[str]] = {u.address: [] for u in users}
@@ -212,7 +174,7 @@ async def test_seeded_random_faults(devnet: Network) -> None:
     await devnet.wait_converged(list(acked), timeout=40)
     for receiver, ids in acked.items():
         for node in devnet.replicas(receiver):
-            held = await records_on(node, receiver)
+            held = await devnet.records_on(node, receiver)
             missing = set(ids) - set(held)
             assert not missing, f"seed {seed}: {node.name} lost {len(missing)} acked writes"
             resurrected = [i for i in deleted[receiver] if not held.get(i, True)]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 from collections.abc import Iterator
 
 import aiohttp
@@ -38,44 +37,9 @@ def user(label: str) -> PrivateKey:
     return PrivateKey(hashlib.sha256(b"repl-" + label.encode()).digest(), REGTEST)
 
 
-async def ids_on(node_ws: str, receiver: str) -> set[str]:
-    async with aiohttp.ClientSession() as s:
-        conn = NodeConnection(node_ws, s, timeout=5)
-        await conn.connect()
-        out: set[str] = set()
-        after = 0
-        while True:
-            page = await conn.request(
-                "query", filter={"receiver": receiver, "after": after, "limit": 1000}
-            )
-            out |= {m["id"] for m in page["messages"]}
-            if not page["more"]:
-                break
-            after = page["next"]
-        await conn.close()
-        return out
-
-
-async def wait_for_registry(devnet: Network) -> None:
-    """Nodes learn their peers from the chain; wait until a write reports a full quorum."""
-    probe = user("probe")
-    client = await Client.from_chain(
-        probe, explorer=devnet.chain.url, registry=devnet.registry_key.address, request_timeout=3
-    )
-    try:
-        for _ in range(100):
-            env = client.sign(probe.address, {"probe": os.urandom(4).hex()})
-            if (await client.put(env)).get("replicas", 0) >= 2:
-                return
-            await asyncio.sleep(0.2)
-        raise TimeoutError("nodes never reached a write quorum")
-    finally:
-        await client.aclose()
-
-
 async def test_quorum_kill_home_and_converge(devnet: Network) -> None:
     """Acks come after W=2 commits; kill -9 of the home node loses no acked write; it converges back."""
-    await wait_for_registry(devnet)
+    await devnet.wait_quorum()
     dana = user("dana")
     client = await Client.from_chain(
         dana, explorer=devnet.chain.url, registry=devnet.registry_key.address, request_timeout=2
@@ -100,7 +64,7 @@ async def test_quorum_kill_home_and_converge(devnet: Network) -> None:
         assert len(acked) >= 70
         survivors = [n for n in devnet.nodes if n is not home]
         for n in survivors:  # every acknowledged write is on every surviving replica
-            missing = set(acked) - await ids_on(n.ws_url, dana.address)
+            missing = set(acked) - await devnet.ids_on(n, dana.address)
             assert not missing, f"{n.name} misses {len(missing)} acked writes"
         got, _ = await client.fetch(dana.address, limit=1000)
         assert set(acked) <= {m.id for m in got}
@@ -110,7 +74,7 @@ async def test_quorum_kill_home_and_converge(devnet: Network) -> None:
     await home.wait_healthy(30)
 
     async def home_has_all() -> bool:
-        return set(acked) <= await ids_on(home.ws_url, dana.address)
+        return set(acked) <= await devnet.ids_on(home, dana.address)
 
     await devnet.wait_until(home_has_all, timeout=30, what="the restarted home node to catch up")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ import aiohttp
 import pytest
 
 from flocloud.client.connection import NodeConnection
-from flocloud.devnet.network import NodeProcess, free_port
+from flocloud.devnet.network import NodeProcess, standalone_node
 from flocloud.protocol.envelope import Envelope, build_envelope
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
@@ -39,22 +38,8 @@ def env(sender: PrivateKey, receiver: str, payload: Any, **kw: Any) -> Envelope:
 
 def start_node(tmp: Path, limits: str = "", *, wait: bool = True) -> NodeProcess:
     """Start a node process; ``wait=False`` in async tests (then await wait_healthy)."""
-    port = free_port()
-    node_key = key(f"node-{port}")
-    (tmp / "node.key").write_text(node_key.to_wif())
-    (tmp / "node.toml").write_text(
-        f'network = "regtest"\nport = {port}\ndata_dir = "data"\nkey_file = "node.key"\n'
-        f"[limits]\n{limits}\n"
-        f'[apps.demo]\nadmin = "{ADMIN.address}"\ntrusted = ["{TRUSTED.address}"]\n'
-    )
-    proc = NodeProcess(
-        "node",
-        [sys.executable, "-m", "flocloud.cli", "node", "run", "--config", str(tmp / "node.toml")],
-        tmp / "node.log",
-        f"http://127.0.0.1:{port}/healthz",
-        port=port,
-        key=node_key,
-    )
+    settings = f'[limits]\n{limits}\n[apps.demo]\nadmin = "{ADMIN.address}"\ntrusted = ["{TRUSTED.address}"]\n'
+    proc = standalone_node(tmp, settings=settings)
     proc.start()
     if wait:
         asyncio.run(proc.wait_healthy(30))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from flocloud.devnet.network import NodeProcess, free_port
+from flocloud.devnet.network import NodeProcess, standalone_node
 from flocloud.protocol.envelope import build_envelope
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
@@ -30,28 +29,7 @@ def key(label: str) -> PrivateKey:
 
 @pytest.fixture
 async def node(tmp_path: Path) -> AsyncIterator[NodeProcess]:
-    port = free_port()
-    nkey = key("node")
-    (tmp_path / "node.key").write_text(nkey.to_wif())
-    (tmp_path / "node.toml").write_text(
-        f'network = "regtest"\nport = {port}\ndata_dir = "data"\nkey_file = "node.key"\n'
-    )
-    proc = NodeProcess(
-        "node",
-        [
-            sys.executable,
-            "-m",
-            "flocloud.cli",
-            "node",
-            "run",
-            "--config",
-            str(tmp_path / "node.toml"),
-        ],
-        tmp_path / "node.log",
-        f"http://127.0.0.1:{port}/healthz",
-        port=port,
-        key=nkey,
-    )
+    proc = standalone_node(tmp_path)
     proc.start()
     await proc.wait_healthy(30)
     yield proc

@@ -33,7 +33,14 @@ import aiohttp
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
 
-__all__ = ["ChainProcess", "Network", "NodeProcess", "deterministic_key", "free_port"]
+__all__ = [
+    "ChainProcess",
+    "Network",
+    "NodeProcess",
+    "deterministic_key",
+    "free_port",
+    "standalone_node",
+]
 
 log = logging.getLogger("flocloud.devnet")
 COIN = 100_000_000
@@ -174,6 +181,22 @@ class NodeProcess(Proc):
     @property
     def id(self) -> str:
         return self.key.address
+
+
+def standalone_node(directory: Path, *, settings: str = "", name: str = "node") -> NodeProcess:
+    """A supernode process with no chain (apps and limits from ``settings``, TOML text
+    appended to the config); call ``start()`` and ``await wait_healthy()``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    key = deterministic_key(f"standalone-{directory}")
+    (directory / "node.key").write_text(key.to_wif())
+    (directory / "node.toml").write_text(
+        f'network = "regtest"\nport = {port}\ndata_dir = "data"\nkey_file = "node.key"\n{settings}\n'
+    )
+    args = [*_python(), "node", "run", "--config", str(directory / "node.toml")]
+    return NodeProcess(
+        name, args, directory / "node.log", f"http://127.0.0.1:{port}/healthz", port=port, key=key
+    )
 
 
 class Network:
@@ -399,32 +422,53 @@ class Network:
         wanted = placement.replicas(key_id, min(self.backup_depth + 1, len(active)))
         return [n for n in active if n.id in wanted]
 
-    async def ids_on(self, node: NodeProcess, receiver: str) -> set[str]:
-        """Message ids a node holds for ``receiver`` (its replica digest)."""
+    async def records_on(self, node: NodeProcess, receiver: str) -> dict[str, bool]:
+        """What a node holds for ``receiver``: message id -> deleted (its replica digest)."""
         from flocloud.client.connection import NodeConnection
 
         async with aiohttp.ClientSession() as session:
             conn = NodeConnection(node.ws_url, session, timeout=5)
             await conn.connect()
             try:
-                out: set[str] = set()
+                out: dict[str, bool] = {}
                 after = 0
                 while True:
-                    page = await conn.request(
-                        "query",
-                        filter={
-                            "receiver": receiver,
-                            "after": after,
-                            "limit": 1000,
-                            "include_deleted": True,
-                        },
-                    )
-                    out |= {m["id"] for m in page["messages"]}
+                    filt = {
+                        "receiver": receiver,
+                        "after": after,
+                        "limit": 1000,
+                        "include_deleted": True,
+                    }
+                    page = await conn.request("query", filter=filt)
+                    out.update({m["id"]: m["deleted"] for m in page["messages"]})
                     if not page["more"]:
                         return out
                     after = page["next"]
             finally:
                 await conn.close()
+
+    async def ids_on(self, node: NodeProcess, receiver: str) -> set[str]:
+        return set(await self.records_on(node, receiver))
+
+    async def wait_quorum(self, timeout: float = 20.0) -> None:
+        """Wait until the nodes know each other from the chain: a write reaches W replicas."""
+        from flocloud.client import Client
+
+        probe = await Client.from_chain(
+            deterministic_key("probe"),
+            explorer=self.chain.url,
+            registry=self.registry_key.address,
+            request_timeout=3,
+        )
+        try:
+
+            async def quorum() -> bool:
+                ack = await probe.put(probe.sign(probe.id, os.urandom(4).hex()))
+                return int(ack.get("replicas", 0)) >= min(self.write_quorum, len(self.active))
+
+            await self.wait_until(quorum, timeout, what="a write quorum")
+        finally:
+            await probe.aclose()
 
     async def wait_converged(self, receivers: list[str], timeout: float = 30.0) -> None:
         """Wait until every replica of each receiver holds the same set of messages."""
