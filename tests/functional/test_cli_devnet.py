@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import running_network
 from flocloud.devnet import Network
 
 pytestmark = pytest.mark.slow
@@ -20,16 +20,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
-    net = Network(
+    yield from running_network(
         tmp_path_factory.mktemp("clinet") / ".devnet", nodes=2, block_interval=0.5, backup_depth=1
     )
-    try:
-        asyncio.run(net.start())
-    except BaseException:
-        net.stop()
-        raise
-    yield net
-    net.stop()
 
 
 class Cli:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import os
@@ -11,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from conftest import running_network
 from flocloud import Client
 from flocloud.devnet import Network
 from flocloud.devnet.network import NodeProcess
@@ -28,20 +28,13 @@ def user(label: str) -> PrivateKey:
 
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
-    net = Network(
+    yield from running_network(
         tmp_path_factory.mktemp("faults"),
         nodes=4,
         block_interval=0.5,
         backup_depth=2,
         write_quorum=2,
     )
-    try:
-        asyncio.run(net.start())
-    except BaseException:
-        net.stop()
-        raise
-    yield net
-    net.stop()
 
 
 async def client_for(net: Network, key: PrivateKey) -> Client:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Iterator
 
 import aiohttp
 import pytest
 
+from conftest import running_network
 from flocloud import Client
 from flocloud.client.connection import NodeConnection
 from flocloud.devnet import Network
@@ -21,16 +21,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
-    net = Network(
+    yield from running_network(
         tmp_path_factory.mktemp("repl"), nodes=3, block_interval=0.5, backup_depth=2, write_quorum=2
     )
-    try:
-        asyncio.run(net.start())
-    except BaseException:
-        net.stop()
-        raise
-    yield net
-    net.stop()
 
 
 def user(label: str) -> PrivateKey:

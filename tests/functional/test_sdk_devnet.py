@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import running_network
 from flocloud import Client, SyncClient
 from flocloud.devnet import Network
 from flocloud.protocol.errors import FlocloudError
@@ -26,15 +27,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
-    net = Network(tmp_path_factory.mktemp("devnet"), nodes=3, block_interval=0.5)
-    try:
-        asyncio.run(net.start())
-    except BaseException:
-        net.stop()
-        raise
-    yield net
-    codes = net.stop()
-    assert set(codes.values()) <= {0}, codes
+    yield from running_network(tmp_path_factory.mktemp("devnet"), nodes=3, block_interval=0.5)
 
 
 def user(label: str) -> PrivateKey:
