@@ -19,7 +19,6 @@ ALLOWED: dict[str, set[str]] = {
     "client": {"protocol", "chain"},
     "devnet": {"protocol", "chain", "client", "node", "storage"},
     "web": {"protocol"},
-    "testing": {"protocol", "chain", "client", "devnet"},
     "cli": {"protocol", "chain", "client", "devnet", "node", "storage"},
 }
 PROTOCOL_FORBIDDEN = {"asyncio", "aiohttp", "sqlite3", "socket", "random", "time", "threading"}

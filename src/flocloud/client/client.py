@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
+from flocloud.protocol.encryption import is_sealed, open_json, seal_json
 from flocloud.protocol.envelope import Envelope, build_envelope, parse_envelope
 from flocloud.protocol.errors import (
     DecryptionFailed,
@@ -41,7 +42,6 @@ from .network import NetworkView, NodeRef
 __all__ = ["Client", "Message", "ObjectState"]
 
 T = TypeVar("T")
-ENCRYPTED_MARK = "flocloud-ecies-v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,8 +243,6 @@ class Client:
         return env.id
 
     def _seal(self, data: Any, pub: bytes, receiver: str) -> Any:
-        from flocloud.protocol.encryption import seal_json
-
         return seal_json(
             data,
             pub,
@@ -255,12 +253,10 @@ class Client:
         )
 
     def _open(self, payload: Any, sender: str, receiver: str) -> tuple[Any, bool]:
-        if not (isinstance(payload, dict) and payload.get("enc") == ENCRYPTED_MARK):
+        if not is_sealed(payload):
             return payload, False
         if receiver != self.id:
             return payload, True
-        from flocloud.protocol.encryption import open_json
-
         try:
             return open_json(payload, self.key, sender_id=sender, receiver_id=receiver), False
         except (DecryptionFailed, ProtocolViolation):

@@ -1,1 +1,0 @@
-"""flocloud.testing."""
