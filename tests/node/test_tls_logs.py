@@ -1,0 +1,108 @@
+"""TLS served directly, JSON logs, and the per-connection rate limit, on real node processes."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import json
+import ssl
+from pathlib import Path
+
+import aiohttp
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from flocloud.devnet.network import NodeProcess, standalone_node
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_tls_and_json_logs(tmp_path: Path) -> None:
+    """With [tls] the node serves HTTPS and WSS itself; with [log] format=json each line is JSON."""
+    cert, key = self_signed(tmp_path)
+    node = standalone_node(
+        tmp_path / "n", settings=f'[tls]\ncert = "{cert}"\nkey = "{key}"\n[log]\nformat = "json"\n'
+    )
+    node.health_url = node.health_url.replace("http://", "https://")
+    ctx = ssl.create_default_context(cafile=str(cert))
+    node.start()
+    try:
+        # wait_healthy speaks plain HTTP; poll over TLS here instead
+        async with aiohttp.ClientSession() as s:
+            for _ in range(100):
+                try:
+                    async with s.get(f"https://127.0.0.1:{node.port}/healthz", ssl=ctx) as r:
+                        if r.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+            async with s.get(f"https://127.0.0.1:{node.port}/healthz", ssl=ctx) as r:
+                assert (await r.json())["node_id"] == node.id
+            async with s.ws_connect(f"wss://127.0.0.1:{node.port}/ws", ssl=ctx) as ws:
+                await ws.send_json({"id": 1, "op": "ping"})
+                assert (await ws.receive_json())["ok"] is True
+            try:
+                async with s.get(f"http://127.0.0.1:{node.port}/healthz") as r:
+                    plain_ok = r.status == 200
+            except aiohttp.ClientError:
+                plain_ok = False
+            assert not plain_ok
+    finally:
+        node.stop()
+    lines = [line for line in node.log_path.read_text().splitlines() if line.startswith("{")]
+    assert lines and all("level" in json.loads(line) for line in lines)
+    assert any("listening on https://" in json.loads(line)["msg"] for line in lines)
+
+
+async def test_per_connection_rate_limit(tmp_path: Path) -> None:
+    """A connection over its request budget gets rate-limited; a new connection is fine."""
+    node: NodeProcess = standalone_node(
+        tmp_path, settings="[limits]\nrate_per_connection = 5.0\nburst_per_connection = 10\n"
+    )
+    node.start()
+    await node.wait_healthy(30)
+    try:
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(node.ws_url) as ws:
+                for i in range(30):
+                    await ws.send_json({"id": i, "op": "ping"})
+                replies = [await ws.receive_json() for _ in range(30)]
+            codes = [r.get("error", {}).get("code") for r in replies]
+            assert codes.count(None) <= 12 and "rate-limited" in codes
+            async with s.ws_connect(node.ws_url) as fresh:
+                await fresh.send_json({"id": 1, "op": "ping"})
+                assert (await fresh.receive_json())["ok"] is True
+    finally:
+        node.stop()
