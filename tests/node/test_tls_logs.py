@@ -106,3 +106,25 @@ async def test_per_connection_rate_limit(tmp_path: Path) -> None:
                 assert (await fresh.receive_json())["ok"] is True
     finally:
         node.stop()
+
+
+async def test_forwarded_header_only_from_trusted_proxies(tmp_path: Path) -> None:
+    """X-Forwarded-For is believed from a configured proxy and ignored from anyone else."""
+    trusting = standalone_node(tmp_path / "a", settings='trusted_proxies = ["127.0.0.0/8"]')
+    plain = standalone_node(tmp_path / "b")
+    for n in (trusting, plain):
+        n.start()
+    try:
+        seen = []
+        for n in (trusting, plain):
+            await n.wait_healthy(30)
+            async with (
+                aiohttp.ClientSession() as s,
+                s.ws_connect(n.ws_url, headers={"X-Forwarded-For": "203.0.113.7"}) as ws,
+            ):
+                await ws.send_json({"id": 1, "op": "ping"})
+                seen.append((await ws.receive_json())["client"])
+        assert seen == ["203.0.113.7", "127.0.0.1"]
+    finally:
+        for n in (trusting, plain):
+            n.stop()

@@ -189,7 +189,7 @@ class Connection:
         if op == "schema.get":
             return await svc.schemas(f.get("application"))
         if op == "ping":
-            return {"pong": svc.now_ms()}
+            return {"pong": svc.now_ms(), "client": self.peer}
         if op.startswith("peer."):
             return await self.peer_op(op, f)
         raise BadFormat(f"unknown op {op!r}")
