@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import running_network
 from flocloud.devnet import Network
+from net_helpers import running_network
 
 pytestmark = pytest.mark.slow
 

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import running_network
 from flocloud import Client
 from flocloud.devnet import Network
 from flocloud.devnet.network import NodeProcess
 from flocloud.protocol.errors import FlocloudError
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
+from net_helpers import running_network
 
 pytestmark = pytest.mark.slow
 log = logging.getLogger("test_faults")

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 import aiohttp
 import pytest
 
-from conftest import running_network
 from flocloud import Client
 from flocloud.client.connection import NodeConnection
 from flocloud.devnet import Network
 from flocloud.protocol.errors import FlocloudError
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
+from net_helpers import running_network
 
 pytestmark = pytest.mark.slow
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import running_network
 from flocloud import Client, SyncClient
 from flocloud.devnet import Network
 from flocloud.protocol.errors import FlocloudError
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
+from net_helpers import running_network
 
 pytestmark = pytest.mark.slow
 

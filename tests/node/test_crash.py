@@ -11,9 +11,9 @@ from pathlib import Path
 
 import aiohttp
 
-from conftest import ALICE, env, key, start_node
 from flocloud.client.connection import NodeConnection
 from flocloud.protocol.errors import FlocloudError
+from node_helpers import ALICE, env, key, start_node
 
 
 async def test_sigkill_loses_no_acknowledged_write(tmp_path: Path) -> None:

@@ -9,12 +9,12 @@ import aiohttp
 import orjson
 import pytest
 
-from conftest import ADMIN, ALICE, BOB, EVE, TRUSTED, Ws, env, key, now_ms
 from flocloud.devnet.network import NodeProcess
 from flocloud.protocol.errors import FlocloudError
 from flocloud.protocol.objects import object_id
 from flocloud.protocol.params import REGTEST
 from flocloud.protocol.writes import schema_object_name
+from node_helpers import ADMIN, ALICE, BOB, EVE, TRUSTED, Ws, env, key, now_ms
 
 
 async def code_of(coro: Any) -> str:

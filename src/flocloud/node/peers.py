@@ -289,7 +289,12 @@ class Peers:
         if peer not in self.cursors and peer in self._saved:
             self.cursors[peer] = self._saved[peer][1]
         while True:
-            reply = await conn.request("peer.sync", after=self.cursors.get(peer, 0), limit=500)
+            # Our own forwarded writes are already here, unless this store is new (a replaced
+            # disk), which has never synced from this peer: then take everything.
+            skip_own = peer in self._saved
+            reply = await conn.request(
+                "peer.sync", after=self.cursors.get(peer, 0), limit=500, skip_own=skip_own
+            )
             their_store = str(reply.get("store_id", ""))
             known = self._saved.get(peer)
             if known is not None and known[0] != their_store and self.cursors.get(peer, 0):
@@ -369,15 +374,22 @@ class Peers:
         conn_state["peer"] = peer
         return {"peer": peer}
 
-    async def serve_sync(self, requester: str, after: Any, limit: Any) -> dict[str, Any]:
+    async def serve_sync(
+        self, requester: str, after: Any, limit: Any, skip_own: bool = False
+    ) -> dict[str, Any]:
         """Our log after ``after``. Every record goes back: the requester keeps what it
         replicates under its own view of the registry, which may be newer than ours
-        (filtering here could skip records for good)."""
-        del requester  # authenticated by the caller; every registered peer may read the log
+        (filtering here could skip records for good); with ``skip_own`` the writes the
+        requester itself forwarded to us are left out."""
         after_i = after if type(after) is int and after >= 0 else 0
         lim = limit if type(limit) is int and 0 < limit <= 1000 else 500
         records = await self.node.service.store.since(after_i, lim)
         nxt = records[-1].seq if records else after_i
-        out = [{**r.to_wire(), "receiver": r.receiver} for r in records]
+        # a write the requester itself forwarded to us is already on the requester
+        out = [
+            {**r.to_wire(), "receiver": r.receiver}
+            for r in records
+            if not (skip_own and r.origin == requester)
+        ]
         store_id = await self.node.service.store.store_id()
         return {"records": out, "next": nxt, "more": len(records) == lim, "store_id": store_id}

@@ -212,7 +212,9 @@ class Connection:
             result = await self.node.service.store_replica(env, origin=peer)
             return {"seq": result.seq, "duplicate": result.duplicate}
         if op == "peer.sync":
-            return await peers.serve_sync(peer, f.get("after"), f.get("limit"))
+            return await peers.serve_sync(
+                peer, f.get("after"), f.get("limit"), skip_own=f.get("skip_own") is True
+            )
         raise BadFormat(f"unknown op {op!r}")
 
     async def subscribe(self, rid: Any, sub_id: Any, filt: Any) -> None:
