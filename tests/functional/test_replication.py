@@ -11,6 +11,7 @@ import pytest
 from flocloud import Client
 from flocloud.client.connection import NodeConnection
 from flocloud.devnet import Network
+from flocloud.devnet.network import NodeProcess
 from flocloud.protocol.errors import FlocloudError
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
@@ -93,3 +94,42 @@ async def test_unregistered_process_cannot_replicate(devnet: Network) -> None:
         with pytest.raises(FlocloudError):
             await conn.request("peer.replicate", envelope={})
         await conn.close()
+
+
+async def ids_after(node: NodeProcess, receiver: str, cursor: int) -> list[str]:
+    """Message ids a node returns after ``cursor``, in its order."""
+    async with aiohttp.ClientSession() as s:
+        conn = NodeConnection(node.ws_url, s, timeout=5)
+        await conn.connect()
+        page = await conn.request(
+            "query", filter={"receiver": receiver, "after": cursor, "limit": 1000}
+        )
+        await conn.close()
+        return [m["id"] for m in page["messages"]]
+
+
+async def test_cursor_stays_exact_across_failover(devnet: Network) -> None:
+    """A cursor taken from the home node gives exactly the later writes, in order, from the
+    stand-in after a kill -9, and from every replica once the home is back."""
+    await devnet.wait_quorum()
+    erin = user("erin")
+    client = await Client.from_chain(
+        erin, explorer=devnet.chain.url, registry=devnet.registry_key.address, request_timeout=2
+    )
+    home = next(n for n in devnet.nodes if n.id == client.network.route(erin.address)[0].id)
+    try:
+        first = [await client.send(erin.address, {"i": i}) for i in range(10)]
+        got, cursor = await client.fetch(erin.address)
+        assert [m.id for m in got] == first and cursor is not None
+        later = [await client.send(erin.address, {"i": i}) for i in range(10, 15)]
+        home.kill()
+        later += [await client.send(erin.address, {"i": i}) for i in range(15, 20)]
+        after, _ = await client.fetch(erin.address, after=cursor)
+        assert [m.id for m in after] == later  # no miss, no repeat, same order
+    finally:
+        await client.aclose()
+    home.start()
+    await home.wait_healthy(30)
+    await devnet.wait_converged([erin.address], timeout=30)
+    for node in devnet.replicas(erin.address):
+        assert await ids_after(node, erin.address, cursor) == later, node.name

@@ -85,6 +85,7 @@ class Peers:
         self._locks: dict[str, asyncio.Lock] = {}
         self.cursors: dict[str, int] = {}  # peer id -> last peer seq pulled
         self._saved: dict[str, tuple[str, int]] = {}  # peer id -> (its store id, seq), on disk
+        self._fresh_until: dict[str, float] = {}  # receiver -> until when prepare_key holds
         self._session: aiohttp.ClientSession | None = None
         self._sync_task: asyncio.Task[None] | None = None
         self.clock: Callable[[], float] = time.monotonic
@@ -223,7 +224,7 @@ class Peers:
 
     # -- forwarding ---------------------------------------------------------------------
 
-    async def replicate(self, env: Envelope) -> int:
+    async def replicate(self, env: Envelope, kseq: int) -> int:
         """Forward a committed write; returns how many peers committed it (before the quorum
         is reached, or the timeout). Stragglers keep going in the background."""
         targets = self.targets(env.body.receiverID)
@@ -231,9 +232,9 @@ class Peers:
         if not targets or need <= 0:
             if targets:
                 for peer in targets:
-                    self._background(self._send(peer, env))
+                    self._background(self._send(peer, env, kseq))
             return 0
-        tasks = [asyncio.ensure_future(self._send(peer, env)) for peer in targets]
+        tasks = [asyncio.ensure_future(self._send(peer, env, kseq)) for peer in targets]
         done_ok = 0
         deadline = self.clock() + self.timeout
         pending = set(tasks)
@@ -255,10 +256,10 @@ class Peers:
         task = asyncio.ensure_future(coro)
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
-    async def _send(self, peer: str, env: Envelope) -> bool:
+    async def _send(self, peer: str, env: Envelope, kseq: int) -> bool:
         try:
             conn = await self.link(peer)
-            await conn.request("peer.replicate", envelope=env.to_wire())
+            await conn.request("peer.replicate", envelope=env.to_wire(), kseq=kseq)
             return True
         except FlocloudError as exc:
             if isinstance(exc, Unavailable):
@@ -327,7 +328,10 @@ class Peers:
             env = parse_envelope(
                 rec["envelope"], now_ms=None, limits=self.node.service.envelope_limits
             )
-            return not (await self.node.service.store_replica(env, origin=peer)).duplicate
+            kseq = rec.get("seq") if type(rec.get("seq")) is int else None
+            return not (
+                await self.node.service.store_replica(env, origin=peer, kseq=kseq)
+            ).duplicate
 
         results = await asyncio.gather(*(one(r) for r in records), return_exceptions=True)
         stored = sum(1 for r in results if r is True)
@@ -340,6 +344,53 @@ class Peers:
             except FlocloudError as exc:
                 log.debug("skipping %s from %s: %s", rec.get("id"), peer, exc.message)
         return stored
+
+    # -- keys taken over: continue the numbering above every acknowledged write ----------
+
+    async def prepare_key(self, receiver: str) -> None:
+        """Before serving or numbering ``receiver``'s writes, pull what its live replicas
+        hold beyond ours. A write acknowledged with W >= 2 is on at least one live replica
+        when one node fails, so a stand-in numbers new writes above it and a client's
+        cursor stays exact across the failover. The home node does this after a (re)start
+        and then every few seconds; a stand-in before each request, at most every 0.5 s."""
+        if self.view.placement is None or not receiver:
+            return
+        now = self.clock()
+        if self._fresh_until.get(receiver, 0.0) > now:
+            return
+        pref = self.preference(receiver)
+        if not pref:
+            return
+        home = pref[0] == self.self_id
+        store = self.node.service.store
+        top = await store.max_kseq(receiver)
+        for peer in pref[: self.view.replication_factor]:
+            if peer == self.self_id or not self.is_up(peer):
+                continue
+            try:
+                conn = await self.link(peer)
+                reply = await conn.request("peer.key", receiver=receiver, after=top)
+            except FlocloudError as exc:
+                log.debug("key sync of %s from %s failed: %s", receiver, peer, exc.message)
+                continue
+            records = [r for r in reply.get("records", []) if isinstance(r, dict)]
+            have = await store.have([str(r.get("id")) for r in records])
+            await self._store_batch([r for r in records if r.get("id") not in have], peer)
+        if len(self._fresh_until) > 100_000:
+            self._fresh_until.clear()
+        self._fresh_until[receiver] = now + (5.0 if home else 0.5)
+
+    async def serve_key(self, receiver: Any, after: Any) -> dict[str, Any]:
+        """A receiver's writes after a receiver sequence number (tombstoned ones included)."""
+        from flocloud.protocol.errors import BadFormat
+        from flocloud.storage.store import MessageFilter
+
+        if not isinstance(receiver, str) or not receiver:
+            raise BadFormat("peer.key needs a receiver")
+        after_i = after if type(after) is int and after >= 0 else 0
+        f = MessageFilter(receiver, after=after_i, limit=1000, include_deleted=True)
+        records, more = await self.node.service.store.query(f)
+        return {"records": [{**r.to_wire(), "receiver": r.receiver} for r in records], "more": more}
 
     # -- the serving side ---------------------------------------------------------------
 

@@ -206,11 +206,14 @@ class Connection:
             raise Forbidden("replication requests need an authenticated supernode link")
         if peer in peers.blocked:
             raise Unavailable("partitioned (fault injection)")
+        if op == "peer.key":
+            return await peers.serve_key(f.get("receiver"), f.get("after"))
         if op == "peer.replicate":
             limits = self.node.service.envelope_limits
             env = parse_envelope(f.get("envelope"), now_ms=None, limits=limits)
-            result = await self.node.service.store_replica(env, origin=peer)
-            return {"seq": result.seq, "duplicate": result.duplicate}
+            kseq = f.get("kseq") if type(f.get("kseq")) is int else None
+            result = await self.node.service.store_replica(env, origin=peer, kseq=kseq)
+            return {"seq": result.kseq, "duplicate": result.duplicate}
         if op == "peer.sync":
             return await peers.serve_sync(
                 peer, f.get("after"), f.get("limit"), skip_own=f.get("skip_own") is True
@@ -259,10 +262,10 @@ class Connection:
             )
             for rec in records:
                 await self.send({"sub": sub_id, "event": rec.to_wire()})
-                state["last"] = rec.seq
+                state["last"] = rec.kseq
             if not more:
                 break
-            after = records[-1].seq
+            after = records[-1].kseq
         await self.send({"sub": sub_id, "eose": True})
         state["live"] = True
         for rec in buffered:
@@ -270,11 +273,11 @@ class Connection:
         buffered.clear()
 
     def _push_event(self, sub_id: str, sub: Subscriber, rec: Any, state: dict[str, Any]) -> None:
-        if rec.seq <= state["last"] or state["closed"]:
+        if rec.kseq <= state["last"] or state["closed"]:
             return
         try:
             self.out.put_nowait(orjson.dumps({"sub": sub_id, "event": rec.to_wire()}))
-            state["last"] = rec.seq
+            state["last"] = rec.kseq
         except asyncio.QueueFull:
             state["closed"] = True
             svc = self.node.service
@@ -319,6 +322,7 @@ class Node:
         self.service = NodeService(self.config, self.store)
         self.peers = Peers(self)
         self.service.replicate = self.peers.replicate
+        self.service.prepare_key = self.peers.prepare_key
         app = web.Application(client_max_size=self.config.limits.max_message_bytes * 2 + 4096)
         from . import http
 

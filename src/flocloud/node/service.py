@@ -114,7 +114,9 @@ class NodeService:
         self.id_buckets = BucketMap(lim.rate_per_id, lim.burst_per_id)
         self.apps: dict[str, AppConfig] = dict(config.apps)
         self.subscribers: set[Subscriber] = set()
-        self.replicate: Callable[[Envelope], Awaitable[int]] | None = None
+        self.replicate: Callable[[Envelope, int], Awaitable[int]] | None = None
+        # before serving a receiver: make sure this node holds what its replicas hold
+        self.prepare_key: Callable[[str], Awaitable[None]] | None = None
         store.on_commit = self._on_commit
 
     def set_apps(self, apps: Mapping[str, AppConfig]) -> None:
@@ -150,6 +152,8 @@ class NodeService:
             check_about_permission(
                 write.kind, body.senderID, target.receiver, target_app.admin if target_app else None
             )
+        if self.prepare_key is not None:
+            await self.prepare_key(body.receiverID)
         result = await self.store.put(
             env, self.now_ms(), quota_bytes=self.config.limits.quota_bytes_per_id
         )
@@ -157,14 +161,14 @@ class NodeService:
             self.metrics.duplicates += 1
         else:
             self.metrics.accepted += 1
-        ack: dict[str, Any] = {"msgId": env.id, "seq": result.seq, "duplicate": result.duplicate}
+        ack: dict[str, Any] = {"msgId": env.id, "seq": result.kseq, "duplicate": result.duplicate}
         if result.version is not None:
             ack["version"] = result.version
         if self.replicate is not None:
-            ack["replicas"] = 1 + await self.replicate(env)
+            ack["replicas"] = 1 + await self.replicate(env, result.kseq)
         return ack
 
-    async def store_replica(self, env: Envelope, origin: str) -> PutResult:
+    async def store_replica(self, env: Envelope, origin: str, kseq: int | None = None) -> PutResult:
         """Store a write a peer forwarded or we pulled: already accepted by a supernode, so
         only the rules every node must agree on apply (signature, permissions, store)."""
         write = parse_write(env.body)
@@ -174,7 +178,7 @@ class NodeService:
             check_object_permission(env.body.senderID, admin, trusted)
         elif isinstance(write, SchemaWrite):
             check_schema_permission(env.body.senderID, admin)
-        result = await self.store.put(env, self.now_ms(), origin=origin)
+        result = await self.store.put(env, self.now_ms(), origin=origin, kseq=kseq)
         self.metrics.replicated += 0 if result.duplicate else 1
         return result
 
@@ -188,8 +192,10 @@ class NodeService:
 
     async def query(self, filt: Any) -> dict[str, Any]:
         f = parse_filter(filt, self.config.limits.query_max_limit)
+        if self.prepare_key is not None:
+            await self.prepare_key(f.receiver)
         records, more = await self.store.query(f)
-        nxt = records[-1].seq if records else f.after
+        nxt = records[-1].kseq if records else f.after
         return {"messages": [r.to_wire() for r in records], "next": nxt, "more": more}
 
     async def object_get(self, application: Any, name: Any, version: Any = None) -> dict[str, Any]:

@@ -48,6 +48,12 @@ MIGRATIONS: list[str] = [
     INSERT INTO meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))));
     CREATE TABLE peer_cursors (peer TEXT PRIMARY KEY, store_id TEXT NOT NULL, seq INTEGER NOT NULL);
     """,
+    # 4: the per-receiver sequence (the clients' cursor), the same on every replica
+    """
+    ALTER TABLE messages ADD COLUMN kseq INTEGER;
+    UPDATE messages SET kseq = seq WHERE kseq IS NULL;
+    CREATE INDEX messages_receiver_kseq ON messages(receiver, kseq);
+    """,
 ]
 
 

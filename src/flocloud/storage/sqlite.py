@@ -49,7 +49,7 @@ from .store import MessageFilter, ObjectVersion, PutResult, Record, StoreStats
 
 __all__ = ["SqliteStore"]
 
-_COLUMNS = "seq, id, receiver, sender, application, type, time, received_ms, body, pubkey, sign, deleted, tags, note, origin"
+_COLUMNS = "seq, id, receiver, sender, application, type, time, received_ms, body, pubkey, sign, deleted, tags, note, origin, kseq"
 _MAX_BATCH = 256
 
 
@@ -57,7 +57,7 @@ def _record(row: tuple[Any, ...]) -> Record:
     return Record(
         seq=row[0], id=row[1], receiver=row[2], sender=row[3], application=row[4], type=row[5],
         time=row[6], received_ms=row[7], body=row[8], pubkey=row[9], sign=row[10],
-        deleted=bool(row[11]), tags=tuple(orjson.loads(row[12])), note=row[13], origin=row[14],
+        deleted=bool(row[11]), tags=tuple(orjson.loads(row[12])), note=row[13], origin=row[14], kseq=row[15] or row[0],
     )  # fmt: skip
 
 
@@ -206,11 +206,17 @@ class SqliteStore:
         *,
         quota_bytes: int | None = None,
         origin: str | None = None,
+        kseq: int | None = None,
+        kseq_floor: int = 0,
     ) -> PutResult:
-        """Store one validated envelope (permissions are the caller's business)."""
+        """Store one validated envelope (permissions are the caller's business).
+
+        ``kseq``: the receiver sequence a replica was given; when None it is assigned here,
+        above both the receiver's highest and ``kseq_floor``.
+        """
         write = parse_write(env.body)
         result: PutResult = await self._write(
-            lambda db: self._put(db, env, write, received_ms, quota_bytes, origin)
+            lambda db: self._put(db, env, write, received_ms, quota_bytes, origin, kseq, kseq_floor)
         )
         return result
 
@@ -249,15 +255,19 @@ class SqliteStore:
         received_ms: int,
         quota_bytes: int | None,
         origin: str | None,
+        kseq: int | None = None,
+        kseq_floor: int = 0,
     ) -> PutResult:
         body = env.body
-        row = db.execute("SELECT seq FROM messages WHERE id=?", (env.id,)).fetchone()
+        row = db.execute("SELECT seq, kseq FROM messages WHERE id=?", (env.id,)).fetchone()
         if row is not None:
             version = None
             if isinstance(write, ObjectWrite):
                 v = db.execute("SELECT version FROM objects WHERE msg_id=?", (env.id,)).fetchone()
                 version = v[0] if v else None
-            return PutResult(int(row[0]), duplicate=True, version=version)
+            return PutResult(
+                int(row[0]), duplicate=True, version=version, kseq=int(row[1] or row[0])
+            )
         size = len(env.body_text.encode())
         if quota_bytes is not None:
             used = db.execute("SELECT bytes FROM quota WHERE sender=?", (body.senderID,)).fetchone()
@@ -267,6 +277,11 @@ class SqliteStore:
                 )
         version = None
         target_row = None
+        if kseq is None:  # this node accepts the write: the next number of its receiver
+            top = db.execute(
+                "SELECT MAX(kseq) FROM messages WHERE receiver=?", (body.receiverID,)
+            ).fetchone()[0]
+            kseq = max(int(top or 0), kseq_floor) + 1
         if isinstance(write, MessageWrite):
             self._check_schema(db, body.application, f"message:{body.type}", body.payload)
         elif isinstance(write, ObjectWrite):
@@ -302,10 +317,10 @@ class SqliteStore:
             if target_row is not None and target_row[0] != body.receiverID:
                 raise BadFormat("a delete/tag/note must be addressed to the target's receiver")
         cur = db.execute(
-            "INSERT INTO messages (id, receiver, sender, application, type, comment, time, received_ms, body, pubkey, sign, size, origin) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO messages (id, receiver, sender, application, type, comment, time, received_ms, body, pubkey, sign, size, origin, kseq) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (env.id, body.receiverID, body.senderID, body.application, body.type, body.comment, body.time,
-             received_ms, env.body_text, env.pubkey.hex(), env.signature.hex(), size, origin),
+             received_ms, env.body_text, env.pubkey.hex(), env.signature.hex(), size, origin, kseq),
         )  # fmt: skip
         seq = int(cur.lastrowid or 0)
         if isinstance(write, About):
@@ -356,9 +371,9 @@ class SqliteStore:
                     (orjson.dumps(tags).decode(), write.target_id),
                 )
         rec = Record(seq, env.id, body.receiverID, body.senderID, body.application, body.type, body.time,
-                     received_ms, env.body_text, env.pubkey.hex(), env.signature.hex(), origin=origin)  # fmt: skip
+                     received_ms, env.body_text, env.pubkey.hex(), env.signature.hex(), origin=origin, kseq=kseq)  # fmt: skip
         self._committed.append((rec, body.comment))
-        return PutResult(seq, version=version)
+        return PutResult(seq, version=version, kseq=kseq)
 
     # -- reads --------------------------------------------------------------------------
 
@@ -397,7 +412,7 @@ class SqliteStore:
             where.append("time<=?")
             args.append(f.until)  # type: ignore[arg-type]
         if f.after is not None:
-            where.append("seq>?" if not f.newest_first else "seq<?")
+            where.append("kseq>?" if not f.newest_first else "kseq<?")
             args.append(f.after)  # type: ignore[arg-type]
         if f.ids is not None:
             where.append(f"id IN ({','.join('?' * len(f.ids))})")
@@ -405,7 +420,7 @@ class SqliteStore:
         if not f.include_deleted:
             where.append("deleted=0")
         order = "DESC" if f.newest_first else "ASC"
-        sql = f"SELECT {_COLUMNS} FROM messages WHERE {' AND '.join(where)} ORDER BY seq {order} LIMIT ?"
+        sql = f"SELECT {_COLUMNS} FROM messages WHERE {' AND '.join(where)} ORDER BY kseq {order}, id {order} LIMIT ?"
 
         def run(db: sqlite3.Connection) -> tuple[list[Record], bool]:
             rows = db.execute(sql, (*args, f.limit + 1)).fetchall()
@@ -422,6 +437,18 @@ class SqliteStore:
             return [_record(r) for r in db.execute(sql, (after, limit)).fetchall()]
 
         result: list[Record] = await self._read(run)
+        return result
+
+    async def max_kseq(self, receiver: str) -> int:
+        """The highest receiver sequence number stored for ``receiver`` (0 if none)."""
+
+        def run(db: sqlite3.Connection) -> int:
+            top = db.execute(
+                "SELECT MAX(kseq) FROM messages WHERE receiver=?", (receiver,)
+            ).fetchone()[0]
+            return int(top or 0)
+
+        result: int = await self._read(run)
         return result
 
     async def have(self, ids: list[str]) -> set[str]:

@@ -2,8 +2,13 @@
 
 Invariants owned here (every implementation keeps them):
 - Every accepted write, whatever its type, is stored as its signed envelope with a
-  sequence number ``seq`` that is strictly increasing, assigned at commit, never reused.
-  ``query(after=seq)`` therefore returns exactly the writes committed after that cursor.
+  sequence number ``seq`` that is strictly increasing, assigned at commit, never reused:
+  this node's log (replication reads it with ``since``).
+- Every write also has ``kseq``, its receiver's sequence number: assigned by the node that
+  accepted the write (one more than the receiver's highest, or than a floor the caller
+  gives) and stored unchanged by every replica. It is the clients' cursor:
+  ``query(after=kseq)`` returns the receiver's writes after that point, in kseq order, on
+  any replica that holds them.
 - A write's future resolves only after its transaction has committed; a write whose
   transaction failed is never visible.
 - The same message id twice is a no-op that returns the original ``seq`` (``duplicate``).
@@ -25,6 +30,7 @@ __all__ = ["MessageFilter", "ObjectVersion", "PutResult", "Record", "Store", "St
 class PutResult:
     seq: int
     duplicate: bool = False
+    kseq: int = 0
     version: int | None = None  # for object writes: the new version
 
 
@@ -47,10 +53,11 @@ class Record:
     tags: tuple[str, ...] = ()
     note: str | None = None
     origin: str | None = None
+    kseq: int = 0
 
     def to_wire(self) -> dict[str, Any]:
         return {
-            "seq": self.seq,
+            "seq": self.kseq,
             "id": self.id,
             "envelope": {"body": self.body, "pubKey": self.pubkey, "sign": self.sign},
             "received_ms": self.received_ms,
@@ -72,7 +79,7 @@ class MessageFilter:
     since: int | None = None  # client time, ms, inclusive
     until: int | None = None
     ids: tuple[str, ...] | None = None
-    after: int | None = None  # seq cursor, exclusive
+    after: int | None = None  # kseq cursor, exclusive
     limit: int = 100
     newest_first: bool = False
     include_deleted: bool = False
