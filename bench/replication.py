@@ -46,13 +46,17 @@ async def ack_latency(net: Network, rate: int, seconds: float) -> dict[str, floa
     senders = [await client(net, f"lat-{i}") for i in range(8)]
     receiver = key("lat-receiver").address
     latencies: list[float] = []
-    quorum_misses = 0
+    quorum_misses = failures = 0
 
     async def one(c: Client, i: int) -> None:
-        nonlocal quorum_misses
+        nonlocal quorum_misses, failures
         env = c.sign(receiver, {"i": i})
         t = time.perf_counter()
-        ack = await c.put(env)
+        try:
+            ack = await c.put(env)
+        except FlocloudError:
+            failures += 1
+            return
         latencies.append(time.perf_counter() - t)
         quorum_misses += ack.get("replicas", 0) < 2
 
@@ -69,6 +73,7 @@ async def ack_latency(net: Network, rate: int, seconds: float) -> dict[str, floa
     ms = [x * 1000 for x in latencies]
     return {
         "rate": rate,
+        "failed": failures,
         "count": len(ms),
         "p50_ms": pct(ms, 50),
         "p99_ms": pct(ms, 99),

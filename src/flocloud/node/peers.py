@@ -86,6 +86,7 @@ class Peers:
         self.cursors: dict[str, int] = {}  # peer id -> last peer seq pulled
         self._saved: dict[str, tuple[str, int]] = {}  # peer id -> (its store id, seq), on disk
         self._fresh_until: dict[str, float] = {}  # receiver -> until when prepare_key holds
+        self._preparing: dict[str, asyncio.Future[None]] = {}
         self._session: aiohttp.ClientSession | None = None
         self._sync_task: asyncio.Task[None] | None = None
         self.clock: Callable[[], float] = time.monotonic
@@ -153,6 +154,8 @@ class Peers:
             blocked = set(json.loads(p.read_text()).get("partition", [])) if mtime >= 0 else set()
         except (OSError, ValueError, AttributeError):
             log.warning("unreadable fault file %s", p)
+            return
+        if blocked == self.blocked:
             return
         self.blocked = blocked
         for peer in blocked:
@@ -355,9 +358,22 @@ class Peers:
         and then every few seconds; a stand-in before each request, at most every 0.5 s."""
         if self.view.placement is None or not receiver:
             return
-        now = self.clock()
-        if self._fresh_until.get(receiver, 0.0) > now:
+        if self._fresh_until.get(receiver, 0.0) > self.clock():
             return
+        running = self._preparing.get(receiver)
+        if running is not None:  # one pull per key at a time; the others wait for it
+            await asyncio.shield(running)
+            return
+        task = asyncio.ensure_future(self._prepare(receiver))
+        self._preparing[receiver] = task
+        try:
+            await asyncio.shield(task)
+        finally:
+            if task.done():
+                self._preparing.pop(receiver, None)
+
+    async def _prepare(self, receiver: str) -> None:
+        now = self.clock()
         pref = self.preference(receiver)
         if not pref:
             return
