@@ -28,6 +28,7 @@ class BlockbookV1Reader(HttpReader):
     """Blockbook's legacy v1 API (``/api/<x>`` = ``/api/v1/<x>``)."""
 
     prefix = "/api"
+    txs_key = "txs"  # where the address object lists its transactions
 
     async def status(self) -> ChainStatus:
         doc = await self.get(f"{self.prefix}/")
@@ -71,7 +72,9 @@ class BlockbookV1Reader(HttpReader):
         doc = await self.get(
             f"{self.prefix}/address/{address}", details="txs", page=page, pageSize=page_size
         )
-        txs = tuple(self._tx(t) for t in (doc.get("txs") or []))
+        if not isinstance(doc, dict):
+            raise ExplorerError("address response is not a JSON object")
+        txs = tuple(self._tx(t) for t in (doc.get(self.txs_key) or []))
         return TxPage(txs, int(doc.get("page", page)), int(doc.get("totalPages", 1) or 1))
 
     async def get_tx(self, txid: str) -> ChainTx:
@@ -106,6 +109,7 @@ class BlockbookV2Reader(BlockbookV1Reader):
     """Blockbook v2: satoshi strings, floData under ``coinSpecificData``."""
 
     prefix = "/api/v2"
+    txs_key = "transactions"
 
     def _tx(self, doc: Any) -> ChainTx:
         if not isinstance(doc, dict) or "txid" not in doc:
@@ -127,13 +131,6 @@ class BlockbookV2Reader(BlockbookV1Reader):
             outputs=outputs,
             hex=doc.get("hex"),
         )
-
-    async def address_txs(self, address: str, page: int = 1, page_size: int = 50) -> TxPage:
-        doc = await self.get(
-            f"{self.prefix}/address/{address}", details="txs", page=page, pageSize=page_size
-        )
-        txs = tuple(self._tx(t) for t in (doc.get("transactions") or []))
-        return TxPage(txs, int(doc.get("page", page)), int(doc.get("totalPages", 1) or 1))
 
     async def utxos(self, address: str, confirmed_only: bool = False) -> list[Utxo]:
         doc = await self.get(

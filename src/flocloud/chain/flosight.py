@@ -45,6 +45,8 @@ class FlosightReader(HttpReader):
 
     async def address_txs(self, address: str, page: int = 1, page_size: int = 10) -> TxPage:
         doc = await self.get("/api/txs", address=address, pageNum=page - 1)
+        if not isinstance(doc, dict):
+            raise ExplorerError("txs response is not a JSON object")
         txs = tuple(self._tx(t) for t in (doc.get("txs") or []))
         return TxPage(txs, page, int(doc.get("pagesTotal", 1) or 1))
 
