@@ -72,8 +72,9 @@ async def test_partition_and_heal(devnet: Network) -> None:
 
 
 async def test_node_added_then_removed(devnet: Network) -> None:
-    """A node added on chain receives the data it now replicates; after a node is removed
-    on chain its data is still held by N replicas."""
+    """A node added on chain receives the data it now replicates, and the node each moved
+    key left deletes its copy; after a node is removed on chain its data is still held by
+    N replicas."""
     await devnet.wait_quorum()
     keys = [user(f"member-{i}") for i in range(12)]
     writer = await client_for(devnet, user("member-writer"))
@@ -83,6 +84,7 @@ async def test_node_added_then_removed(devnet: Network) -> None:
             acked[k.address] = [(await writer.send(k.address, {"v": i})) for i in range(3)]
     finally:
         await writer.aclose()
+    before = {r: devnet.replicas(r) for r in acked}
     new = await devnet.add_node()
     moved = [r for r in acked if new in devnet.replicas(r)]
     assert moved, "with 5 nodes and N=3 some keys move to the new node"
@@ -96,6 +98,16 @@ async def test_node_added_then_removed(devnet: Network) -> None:
     await devnet.wait_until(
         new_node_has_its_keys, timeout=40, what="the added node to receive its keys"
     )
+    left = [(r, n) for r in moved for n in before[r] if n not in devnet.replicas(r)]
+    assert left, "each moved key left one of its old replicas"
+
+    async def old_copies_deleted() -> bool:
+        for r, node in left:
+            if await devnet.ids_on(node, r):
+                return False
+        return True
+
+    await devnet.wait_until(old_copies_deleted, timeout=40, what="hand-off of the moved keys")
     gone = next(n for n in devnet.active if n is not new)
     await devnet.remove_node(gone.index)
 

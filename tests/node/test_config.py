@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from flocloud.node.config import ChainConfig, Limits, NodeConfig, load_config
+from flocloud.node.config import ChainConfig, Limits, NodeConfig, ReplicationConfig, load_config
 from flocloud.protocol.errors import BadFormat
 
 EXAMPLE = Path(__file__).parents[2] / "config.example.toml"
@@ -24,6 +24,7 @@ def test_example_matches_defaults() -> None:
     raw = tomllib.loads(EXAMPLE.read_text())
     assert set(raw["limits"]) == {f.name for f in fields(Limits)}
     assert set(raw["chain"]) == {f.name for f in fields(ChainConfig)}
+    assert set(raw["replication"]) == {f.name for f in fields(ReplicationConfig)}
 
 
 def test_overrides_and_errors(tmp_path: Path) -> None:

@@ -147,3 +147,60 @@ async def test_tombstone_before_target_from_a_peer(tmp_path: Path) -> None:
     assert recs[0].deleted
     assert (await store.query(MessageFilter(B.address, ids=(msg.id,))))[0] == []
     await store.close()
+
+
+async def _digest_by_brute_force(store: SqliteStore) -> dict[str, tuple[int, int, int]]:
+    from flocloud.protocol.fingerprint import Fingerprint
+
+    out = {}
+    for receiver, _, _ in await store.key_digests():
+        ids = await store.receiver_ids(receiver)
+        out[receiver] = tuple(Fingerprint.of(ids).to_wire())
+    return out
+
+
+async def test_key_digests_follow_puts_and_drops(tmp_path: Path) -> None:
+    """The per-key fingerprint is kept by the writer: it equals the fingerprint of the
+    stored ids after puts and drops; a drop takes derived object versions with it, and a
+    key with nothing left has no digest. Migration 5 rebuilds the same digests."""
+    from flocloud.protocol.fingerprint import key_position
+
+    path = tmp_path / "s.sqlite3"
+    store = await SqliteStore.open(path)
+    envs = [build_envelope(A, receiver=B.address, payload={"i": i}, time_ms=1) for i in range(30)]
+    envs += [build_envelope(B, receiver=A.address, payload={"j": i}, time_ms=1) for i in range(5)]
+    for e in envs:
+        await store.put(e, 1)
+    oid = object_id("app", "doc", REGTEST)
+    obj = build_envelope(
+        A, receiver=oid, application="app", type="flocloud.object.reset",
+        payload={"name": "doc", "value": {"x": 1}}, time_ms=1,
+    )  # fmt: skip
+    await store.put(obj, 1)
+    digests = {r: (k, tuple(fp.to_wire())) for r, k, fp in await store.key_digests()}
+    assert set(digests) == {A.address, B.address, oid}
+    assert digests[B.address][0] == key_position(B.address)
+    assert {r: d[1] for r, d in digests.items()} == await _digest_by_brute_force(store)
+    prefix = key_position(B.address)[:3]
+    under = await store.key_digests(prefix)
+    assert B.address in {r for r, _, _ in under}
+    assert all(k.startswith(prefix) for _, k, _ in under) and len(under) < 3
+
+    assert await store.drop(B.address, [e.id for e in envs[:10]] + ["0" * 64]) == 10
+    assert await store.drop(oid, [obj.id]) == 1
+    assert await store.get_object("app", "doc") is None
+    assert oid not in {r for r, _, _ in await store.key_digests()}
+    left = {r: tuple(fp.to_wire()) for r, _, fp in await store.key_digests()}
+    assert left == await _digest_by_brute_force(store)
+    assert left[B.address][0] == 20
+    assert [r.id for r in await store.records([envs[12].id, envs[0].id])] == [envs[12].id]
+    await store.close()
+
+    db = sqlite3.connect(path)
+    db.executescript(
+        "DROP TABLE key_digest; DROP INDEX messages_receiver_id; PRAGMA user_version = 4;"
+    )
+    db.close()
+    store = await SqliteStore.open(path)
+    assert {r: tuple(fp.to_wire()) for r, _, fp in await store.key_digests()} == left
+    await store.close()

@@ -1,4 +1,4 @@
-"""Regenerate the protocol vectors: keys.json, envelope.json, encryption.json, objects.json.
+"""Regenerate the protocol vectors: keys, envelope, encryption, objects, fingerprint (.json).
 
 Run by hand: ``.venv/bin/python tests/vectors/generate.py``. The tests read these files and
 require our code to reproduce them exactly, so a change here is a protocol change: it must
@@ -16,6 +16,7 @@ from typing import Any
 
 from flocloud.protocol.encryption import encrypt, seal_json
 from flocloud.protocol.envelope import Limits, build_envelope
+from flocloud.protocol.fingerprint import Fingerprint, PrefixIndex, id_parts, key_position
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.objects import merge_diff, merge_patch, object_id
 from flocloud.protocol.params import MAINNET, TESTNET
@@ -349,6 +350,22 @@ def objects() -> dict[str, Any]:
     }
 
 
+def fingerprints() -> dict[str, Any]:
+    ids = [hashlib.sha256(f"msg-{i}".encode()).hexdigest() for i in range(6)]
+    prefixes = ["", ids[0][:1], ids[0][:2], "f"]
+    index = PrefixIndex([(i, Fingerprint.of([i])) for i in ids])
+    return {
+        "description": "Anti-entropy range fingerprints (docs/protocol.md §9): [count, s1, s2]",
+        "ids": ids,
+        "parts": [list(id_parts(i)) for i in ids],
+        "ranges": [{"prefix": p, "fp": index.fingerprint(p).to_wire()} for p in prefixes],
+        "key_positions": [
+            {"key": k.address, "position": key_position(k.address)}
+            for k in (det("alice"), det("alice", TESTNET), det("bob"))
+        ],
+    }
+
+
 def main() -> None:
     force = "--force" in sys.argv
     for name, make in [
@@ -356,6 +373,7 @@ def main() -> None:
         ("envelope", envelopes),
         ("encryption", encryption),
         ("objects", objects),
+        ("fingerprint", fingerprints),
     ]:
         path = HERE / f"{name}.json"
         text = json.dumps(make(), indent=1, ensure_ascii=False) + "\n"

@@ -260,7 +260,10 @@ class Network:
             f'network = "regtest"\nhost = "127.0.0.1"\nport = {node.port}\ndata_dir = "data"\n'
             f'key_file = "node.key"\npublic_url = "{node.ws_url}"\nfault_file = "faults.json"\n\n'
             f'[chain]\nexplorer = "{self.chain.url}"\nregistry = "{self.registry_key.address}"\n'
-            f"refresh_seconds = {self.registry_refresh}\n"
+            f"refresh_seconds = {self.registry_refresh}\n\n"
+            # a local network converges fast: compare replicas often, hand off soon
+            "[replication]\nanti_entropy_seconds = 1.0\nhandoff_grace_seconds = "
+            f"{max(2.0, 3 * self.registry_refresh)}\n"
         )
 
     def _write_client_key(self) -> Path:
@@ -364,6 +367,10 @@ class Network:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"partition": blocked}))
         tmp.replace(path)
+
+    def store_path(self, node: NodeProcess) -> Path:
+        """The node's SQLite store (open it only while the node is stopped)."""
+        return self.base / f"node{node.index}" / "data" / "store.sqlite3"
 
     @property
     def active(self) -> list[NodeProcess]:

@@ -15,7 +15,7 @@ from flocloud.protocol.errors import BadFormat
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import network_by_name
 
-__all__ = ["AppConfig", "ChainConfig", "Limits", "NodeConfig", "load_config"]
+__all__ = ["AppConfig", "ChainConfig", "Limits", "NodeConfig", "ReplicationConfig", "load_config"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,15 @@ class ChainConfig:
 
 
 @dataclass(frozen=True)
+class ReplicationConfig:
+    anti_entropy_seconds: float = 5.0  # how often replicas compare range fingerprints
+    heartbeat_seconds: float = 1.0  # how often neighbours are pinged (failure detection)
+    # a node hands off and deletes keys it no longer replicates only after the registry
+    # has been stable this long and every replica confirmed it holds them
+    handoff_grace_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
 class AppConfig:
     admin: str
     trusted: tuple[str, ...] = ()
@@ -67,6 +76,7 @@ class NodeConfig:
     fault_file: str = ""  # test/dev only: JSON {"partition": [peer IDs]} to cut links
     limits: Limits = field(default_factory=Limits)
     chain: ChainConfig = field(default_factory=ChainConfig)
+    replication: ReplicationConfig = field(default_factory=ReplicationConfig)
     apps: dict[str, AppConfig] = field(default_factory=dict)
     base_dir: str = "."  # where relative paths are resolved (the config file's folder)
 
@@ -112,6 +122,7 @@ def load_config(path: Path | None, **overrides: Any) -> NodeConfig:
         base = str(Path(path).resolve().parent)
     limits = _build(Limits, data.pop("limits", {}), "[limits]")
     chain = _build(ChainConfig, data.pop("chain", {}), "[chain]")
+    replication = _build(ReplicationConfig, data.pop("replication", {}), "[replication]")
     apps = {
         name: _build(AppConfig, a, f"[apps.{name}]") for name, a in data.pop("apps", {}).items()
     }
@@ -123,5 +134,7 @@ def load_config(path: Path | None, **overrides: Any) -> NodeConfig:
     log = data.pop("log", {})
     data["log_level"], data["log_format"] = log.get("level", "info"), log.get("format", "text")
     cfg: NodeConfig = _build(NodeConfig, data, "the config file")
-    cfg = replace(cfg, limits=limits, chain=chain, apps=apps, base_dir=base)
+    cfg = replace(
+        cfg, limits=limits, chain=chain, replication=replication, apps=apps, base_dir=base
+    )
     return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})

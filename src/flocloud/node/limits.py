@@ -59,6 +59,8 @@ class Metrics:
     subscriptions: int = 0
     slow_consumers: int = 0
     replicated: int = 0
+    # anti-entropy, hand-off and heartbeat events (ranges compared, records pulled, ...)
+    replication: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def render(self, stored: int, db_bytes: int, commits: int, writes: int) -> str:
         lines = [
@@ -89,6 +91,12 @@ class Metrics:
             "# HELP flocloud_replicated_total Writes received from peers (forwarded or pulled).",
             "# TYPE flocloud_replicated_total counter",
             f"flocloud_replicated_total {self.replicated}",
+            "# HELP flocloud_replication_total Anti-entropy, hand-off and heartbeat events.",
+            "# TYPE flocloud_replication_total counter",
+            *(
+                f'flocloud_replication_total{{event="{e}"}} {n}'
+                for e, n in sorted(self.replication.items())
+            ),
             "# TYPE flocloud_slow_consumers_total counter",
             f"flocloud_slow_consumers_total {self.slow_consumers}",
             "# TYPE flocloud_store_commits_total counter",

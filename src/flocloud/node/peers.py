@@ -13,11 +13,14 @@ Invariants owned here:
   the ack), never before the local commit.
 - Catch-up: each node periodically pulls from every live peer the writes committed
   there after the last position it saw (the peer's own ``seq``) and keeps those whose key
-  it replicates under its own view of the registry (a peer's view may lag). When the
-  registry's membership changes, the positions are reset and peers are re-scanned.
+  it replicates under its own view of the registry (a peer's view may lag). A peer seen
+  for the first time is followed from its current position: what it held before is
+  anti-entropy's work (``antientropy.py``), whose traffic grows with the difference.
   Writes are idempotent by message id, so a pull after a restart, a partition or a new
   registry entry converges without double storage.
-- A peer that fails is skipped for ``down_for`` seconds; links reconnect on their own.
+- Failure detection: neighbours are pinged every ``heartbeat_seconds``; a peer that fails
+  a ping or a request is skipped for ``down_for`` seconds or until a ping succeeds again,
+  which also starts an anti-entropy round with it. Links reconnect on their own.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ from flocloud.protocol.placement import DEFAULT_VIRTUAL_NODES, Placement
 
 if TYPE_CHECKING:
     from .server import Node
+
+from .antientropy import AntiEntropy
 
 __all__ = ["Peers", "RegistryView"]
 
@@ -88,7 +93,12 @@ class Peers:
         self._fresh_until: dict[str, float] = {}  # receiver -> until when prepare_key holds
         self._preparing: dict[str, asyncio.Future[None]] = {}
         self._session: aiohttp.ClientSession | None = None
-        self._sync_task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._missed: dict[str, int] = {}  # heartbeats missed in a row, by peer
+        self._replica_sets: dict[str, tuple[str, ...]] = {}
+        self._neighbours: set[str] | None = None
+        self.view_changed_at = 0.0
+        self.antientropy = AntiEntropy(self)
         self.clock: Callable[[], float] = time.monotonic
         self.blocked: set[str] = set()  # fault injection (partition): see refresh_faults
         self._fault_mtime = 0.0
@@ -98,13 +108,16 @@ class Peers:
         return self.node.key.address
 
     def update(self, view: RegistryView) -> None:
-        if self.view.nodes and (
+        if (
             set(view.nodes) != set(self.view.nodes)
             or view.replication_factor != self.view.replication_factor
+            or view.virtual_nodes != self.view.virtual_nodes
         ):
-            self.cursors.clear()  # placement changed: re-scan peers for keys we now replicate
-            self._saved.clear()
-            self._background(self.node.service.store.clear_peer_cursors())
+            # placement changed: anti-entropy finds keys we now replicate, hand-off waits
+            self.view_changed_at = self.clock()
+            self._replica_sets.clear()
+            self._neighbours = None
+            self.antientropy.wake.set()
         self.view = view
         for peer in list(self.links):
             if peer not in view.nodes:
@@ -112,17 +125,25 @@ class Peers:
                 task.add_done_callback(lambda t: t.exception())
 
     def start(self) -> None:
-        self._sync_task = asyncio.create_task(self._sync_loop(), name="peer-sync")
+        rc = self.node.config.replication
+        self._tasks = [
+            asyncio.create_task(self._sync_loop(), name="peer-sync"),
+            asyncio.create_task(self._heartbeat_loop(rc.heartbeat_seconds), name="heartbeat"),
+            asyncio.create_task(
+                self.antientropy.run(rc.anti_entropy_seconds, rc.handoff_grace_seconds),
+                name="anti-entropy",
+            ),
+        ]
 
     async def load_cursors(self) -> None:
         """Resume catch-up where it stopped before a restart (positions are on disk)."""
         self._saved = await self.node.service.store.peer_cursors()
 
     async def stop(self) -> None:
-        if self._sync_task is not None:
-            self._sync_task.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._sync_task
+                await task
         for link in list(self.links.values()):
             await link.close()
         if self._session is not None:
@@ -132,6 +153,34 @@ class Peers:
 
     def preference(self, key: str) -> list[str]:
         return self.view.placement.preference_list(key) if self.view.placement else []
+
+    def replica_set(self, key: str) -> tuple[str, ...]:
+        """The key's ``N`` replicas under this node's view (cached per view)."""
+        reps = self._replica_sets.get(key)
+        if reps is None:
+            if self.view.placement is None:
+                return ()
+            try:
+                reps = tuple(self.view.placement.replicas(key, self.view.replication_factor))
+            except FlocloudError:
+                reps = ()
+            if len(self._replica_sets) > 200_000:
+                self._replica_sets.clear()
+            self._replica_sets[key] = reps
+        return reps
+
+    def neighbours(self) -> set[str]:
+        """The peers this node may share keys with: every peer in a small network, else
+        the nodes nearest its positions (``Placement.neighbours``)."""
+        if self._neighbours is None:
+            others = set(self.view.nodes) - {self.self_id}
+            if len(others) <= 64 or self.view.placement is None:
+                self._neighbours = others
+            else:
+                self._neighbours = self.view.placement.neighbours(
+                    self.self_id, self.view.replication_factor
+                )
+        return self._neighbours
 
     def is_up(self, peer: str) -> bool:
         return peer not in self.blocked and self._down_until.get(peer, 0.0) <= self.clock()
@@ -158,6 +207,7 @@ class Peers:
         if blocked == self.blocked:
             return
         self.blocked = blocked
+        self.antientropy.wake.set()  # a healed link: compare replicas now
         for peer in blocked:
             link = self.links.pop(peer, None)
             if link is not None:
@@ -181,15 +231,16 @@ class Peers:
         return out
 
     def replicates(self, node_id: str, key: str) -> bool:
-        return node_id in self.preference(key)[: self.view.replication_factor]
+        return node_id in self.replica_set(key)
 
     # -- links --------------------------------------------------------------------------
 
-    async def link(self, peer: str) -> NodeConnection:
+    async def link(self, peer: str, *, probe: bool = False) -> NodeConnection:
+        """An authenticated link to ``peer``; ``probe`` tries even if it is marked down."""
         conn = self.links.get(peer)
         if conn is not None and not conn.closed:
             return conn
-        if not self.is_up(peer):
+        if peer in self.blocked or (not probe and not self.is_up(peer)):
             raise Unavailable(f"peer {peer} is marked down")
         lock = self._locks.setdefault(peer, asyncio.Lock())
         async with lock:
@@ -270,6 +321,39 @@ class Peers:
             log.debug("replicate to %s failed: %s", peer, exc.message)
             return False
 
+    # -- heartbeats ---------------------------------------------------------------------
+
+    async def _heartbeat_loop(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.refresh_faults()
+            peers = sorted(p for p in self.neighbours() if p in self.view.nodes)
+            await asyncio.gather(*(self._ping(p, interval) for p in peers))
+
+    async def _ping(self, peer: str, interval: float) -> None:
+        """A refused connection marks the peer down at once; a slow answer only after two
+        heartbeats in a row (a busy peer is not a dead one)."""
+        was_down = not self.is_up(peer)
+        try:
+            async with asyncio.timeout(max(interval, self.timeout)):
+                conn = await self.link(peer, probe=True)
+                await conn.request("ping")
+        except (FlocloudError, TimeoutError) as exc:
+            self._missed[peer] = self._missed.get(peer, 0) + 1
+            if isinstance(exc, TimeoutError) and self._missed[peer] < 2:
+                return
+            if not was_down:
+                log.info("peer %s is down (heartbeat: %s)", peer, type(exc).__name__)
+                self.node.service.metrics.replication["peer_down"] += 1
+            self._down_until[peer] = self.clock() + self.down_for
+            return
+        self._missed.pop(peer, None)
+        if was_down:
+            log.info("peer %s is back", peer)
+            self.node.service.metrics.replication["peer_up"] += 1
+            self.antientropy.wake.set()
+        self._down_until.pop(peer, None)
+
     # -- catch-up sync ------------------------------------------------------------------
 
     async def _sync_loop(self) -> None:
@@ -292,6 +376,16 @@ class Peers:
         stored = 0
         if peer not in self.cursors and peer in self._saved:
             self.cursors[peer] = self._saved[peer][1]
+        if peer not in self.cursors:
+            # first contact: follow the peer from now on; anti-entropy compares the past
+            reply = await conn.request("peer.sync", after=0, limit=1, from_top=True)
+            self.cursors[peer] = int(reply.get("next", 0))
+            their_store = str(reply.get("store_id", ""))
+            if their_store:
+                self._saved[peer] = (their_store, self.cursors[peer])
+                await self.node.service.store.save_peer_cursor(
+                    peer, their_store, self.cursors[peer]
+                )
         while True:
             # Our own forwarded writes are already here, unless this store is new (a replaced
             # disk), which has never synced from this peer: then take everything.
@@ -302,9 +396,12 @@ class Peers:
             their_store = str(reply.get("store_id", ""))
             known = self._saved.get(peer)
             if known is not None and known[0] != their_store and self.cursors.get(peer, 0):
-                self.cursors[peer] = 0  # the peer's store was replaced: its positions restarted
+                # the peer's store was replaced: its positions restarted; what it holds
+                # now is anti-entropy's to compare
+                self.cursors.pop(peer, None)
                 self._saved.pop(peer, None)
-                continue
+                self.antientropy.wake.set()
+                return stored
             wanted = [
                 rec
                 for rec in reply.get("records", [])
@@ -312,7 +409,7 @@ class Peers:
                 if self.replicates(self.self_id, str(rec.get("receiver", "")))
             ]
             have = await self.node.service.store.have([str(r.get("id")) for r in wanted])
-            stored += await self._store_batch([r for r in wanted if r.get("id") not in have], peer)
+            stored += await self.store_batch([r for r in wanted if r.get("id") not in have], peer)
             self.cursors[peer] = int(reply.get("next", self.cursors.get(peer, 0)))
             if their_store:
                 self._saved[peer] = (their_store, self.cursors[peer])
@@ -322,7 +419,7 @@ class Peers:
             if not reply.get("more"):
                 return stored
 
-    async def _store_batch(self, records: list[dict[str, Any]], peer: str) -> int:
+    async def store_batch(self, records: list[dict[str, Any]], peer: str) -> int:
         """Store pulled records concurrently, so the store commits them in a few batches.
         Records are applied in the peer's order where it matters: a write that depends on an
         earlier one (a patch, a tag) is retried after the rest of the batch."""
@@ -378,6 +475,9 @@ class Peers:
         if not pref:
             return
         home = pref[0] == self.self_id
+        first_live = next((p for p in pref if p == self.self_id or self.is_up(p)), None)
+        if self.self_id not in self.replica_set(receiver) and first_live != self.self_id:
+            return  # neither a replica nor the stand-in that numbers its writes
         store = self.node.service.store
         top = await store.max_kseq(receiver)
         for peer in pref[: self.view.replication_factor]:
@@ -391,7 +491,7 @@ class Peers:
                 continue
             records = [r for r in reply.get("records", []) if isinstance(r, dict)]
             have = await store.have([str(r.get("id")) for r in records])
-            await self._store_batch([r for r in records if r.get("id") not in have], peer)
+            await self.store_batch([r for r in records if r.get("id") not in have], peer)
         if len(self._fresh_until) > 100_000:
             self._fresh_until.clear()
         self._fresh_until[receiver] = now + (5.0 if home else 0.5)
@@ -442,7 +542,7 @@ class Peers:
         return {"peer": peer}
 
     async def serve_sync(
-        self, requester: str, after: Any, limit: Any, skip_own: bool = False
+        self, requester: str, after: Any, limit: Any, skip_own: bool = False, from_top: bool = False
     ) -> dict[str, Any]:
         """Our log after ``after``. Every record goes back: the requester keeps what it
         replicates under its own view of the registry, which may be newer than ours
@@ -450,7 +550,11 @@ class Peers:
         requester itself forwarded to us are left out."""
         after_i = after if type(after) is int and after >= 0 else 0
         lim = limit if type(limit) is int and 0 < limit <= 1000 else 500
-        records = await self.node.service.store.since(after_i, lim)
+        store = self.node.service.store
+        if from_top:
+            return {"records": [], "next": await store.top_seq(), "more": False,
+                    "store_id": await store.store_id()}  # fmt: skip
+        records = await store.since(after_i, lim)
         nxt = records[-1].seq if records else after_i
         # a write the requester itself forwarded to us is already on the requester
         out = [

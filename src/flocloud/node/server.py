@@ -216,8 +216,21 @@ class Connection:
             return {"seq": result.kseq, "duplicate": result.duplicate}
         if op == "peer.sync":
             return await peers.serve_sync(
-                peer, f.get("after"), f.get("limit"), skip_own=f.get("skip_own") is True
+                peer,
+                f.get("after"),
+                f.get("limit"),
+                skip_own=f.get("skip_own") is True,
+                from_top=f.get("from_top") is True,
             )
+        ae = peers.antientropy
+        if op == "peer.digest":
+            return await ae.serve_digest(peer, f.get("ranges"))
+        if op == "peer.ids":
+            return await ae.serve_ids(f.get("receiver"), f.get("ranges"))
+        if op == "peer.get":
+            return await ae.serve_get(f.get("ids"))
+        if op == "peer.push":
+            return await ae.serve_push(peer, f.get("records"))
         raise BadFormat(f"unknown op {op!r}")
 
     async def subscribe(self, rid: Any, sub_id: Any, filt: Any) -> None:

@@ -115,7 +115,9 @@ class Placement:
     def preference_list(self, key_id: str, n: int | None = None) -> list[str]:
         """Supernode IDs ordered by closeness to ``key_id``; the first ``n`` if given."""
         want = len(self.node_ids) if n is None else min(n, len(self.node_ids))
-        key = key_payload(key_id)
+        return self._preference(key_payload(key_id), want)
+
+    def _preference(self, key: int, want: int) -> list[str]:
         seen: set[int] = set()
         out: list[str] = []
         for i in self._nearest_positions(key):
@@ -125,6 +127,17 @@ class Placement:
                 out.append(self.node_ids[owner])
                 if len(out) >= want:
                     break
+        return out
+
+    def neighbours(self, node_id: str, replication_factor: int) -> set[str]:
+        """Supernodes that may share keys with ``node_id``: for each of its positions, the
+        ``2 * replication_factor`` nearest supernodes (a superset of those sharing replica
+        sets with it in practice; anti-entropy and heartbeats talk to these only)."""
+        want = min(2 * replication_factor, len(self.node_ids))
+        out: set[str] = set()
+        for pos in node_positions(node_id, self.virtual_nodes):
+            out.update(self._preference(pos, want))
+        out.discard(node_id)
         return out
 
     def replicas(self, key_id: str, replication_factor: int) -> list[str]:

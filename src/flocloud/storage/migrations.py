@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from flocloud.protocol.fingerprint import id_parts, key_position
+
 __all__ = ["MIGRATIONS", "migrate"]
 
 MIGRATIONS: list[str] = [
@@ -54,7 +56,34 @@ MIGRATIONS: list[str] = [
     UPDATE messages SET kseq = seq WHERE kseq IS NULL;
     CREATE INDEX messages_receiver_kseq ON messages(receiver, kseq);
     """,
+    # 5: anti-entropy: a fingerprint per key (receiver), kept by the writer, and ids per key
+    """
+    CREATE TABLE key_digest (
+        receiver TEXT PRIMARY KEY, kpos TEXT NOT NULL,
+        n INTEGER NOT NULL, s1 INTEGER NOT NULL, s2 INTEGER NOT NULL
+    );
+    CREATE INDEX key_digest_kpos ON key_digest(kpos);
+    INSERT INTO key_digest (receiver, kpos, n, s1, s2)
+        SELECT receiver, fc_key_position(receiver), COUNT(*), SUM(fc_id_part1(id)),
+               SUM(fc_id_part2(id))
+        FROM messages GROUP BY receiver;
+    CREATE INDEX messages_receiver_id ON messages(receiver, id);
+    """,
 ]
+
+
+def _key_position(receiver: str) -> str:
+    try:
+        return key_position(receiver)
+    except Exception:  # never stored: receivers are validated before a write is accepted
+        return ""
+
+
+def register_functions(db: sqlite3.Connection) -> None:
+    """The SQL functions the migrations use (fingerprint parts, key positions)."""
+    db.create_function("fc_key_position", 1, _key_position, deterministic=True)
+    db.create_function("fc_id_part1", 1, lambda i: id_parts(i)[0], deterministic=True)
+    db.create_function("fc_id_part2", 1, lambda i: id_parts(i)[1], deterministic=True)
 
 
 def migrate(db: sqlite3.Connection) -> int:
@@ -64,6 +93,7 @@ def migrate(db: sqlite3.Connection) -> int:
         raise RuntimeError(
             f"database schema {current} is newer than this software ({len(MIGRATIONS)})"
         )
+    register_functions(db)
     for version in range(current + 1, len(MIGRATIONS) + 1):
         db.execute("BEGIN IMMEDIATE")
         try:

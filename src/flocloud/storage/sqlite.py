@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import queue
 import sqlite3
 import threading
@@ -41,6 +42,7 @@ from flocloud.protocol.errors import (
     Unavailable,
     VersionConflict,
 )
+from flocloud.protocol.fingerprint import Fingerprint, id_parts, key_position, prefix_end
 from flocloud.protocol.objects import merge_patch
 from flocloud.protocol.writes import About, MessageWrite, ObjectWrite, SchemaWrite, parse_write
 
@@ -51,6 +53,11 @@ __all__ = ["SqliteStore"]
 
 _COLUMNS = "seq, id, receiver, sender, application, type, time, received_ms, body, pubkey, sign, deleted, tags, note, origin, kseq"
 _MAX_BATCH = 256
+
+
+@functools.lru_cache(maxsize=65536)
+def _key_position(receiver: str) -> str:
+    return key_position(receiver)
 
 
 def _record(row: tuple[Any, ...]) -> Record:
@@ -323,6 +330,12 @@ class SqliteStore:
              received_ms, env.body_text, env.pubkey.hex(), env.signature.hex(), size, origin, kseq),
         )  # fmt: skip
         seq = int(cur.lastrowid or 0)
+        p1, p2 = id_parts(env.id)
+        db.execute(
+            "INSERT INTO key_digest (receiver, kpos, n, s1, s2) VALUES (?,?,1,?,?) "
+            "ON CONFLICT(receiver) DO UPDATE SET n=n+1, s1=s1+excluded.s1, s2=s2+excluded.s2",
+            (body.receiverID, _key_position(body.receiverID), p1, p2),
+        )
         if isinstance(write, About):
             db.execute("UPDATE messages SET target=? WHERE seq=?", (write.target_id, seq))
         elif db.execute(
@@ -374,6 +387,36 @@ class SqliteStore:
                      received_ms, env.body_text, env.pubkey.hex(), env.signature.hex(), origin=origin, kseq=kseq)  # fmt: skip
         self._committed.append((rec, body.comment))
         return PutResult(seq, version=version, kseq=kseq)
+
+    async def drop(self, receiver: str, ids: list[str]) -> int:
+        """Remove stored writes of ``receiver`` (a node that is no longer one of its
+        replicas, once the replicas confirmed they hold them), with what was derived from
+        them: object versions, schemas, quota, the key's fingerprint. Returns how many."""
+
+        def op(db: sqlite3.Connection) -> int:
+            dropped = 0
+            for msg_id in ids:
+                row = db.execute(
+                    "SELECT sender, size FROM messages WHERE id=? AND receiver=?",
+                    (msg_id, receiver),
+                ).fetchone()
+                if row is None:
+                    continue
+                db.execute("DELETE FROM messages WHERE id=?", (msg_id,))
+                db.execute("DELETE FROM objects WHERE msg_id=?", (msg_id,))
+                db.execute("DELETE FROM schemas WHERE msg_id=?", (msg_id,))
+                db.execute("UPDATE quota SET bytes = bytes - ? WHERE sender=?", (row[1], row[0]))
+                p1, p2 = id_parts(msg_id)
+                db.execute(
+                    "UPDATE key_digest SET n=n-1, s1=s1-?, s2=s2-? WHERE receiver=?",
+                    (p1, p2, receiver),
+                )
+                dropped += 1
+            db.execute("DELETE FROM key_digest WHERE receiver=? AND n<=0", (receiver,))
+            return dropped
+
+        result: int = await self._write(op)
+        return result
 
     # -- reads --------------------------------------------------------------------------
 
@@ -439,6 +482,15 @@ class SqliteStore:
         result: list[Record] = await self._read(run)
         return result
 
+    async def top_seq(self) -> int:
+        """The highest ``seq`` stored (0 if empty): where a new follower of the log starts."""
+
+        def run(db: sqlite3.Connection) -> int:
+            return int(db.execute("SELECT MAX(seq) FROM messages").fetchone()[0] or 0)
+
+        result: int = await self._read(run)
+        return result
+
     async def max_kseq(self, receiver: str) -> int:
         """The highest receiver sequence number stored for ``receiver`` (0 if none)."""
 
@@ -449,6 +501,50 @@ class SqliteStore:
             return int(top or 0)
 
         result: int = await self._read(run)
+        return result
+
+    async def key_digests(self, prefix: str = "") -> list[tuple[str, str, Fingerprint]]:
+        """``(receiver, key position, fingerprint)`` of every key whose position starts
+        with ``prefix`` (anti-entropy), in position order."""
+
+        def run(db: sqlite3.Connection) -> list[tuple[str, str, Fingerprint]]:
+            rows = db.execute(
+                "SELECT receiver, kpos, n, s1, s2 FROM key_digest WHERE kpos >= ? AND kpos < ? "
+                "ORDER BY kpos, receiver",
+                (prefix, prefix_end(prefix)),
+            )
+            return [(r, k, Fingerprint(n, a, b)) for r, k, n, a, b in rows]
+
+        result: list[tuple[str, str, Fingerprint]] = await self._read(run)
+        return result
+
+    async def receiver_ids(self, receiver: str, prefix: str = "") -> list[str]:
+        """The ids stored for ``receiver`` that start with ``prefix``, sorted."""
+
+        def run(db: sqlite3.Connection) -> list[str]:
+            rows = db.execute(
+                "SELECT id FROM messages WHERE receiver=? AND id >= ? AND id < ? ORDER BY id",
+                (receiver, prefix, prefix_end(prefix)),
+            )
+            return [r[0] for r in rows]
+
+        result: list[str] = await self._read(run)
+        return result
+
+    async def records(self, ids: list[str]) -> list[Record]:
+        """The stored writes among ``ids``, in ``seq`` order."""
+        if not ids:
+            return []
+
+        def run(db: sqlite3.Connection) -> list[Record]:
+            out: list[Record] = []
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                sql = f"SELECT {_COLUMNS} FROM messages WHERE id IN ({','.join('?' * len(chunk))})"
+                out.extend(_record(r) for r in db.execute(sql, chunk))
+            return sorted(out, key=lambda r: r.seq)
+
+        result: list[Record] = await self._read(run)
         return result
 
     async def have(self, ids: list[str]) -> set[str]:

@@ -1,0 +1,308 @@
+"""Anti-entropy and hand-off between supernodes: repair what the write path missed, and
+move keys to the nodes that replicate them.
+
+Invariants owned here:
+- Traffic grows with the difference, not the data: two replicas compare fingerprints of
+  key ranges (``flocloud.protocol.fingerprint``), descend only into ranges that differ,
+  then compare id ranges of the keys that differ, and transfer only the missing writes.
+  Equal replicas exchange one fingerprint per round.
+- Each side pulls what it lacks (``peer.digest``, ``peer.ids``, ``peer.get``); it keeps
+  only keys it replicates under its own view of the registry, so a peer whose view lags
+  cannot push data onto it. Pulled writes are re-validated like any replicated write.
+- Hand-off: a node that holds writes of a key it does not replicate (it stood in for a
+  dead replica, or the registry moved the key) pushes them to the key's replicas
+  (``peer.push``) and deletes its copy only when every one of the ``N`` replicas is live,
+  says it is a replica of the key under its own view, and holds every one of those
+  writes; and only after the registry has been stable for ``handoff_grace_seconds``.
+  Writes that arrive meanwhile stay until a later round confirms them too.
+- Tombstones are ordinary writes, so they travel the same way; they are never purged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from flocloud.client.connection import NodeConnection
+from flocloud.protocol.errors import BadFormat, FlocloudError
+from flocloud.protocol.fingerprint import Fingerprint, PrefixIndex, children
+
+if TYPE_CHECKING:
+    from .peers import Peers
+
+__all__ = ["AntiEntropy"]
+
+log = logging.getLogger("flocloud.node.antientropy")
+
+MAX_PREFIXES = 256  # ranges per request
+LIST_KEYS = 16  # a key range this small is answered with its keys' fingerprints
+LIST_IDS = 64  # an id range this small is answered with its ids
+KEY_WIDTH = 40  # hex digits of a key position
+GET_CHUNK = 500
+
+
+def _ranges(value: Any) -> list[tuple[str, Fingerprint]]:
+    """``[[prefix, fingerprint], ...]`` from the wire: the requester's side of each range."""
+    if not isinstance(value, list) or len(value) > MAX_PREFIXES:
+        raise BadFormat(f"ranges must be a list of at most {MAX_PREFIXES} [prefix, fp] pairs")
+    out = []
+    for item in value:
+        fp = Fingerprint.from_wire(item[1]) if isinstance(item, list) and len(item) == 2 else None
+        if fp is None or not isinstance(item[0], str) or len(item[0]) > 200:
+            raise BadFormat("a range is [prefix, [count, s1, s2]] with a short prefix")
+        out.append((item[0], fp))
+    return out
+
+
+def _differing(
+    index: PrefixIndex, ranges: Any, detail: Callable[[str, Fingerprint], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Our side of each requested range whose fingerprint differs from the requester's."""
+    out = []
+    for p, theirs in _ranges(ranges):
+        fp = index.fingerprint(p)
+        if fp != theirs:
+            out.append({"prefix": p, "fp": fp.to_wire(), **detail(p, fp)})
+    return out
+
+
+class AntiEntropy:
+    def __init__(self, peers: Peers) -> None:
+        self.peers = peers
+        self.wake = asyncio.Event()  # a round now: view change, a peer came back, heal
+
+    @property
+    def _store(self) -> Any:
+        return self.peers.node.service.store
+
+    def _count(self, event: str, n: int = 1) -> None:
+        self.peers.node.service.metrics.replication[event] += n
+
+    # -- what two nodes share -----------------------------------------------------------
+
+    async def _shared_keys(self, peer: str) -> PrefixIndex:
+        """Keys stored here that both this node and ``peer`` replicate (this node's view),
+        indexed by ``key position + receiver``."""
+        me = self.peers.self_id
+        items = []
+        for receiver, kpos, fp in await self._store.key_digests():
+            reps = self.peers.replica_set(receiver)
+            if me in reps and peer in reps:
+                items.append((kpos + receiver, fp))
+        return PrefixIndex(items)
+
+    async def _key_ids(self, receiver: str) -> PrefixIndex:
+        ids = await self._store.receiver_ids(receiver)
+        return PrefixIndex([(i, Fingerprint.of((i,))) for i in ids])
+
+    # -- serving ------------------------------------------------------------------------
+
+    async def serve_digest(self, requester: str, ranges: Any) -> dict[str, Any]:
+        """For each of the requester's ranges whose fingerprint differs from ours: ours,
+        and the keys in it when there are few. Equal ranges are left out."""
+        index = await self._shared_keys(requester)
+
+        def detail(p: str, fp: Fingerprint) -> dict[str, Any]:
+            under = index.under(p)
+            if len(under) <= LIST_KEYS or len(p) >= KEY_WIDTH:
+                return {"keys": [[k[KEY_WIDTH:], f.to_wire()] for k, f in under[:1000]]}
+            return {}
+
+        return {"ranges": _differing(index, ranges, detail)}
+
+    async def serve_ids(self, receiver: Any, ranges: Any) -> dict[str, Any]:
+        """Like ``serve_digest`` for the ids of one key; small ranges list their ids."""
+        if not isinstance(receiver, str) or not receiver:
+            raise BadFormat("peer.ids needs a receiver")
+        index = await self._key_ids(receiver)
+
+        def detail(p: str, fp: Fingerprint) -> dict[str, Any]:
+            return {"ids": [k for k, _ in index.under(p)]} if fp.count <= LIST_IDS else {}
+
+        replica = self.peers.self_id in self.peers.replica_set(receiver)
+        return {"ranges": _differing(index, ranges, detail), "replica": replica}
+
+    async def serve_get(self, ids: Any) -> dict[str, Any]:
+        if (
+            not isinstance(ids, list)
+            or len(ids) > GET_CHUNK
+            or not all(isinstance(i, str) for i in ids)
+        ):
+            raise BadFormat(f"ids must be a list of at most {GET_CHUNK} message ids")
+        records = await self._store.records(ids)
+        return {"records": [{**r.to_wire(), "receiver": r.receiver} for r in records]}
+
+    async def serve_push(self, requester: str, records: Any) -> dict[str, Any]:
+        if not isinstance(records, list) or len(records) > GET_CHUNK:
+            raise BadFormat(f"records must be a list of at most {GET_CHUNK}")
+        good = [r for r in records if isinstance(r, dict) and "envelope" in r]
+        stored = await self.peers.store_batch(good, requester)
+        self._count("handoff_received", stored)
+        return {"stored": stored}
+
+    # -- pulling what we lack -----------------------------------------------------------
+
+    async def reconcile(self, peer: str) -> int:
+        """One anti-entropy exchange with ``peer``; returns how many writes were pulled."""
+        conn = await self.peers.link(peer)
+        mine = await self._shared_keys(peer)
+        todo, differing = [""], []
+        while todo:
+            batch, todo = todo[:MAX_PREFIXES], todo[MAX_PREFIXES:]
+            wire = [[p, mine.fingerprint(p).to_wire()] for p in batch]
+            reply = await conn.request("peer.digest", ranges=wire)
+            self._count("ae_ranges", len(batch))
+            for entry in reply.get("ranges", []):
+                p = entry.get("prefix")
+                theirs = Fingerprint.from_wire(entry.get("fp"))
+                if not isinstance(p, str) or p not in batch or theirs is None:
+                    continue
+                if theirs == mine.fingerprint(p) or theirs.count == 0:
+                    continue
+                keys = entry.get("keys")
+                if isinstance(keys, list):
+                    self._count("ae_items", len(keys))
+                    have = {k[KEY_WIDTH:]: fp for k, fp in mine.under(p)}
+                    for item in keys:
+                        if not (isinstance(item, list) and len(item) == 2):
+                            continue
+                        receiver, fp_wire = item
+                        if isinstance(receiver, str) and have.get(
+                            receiver
+                        ) != Fingerprint.from_wire(fp_wire):
+                            differing.append(receiver)
+                else:
+                    todo.extend(children(p))
+        pulled = 0
+        for receiver in differing:
+            try:
+                if self.peers.self_id not in self.peers.replica_set(receiver):
+                    continue  # not ours under our view: the peer's view differs
+            except FlocloudError:
+                continue
+            missing, _, _ = await self.diff_ids(conn, receiver)
+            pulled += await self._fetch(conn, peer, missing)
+        self._count("ae_rounds")
+        self._count("ae_pulled", pulled)
+        return pulled
+
+    async def diff_ids(
+        self, conn: NodeConnection, receiver: str, mine: PrefixIndex | None = None
+    ) -> tuple[list[str], list[str], bool]:
+        """Ids of ``receiver`` the peer holds and we lack, those we hold and it lacks, and
+        whether the peer says it replicates ``receiver``."""
+        if mine is None:
+            mine = await self._key_ids(receiver)
+        todo: list[str] = [""]
+        missing: list[str] = []
+        extra: list[str] = []
+        replica = False
+        while todo:
+            batch, todo = todo[:MAX_PREFIXES], todo[MAX_PREFIXES:]
+            wire = [[p, mine.fingerprint(p).to_wire()] for p in batch]
+            reply = await conn.request("peer.ids", receiver=receiver, ranges=wire)
+            self._count("ae_ranges", len(batch))
+            replica = reply.get("replica") is True
+            for entry in reply.get("ranges", []):
+                p = entry.get("prefix")
+                theirs = Fingerprint.from_wire(entry.get("fp"))
+                if not isinstance(p, str) or p not in batch or theirs is None:
+                    continue
+                if theirs == mine.fingerprint(p):
+                    continue
+                ids = entry.get("ids")
+                if isinstance(ids, list):
+                    self._count("ae_items", len(ids))
+                    here = {k for k, _ in mine.under(p)}
+                    there = {i for i in ids if isinstance(i, str) and i.startswith(p)}
+                    missing.extend(sorted(there - here))
+                    extra.extend(sorted(here - there))
+                elif len(p) < 64:
+                    todo.extend(children(p))
+        return missing, extra, replica
+
+    async def _fetch(self, conn: NodeConnection, peer: str, ids: list[str]) -> int:
+        stored = 0
+        for i in range(0, len(ids), GET_CHUNK):
+            reply = await conn.request("peer.get", ids=ids[i : i + GET_CHUNK])
+            records = [r for r in reply.get("records", []) if isinstance(r, dict)]
+            stored += await self.peers.store_batch(records, peer)
+        return stored
+
+    # -- hand-off of keys we do not replicate --------------------------------------------
+
+    async def handoff(self, grace: float, max_keys: int = 200) -> int:
+        """Push keys this node holds but does not replicate to their replicas; delete them
+        once every replica confirmed. Returns how many writes were deleted here."""
+        peers = self.peers
+        if peers.view.placement is None or peers.clock() - peers.view_changed_at < grace:
+            return 0
+        me = peers.self_id
+        foreign = [
+            r for r, _, _ in await self._store.key_digests() if me not in peers.replica_set(r)
+        ]
+        dropped = 0
+        for receiver in foreign[:max_keys]:
+            mine = await self._key_ids(receiver)
+            if await self._confirmed_everywhere(receiver, mine):
+                n = await self._store.drop(receiver, list(mine.keys))
+                self._count("handoff_dropped", n)
+                dropped += n
+                log.info("handed off %d writes of %s", n, receiver)
+        return dropped
+
+    async def _confirmed_everywhere(self, receiver: str, mine: PrefixIndex) -> bool:
+        peers = self.peers
+        replicas = peers.replica_set(receiver)
+        if len(replicas) < peers.view.replication_factor:
+            return False
+        ok = True
+        for peer in replicas:
+            if not peers.is_up(peer):
+                ok = False
+                continue
+            try:
+                conn = await peers.link(peer)
+                _, extra, replica = await self.diff_ids(conn, receiver, mine)
+                if extra:
+                    await self._push(conn, extra)
+                    _, extra, replica = await self.diff_ids(conn, receiver, mine)
+                ok = ok and replica and not extra
+            except FlocloudError as exc:
+                log.debug("hand-off of %s to %s failed: %s", receiver, peer, exc.message)
+                ok = False
+        return ok
+
+    async def _push(self, conn: NodeConnection, ids: list[str]) -> None:
+        for i in range(0, len(ids), GET_CHUNK):
+            records = await self._store.records(ids[i : i + GET_CHUNK])
+            wire = [{**r.to_wire(), "receiver": r.receiver} for r in records]
+            await conn.request("peer.push", records=wire)
+            self._count("handoff_pushed", len(wire))
+
+    # -- the loop -----------------------------------------------------------------------
+
+    async def run(self, interval: float, grace: float) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout=interval)
+            except TimeoutError:
+                pass
+            self.wake.clear()
+            for peer in sorted(self.peers.neighbours()):
+                if not self.peers.is_up(peer):
+                    continue
+                try:
+                    await self.reconcile(peer)
+                except FlocloudError as exc:
+                    log.debug("anti-entropy with %s failed: %s", peer, exc.message)
+                except Exception:
+                    log.exception("anti-entropy with %s failed", peer)
+            try:
+                await self.handoff(grace)
+            except FlocloudError as exc:
+                log.debug("hand-off failed: %s", exc.message)
+            except Exception:
+                log.exception("hand-off failed")
