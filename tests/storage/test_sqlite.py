@@ -11,6 +11,7 @@ import pytest
 
 from flocloud.protocol.envelope import build_envelope
 from flocloud.protocol.errors import NotFound, QuotaExceeded, VersionConflict
+from flocloud.protocol.fingerprint import Fingerprint, key_position
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.objects import object_id
 from flocloud.protocol.params import REGTEST
@@ -150,8 +151,6 @@ async def test_tombstone_before_target_from_a_peer(tmp_path: Path) -> None:
 
 
 async def _digest_by_brute_force(store: SqliteStore) -> dict[str, tuple[int, int, int]]:
-    from flocloud.protocol.fingerprint import Fingerprint
-
     out = {}
     for receiver, _, _ in await store.key_digests():
         ids = await store.receiver_ids(receiver)
@@ -163,8 +162,6 @@ async def test_key_digests_follow_puts_and_drops(tmp_path: Path) -> None:
     """The per-key fingerprint is kept by the writer: it equals the fingerprint of the
     stored ids after puts and drops; a drop takes derived object versions with it, and a
     key with nothing left has no digest. Migration 5 rebuilds the same digests."""
-    from flocloud.protocol.fingerprint import key_position
-
     path = tmp_path / "s.sqlite3"
     store = await SqliteStore.open(path)
     envs = [build_envelope(A, receiver=B.address, payload={"i": i}, time_ms=1) for i in range(30)]
@@ -198,9 +195,18 @@ async def test_key_digests_follow_puts_and_drops(tmp_path: Path) -> None:
 
     db = sqlite3.connect(path)
     db.executescript(
-        "DROP TABLE key_digest; DROP INDEX messages_receiver_id; PRAGMA user_version = 4;"
+        "DROP TABLE key_digest; DROP INDEX messages_receiver_id; "
+        "ALTER TABLE messages DROP COLUMN fp1; ALTER TABLE messages DROP COLUMN fp2; "
+        "PRAGMA user_version = 4;"
     )
     db.close()
     store = await SqliteStore.open(path)
     assert {r: tuple(fp.to_wire()) for r, _, fp in await store.key_digests()} == left
+    # id ranges of a key are summed inside SQLite, and agree with the ids
+    ids = await store.receiver_ids(B.address)
+    prefixes = ["", ids[0][:1], ids[0][:2], "x"]
+    fps = await store.id_fingerprints(B.address, prefixes)
+    assert fps == [Fingerprint.of(i for i in ids if i.startswith(p)) for p in prefixes]
+    assert (await store.id_fingerprints(B.address, [""], max_time=0))[0].count == 0
+    assert await store.receiver_ids(B.address, max_time=0) == []
     await store.close()

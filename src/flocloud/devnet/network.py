@@ -262,7 +262,7 @@ class Network:
             f'[chain]\nexplorer = "{self.chain.url}"\nregistry = "{self.registry_key.address}"\n'
             f"refresh_seconds = {self.registry_refresh}\n\n"
             # a local network converges fast: compare replicas often, hand off soon
-            "[replication]\nanti_entropy_seconds = 1.0\nhandoff_grace_seconds = "
+            "[replication]\nanti_entropy_seconds = 1.0\nsettle_seconds = 2.0\nhandoff_grace_seconds = "
             f"{max(2.0, 3 * self.registry_refresh)}\n"
         )
 

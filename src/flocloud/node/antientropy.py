@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from flocloud.client.connection import NodeConnection
@@ -56,18 +55,6 @@ def _ranges(value: Any) -> list[tuple[str, Fingerprint]]:
     return out
 
 
-def _differing(
-    index: PrefixIndex, ranges: Any, detail: Callable[[str, Fingerprint], dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """Our side of each requested range whose fingerprint differs from the requester's."""
-    out = []
-    for p, theirs in _ranges(ranges):
-        fp = index.fingerprint(p)
-        if fp != theirs:
-            out.append({"prefix": p, "fp": fp.to_wire(), **detail(p, fp)})
-    return out
-
-
 class AntiEntropy:
     def __init__(self, peers: Peers) -> None:
         self.peers = peers
@@ -93,36 +80,44 @@ class AntiEntropy:
                 items.append((kpos + receiver, fp))
         return PrefixIndex(items)
 
-    async def _key_ids(self, receiver: str) -> PrefixIndex:
-        ids = await self._store.receiver_ids(receiver)
-        return PrefixIndex([(i, Fingerprint.of((i,))) for i in ids])
-
     # -- serving ------------------------------------------------------------------------
 
     async def serve_digest(self, requester: str, ranges: Any) -> dict[str, Any]:
         """For each of the requester's ranges whose fingerprint differs from ours: ours,
         and the keys in it when there are few. Equal ranges are left out."""
         index = await self._shared_keys(requester)
-
-        def detail(p: str, fp: Fingerprint) -> dict[str, Any]:
+        out = []
+        for p, theirs in _ranges(ranges):
+            fp = index.fingerprint(p)
+            if fp == theirs:
+                continue
+            entry: dict[str, Any] = {"prefix": p, "fp": fp.to_wire()}
             under = index.under(p)
             if len(under) <= LIST_KEYS or len(p) >= KEY_WIDTH:
-                return {"keys": [[k[KEY_WIDTH:], f.to_wire()] for k, f in under[:1000]]}
-            return {}
+                entry["keys"] = [[k[KEY_WIDTH:], f.to_wire()] for k, f in under[:1000]]
+            out.append(entry)
+        return {"ranges": out}
 
-        return {"ranges": _differing(index, ranges, detail)}
-
-    async def serve_ids(self, receiver: Any, ranges: Any) -> dict[str, Any]:
-        """Like ``serve_digest`` for the ids of one key; small ranges list their ids."""
+    async def serve_ids(self, receiver: Any, ranges: Any, max_time: Any = None) -> dict[str, Any]:
+        """Like ``serve_digest`` for the ids of one key (those signed at most at
+        ``max_time``, when given); small ranges list their ids."""
         if not isinstance(receiver, str) or not receiver:
             raise BadFormat("peer.ids needs a receiver")
-        index = await self._key_ids(receiver)
-
-        def detail(p: str, fp: Fingerprint) -> dict[str, Any]:
-            return {"ids": [k for k, _ in index.under(p)]} if fp.count <= LIST_IDS else {}
-
+        if max_time is not None and type(max_time) is not int:
+            raise BadFormat("max_time must be an integer (ms)")
+        asked = _ranges(ranges)
+        store = self._store
+        fps = await store.id_fingerprints(receiver, [p for p, _ in asked], max_time)
+        out = []
+        for (p, theirs), fp in zip(asked, fps, strict=True):
+            if fp == theirs:
+                continue
+            entry: dict[str, Any] = {"prefix": p, "fp": fp.to_wire()}
+            if fp.count <= LIST_IDS:
+                entry["ids"] = await store.receiver_ids(receiver, p, max_time)
+            out.append(entry)
         replica = self.peers.self_id in self.peers.replica_set(receiver)
-        return {"ranges": _differing(index, ranges, detail), "replica": replica}
+        return {"ranges": out, "replica": replica}
 
     async def serve_get(self, ids: Any) -> dict[str, Any]:
         if (
@@ -182,40 +177,46 @@ class AntiEntropy:
                     continue  # not ours under our view: the peer's view differs
             except FlocloudError:
                 continue
-            missing, _, _ = await self.diff_ids(conn, receiver)
+            # writes of the last few seconds are still on their way: leave them out
+            settle_ms = int(self.peers.node.config.replication.settle_seconds * 1000)
+            settled = self.peers.node.service.now_ms() - settle_ms
+            missing, _, _ = await self.diff_ids(conn, receiver, settled)
             pulled += await self._fetch(conn, peer, missing)
         self._count("ae_rounds")
         self._count("ae_pulled", pulled)
         return pulled
 
     async def diff_ids(
-        self, conn: NodeConnection, receiver: str, mine: PrefixIndex | None = None
+        self, conn: NodeConnection, receiver: str, max_time: int | None = None
     ) -> tuple[list[str], list[str], bool]:
-        """Ids of ``receiver`` the peer holds and we lack, those we hold and it lacks, and
-        whether the peer says it replicates ``receiver``."""
-        if mine is None:
-            mine = await self._key_ids(receiver)
+        """Ids of ``receiver`` (signed at most at ``max_time``, when given) the peer holds
+        and we lack, those we hold and it lacks, and whether the peer says it replicates
+        ``receiver``. Fingerprints of id ranges are summed by the store on both sides."""
+        store = self._store
         todo: list[str] = [""]
         missing: list[str] = []
         extra: list[str] = []
         replica = False
         while todo:
             batch, todo = todo[:MAX_PREFIXES], todo[MAX_PREFIXES:]
-            wire = [[p, mine.fingerprint(p).to_wire()] for p in batch]
-            reply = await conn.request("peer.ids", receiver=receiver, ranges=wire)
+            mine = dict(
+                zip(batch, await store.id_fingerprints(receiver, batch, max_time), strict=True)
+            )
+            wire = [[p, mine[p].to_wire()] for p in batch]
+            reply = await conn.request(
+                "peer.ids", receiver=receiver, ranges=wire, max_time=max_time
+            )
             self._count("ae_ranges", len(batch))
             replica = reply.get("replica") is True
             for entry in reply.get("ranges", []):
                 p = entry.get("prefix")
                 theirs = Fingerprint.from_wire(entry.get("fp"))
-                if not isinstance(p, str) or p not in batch or theirs is None:
-                    continue
-                if theirs == mine.fingerprint(p):
+                if not isinstance(p, str) or p not in mine or theirs is None or theirs == mine[p]:
                     continue
                 ids = entry.get("ids")
                 if isinstance(ids, list):
                     self._count("ae_items", len(ids))
-                    here = {k for k, _ in mine.under(p)}
+                    here = set(await store.receiver_ids(receiver, p, max_time))
                     there = {i for i in ids if isinstance(i, str) and i.startswith(p)}
                     missing.extend(sorted(there - here))
                     extra.extend(sorted(here - there))
@@ -245,15 +246,15 @@ class AntiEntropy:
         ]
         dropped = 0
         for receiver in foreign[:max_keys]:
-            mine = await self._key_ids(receiver)
-            if await self._confirmed_everywhere(receiver, mine):
-                n = await self._store.drop(receiver, list(mine.keys))
+            ids = await self._store.receiver_ids(receiver)
+            if await self._confirmed_everywhere(receiver):  # every id above, and any newer
+                n = await self._store.drop(receiver, ids)
                 self._count("handoff_dropped", n)
                 dropped += n
                 log.info("handed off %d writes of %s", n, receiver)
         return dropped
 
-    async def _confirmed_everywhere(self, receiver: str, mine: PrefixIndex) -> bool:
+    async def _confirmed_everywhere(self, receiver: str) -> bool:
         peers = self.peers
         replicas = peers.replica_set(receiver)
         if len(replicas) < peers.view.replication_factor:
@@ -265,10 +266,10 @@ class AntiEntropy:
                 continue
             try:
                 conn = await peers.link(peer)
-                _, extra, replica = await self.diff_ids(conn, receiver, mine)
+                _, extra, replica = await self.diff_ids(conn, receiver)
                 if extra:
                     await self._push(conn, extra)
-                    _, extra, replica = await self.diff_ids(conn, receiver, mine)
+                    _, extra, replica = await self.diff_ids(conn, receiver)
                 ok = ok and replica and not extra
             except FlocloudError as exc:
                 log.debug("hand-off of %s to %s failed: %s", receiver, peer, exc.message)

@@ -46,6 +46,8 @@ class ChainConfig:
 @dataclass(frozen=True)
 class ReplicationConfig:
     anti_entropy_seconds: float = 5.0  # how often replicas compare range fingerprints
+    # anti-entropy leaves out writes signed less than this long ago (still on their way)
+    settle_seconds: float = 10.0
     heartbeat_seconds: float = 1.0  # how often neighbours are pinged (failure detection)
     # a node hands off and deletes keys it no longer replicates only after the registry
     # has been stable this long and every replica confirmed it holds them

@@ -226,7 +226,7 @@ class Connection:
         if op == "peer.digest":
             return await ae.serve_digest(peer, f.get("ranges"))
         if op == "peer.ids":
-            return await ae.serve_ids(f.get("receiver"), f.get("ranges"))
+            return await ae.serve_ids(f.get("receiver"), f.get("ranges"), f.get("max_time"))
         if op == "peer.get":
             return await ae.serve_get(f.get("ids"))
         if op == "peer.push":

@@ -56,7 +56,8 @@ MIGRATIONS: list[str] = [
     UPDATE messages SET kseq = seq WHERE kseq IS NULL;
     CREATE INDEX messages_receiver_kseq ON messages(receiver, kseq);
     """,
-    # 5: anti-entropy: a fingerprint per key (receiver), kept by the writer, and ids per key
+    # 5: anti-entropy: a fingerprint per key (receiver), kept by the writer, and the
+    # fingerprint parts of each write with an index to sum id ranges of a key
     """
     CREATE TABLE key_digest (
         receiver TEXT PRIMARY KEY, kpos TEXT NOT NULL,
@@ -67,7 +68,10 @@ MIGRATIONS: list[str] = [
         SELECT receiver, fc_key_position(receiver), COUNT(*), SUM(fc_id_part1(id)),
                SUM(fc_id_part2(id))
         FROM messages GROUP BY receiver;
-    CREATE INDEX messages_receiver_id ON messages(receiver, id);
+    ALTER TABLE messages ADD COLUMN fp1 INTEGER;
+    ALTER TABLE messages ADD COLUMN fp2 INTEGER;
+    UPDATE messages SET fp1 = fc_id_part1(id), fp2 = fc_id_part2(id);
+    CREATE INDEX messages_receiver_id ON messages(receiver, id, time, fp1, fp2);
     """,
 ]
 

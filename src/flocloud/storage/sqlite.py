@@ -55,6 +55,10 @@ _COLUMNS = "seq, id, receiver, sender, application, type, time, received_ms, bod
 _MAX_BATCH = 256
 
 
+def _time_bound(max_time: int | None) -> int:
+    return (1 << 62) if max_time is None else max_time
+
+
 @functools.lru_cache(maxsize=65536)
 def _key_position(receiver: str) -> str:
     return key_position(receiver)
@@ -323,14 +327,14 @@ class SqliteStore:
                 raise NotFound(f"message {write.target_id} is not stored here")
             if target_row is not None and target_row[0] != body.receiverID:
                 raise BadFormat("a delete/tag/note must be addressed to the target's receiver")
+        p1, p2 = id_parts(env.id)
         cur = db.execute(
-            "INSERT INTO messages (id, receiver, sender, application, type, comment, time, received_ms, body, pubkey, sign, size, origin, kseq) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO messages (id, receiver, sender, application, type, comment, time, received_ms, body, pubkey, sign, size, origin, kseq, fp1, fp2) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (env.id, body.receiverID, body.senderID, body.application, body.type, body.comment, body.time,
-             received_ms, env.body_text, env.pubkey.hex(), env.signature.hex(), size, origin, kseq),
+             received_ms, env.body_text, env.pubkey.hex(), env.signature.hex(), size, origin, kseq, p1, p2),
         )  # fmt: skip
         seq = int(cur.lastrowid or 0)
-        p1, p2 = id_parts(env.id)
         db.execute(
             "INSERT INTO key_digest (receiver, kpos, n, s1, s2) VALUES (?,?,1,?,?) "
             "ON CONFLICT(receiver) DO UPDATE SET n=n+1, s1=s1+excluded.s1, s2=s2+excluded.s2",
@@ -518,17 +522,42 @@ class SqliteStore:
         result: list[tuple[str, str, Fingerprint]] = await self._read(run)
         return result
 
-    async def receiver_ids(self, receiver: str, prefix: str = "") -> list[str]:
-        """The ids stored for ``receiver`` that start with ``prefix``, sorted."""
+    async def receiver_ids(
+        self, receiver: str, prefix: str = "", max_time: int | None = None
+    ) -> list[str]:
+        """The ids stored for ``receiver`` that start with ``prefix`` (and whose signed
+        time is at most ``max_time``), sorted."""
 
         def run(db: sqlite3.Connection) -> list[str]:
             rows = db.execute(
-                "SELECT id FROM messages WHERE receiver=? AND id >= ? AND id < ? ORDER BY id",
-                (receiver, prefix, prefix_end(prefix)),
+                "SELECT id FROM messages WHERE receiver=? AND id >= ? AND id < ? AND time <= ? "
+                "ORDER BY id",
+                (receiver, prefix, prefix_end(prefix), _time_bound(max_time)),
             )
             return [r[0] for r in rows]
 
         result: list[str] = await self._read(run)
+        return result
+
+    async def id_fingerprints(
+        self, receiver: str, prefixes: list[str], max_time: int | None = None
+    ) -> list[Fingerprint]:
+        """For each id prefix, the fingerprint of ``receiver``'s ids under it (written at
+        most at ``max_time``): sums over the covering index, no rows leave SQLite."""
+
+        def run(db: sqlite3.Connection) -> list[Fingerprint]:
+            out = []
+            bound = _time_bound(max_time)
+            for p in prefixes:
+                n, a, b = db.execute(
+                    "SELECT COUNT(*), COALESCE(SUM(fp1),0), COALESCE(SUM(fp2),0) FROM messages "
+                    "WHERE receiver=? AND id >= ? AND id < ? AND time <= ?",
+                    (receiver, p, prefix_end(p), bound),
+                ).fetchone()
+                out.append(Fingerprint(int(n), int(a), int(b)))
+            return out
+
+        result: list[Fingerprint] = await self._read(run)
         return result
 
     async def records(self, ids: list[str]) -> list[Record]:
