@@ -93,6 +93,42 @@ async def test_unregistered_process_cannot_replicate(devnet: Network) -> None:
         assert auth.value.code == "invalid-signature"
         with pytest.raises(FlocloudError):
             await conn.request("peer.replicate", envelope={})
+        for op in ("peer.digest", "peer.ids", "peer.get", "peer.push", "peer.key"):
+            with pytest.raises(FlocloudError) as refused:
+                await conn.request(op)
+            assert refused.value.code == "forbidden", op
+        await conn.close()
+
+
+async def test_anti_entropy_requests_are_checked(devnet: Network) -> None:
+    """On an authenticated link, malformed anti-entropy requests get bad-format; a
+    well-formed one gets the node's fingerprints of the ranges that differ."""
+    from flocloud.protocol.peering import sign_transcript, transcript
+
+    me, them = devnet.nodes[1], devnet.nodes[0]
+    async with aiohttp.ClientSession() as s:
+        conn = NodeConnection(them.ws_url, s, timeout=5)
+        await conn.connect()
+        na = "22" * 32
+        hello = await conn.request("peer.hello", node_id=me.id, nonce=na)
+        digest = transcript("client", me.id, them.id, na, hello["nonce"])
+        await conn.request("peer.auth", sign=sign_transcript(me.key, digest))
+        bad = [
+            ("peer.digest", {"ranges": "x"}),
+            ("peer.digest", {"ranges": [["", [1, 2]]]}),
+            ("peer.ids", {"receiver": 5, "ranges": []}),
+            ("peer.ids", {"receiver": me.id, "ranges": [], "max_time": 2**63 - 1}),
+            ("peer.get", {"ids": "x"}),
+            ("peer.push", {"records": {}}),
+        ]
+        for op, args in bad:
+            with pytest.raises(FlocloudError) as err:
+                await conn.request(op, **args)
+            assert err.value.code == "bad-format", (op, args)
+        reply = await conn.request("peer.digest", ranges=[["", [0, 0, 0]], ["f", [0, 0, 0]]])
+        assert all(r["prefix"] in ("", "f") and r["fp"][0] > 0 for r in reply["ranges"])
+        assert reply["ranges"] and reply["ranges"][0]["prefix"] == ""
+        assert (await conn.request("peer.get", ids=["0" * 64]))["records"] == []
         await conn.close()
 
 

@@ -103,8 +103,8 @@ class AntiEntropy:
         ``max_time``, when given); small ranges list their ids."""
         if not isinstance(receiver, str) or not receiver:
             raise BadFormat("peer.ids needs a receiver")
-        if max_time is not None and type(max_time) is not int:
-            raise BadFormat("max_time must be an integer (ms)")
+        if max_time is not None and (type(max_time) is not int or not 0 <= max_time < 2**62):
+            raise BadFormat("max_time must be a time in ms")
         asked = _ranges(ranges)
         store = self._store
         fps = await store.id_fingerprints(receiver, [p for p, _ in asked], max_time)
@@ -132,7 +132,14 @@ class AntiEntropy:
     async def serve_push(self, requester: str, records: Any) -> dict[str, Any]:
         if not isinstance(records, list) or len(records) > GET_CHUNK:
             raise BadFormat(f"records must be a list of at most {GET_CHUNK}")
-        good = [r for r in records if isinstance(r, dict) and "envelope" in r]
+        me = self.peers.self_id
+        good = [
+            r
+            for r in records
+            if isinstance(r, dict)
+            and "envelope" in r
+            and me in self.peers.replica_set(str(r.get("receiver", "")))
+        ]
         stored = await self.peers.store_batch(good, requester)
         self._count("handoff_received", stored)
         return {"stored": stored}
@@ -293,8 +300,8 @@ class AntiEntropy:
                 pass
             self.wake.clear()
             for peer in sorted(self.peers.neighbours()):
-                if not self.peers.is_up(peer):
-                    continue
+                if not self.peers.is_up(peer) or peer in self.peers.catching_up:
+                    continue  # down, or its log is being pulled: compare afterwards
                 try:
                     await self.reconcile(peer)
                 except FlocloudError as exc:

@@ -94,6 +94,7 @@ class Peers:
         self._preparing: dict[str, asyncio.Future[None]] = {}
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.catching_up: set[str] = set()  # peers whose log we are pulling right now
         self._missed: dict[str, int] = {}  # heartbeats missed in a row, by peer
         self._replica_sets: dict[str, tuple[str, ...]] = {}
         self._neighbours: set[str] | None = None
@@ -386,38 +387,53 @@ class Peers:
                 await self.node.service.store.save_peer_cursor(
                     peer, their_store, self.cursors[peer]
                 )
-        while True:
-            # Our own forwarded writes are already here, unless this store is new (a replaced
-            # disk), which has never synced from this peer: then take everything.
-            skip_own = peer in self._saved
-            reply = await conn.request(
-                "peer.sync", after=self.cursors.get(peer, 0), limit=500, skip_own=skip_own
+
+        # Our own forwarded writes are already here (skip_own). The next page is requested
+        # before this one is stored, so the peer reads while we verify and commit.
+        def ask(after: int) -> asyncio.Future[dict[str, Any]]:
+            return asyncio.ensure_future(
+                conn.request("peer.sync", after=after, limit=500, skip_own=peer in self._saved)
             )
-            their_store = str(reply.get("store_id", ""))
-            known = self._saved.get(peer)
-            if known is not None and known[0] != their_store and self.cursors.get(peer, 0):
-                # the peer's store was replaced: its positions restarted; what it holds
-                # now is anti-entropy's to compare
-                self.cursors.pop(peer, None)
-                self._saved.pop(peer, None)
-                self.antientropy.wake.set()
-                return stored
-            wanted = [
-                rec
-                for rec in reply.get("records", [])
-                # our own view of placement decides what we keep: the peer's may lag ours
-                if self.replicates(self.self_id, str(rec.get("receiver", "")))
-            ]
-            have = await self.node.service.store.have([str(r.get("id")) for r in wanted])
-            stored += await self.store_batch([r for r in wanted if r.get("id") not in have], peer)
-            self.cursors[peer] = int(reply.get("next", self.cursors.get(peer, 0)))
-            if their_store:
-                self._saved[peer] = (their_store, self.cursors[peer])
-                await self.node.service.store.save_peer_cursor(
-                    peer, their_store, self.cursors[peer]
+
+        pending = ask(self.cursors.get(peer, 0))
+        self.catching_up.add(peer)
+        try:
+            while True:
+                reply = await pending
+                their_store = str(reply.get("store_id", ""))
+                known = self._saved.get(peer)
+                if known is not None and known[0] != their_store and self.cursors.get(peer, 0):
+                    # the peer's store was replaced: its positions restarted; what it holds
+                    # now is anti-entropy's to compare
+                    self.cursors.pop(peer, None)
+                    self._saved.pop(peer, None)
+                    self.antientropy.wake.set()
+                    return stored
+                nxt = int(reply.get("next", self.cursors.get(peer, 0)))
+                more = bool(reply.get("more"))
+                if more:
+                    pending = ask(nxt)
+                wanted = [
+                    rec
+                    for rec in reply.get("records", [])
+                    # our own view of placement decides what we keep: the peer's may lag
+                    if self.replicates(self.self_id, str(rec.get("receiver", "")))
+                ]
+                have = await self.node.service.store.have([str(r.get("id")) for r in wanted])
+                stored += await self.store_batch(
+                    [r for r in wanted if r.get("id") not in have], peer
                 )
-            if not reply.get("more"):
-                return stored
+                self.cursors[peer] = nxt
+                if their_store:
+                    self._saved[peer] = (their_store, nxt)
+                    await self.node.service.store.save_peer_cursor(peer, their_store, nxt)
+                if not more:
+                    return stored
+        finally:
+            self.catching_up.discard(peer)
+            if not pending.done():
+                pending.cancel()
+            pending.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def store_batch(self, records: list[dict[str, Any]], peer: str) -> int:
         """Store pulled records concurrently, so the store commits them in a few batches.
