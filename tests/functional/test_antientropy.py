@@ -55,16 +55,14 @@ async def test_lost_writes_come_back_with_small_traffic(devnet: Network) -> None
     peers. The log positions it kept do not cover them, so this is anti-entropy, and it
     exchanges far fewer ranges and ids than the node holds."""
     await devnet.wait_quorum()
-    receivers = [user(f"r{i}").address for i in range(12)]
-    c = await writer(devnet, "bulk")
-    try:
-        sent = 0
-        for start in range(0, 600, 50):
-            envs = [c.sign(receivers[(start + i) % 12], {"i": start + i}) for i in range(50)]
-            await asyncio.gather(*(c.put(e) for e in envs))
-            sent += len(envs)
-    finally:
-        await c.aclose()
+    receivers = [user(f"r{i}").address for i in range(4)]
+    for k, r in enumerate(receivers):  # one sender per key: within its rate limit burst
+        c = await writer(devnet, f"bulk-{k}")
+        try:
+            for start in range(0, 500, 100):
+                await asyncio.gather(*(c.send(r, {"i": start + i}) for i in range(100)))
+        finally:
+            await c.aclose()
     await devnet.wait_converged(receivers, timeout=40)
     victim = devnet.nodes[1]
     held = [r for r in receivers if victim in devnet.replicas(r)]
@@ -90,8 +88,9 @@ async def test_lost_writes_come_back_with_small_traffic(devnet: Network) -> None
     await devnet.wait_until(back, 30, what="the lost writes to come back")
     m = await replication_metrics(victim.url)
     assert m.get("ae_pulled", 0) >= sum(len(v) for v in lost.values())
-    # a full comparison would move every one of the node's ids
-    assert total > 300 and m.get("ae_items", 0) + m.get("ae_ranges", 0) < total / 2, m
+    # a full comparison would move every one of the node's ids (and keys of 500 writes
+    # are compared range by range, not listed)
+    assert total >= 1000 and m.get("ae_items", 0) + m.get("ae_ranges", 0) < total / 4, m
 
 
 async def test_stand_in_hands_writes_back(devnet: Network) -> None:
