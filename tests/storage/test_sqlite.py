@@ -197,6 +197,9 @@ async def test_key_digests_follow_puts_and_drops(tmp_path: Path) -> None:
     db.executescript(
         "DROP TABLE key_digest; DROP INDEX messages_receiver_id; "
         "ALTER TABLE messages DROP COLUMN fp1; ALTER TABLE messages DROP COLUMN fp2; "
+        "CREATE INDEX messages_receiver ON messages(receiver, seq); "
+        "CREATE INDEX messages_app_type ON messages(application, type, seq); "
+        "CREATE INDEX messages_sender ON messages(sender, seq); "
         "PRAGMA user_version = 4;"
     )
     db.close()

@@ -57,7 +57,8 @@ MIGRATIONS: list[str] = [
     CREATE INDEX messages_receiver_kseq ON messages(receiver, kseq);
     """,
     # 5: anti-entropy: a fingerprint per key (receiver), kept by the writer, and the
-    # fingerprint parts of each write with an index to sum id ranges of a key
+    # fingerprint parts of each write with an index to sum id ranges of a key; indexes
+    # no query uses any more (every query names its receiver) are dropped
     """
     CREATE TABLE key_digest (
         receiver TEXT PRIMARY KEY, kpos TEXT NOT NULL,
@@ -72,6 +73,9 @@ MIGRATIONS: list[str] = [
     ALTER TABLE messages ADD COLUMN fp2 INTEGER;
     UPDATE messages SET fp1 = fc_id_part1(id), fp2 = fc_id_part2(id);
     CREATE INDEX messages_receiver_id ON messages(receiver, id, time, fp1, fp2);
+    DROP INDEX messages_receiver;
+    DROP INDEX messages_app_type;
+    DROP INDEX messages_sender;
     """,
 ]
 
