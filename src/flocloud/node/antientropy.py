@@ -188,7 +188,7 @@ class AntiEntropy:
             settle_ms = int(self.peers.node.config.replication.settle_seconds * 1000)
             settled = self.peers.node.service.now_ms() - settle_ms
             missing, _, _ = await self.diff_ids(conn, receiver, settled)
-            pulled += await self._fetch(conn, peer, missing)
+            pulled += await self.fetch(conn, peer, missing)
         self._count("ae_rounds")
         self._count("ae_pulled", pulled)
         return pulled
@@ -231,7 +231,7 @@ class AntiEntropy:
                     todo.extend(children(p))
         return missing, extra, replica
 
-    async def _fetch(self, conn: NodeConnection, peer: str, ids: list[str]) -> int:
+    async def fetch(self, conn: NodeConnection, peer: str, ids: list[str]) -> int:
         stored = 0
         for i in range(0, len(ids), GET_CHUNK):
             reply = await conn.request("peer.get", ids=ids[i : i + GET_CHUNK])

@@ -392,7 +392,9 @@ class Peers:
         # before this one is stored, so the peer reads while we verify and commit.
         def ask(after: int) -> asyncio.Future[dict[str, Any]]:
             return asyncio.ensure_future(
-                conn.request("peer.sync", after=after, limit=500, skip_own=peer in self._saved)
+                conn.request(
+                    "peer.sync", after=after, limit=500, skip_own=peer in self._saved, brief=True
+                )
             )
 
         pending = ask(self.cursors.get(peer, 0))
@@ -420,9 +422,9 @@ class Peers:
                     if self.replicates(self.self_id, str(rec.get("receiver", "")))
                 ]
                 have = await self.node.service.store.have([str(r.get("id")) for r in wanted])
-                stored += await self.store_batch(
-                    [r for r in wanted if r.get("id") not in have], peer
-                )
+                # the log names them; only the writes we lack travel in full
+                missing = [str(r.get("id")) for r in wanted if r.get("id") not in have]
+                stored += await self.antientropy.fetch(conn, peer, missing)
                 self.cursors[peer] = nxt
                 if their_store:
                     self._saved[peer] = (their_store, nxt)
@@ -558,18 +560,37 @@ class Peers:
         return {"peer": peer}
 
     async def serve_sync(
-        self, requester: str, after: Any, limit: Any, skip_own: bool = False, from_top: bool = False
+        self,
+        requester: str,
+        after: Any,
+        limit: Any,
+        skip_own: bool = False,
+        from_top: bool = False,
+        brief: bool = False,
     ) -> dict[str, Any]:
         """Our log after ``after``. Every record goes back: the requester keeps what it
         replicates under its own view of the registry, which may be newer than ours
         (filtering here could skip records for good); with ``skip_own`` the writes the
-        requester itself forwarded to us are left out."""
+        requester itself forwarded to us are left out; ``brief`` sends only ids and
+        receivers (the requester then asks ``peer.get`` for the writes it lacks)."""
         after_i = after if type(after) is int and after >= 0 else 0
         lim = limit if type(limit) is int and 0 < limit <= 1000 else 500
         store = self.node.service.store
         if from_top:
             return {"records": [], "next": await store.top_seq(), "more": False,
                     "store_id": await store.store_id()}  # fmt: skip
+        if brief:
+            log_rows = await store.log_since(after_i, lim)
+            return {
+                "records": [
+                    {"id": i, "receiver": r}
+                    for _, i, r, origin in log_rows
+                    if not (skip_own and origin == requester)
+                ],
+                "next": log_rows[-1][0] if log_rows else after_i,
+                "more": len(log_rows) == lim,
+                "store_id": await store.store_id(),
+            }
         records = await store.since(after_i, lim)
         nxt = records[-1].seq if records else after_i
         # a write the requester itself forwarded to us is already on the requester

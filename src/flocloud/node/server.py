@@ -221,6 +221,7 @@ class Connection:
                 f.get("limit"),
                 skip_own=f.get("skip_own") is True,
                 from_top=f.get("from_top") is True,
+                brief=f.get("brief") is True,
             )
         ae = peers.antientropy
         if op == "peer.digest":

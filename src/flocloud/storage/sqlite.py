@@ -490,6 +490,19 @@ class SqliteStore:
         result: list[Record] = await self._read(run)
         return result
 
+    async def log_since(self, after: int, limit: int) -> list[tuple[int, str, str, str | None]]:
+        """``(seq, id, receiver, origin)`` of the writes with ``seq > after``, in seq order:
+        the log without the envelopes (replication asks for those it lacks)."""
+
+        def run(db: sqlite3.Connection) -> list[tuple[int, str, str, str | None]]:
+            sql = (
+                "SELECT seq, id, receiver, origin FROM messages WHERE seq > ? ORDER BY seq LIMIT ?"
+            )
+            return [(int(a), b, c, d) for a, b, c, d in db.execute(sql, (after, limit))]
+
+        result: list[tuple[int, str, str, str | None]] = await self._read(run)
+        return result
+
     async def top_seq(self) -> int:
         """The highest ``seq`` stored (0 if empty): where a new follower of the log starts."""
 
