@@ -638,9 +638,6 @@ class SqliteStore:
 
         await self._write(op)
 
-    async def clear_peer_cursors(self) -> None:
-        await self._write(lambda db: db.execute("DELETE FROM peer_cursors"))
-
     async def message(self, msg_id: str) -> Record | None:
         def run(db: sqlite3.Connection) -> Record | None:
             row = db.execute(f"SELECT {_COLUMNS} FROM messages WHERE id=?", (msg_id,)).fetchone()
