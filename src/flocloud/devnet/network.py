@@ -458,22 +458,40 @@ class Network:
         return set(await self.records_on(node, receiver))
 
     async def wait_quorum(self, timeout: float = 20.0) -> None:
-        """Wait until the nodes know each other from the chain: a write reaches W replicas."""
+        """Wait until the nodes know each other from the chain: a write whose home is each
+        running node in turn reaches W replicas."""
         from flocloud.client import Client
+        from flocloud.protocol.placement import Placement
 
+        running = [n for n in self.active if n.running]
+        placement = Placement.build([n.id for n in self.active])
+        homes: dict[str, str] = {}  # node id -> a receiver whose home it is
+        for i in range(10_000):
+            if len(homes) == len(running):
+                break
+            receiver = deterministic_key(f"probe-{i}").address
+            first = placement.preference_list(receiver, 1)[0]
+            homes.setdefault(first, receiver)
         probe = await Client.from_chain(
             deterministic_key("probe"),
             explorer=self.chain.url,
             registry=self.registry_key.address,
             request_timeout=3,
         )
+        want = min(self.write_quorum, len(self.active))
         try:
 
             async def quorum() -> bool:
-                ack = await probe.put(probe.sign(probe.id, os.urandom(4).hex()))
-                return int(ack.get("replicas", 0)) >= min(self.write_quorum, len(self.active))
+                for node in running:
+                    receiver = homes.get(node.id)
+                    if receiver is None:
+                        continue
+                    ack = await probe.put(probe.sign(receiver, os.urandom(4).hex()))
+                    if int(ack.get("replicas", 0)) < want:
+                        return False
+                return True
 
-            await self.wait_until(quorum, timeout, what="a write quorum")
+            await self.wait_until(quorum, timeout, what="a write quorum at every node")
         finally:
             await probe.aclose()
 

@@ -52,6 +52,8 @@ __all__ = ["Peers", "RegistryView"]
 
 log = logging.getLogger("flocloud.node.peers")
 
+PROBE_BACKOFF = 0.5  # seconds between two connection attempts to a peer
+
 
 @dataclass
 class RegistryView:
@@ -95,7 +97,10 @@ class Peers:
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.catching_up: set[str] = set()  # peers whose log we are pulling right now
-        self._missed: dict[str, int] = {}  # heartbeats missed in a row, by peer
+        self._missed: dict[str, int] = {}
+        self._failed_at: dict[
+            str, float
+        ] = {}  # last failed connection attempt, by peer  # heartbeats missed in a row, by peer
         self._replica_sets: dict[str, tuple[str, ...]] = {}
         self._neighbours: set[str] | None = None
         self.view_changed_at = 0.0
@@ -237,7 +242,8 @@ class Peers:
     # -- links --------------------------------------------------------------------------
 
     async def link(self, peer: str, *, probe: bool = False) -> NodeConnection:
-        """An authenticated link to ``peer``; ``probe`` tries even if it is marked down."""
+        """An authenticated link to ``peer``; ``probe`` tries even if it is marked down, but
+        at most one connection attempt per peer every ``PROBE_BACKOFF`` seconds."""
         conn = self.links.get(peer)
         if conn is not None and not conn.closed:
             return conn
@@ -248,6 +254,8 @@ class Peers:
             conn = self.links.get(peer)
             if conn is not None and not conn.closed:
                 return conn
+            if self.clock() - self._failed_at.get(peer, -PROBE_BACKOFF) < PROBE_BACKOFF:
+                raise Unavailable(f"peer {peer} failed a moment ago")
             uri = self.view.nodes[peer][0]
             if self._session is None:
                 self._session = aiohttp.ClientSession()
@@ -257,6 +265,7 @@ class Peers:
                 await self._authenticate(conn, peer)
             except FlocloudError:
                 await conn.close()
+                self._failed_at[peer] = self.clock()
                 self._down_until[peer] = self.clock() + self.down_for
                 raise
             self.links[peer] = conn
@@ -284,12 +293,23 @@ class Peers:
         is reached, or the timeout). Stragglers keep going in the background."""
         targets = self.targets(env.body.receiverID)
         need = self.view.write_quorum - 1
+        probe: set[str] = set()
+        if len(targets) < need:
+            # too few live replicas to reach the quorum: a down mark may be stale (a peer
+            # that restarted, or had not read the registry yet), so try those replicas too
+            for p in self.replica_set(env.body.receiverID):
+                if p != self.self_id and p not in targets and p not in self.blocked:
+                    targets.append(p)
+                    probe.add(p)
         if not targets or need <= 0:
             if targets:
                 for peer in targets:
                     self._background(self._send(peer, env, kseq))
             return 0
-        tasks = [asyncio.ensure_future(self._send(peer, env, kseq)) for peer in targets]
+        tasks = [
+            asyncio.ensure_future(self._send(peer, env, kseq, probe=peer in probe))
+            for peer in targets
+        ]
         done_ok = 0
         deadline = self.clock() + self.timeout
         pending = set(tasks)
@@ -311,10 +331,12 @@ class Peers:
         task = asyncio.ensure_future(coro)
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
-    async def _send(self, peer: str, env: Envelope, kseq: int) -> bool:
+    async def _send(self, peer: str, env: Envelope, kseq: int, probe: bool = False) -> bool:
         try:
-            conn = await self.link(peer)
+            conn = await self.link(peer, probe=probe)
             await conn.request("peer.replicate", envelope=env.to_wire(), kseq=kseq)
+            if probe:
+                self._down_until.pop(peer, None)  # it answered: it is up
             return True
         except FlocloudError as exc:
             if isinstance(exc, Unavailable):
