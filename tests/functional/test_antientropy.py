@@ -42,6 +42,13 @@ async def replication_metrics(url: str) -> dict[str, int]:
     return out
 
 
+async def seen_as(observer_url: str, node_id: str) -> str:
+    """How ``observer`` sees ``node_id`` (its heartbeats), from its /api/network."""
+    async with aiohttp.ClientSession() as s, s.get(observer_url + "/api/network") as r:
+        nodes = (await r.json())["nodes"]
+    return str(next(n["status"] for n in nodes if n["id"] == node_id))
+
+
 async def writer(net: Network, label: str) -> Client:
     c = await Client.from_chain(
         user(label), explorer=net.chain.url, registry=net.registry_key.address, request_timeout=2
@@ -97,8 +104,9 @@ async def test_lost_writes_come_back_with_small_traffic(devnet: Network) -> None
 
 
 async def test_stand_in_hands_writes_back(devnet: Network) -> None:
-    """With a replica down, a stand-in takes its writes; when the replica returns it gets
-    them and the stand-in deletes its copy (only after every replica holds them)."""
+    """Heartbeats see a replica go down and come back; meanwhile a stand-in takes its
+    writes; when the replica returns it gets them and the stand-in deletes its copy (only
+    after every replica holds them)."""
     await devnet.wait_quorum()
     active = devnet.active
     receiver = next(
@@ -108,7 +116,13 @@ async def test_stand_in_hands_writes_back(devnet: Network) -> None:
     )
     down = active[0]
     stand_in = next(n for n in active if n not in devnet.replicas(receiver))
+    assert await seen_as(stand_in.url, down.id) == "up"
     down.kill()
+
+    async def seen_down() -> bool:
+        return await seen_as(stand_in.url, down.id) == "down"
+
+    await devnet.wait_until(seen_down, 10, what="heartbeats to notice the kill")
     c = await writer(devnet, "hinter")
     try:
         ids = [await c.send(receiver, {"n": i}) for i in range(5)]
@@ -117,6 +131,11 @@ async def test_stand_in_hands_writes_back(devnet: Network) -> None:
     assert set(ids) <= await devnet.ids_on(stand_in, receiver), "the stand-in keeps the hints"
     down.start()
     await down.wait_healthy(30)
+
+    async def seen_up() -> bool:
+        return await seen_as(stand_in.url, down.id) == "up"
+
+    await devnet.wait_until(seen_up, 10, what="heartbeats to notice the return")
 
     async def handed_back() -> bool:
         return set(ids) <= await devnet.ids_on(down, receiver) and not await devnet.ids_on(

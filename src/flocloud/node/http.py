@@ -132,10 +132,18 @@ def add_routes(app: web.Application, node: Node) -> None:
         return _json(await node.service.schemas(request.match_info["app"]))
 
     async def network(request: web.Request) -> web.Response:
-        nodes = [
-            dict(n, status="up" if n["id"] == node.key.address else "unknown")
-            for n in node.network_nodes
-        ]
+        peers = node.peers
+        watched = peers.neighbours() if peers.view.nodes else set()
+
+        def status(node_id: str) -> str:
+            """This node's view: itself is up; neighbours as its heartbeats see them."""
+            if node_id == node.key.address:
+                return "up"
+            if node_id not in watched:
+                return "unknown"
+            return "up" if peers.is_up(node_id) else "down"
+
+        nodes = [dict(n, status=status(n["id"])) for n in node.network_nodes]
         if not any(n["id"] == node.key.address for n in nodes):
             nodes.insert(
                 0,
