@@ -13,6 +13,7 @@ import aiohttp
 
 from flocloud.client.connection import NodeConnection
 from flocloud.protocol.errors import FlocloudError
+from flocloud.protocol.fingerprint import Fingerprint
 from node_helpers import ALICE, env, key, start_node
 
 
@@ -46,6 +47,10 @@ async def test_sigkill_loses_no_acknowledged_write(tmp_path: Path) -> None:
     assert len(acked) >= 300
     db = sqlite3.connect(tmp_path / "data" / "store.sqlite3")
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    # the per-key fingerprint was committed with the writes: it matches them after a kill
+    ids = [r[0] for r in db.execute("SELECT id FROM messages WHERE receiver=?", (receiver,))]
+    digest = db.execute("SELECT n, s1, s2 FROM key_digest WHERE receiver=?", (receiver,)).fetchone()
+    assert list(digest) == Fingerprint.of(ids).to_wire()
     db.close()
     node.start()
     await node.wait_healthy(30)

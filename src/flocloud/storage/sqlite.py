@@ -12,6 +12,9 @@ Invariants owned here:
   inside the committing transaction, so a cursor never skips or repeats a write.
 - Compare-and-set of objects, quotas and schema checks run inside the writer, so
   concurrent writers cannot both win.
+- Each key's (receiver's) anti-entropy fingerprint in ``key_digest`` is updated in the
+  transaction that stores or drops one of its writes, so it always equals the
+  fingerprint of the stored ids (``flocloud.protocol.fingerprint``).
 - Reads use separate read-only connections in a small thread pool; they never block the
   event loop and see only committed data.
 - sqlite3 errors are mapped to flocloud errors here (``Unavailable``), never leaked.
