@@ -147,3 +147,36 @@ async def test_stand_in_hands_writes_back(devnet: Network) -> None:
         assert set(ids) <= await devnet.ids_on(node, receiver)
     m = await replication_metrics(stand_in.url)
     assert m.get("handoff_dropped", 0) >= len(ids)
+
+
+async def test_replaced_disk_is_refilled(devnet: Network) -> None:
+    """A node restarted under its key with an empty data directory gets back every write
+    of the keys it replicates from the other replicas, and serves new writes."""
+    await devnet.wait_quorum()
+    node = devnet.active[2]
+    receivers = [user(f"disk-{i}").address for i in range(6)]
+    mine = [r for r in receivers if node in devnet.replicas(r)]
+    assert mine
+    c = await writer(devnet, "disk-writer")
+    try:
+        written = {r: [await c.send(r, {"n": i}) for i in range(4)] for r in mine}
+        await devnet.wait_converged(mine, timeout=30)
+        node.stop()
+        store = devnet.store_path(node)
+        for p in store.parent.glob(store.name + "*"):
+            p.unlink()
+        node.start()
+        await node.wait_healthy(30)
+
+        async def refilled() -> bool:
+            for r, ids in written.items():
+                if not set(ids) <= await devnet.ids_on(node, r):
+                    return False
+            return True
+
+        await devnet.wait_until(refilled, 40, what="the empty node to be refilled")
+        later = await c.send(mine[0], {"n": "after"})
+    finally:
+        await c.aclose()
+    await devnet.wait_converged(mine, timeout=30)
+    assert later in await devnet.ids_on(node, mine[0])
