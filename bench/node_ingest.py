@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import json
 import sys
 import tempfile
 import time
@@ -24,6 +23,7 @@ from flocloud.devnet.network import standalone_node
 from flocloud.protocol.envelope import build_envelope
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
+from results_file import write_result
 
 
 def key(label: str) -> PrivateKey:
@@ -101,10 +101,7 @@ async def main() -> None:
         f"{total} signed {size}-byte writes, {args.clients} clients: {result['acked_per_second']:,.0f} acked/s "
         f"(p50 {result['ack_latency_ms'][50]:.1f} ms, p99 {result['ack_latency_ms'][99]:.1f} ms); goal 15,000/s"
     )
-    out = Path(__file__).parent / "results" / "node_ingest.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    print(f"wrote {out}")
+    write_result("node_ingest", result)
 
 
 if __name__ == "__main__":

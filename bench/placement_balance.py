@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import statistics
 import time
-from pathlib import Path
 
 from flocloud.protocol.keys import address_from_pubkey
 from flocloud.protocol.params import MAINNET
 from flocloud.protocol.placement import Placement
+from results_file import write_result
 
 
 def fake_ids(label: str, count: int) -> list[str]:
@@ -63,10 +62,7 @@ def main() -> None:
             f"{v:>4} {row['max_over_mean']:>9.2f} {row['p99_over_mean']:>9.2f} "
             f"{row['min_over_mean']:>9.2f} {build_s:>8.2f} {per_lookup:>15.1f}"
         )
-    out = Path(__file__).parent / "results" / "placement_balance.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"nodes": args.nodes, "keys": args.keys, "rows": rows}, indent=1))
-    print(f"wrote {out}")
+    write_result("placement_balance", {"nodes": args.nodes, "keys": args.keys, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from flocloud.devnet import Network
 from flocloud.protocol.errors import FlocloudError
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
+from results_file import write_result
 
 
 def key(label: str) -> PrivateKey:
@@ -198,10 +198,7 @@ async def main() -> None:
     print(
         f"recovery of {r['missed']} missed messages: {r['messages_per_second']:,.0f} msg/s (goal >= 20,000/s)"
     )
-    out = Path(__file__).parent / "results" / "replication.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    print(f"wrote {out}")
+    write_result("replication", result)
 
 
 if __name__ == "__main__":

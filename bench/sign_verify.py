@@ -7,16 +7,15 @@ Prints a table and writes bench/results/sign_verify.json.
 from __future__ import annotations
 
 import hashlib
-import json
 import statistics
 import time
-from pathlib import Path
 
 import coincurve
 
 from flocloud.protocol.envelope import build_envelope, parse_envelope
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import MAINNET
+from results_file import write_result
 
 N = 3000
 T0 = 1_700_000_000_000
@@ -75,10 +74,7 @@ def main() -> None:
     print(
         f"  verify: raw coincurve {raw_verify:6.1f}   parse_envelope {env_verify:6.1f}   ratio {rows['verify_ratio']:.2f}"
     )
-    out = Path(__file__).parent / "results" / "sign_verify.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(rows, indent=1))
-    print(f"wrote {out}")
+    write_result("sign_verify", rows)
 
 
 if __name__ == "__main__":
