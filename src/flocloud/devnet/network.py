@@ -496,13 +496,19 @@ class Network:
             await probe.aclose()
 
     async def wait_converged(self, receivers: list[str], timeout: float = 30.0) -> None:
-        """Wait until every replica of each receiver holds the same set of messages."""
+        """Wait until every running replica of each receiver holds the same set of
+        messages: their key digests (``GET /api/digest/<receiver>``) are equal."""
 
         async def converged() -> bool:
-            for r in receivers:
-                sets = [await self.ids_on(n, r) for n in self.replicas(r) if n.running]
-                if any(s != sets[0] for s in sets):
-                    return False
+            async with aiohttp.ClientSession() as session:
+                for r in receivers:
+                    digests = []
+                    for n in self.replicas(r):
+                        if n.running:
+                            async with session.get(f"{n.url}/api/digest/{r}") as resp:
+                                digests.append((await resp.json())["fingerprint"])
+                    if any(d != digests[0] for d in digests):
+                        return False
             return True
 
         await self.wait_until(

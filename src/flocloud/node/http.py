@@ -151,6 +151,13 @@ def add_routes(app: web.Application, node: Node) -> None:
             )
         return _json({"nodes": nodes})
 
+    async def digest(request: web.Request) -> web.Response:
+        """The anti-entropy fingerprint of what this node holds for a key: replicas that
+        answer the same ``[count, s1, s2]`` hold the same writes."""
+        receiver = request.match_info["receiver"]
+        fp = await node.service.store.key_digest(receiver)
+        return _json({"receiver": receiver, "fingerprint": fp.to_wire()})
+
     async def not_found(request: web.Request) -> web.Response:
         raise NotFound(f"no such endpoint {request.path}")
 
@@ -164,3 +171,4 @@ def add_routes(app: web.Application, node: Node) -> None:
     app.router.add_get("/api/objects/{app}/{name}/changes", object_changes)
     app.router.add_get("/api/schemas/{app}", schemas)
     app.router.add_get("/api/network", network)
+    app.router.add_get("/api/digest/{receiver}", digest)

@@ -542,6 +542,18 @@ class SqliteStore:
         result: list[tuple[str, str, Fingerprint]] = await self._read(run)
         return result
 
+    async def key_digest(self, receiver: str) -> Fingerprint:
+        """The fingerprint of every write stored for ``receiver`` (empty if none)."""
+
+        def run(db: sqlite3.Connection) -> Fingerprint:
+            row = db.execute(
+                "SELECT n, s1, s2 FROM key_digest WHERE receiver=?", (receiver,)
+            ).fetchone()
+            return Fingerprint(*row) if row else Fingerprint()
+
+        result: Fingerprint = await self._read(run)
+        return result
+
     async def receiver_ids(
         self, receiver: str, prefix: str = "", max_time: int | None = None
     ) -> list[str]:
