@@ -127,8 +127,9 @@ async def test_node_added_then_removed(devnet: Network) -> None:
 
 
 async def test_seeded_random_faults(devnet: Network) -> None:
-    """Random writes, deletes, kills and restarts (seeded, bounded); afterwards every acked
-    write is on every replica of its key and no deleted message comes back."""
+    """Random writes, deletes, kills, restarts, partitions and heals (seeded, bounded);
+    afterwards every acked write is on every replica of its key and no deleted message
+    comes back."""
     seed = int(os.environ.get("FLOCLOUD_FAULT_SEED", random.randrange(2**31)))
     log.warning("random fault seed %d (rerun with FLOCLOUD_FAULT_SEED=%d)", seed, seed)
     rnd = random.Random(seed)
@@ -138,11 +139,19 @@ async def test_seeded_random_faults(devnet: Network) -> None:
     acked: dict[str, list[str]] = {u.address: [] for u in users}
     deleted: dict[str, set[str]] = {u.address: set() for u in users}
     dead: list[NodeProcess] = []
+    parted = False
     try:
         for step in range(60):
             action = rnd.random()
             active = [n for n in devnet.active if n.running]
-            if action < 0.07 and len(active) > 3 and not dead:
+            if action < 0.04 and not parted:
+                cut = rnd.choice(devnet.active)
+                devnet.partition([cut.index], [n.index for n in devnet.active if n is not cut])
+                parted = True
+            elif action < 0.06 and parted:
+                devnet.heal()
+                parted = False
+            elif action < 0.07 and len(active) > 3 and not dead:
                 victim = rnd.choice(active)
                 victim.kill()
                 dead.append(victim)
@@ -171,6 +180,7 @@ async def test_seeded_random_faults(devnet: Network) -> None:
                     continue
                 acked[receiver].append(env.id)
     finally:
+        devnet.heal()
         for node in dead:
             node.start()
             await node.wait_healthy(30)
