@@ -57,12 +57,15 @@ def test_user_commands(devnet: Network, tmp_path: Path) -> None:
     rows = [json.loads(line) for line in cli("fetch", "--json").stdout.splitlines()]
     assert [r["id"] for r in rows] == [first, second] and rows[1]["payload"] == "plain words"
     cursor = cli("fetch", "--json").stderr.strip().split()[-1]
-    third = cli("send", me, '{"n": 3}').stdout.strip()
+    third = cli("send", me, '{"n": 3}', "--min-replicas", "2").stdout.strip()
+    too_many = cli("send", me, '{"n": 4}', "--min-replicas", "9", check=False)
+    assert too_many.returncode != 0 and "fewer than the 9" in too_many.stderr
+    newest = json.loads(cli("fetch", "--json", "--newest-first").stdout.splitlines()[0])["id"]
     newer = [
         json.loads(line)["id"]
         for line in cli("fetch", "--json", "--after", cursor).stdout.splitlines()
     ]
-    assert newer == [third]
+    assert newer[0] == third and newest in newer  # the refused one is stored, as it says
     assert cli("object", "reset", "demo", "cfg", '{"a": 1}', *cli.admin).stdout.strip() == "1"
     assert (
         cli(

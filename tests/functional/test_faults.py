@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -69,6 +70,40 @@ async def test_partition_and_heal(devnet: Network) -> None:
             assert set(ids) <= set(await devnet.records_on(node, r)), (
                 f"{node.name} misses writes for {r}"
             )
+
+
+async def test_min_replicas_reports_a_lonely_write(devnet: Network) -> None:
+    """A home cut off from every peer still stores a write, but says it is on one node;
+    ``min_replicas`` turns that into an error, and the same write sent after the heal
+    reaches the quorum."""
+    await devnet.wait_quorum()
+    home = devnet.active[0]
+    c = await client_for(devnet, user("lonely"))
+    receiver = next(
+        r
+        for r in (user(f"lonely-{i}").address for i in range(200))
+        if c.network.route(r)[0].id == home.id
+    )
+    devnet.partition([home.index], [n.index for n in devnet.active if n is not home])
+    try:
+        env = c.sign(receiver, {"alone": True})
+        await asyncio.sleep(1.5)  # the fault file is read by the heartbeat every second
+        with pytest.raises(FlocloudError) as err:
+            await c.put(env, min_replicas=2)
+        assert err.value.code == "unavailable" and "fewer than the 2" in err.value.message
+    finally:
+        devnet.heal()
+    try:
+
+        async def quorum_again() -> bool:
+            try:
+                return int((await c.put(env, min_replicas=2))["replicas"]) >= 2
+            except FlocloudError:
+                return False  # not yet: the nodes re-read the fault file every second
+
+        await devnet.wait_until(quorum_again, 20, what="the quorum after the heal")
+    finally:
+        await c.aclose()
 
 
 async def test_node_added_then_removed(devnet: Network) -> None:

@@ -119,6 +119,11 @@ def _print_messages(messages: list[Message], as_json: bool) -> None:
 @click.option("--comment")
 @click.option("--encrypt", is_flag=True, help="Encrypt to the receiver's public key.")
 @click.option("--text", is_flag=True, help="Send DATA as a string instead of parsing JSON.")
+@click.option(
+    "--min-replicas",
+    type=click.IntRange(min=1),
+    help="Fail unless the write is committed on at least this many supernodes.",
+)
 @client_options
 @run_with_client
 async def send(
@@ -130,13 +135,20 @@ async def send(
     comment: str | None,
     encrypt: bool,
     text: bool,
+    min_replicas: int | None,
 ) -> None:
     """Send DATA (JSON; stdin when omitted) to RECEIVER. Prints the message id."""
     value: Any = (
         (data if data is not None else sys.stdin.read()) if text else _json_arg(data, "DATA")
     )
     msg_id = await client.send(
-        receiver, value, app=app, type=type_, comment=comment, encrypt=encrypt
+        receiver,
+        value,
+        app=app,
+        type=type_,
+        comment=comment,
+        encrypt=encrypt,
+        min_replicas=min_replicas,
     )
     click.echo(msg_id)
 

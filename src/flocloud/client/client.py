@@ -213,15 +213,28 @@ class Client:
             comment=comment,
         )
 
-    async def put(self, envelope: Envelope, *, restore: bool = False) -> dict[str, Any]:
+    async def put(
+        self, envelope: Envelope, *, restore: bool = False, min_replicas: int | None = None
+    ) -> dict[str, Any]:
         """Store a signed envelope on its home node (retries elsewhere are idempotent).
 
-        ``restore=True`` re-stores an exported message whose time is old (no clock check).
+        The ack says on how many supernodes the write was committed (``replicas``): the
+        write quorum, unless too few replicas answered in time. With ``min_replicas``, fewer
+        raise ``Unavailable`` (the write is stored where it was acknowledged, and sending it
+        again is safe). ``restore=True`` re-stores an exported message whose time is old
+        (no clock check).
         """
         fields: dict[str, Any] = {"envelope": envelope.to_wire()}
         if restore:
             fields["restore"] = True
-        return await self._request(envelope.body.receiverID, "put", **fields)
+        ack = await self._request(envelope.body.receiverID, "put", **fields)
+        got = ack.get("replicas", 1)
+        if min_replicas is not None and isinstance(got, int) and got < min_replicas:
+            raise Unavailable(
+                f"write {envelope.id} is on {got} supernode(s), fewer than the "
+                f"{min_replicas} asked; sending it again is safe"
+            )
+        return ack
 
     async def send(
         self,
@@ -232,14 +245,16 @@ class Client:
         type: str = "message",
         comment: str | None = None,
         encrypt: bool = False,
+        min_replicas: int | None = None,
     ) -> str:
-        """Send ``data`` to ``receiver``; returns the message id."""
+        """Send ``data`` to ``receiver``; returns the message id (``min_replicas``: see
+        ``put``)."""
         payload = data
         if encrypt:
             pub = await self.resolve_pubkey(receiver)
             payload = self._seal(data, pub, receiver)
         env = self.sign(receiver, payload, app=app, type=type, comment=comment)
-        await self.put(env)
+        await self.put(env, min_replicas=min_replicas)
         return env.id
 
     def _seal(self, data: Any, pub: bytes, receiver: str) -> Any:
