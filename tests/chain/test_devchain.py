@@ -193,6 +193,15 @@ class TestChainLife:
                 assert r.status == 400 and "error" in await r.json()
             async with s.post(chain.url + "/api/faucet", json={"nope": 1}) as r:
                 assert r.status == 400
+            # malformed input is a clear 400, never a server error
+            for method, path, body in (
+                ("POST", "/api/faucet", [1]),
+                ("POST", "/api/mine", [1]),
+                ("GET", "/api/block/" + "9" * 30, None),
+                ("GET", "/api/block-index/" + "9" * 30, None),
+            ):
+                async with s.request(method, chain.url + path, json=body) as r:
+                    assert r.status == 400 and "error" in await r.json(), path
 
 
 def test_cli_devchain_subprocess(tmp_path: Path) -> None:

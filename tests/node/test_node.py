@@ -379,6 +379,9 @@ class TestHttp:
                 assert r.status == 400 and (await r.json())["error"]["code"] == "bad-format"
             async with s.get(node.url + "/api/objects/demo/nothing") as r:
                 assert r.status == 404
+            async with s.get(node.url + "/api/no/such/thing") as r:
+                assert r.status == 404
+                assert (await r.json())["error"]["code"] == "not-found"
             # the key digest counts the two writes the inbox holds, and nothing elsewhere
             async with s.get(node.url + "/api/digest/" + key("http-inbox").address) as r:
                 assert (await r.json())["fingerprint"][0] == 2

@@ -21,6 +21,7 @@ Invariants owned here:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,11 @@ from flocloud.protocol.errors import BadFormat, FlocloudError
 from flocloud.protocol.fingerprint import Fingerprint, PrefixIndex, children
 
 if TYPE_CHECKING:
+    from flocloud.storage.sqlite import SqliteStore
+
     from .peers import Peers
+
+KeyDigest = tuple[str, str, Fingerprint]  # receiver, key position, fingerprint
 
 __all__ = ["AntiEntropy"]
 
@@ -61,7 +66,7 @@ class AntiEntropy:
         self.wake = asyncio.Event()  # a round now: view change, a peer came back, heal
 
     @property
-    def _store(self) -> Any:
+    def _store(self) -> SqliteStore:
         return self.peers.node.service.store
 
     def _count(self, event: str, n: int = 1) -> None:
@@ -69,12 +74,14 @@ class AntiEntropy:
 
     # -- what two nodes share -----------------------------------------------------------
 
-    async def _shared_keys(self, peer: str) -> PrefixIndex:
+    async def _shared_keys(self, peer: str, digests: list[KeyDigest] | None = None) -> PrefixIndex:
         """Keys stored here that both this node and ``peer`` replicate (this node's view),
-        indexed by ``key position + receiver``."""
+        indexed by ``key position + receiver``; from ``digests`` when the caller read them."""
         me = self.peers.self_id
         items = []
-        for receiver, kpos, fp in await self._store.key_digests():
+        if digests is None:
+            digests = await self._store.key_digests()
+        for receiver, kpos, fp in digests:
             reps = self.peers.replica_set(receiver)
             if me in reps and peer in reps:
                 items.append((kpos + receiver, fp))
@@ -146,10 +153,11 @@ class AntiEntropy:
 
     # -- pulling what we lack -----------------------------------------------------------
 
-    async def reconcile(self, peer: str) -> int:
-        """One anti-entropy exchange with ``peer``; returns how many writes were pulled."""
+    async def reconcile(self, peer: str, digests: list[KeyDigest] | None = None) -> int:
+        """One anti-entropy exchange with ``peer``; returns how many writes were pulled.
+        ``digests``: this store's key digests, when the caller already read them."""
         conn = await self.peers.link(peer)
-        mine = await self._shared_keys(peer)
+        mine = await self._shared_keys(peer, digests)
         todo, differing = [""], []
         while todo:
             batch, todo = todo[:MAX_PREFIXES], todo[MAX_PREFIXES:]
@@ -179,11 +187,8 @@ class AntiEntropy:
                     todo.extend(children(p))
         pulled = 0
         for receiver in differing:
-            try:
-                if self.peers.self_id not in self.peers.replica_set(receiver):
-                    continue  # not ours under our view: the peer's view differs
-            except FlocloudError:
-                continue
+            if self.peers.self_id not in self.peers.replica_set(receiver):
+                continue  # not ours under our view: the peer's view differs
             # writes of the last few seconds are still on their way: leave them out
             settle_ms = int(self.peers.node.config.replication.settle_seconds * 1000)
             settled = self.peers.node.service.now_ms() - settle_ms
@@ -241,16 +246,18 @@ class AntiEntropy:
 
     # -- hand-off of keys we do not replicate --------------------------------------------
 
-    async def handoff(self, grace: float, max_keys: int = 200) -> int:
+    async def handoff(
+        self, grace: float, digests: list[KeyDigest] | None = None, max_keys: int = 200
+    ) -> int:
         """Push keys this node holds but does not replicate to their replicas; delete them
         once every replica confirmed. Returns how many writes were deleted here."""
         peers = self.peers
         if peers.view.placement is None or peers.clock() - peers.view_changed_at < grace:
             return 0
         me = peers.self_id
-        foreign = [
-            r for r, _, _ in await self._store.key_digests() if me not in peers.replica_set(r)
-        ]
+        if digests is None:
+            digests = await self._store.key_digests()
+        foreign = [r for r, _, _ in digests if me not in peers.replica_set(r)]
         dropped = 0
         for receiver in foreign[:max_keys]:
             ids = await self._store.receiver_ids(receiver)
@@ -299,17 +306,19 @@ class AntiEntropy:
             except TimeoutError:
                 pass
             self.wake.clear()
-            for peer in sorted(self.peers.neighbours()):
-                if not self.peers.is_up(peer) or peer in self.peers.catching_up:
-                    continue  # down, or its log is being pulled: compare afterwards
-                try:
-                    await self.reconcile(peer)
-                except FlocloudError as exc:
-                    log.debug("anti-entropy with %s failed: %s", peer, exc.message)
-                except Exception:
-                    log.exception("anti-entropy with %s failed", peer)
+            try:  # one read of this store's key digests serves the whole round
+                digests = await self._store.key_digests()
+            except FlocloudError as exc:
+                log.warning("anti-entropy round skipped: %s", exc.message)
+                continue
+            # a peer whose log is being pulled is compared in a later round
+            await self.peers.each_live_neighbour(
+                functools.partial(self.reconcile, digests=digests),
+                "anti-entropy",
+                skip=self.peers.catching_up,
+            )
             try:
-                await self.handoff(grace)
+                await self.handoff(grace, digests)
             except FlocloudError as exc:
                 log.debug("hand-off failed: %s", exc.message)
             except Exception:

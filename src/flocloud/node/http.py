@@ -172,3 +172,4 @@ def add_routes(app: web.Application, node: Node) -> None:
     app.router.add_get("/api/schemas/{app}", schemas)
     app.router.add_get("/api/network", network)
     app.router.add_get("/api/digest/{receiver}", digest)
+    app.router.add_route("*", "/api/{rest:.*}", not_found)  # JSON errors, not HTML

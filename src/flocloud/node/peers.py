@@ -31,7 +31,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -383,43 +383,50 @@ class Peers:
         while True:
             await asyncio.sleep(self.sync_interval)
             self.refresh_faults()
-            for peer in list(self.view.nodes):
-                if peer == self.self_id or not self.is_up(peer):
-                    continue
-                try:
-                    await self.pull(peer)
-                except FlocloudError as exc:
-                    log.debug("sync from %s failed: %s", peer, exc.message)
-                except Exception:
-                    log.exception("sync from %s failed", peer)
+            await self.each_live_neighbour(self.pull, "catch-up")
+
+    async def each_live_neighbour(
+        self, work: Callable[[str], Awaitable[Any]], what: str, skip: Container[str] = ()
+    ) -> None:
+        """Run ``work(peer)`` for each live neighbour in turn; a failure is logged and the
+        next peer goes on."""
+        for peer in sorted(self.neighbours()):
+            if not self.is_up(peer) or peer in skip:
+                continue
+            try:
+                await work(peer)
+            except FlocloudError as exc:
+                log.debug("%s with %s failed: %s", what, peer, exc.message)
+            except Exception:
+                log.exception("%s with %s failed", what, peer)
+
+    async def _advance(self, peer: str, store_id: str, position: int) -> None:
+        """Our position in ``peer``'s log; kept on disk (only when it moved)."""
+        self.cursors[peer] = position
+        if store_id and self._saved.get(peer) != (store_id, position):
+            self._saved[peer] = (store_id, position)
+            await self.node.service.store.save_peer_cursor(peer, store_id, position)
 
     async def pull(self, peer: str) -> int:
-        """Pull what ``peer`` committed since our cursor and we replicate; returns how many."""
+        """Pull what ``peer`` committed since our position in its log and we replicate;
+        returns how many writes were stored. The log comes as ids and receivers; the
+        writes we lack are then fetched in full (``peer.get``). Writes we forwarded to the
+        peer are left out by the peer: they are here."""
         conn = await self.link(peer)
         stored = 0
         if peer not in self.cursors and peer in self._saved:
             self.cursors[peer] = self._saved[peer][1]
         if peer not in self.cursors:
             # first contact: follow the peer from now on; anti-entropy compares the past
-            reply = await conn.request("peer.sync", after=0, limit=1, from_top=True)
-            self.cursors[peer] = int(reply.get("next", 0))
-            their_store = str(reply.get("store_id", ""))
-            if their_store:
-                self._saved[peer] = (their_store, self.cursors[peer])
-                await self.node.service.store.save_peer_cursor(
-                    peer, their_store, self.cursors[peer]
-                )
+            reply = await conn.request("peer.sync", from_top=True)
+            await self._advance(peer, str(reply.get("store_id", "")), int(reply.get("next", 0)))
 
-        # Our own forwarded writes are already here (skip_own). The next page is requested
-        # before this one is stored, so the peer reads while we verify and commit.
+        # the next page is requested before this one is stored, so the peer reads while
+        # we verify and commit
         def ask(after: int) -> asyncio.Future[dict[str, Any]]:
-            return asyncio.ensure_future(
-                conn.request(
-                    "peer.sync", after=after, limit=500, skip_own=peer in self._saved, brief=True
-                )
-            )
+            return asyncio.ensure_future(conn.request("peer.sync", after=after, limit=500))
 
-        pending = ask(self.cursors.get(peer, 0))
+        pending = ask(self.cursors[peer])
         self.catching_up.add(peer)
         try:
             while True:
@@ -433,24 +440,20 @@ class Peers:
                     self._saved.pop(peer, None)
                     self.antientropy.wake.set()
                     return stored
-                nxt = int(reply.get("next", self.cursors.get(peer, 0)))
+                nxt = int(reply.get("next", self.cursors[peer]))
                 more = bool(reply.get("more"))
                 if more:
                     pending = ask(nxt)
                 wanted = [
-                    rec
+                    str(rec.get("id"))
                     for rec in reply.get("records", [])
                     # our own view of placement decides what we keep: the peer's may lag
                     if self.replicates(self.self_id, str(rec.get("receiver", "")))
                 ]
-                have = await self.node.service.store.have([str(r.get("id")) for r in wanted])
-                # the log names them; only the writes we lack travel in full
-                missing = [str(r.get("id")) for r in wanted if r.get("id") not in have]
+                have = await self.node.service.store.have(wanted)
+                missing = [i for i in wanted if i not in have]
                 stored += await self.antientropy.fetch(conn, peer, missing)
-                self.cursors[peer] = nxt
-                if their_store:
-                    self._saved[peer] = (their_store, nxt)
-                    await self.node.service.store.save_peer_cursor(peer, their_store, nxt)
+                await self._advance(peer, their_store, nxt)
                 if not more:
                     return stored
         finally:
@@ -582,44 +585,25 @@ class Peers:
         return {"peer": peer}
 
     async def serve_sync(
-        self,
-        requester: str,
-        after: Any,
-        limit: Any,
-        skip_own: bool = False,
-        from_top: bool = False,
-        brief: bool = False,
+        self, requester: str, after: Any, limit: Any = None, from_top: bool = False
     ) -> dict[str, Any]:
-        """Our log after ``after``. Every record goes back: the requester keeps what it
-        replicates under its own view of the registry, which may be newer than ours
-        (filtering here could skip records for good); with ``skip_own`` the writes the
-        requester itself forwarded to us are left out; ``brief`` sends only ids and
-        receivers (the requester then asks ``peer.get`` for the writes it lacks)."""
-        after_i = after if type(after) is int and after >= 0 else 0
-        lim = limit if type(limit) is int and 0 < limit <= 1000 else 500
+        """Our log after ``after`` as ids and receivers, with our store's identity.
+        Every write goes back, except those the requester itself forwarded to us (they are
+        on the requester): it keeps what it replicates under its own view of the
+        registry, which may be newer than ours (filtering here could skip writes for
+        good). ``from_top``: no writes, just where the log ends now."""
         store = self.node.service.store
         if from_top:
             return {"records": [], "next": await store.top_seq(), "more": False,
                     "store_id": await store.store_id()}  # fmt: skip
-        if brief:
-            log_rows = await store.log_since(after_i, lim)
-            return {
-                "records": [
-                    {"id": i, "receiver": r}
-                    for _, i, r, origin in log_rows
-                    if not (skip_own and origin == requester)
-                ],
-                "next": log_rows[-1][0] if log_rows else after_i,
-                "more": len(log_rows) == lim,
-                "store_id": await store.store_id(),
-            }
-        records = await store.since(after_i, lim)
-        nxt = records[-1].seq if records else after_i
-        # a write the requester itself forwarded to us is already on the requester
-        out = [
-            {**r.to_wire(), "receiver": r.receiver}
-            for r in records
-            if not (skip_own and r.origin == requester)
-        ]
-        store_id = await self.node.service.store.store_id()
-        return {"records": out, "next": nxt, "more": len(records) == lim, "store_id": store_id}
+        after_i = after if type(after) is int and after >= 0 else 0
+        lim = limit if type(limit) is int and 0 < limit <= 1000 else 500
+        log_rows = await store.log_since(after_i, lim)
+        return {
+            "records": [
+                {"id": i, "receiver": r} for _, i, r, origin in log_rows if origin != requester
+            ],
+            "next": log_rows[-1][0] if log_rows else after_i,
+            "more": len(log_rows) == lim,
+            "store_id": await store.store_id(),
+        }

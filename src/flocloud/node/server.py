@@ -216,12 +216,7 @@ class Connection:
             return {"seq": result.kseq, "duplicate": result.duplicate}
         if op == "peer.sync":
             return await peers.serve_sync(
-                peer,
-                f.get("after"),
-                f.get("limit"),
-                skip_own=f.get("skip_own") is True,
-                from_top=f.get("from_top") is True,
-                brief=f.get("brief") is True,
+                peer, f.get("after"), f.get("limit"), from_top=f.get("from_top") is True
             )
         ae = peers.antientropy
         if op == "peer.digest":

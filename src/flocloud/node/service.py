@@ -155,7 +155,7 @@ class NodeService:
         if self.prepare_key is not None:
             await self.prepare_key(body.receiverID)
         result = await self.store.put(
-            env, self.now_ms(), quota_bytes=self.config.limits.quota_bytes_per_id
+            env, self.now_ms(), quota_bytes=self.config.limits.quota_bytes_per_id, write=write
         )
         if result.duplicate:
             self.metrics.duplicates += 1
@@ -178,7 +178,7 @@ class NodeService:
             check_object_permission(env.body.senderID, admin, trusted)
         elif isinstance(write, SchemaWrite):
             check_schema_permission(env.body.senderID, admin)
-        result = await self.store.put(env, self.now_ms(), origin=origin, kseq=kseq)
+        result = await self.store.put(env, self.now_ms(), origin=origin, kseq=kseq, write=write)
         self.metrics.replicated += 0 if result.duplicate else 1
         return result
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from flocloud.protocol.errors import FlocloudError
 from flocloud.protocol.fingerprint import id_parts, key_position
 
 __all__ = ["MIGRATIONS", "migrate"]
@@ -83,7 +84,7 @@ MIGRATIONS: list[str] = [
 def _key_position(receiver: str) -> str:
     try:
         return key_position(receiver)
-    except Exception:  # never stored: receivers are validated before a write is accepted
+    except FlocloudError:  # never stored: receivers are validated before a write is accepted
         return ""
 
 

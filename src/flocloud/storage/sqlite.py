@@ -47,7 +47,14 @@ from flocloud.protocol.errors import (
 )
 from flocloud.protocol.fingerprint import Fingerprint, id_parts, key_position, prefix_end
 from flocloud.protocol.objects import merge_patch
-from flocloud.protocol.writes import About, MessageWrite, ObjectWrite, SchemaWrite, parse_write
+from flocloud.protocol.writes import (
+    About,
+    MessageWrite,
+    ObjectWrite,
+    SchemaWrite,
+    Write,
+    parse_write,
+)
 
 from .migrations import migrate
 from .store import MessageFilter, ObjectVersion, PutResult, Record, StoreStats
@@ -94,6 +101,7 @@ class SqliteStore:
         self.commits = 0
         self.writes = 0
         self.on_commit: Callable[[list[tuple[Record, str | None]]], None] | None = None
+        self._store_id: str | None = None
 
     @classmethod
     async def open(cls, path: Path, *, synchronous: str = "NORMAL") -> SqliteStore:
@@ -225,13 +233,16 @@ class SqliteStore:
         origin: str | None = None,
         kseq: int | None = None,
         kseq_floor: int = 0,
+        write: Write | None = None,
     ) -> PutResult:
         """Store one validated envelope (permissions are the caller's business).
 
         ``kseq``: the receiver sequence a replica was given; when None it is assigned here,
-        above both the receiver's highest and ``kseq_floor``.
+        above both the receiver's highest and ``kseq_floor``. ``write``: the envelope's
+        ``parse_write``, when the caller already has it.
         """
-        write = parse_write(env.body)
+        if write is None:
+            write = parse_write(env.body)
         result: PutResult = await self._write(
             lambda db: self._put(db, env, write, received_ms, quota_bytes, origin, kseq, kseq_floor)
         )
@@ -483,16 +494,6 @@ class SqliteStore:
         result: tuple[list[Record], bool] = await self._read(run)
         return result
 
-    async def since(self, after: int, limit: int) -> list[Record]:
-        """Every stored write with ``seq > after``, in seq order (replication sync)."""
-
-        def run(db: sqlite3.Connection) -> list[Record]:
-            sql = f"SELECT {_COLUMNS} FROM messages WHERE seq > ? ORDER BY seq LIMIT ?"
-            return [_record(r) for r in db.execute(sql, (after, limit)).fetchall()]
-
-        result: list[Record] = await self._read(run)
-        return result
-
     async def log_since(self, after: int, limit: int) -> list[tuple[int, str, str, str | None]]:
         """``(seq, id, receiver, origin)`` of the writes with ``seq > after``, in seq order:
         the log without the envelopes (replication asks for those it lacks)."""
@@ -625,13 +626,16 @@ class SqliteStore:
         return result
 
     async def store_id(self) -> str:
-        """This store's random identity: a peer's ``seq`` positions are only valid with it."""
+        """This store's random identity: a peer's ``seq`` positions are only valid with it.
+        Made once when the database is created, so it is read once."""
+        if self._store_id is None:
 
-        def run(db: sqlite3.Connection) -> str:
-            return str(db.execute("SELECT value FROM meta WHERE key='store_id'").fetchone()[0])
+            def run(db: sqlite3.Connection) -> str:
+                row = db.execute("SELECT value FROM meta WHERE key='store_id'").fetchone()
+                return str(row[0])
 
-        result: str = await self._read(run)
-        return result
+            self._store_id = await self._read(run)
+        return self._store_id
 
     async def peer_cursors(self) -> dict[str, tuple[str, int]]:
         def run(db: sqlite3.Connection) -> dict[str, tuple[str, int]]:

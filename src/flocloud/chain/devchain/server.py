@@ -54,6 +54,11 @@ def flo(sat: int) -> float:
     return float(Decimal(sat) / COIN)
 
 
+def _height(text: str) -> int | None:
+    """A block height from a URL (digits, within SQLite's integers), else None."""
+    return int(text) if text.isdigit() and len(text) <= 18 else None
+
+
 class DevChain:
     """A local FLO chain: state in ``data_dir``, Blockbook v1 API on ``host:port``."""
 
@@ -356,7 +361,8 @@ class DevChain:
 
     async def h_block(self, request: web.Request) -> web.Response:
         ident = request.match_info["id"]
-        block = self.state.block(int(ident)) if ident.isdigit() else self.state.block_by_hash(ident)
+        height = _height(ident)
+        block = self.state.block(height) if height is not None else self.state.block_by_hash(ident)
         if block is None:
             return self._err("block not found")
         nxt = self.state.block(block.height + 1)
@@ -378,10 +384,8 @@ class DevChain:
         )
 
     async def h_block_index(self, request: web.Request) -> web.Response:
-        try:
-            block = self.state.block(int(request.match_info["height"]))
-        except ValueError:
-            block = None
+        height = _height(request.match_info["height"])
+        block = self.state.block(height) if height is not None else None
         if block is None:
             return self._err("block not found")
         return web.json_response({"blockHash": block.hash})
@@ -395,7 +399,7 @@ class DevChain:
             txid = await self.fund(address, sat)
             if body.get("mine"):
                 await self.mine(1)
-        except (ValueError, KeyError, TypeError, ArithmeticError):
+        except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError):
             return self._err('body must be {"address": ..., "amount": FLO}')
         except InsufficientFunds as exc:
             return self._err(f"faucet is empty: {exc.message}")
@@ -407,7 +411,7 @@ class DevChain:
         try:
             body = await request.json() if request.can_read_body else {}
             blocks = int(body.get("blocks", 1))
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, AttributeError):
             return self._err('body must be {"blocks": N}')
         if not 1 <= blocks <= 1000:
             return self._err("blocks must be 1..1000")
