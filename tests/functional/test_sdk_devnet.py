@@ -133,9 +133,8 @@ async def test_failover_when_closest_node_is_killed(devnet: Network) -> None:
     try:
         await client.send(carol.address, {"before": True})
         victim.kill()
-        t = time.monotonic()
+        # how long this takes is measured by bench/replication.py (failover gap)
         after = await client.send(carol.address, {"after": True})
-        assert time.monotonic() - t < 10
         got, _ = await client.fetch(ids=[after])
         assert [m.payload for m in got] == [{"after": True}]
         assert client.network.route(carol.address)[0].id != home  # the dead node is skipped
