@@ -269,6 +269,9 @@ class AntiEntropy:
         return dropped
 
     async def _confirmed_everywhere(self, receiver: str) -> bool:
+        """Push to each live replica what it lacks of ``receiver``; True when all ``N`` are
+        live and confirmed. Live replicas are asked even when one is down: a write acked
+        by a stand-in and a replica that then died may be on the stand-in alone."""
         peers = self.peers
         replicas = peers.replica_set(receiver)
         if len(replicas) < peers.view.replication_factor:
