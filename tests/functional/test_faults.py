@@ -9,6 +9,7 @@ import os
 import random
 from collections.abc import Iterator
 
+import aiohttp
 import pytest
 
 from flocloud import Client
@@ -72,10 +73,13 @@ async def test_partition_and_heal(devnet: Network) -> None:
             )
 
 
-async def test_min_replicas_reports_a_lonely_write(devnet: Network) -> None:
-    """A home cut off from every peer still stores a write, but says it is on one node;
-    ``min_replicas`` turns that into an error, and the same write sent after the heal
-    reaches the quorum."""
+async def test_a_lonely_home_is_below_quorum_and_the_client_goes_on(devnet: Network) -> None:
+    """A home cut off from every peer still stores a write but answers ``unavailable``
+    with ``replicas: 1`` (never ``ok``); the SDK takes that as "try the next node", which
+    makes the quorum under a dot of its own. After the heal every replica holds the write
+    under both dots, and a reader following cursors gets it exactly once."""
+    from flocloud.client.connection import NodeConnection
+
     await devnet.wait_quorum()
     home = devnet.active[0]
     c = await client_for(devnet, user("lonely"))
@@ -88,20 +92,27 @@ async def test_min_replicas_reports_a_lonely_write(devnet: Network) -> None:
     try:
         env = c.sign(receiver, {"alone": True})
         await asyncio.sleep(1.5)  # the fault file is read by the heartbeat every second
-        with pytest.raises(FlocloudError) as err:
-            await c.put(env, min_replicas=2)
-        assert err.value.code == "unavailable" and "fewer than the 2" in err.value.message
+        async with aiohttp.ClientSession() as s:
+            conn = NodeConnection(home.ws_url, s, timeout=10)
+            await conn.connect()
+            with pytest.raises(FlocloudError) as err:
+                await conn.request("put", envelope=env.to_wire())
+            await conn.close()
+        assert err.value.code == "unavailable" and err.value.details["replicas"] == 1
+        ack = await c.put(env, min_replicas=2)
+        assert ack["replicas"] >= 2 and ack["dots"] != err.value.details["dots"]
     finally:
         devnet.heal()
     try:
-
-        async def quorum_again() -> bool:
-            try:
-                return int((await c.put(env, min_replicas=2))["replicas"]) >= 2
-            except FlocloudError:
-                return False  # not yet: the nodes re-read the fault file every second
-
-        await devnet.wait_until(quorum_again, 20, what="the quorum after the heal")
+        await devnet.wait_converged([receiver], timeout=30)
+        for node in devnet.replicas(receiver):
+            async with (
+                aiohttp.ClientSession() as s,
+                s.get(f"{node.url}/api/messages", params={"receiver": receiver}) as resp,
+            ):
+                page = await resp.json()
+            assert [m["id"] for m in page["messages"]] == [env.id], node.name
+            assert len(page["messages"][0]["dots"]) == 2, node.name
     finally:
         await c.aclose()
 

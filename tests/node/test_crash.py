@@ -48,9 +48,10 @@ async def test_sigkill_loses_no_acknowledged_write(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "data" / "store.sqlite3")
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     # the per-key fingerprint was committed with the writes: it matches them after a kill
-    ids = [r[0] for r in db.execute("SELECT id FROM messages WHERE receiver=?", (receiver,))]
+    rows = db.execute("SELECT id, dots FROM messages WHERE receiver=?", (receiver,)).fetchall()
+    writes = [(i, [tuple(d) for d in json.loads(dots)]) for i, dots in rows]
     digest = db.execute("SELECT n, s1, s2 FROM key_digest WHERE receiver=?", (receiver,)).fetchone()
-    assert list(digest) == Fingerprint.of(ids).to_wire()
+    assert list(digest) == Fingerprint.of_writes(writes).to_wire()
     db.close()
     node.start()
     await node.wait_healthy(30)
@@ -59,7 +60,7 @@ async def test_sigkill_loses_no_acknowledged_write(tmp_path: Path) -> None:
             conn = NodeConnection(node.ws_url, session, timeout=10)
             await conn.connect()
             stored: set[str] = set()
-            after = 0
+            after = ""
             while True:
                 page = await conn.request(
                     "query", filter={"receiver": receiver, "after": after, "limit": 1000}

@@ -25,12 +25,14 @@ async def code_of(coro: Any) -> str:
 
 class TestWrites:
     async def test_put_ack_and_duplicate(self, ws: Ws) -> None:
-        """A write is acked with its id and seq; the same write again is a duplicate with the same seq."""
+        """A write is acked with its id and dot; the same write again is a duplicate with the
+        same dot."""
         e = env(ALICE, BOB.address, {"hello": "bob"}, application="chat")
         first = await ws.put(e)
         again = await ws.put(e)
         assert first["msgId"] == e.id and first["duplicate"] is False
-        assert (again["seq"], again["msgId"], again["duplicate"]) == (first["seq"], e.id, True)
+        assert len(first["dots"]) == 1 and first["dots"][0][1] == 1
+        assert (again["dots"], again["msgId"], again["duplicate"]) == (first["dots"], e.id, True)
 
     async def test_bad_envelopes(self, ws: Ws) -> None:
         """Tampered, stale, too deep and malformed envelopes get their codes."""
@@ -65,7 +67,8 @@ class TestWrites:
 
 class TestQuery:
     async def test_filters_and_exact_cursor(self, ws: Ws) -> None:
-        """Concurrent writes, then paging with the cursor sees each exactly once, in seq order."""
+        """Concurrent writes, then paging with the cursor sees each exactly once, in the
+        order they were committed here."""
         receiver = key("inbox-1").address
         envs = [
             env(
@@ -79,19 +82,22 @@ class TestQuery:
             for i, s in enumerate([ALICE, BOB] * 30)
         ]
         acks = await asyncio.gather(*(ws.put(e) for e in envs))
-        seen: list[int] = []
+        seen: list[str] = []
         cursor = None
         while True:
             filt: dict[str, Any] = {"receiver": receiver, "limit": 7}
             if cursor is not None:
                 filt["after"] = cursor
             page = await ws.req("query", filter=filt)
-            seen += [m["seq"] for m in page["messages"]]
+            seen += [m["id"] for m in page["messages"]]
             cursor = page["next"]
             if not page["more"]:
                 break
-        assert seen == sorted(a["seq"] for a in acks)
+        by_counter = sorted(acks, key=lambda a: a["dots"][0][1])
+        assert seen == [a["msgId"] for a in by_counter]  # one node: its own counter order
         assert len(set(seen)) == 60
+        again = await ws.req("query", filter={"receiver": receiver, "after": cursor})
+        assert again["messages"] == [] and again["next"] == cursor
 
         async def count(**f: Any) -> int:
             page = await ws.req("query", filter={"receiver": receiver, "limit": 1000, **f})
@@ -103,7 +109,8 @@ class TestQuery:
         assert await count(comment="c") == 12
         assert await count(ids=[envs[0].id, envs[1].id]) == 2
         newest = await ws.req("query", filter={"receiver": receiver, "order": "desc", "limit": 3})
-        assert [m["seq"] for m in newest["messages"]] == sorted(seen)[-1:-4:-1]
+        assert [m["id"] for m in newest["messages"]] == seen[-1:-4:-1]
+        assert newest["next"] is None
         assert await code_of(ws.req("query", filter={"limit": 3})) == "bad-format"
 
     async def test_time_range(self, ws: Ws) -> None:
@@ -134,6 +141,7 @@ class TestSubscribe:
         await sub_task
         got: list[str] = []
         eose_at = None
+        after_event: list[str] = []  # the cursor each event carries
         while len(got) < 60:
             frame = await asyncio.wait_for(queue.get(), 10)
             assert isinstance(frame, dict)
@@ -141,6 +149,7 @@ class TestSubscribe:
                 eose_at = len(got)
                 continue
             got.append(frame["event"]["id"])
+            after_event.append(frame["cursor"])
         assert sorted(got) == sorted(e.id for e in stored + racing)
         assert len(set(got)) == 60 and eose_at is not None and eose_at >= 30
         live = env(ALICE, receiver, {"live": True})
@@ -148,15 +157,27 @@ class TestSubscribe:
         frame = await asyncio.wait_for(queue.get(), 10)
         assert isinstance(frame, dict) and frame["event"]["id"] == live.id
         await ws.req("unsubscribe", sub="s1")
-        await ws.put(env(ALICE, receiver, {"after": "unsubscribe"}))
+        late = env(ALICE, receiver, {"after": "unsubscribe"})
+        await ws.put(late)
         await asyncio.sleep(0.3)
         assert queue.empty()
+        # resuming from the cursor of the 46th event gives exactly the rest, once each
+        q2 = ws.conn.open_subscription("s2")
+        await ws.req("subscribe", sub="s2", filter={"receiver": receiver, "after": after_event[45]})
+        rest: list[str] = []
+        while True:
+            frame = await asyncio.wait_for(q2.get(), 10)
+            assert isinstance(frame, dict)
+            if frame.get("eose"):
+                break
+            rest.append(frame["event"]["id"])
+        assert sorted(rest) == sorted([*got[46:], live.id, late.id])
 
     async def test_max_subscriptions(self, ws: Ws) -> None:
         """A connection may hold at most max_subscriptions (3 here)."""
         for i in range(3):
             ws.conn.open_subscription(f"m{i}")
-            await ws.req("subscribe", sub=f"m{i}", filter={"receiver": BOB.address, "after": 10**9})
+            await ws.req("subscribe", sub=f"m{i}", filter={"receiver": key(f"m{i}").address})
         assert (
             await code_of(ws.req("subscribe", sub="m3", filter={"receiver": BOB.address}))
             == "rate-limited"

@@ -13,6 +13,7 @@ from flocloud.protocol.fingerprint import (
     children,
     id_parts,
     key_position,
+    write_parts,
 )
 from flocloud.protocol.hashes import hash160
 from flocloud.protocol.keys import PrivateKey
@@ -68,6 +69,8 @@ def test_frozen_vectors() -> None:
 
     v = json.loads((Path(__file__).parents[1] / "vectors" / "fingerprint.json").read_text())
     assert [list(id_parts(i)) for i in v["ids"]] == v["parts"]
+    for w in v["write_parts"]:  # a stored write counts its id and its dots
+        assert list(write_parts(w["id"], [tuple(d) for d in w["dots"]])) == w["parts"]
     index = PrefixIndex([(i, Fingerprint.of([i])) for i in v["ids"]])
     for r in v["ranges"]:
         assert index.fingerprint(r["prefix"]).to_wire() == r["fp"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from flocloud.protocol.cursor import Cursor
 from flocloud.protocol.envelope import build_envelope
 from flocloud.protocol.errors import NotFound, QuotaExceeded, VersionConflict
 from flocloud.protocol.fingerprint import Fingerprint, key_position
@@ -28,28 +29,76 @@ A, B = key("a"), key("b")
 
 
 async def test_group_commit_and_cursor(tmp_path: Path) -> None:
-    """Concurrent writes share commits; seqs are unique and the cursor pages them exactly."""
+    """Concurrent writes share commits; seqs and dots are unique and the cursor pages them
+    exactly."""
     store = await SqliteStore.open(tmp_path / "s.sqlite3")
     envs = [build_envelope(A, receiver=B.address, payload={"i": i}, time_ms=1) for i in range(400)]
     results = await asyncio.gather(*(store.put(e, 5) for e in envs))
     assert store.commits < store.writes == 400
     seqs = [r.seq for r in results]
     assert len(set(seqs)) == 400
+    sid = await store.store_id()
+    assert sorted(r.dots for r in results) == sorted(((sid, i),) for i in range(1, 401))
     seen: list[int] = []
-    after = 0
+    after = Cursor()
     while True:
-        recs, more = await store.query(MessageFilter(B.address, after=after, limit=37))
-        seen += [r.seq for r in recs]
-        if not more:
+        page = await store.query(MessageFilter(B.address, after=after, limit=37))
+        seen += [r.seq for r in page.records]
+        assert page.cursor is not None
+        after = page.cursor
+        if not page.more:
             break
-        after = recs[-1].seq
     assert seen == sorted(seqs)
+    assert after.entries == ((sid, 400, ()),)
     # the log (replication reads it) continues exactly after a position
     log_rows = await store.log_since(seqs[9], 5)
     assert [row[0] for row in log_rows] == sorted(q for q in seqs if q > seqs[9])[:5]
     assert all(row[2] == B.address and row[3] is None for row in log_rows)
     stats = await store.stats()
     assert (stats.messages, stats.db_bytes > 0) == (400, True)
+    await store.close()
+
+
+async def test_cursor_is_exact_over_out_of_order_dots(tmp_path: Path) -> None:
+    """Replicated writes arrive out of order, from two origins, one retried under two dots:
+    a client following cursors, reading after each arrival, gets each write exactly once;
+    a gap stops the frontier until it is filled; a filtered cursor stays compact."""
+    store = await SqliteStore.open(tmp_path / "s.sqlite3")
+    envs = [
+        build_envelope(A, receiver=B.address, payload={"i": i}, time_ms=i, application=app)
+        for i, app in enumerate(["x", "y"] * 5)
+    ]
+    arrivals = [(0, ("o1", 2)), (1, ("o1", 1)), (2, ("o2", 1)), (3, ("o1", 4)), (4, ("o2", 2)),
+                (5, ("o1", 3)), (6, ("o1", 5)), (7, ("o2", 3)), (8, ("o1", 6)), (9, ("o2", 4)),
+                (3, ("o2", 9))]  # fmt: skip
+    got: list[str] = []
+    got_x: list[str] = []
+    cursor, cursor_x = Cursor(), Cursor()
+    for i, dot in arrivals:
+        await store.put(envs[i], 5, origin="peer", dots=(dot,))
+        page = await store.query(MessageFilter(B.address, after=cursor, limit=2))
+        assert page.cursor is not None
+        got += [r.id for r in page.records]
+        cursor = page.cursor
+        while page.more:
+            page = await store.query(MessageFilter(B.address, after=cursor, limit=2))
+            assert page.cursor is not None
+            got += [r.id for r in page.records]
+            cursor = page.cursor
+        px = await store.query(MessageFilter(B.address, application="x", after=cursor_x))
+        assert px.cursor is not None
+        got_x += [r.id for r in px.records]
+        cursor_x = px.cursor
+    assert sorted(got) == sorted(e.id for e in envs) and len(got) == len(set(got))
+    assert sorted(got_x) == sorted(e.id for e in envs[::2]) and len(got_x) == len(set(got_x))
+    assert cursor.entries == (("o1", 6, ()), ("o2", 4, ()))  # o2:9 covered through o1:4
+    # non-matching writes held here move the filtered frontier too: it stays compact
+    assert cursor_x.entries == (("o1", 6, ()), ("o2", 4, ()))
+    rec = (await store.records([envs[3].id]))[0]
+    assert rec.dots == (("o1", 4), ("o2", 9))
+    # a client that saw o2:9 elsewhere: this store cannot have what lies below it
+    behind = await store.query(MessageFilter(B.address, after=Cursor().add([("o1", 7)])))
+    assert behind.behind
     await store.close()
 
 
@@ -64,7 +113,7 @@ async def test_refused_write_does_not_disturb_its_batch(tmp_path: Path) -> None:
     assert len(ok) == 2 and all(
         isinstance(r, QuotaExceeded) for r in results if isinstance(r, BaseException)
     )
-    assert len((await store.query(MessageFilter(B.address)))[0]) == 2
+    assert len((await store.query(MessageFilter(B.address))).records) == 2
     await store.close()
 
 
@@ -121,8 +170,8 @@ async def test_objects_tombstones_and_reopen(tmp_path: Path) -> None:
     obj = await again.get_object("app", "o")
     assert obj is not None and (obj.version, obj.value) == (2, {"a": 1, "b": 2})
     assert [c.version for c in await again.object_changes("app", "o", 0)] == [1, 2]
-    recs, _ = await again.query(MessageFilter(B.address, ids=(msg.id,), include_deleted=True))
-    assert recs[0].deleted
+    page = await again.query(MessageFilter(B.address, ids=(msg.id,), include_deleted=True))
+    assert page.records[0].deleted
     assert (await again.put(msg, 9)).duplicate
     await again.close()
 
@@ -147,17 +196,19 @@ async def test_tombstone_before_target_from_a_peer(tmp_path: Path) -> None:
     )
     await store.put(tomb, 1, origin="peer-node")
     await store.put(msg, 1, origin="peer-node")
-    recs, _ = await store.query(MessageFilter(B.address, ids=(msg.id,), include_deleted=True))
+    recs = (
+        await store.query(MessageFilter(B.address, ids=(msg.id,), include_deleted=True))
+    ).records
     assert recs[0].deleted
-    assert (await store.query(MessageFilter(B.address, ids=(msg.id,))))[0] == []
+    assert (await store.query(MessageFilter(B.address, ids=(msg.id,)))).records == []
     await store.close()
 
 
 async def _digest_by_brute_force(store: SqliteStore) -> dict[str, tuple[int, int, int]]:
     out = {}
     for receiver, _, _ in await store.key_digests():
-        ids = await store.receiver_ids(receiver)
-        out[receiver] = tuple(Fingerprint.of(ids).to_wire())
+        recs = await store.records(await store.receiver_ids(receiver))
+        out[receiver] = tuple(Fingerprint.of_writes((r.id, r.dots) for r in recs).to_wire())
     return out
 
 
@@ -203,16 +254,28 @@ async def test_key_digests_follow_puts_and_drops(tmp_path: Path) -> None:
         "CREATE INDEX messages_receiver ON messages(receiver, seq); "
         "CREATE INDEX messages_app_type ON messages(application, type, seq); "
         "CREATE INDEX messages_sender ON messages(sender, seq); "
+        "DROP TABLE dots; DROP TABLE dot_counters; DROP INDEX messages_receiver_seq; "
+        "ALTER TABLE messages DROP COLUMN dots; "
+        "CREATE INDEX messages_receiver_kseq ON messages(receiver, kseq); "
         "PRAGMA user_version = 4;"
     )
     db.close()
     store = await SqliteStore.open(path)
-    assert {r: tuple(fp.to_wire()) for r, _, fp in await store.key_digests()} == left
+    # migrations 5 and 6 rebuild the digests (6 numbers old writes under this store's id)
+    migrated = {r: tuple(fp.to_wire()) for r, _, fp in await store.key_digests()}
+    assert migrated == await _digest_by_brute_force(store)
+    assert {r: d[0] for r, d in migrated.items()} == {r: d[0] for r, d in left.items()}
+    sid = await store.store_id()
+    recs = await store.records(await store.receiver_ids(B.address))
+    assert sorted(r.dots for r in recs) == [((sid, i),) for i in range(1, 21)]
     # id ranges of a key are summed inside SQLite, and agree with the ids
     ids = await store.receiver_ids(B.address)
     prefixes = ["", ids[0][:1], ids[0][:2], "x"]
     fps = await store.id_fingerprints(B.address, prefixes)
-    assert fps == [Fingerprint.of(i for i in ids if i.startswith(p)) for p in prefixes]
+    dots = {r.id: r.dots for r in recs}
+    assert fps == [
+        Fingerprint.of_writes((i, dots[i]) for i in ids if i.startswith(p)) for p in prefixes
+    ]
     assert (await store.id_fingerprints(B.address, [""], max_time=0))[0].count == 0
     assert await store.receiver_ids(B.address, max_time=0) == []
     await store.close()

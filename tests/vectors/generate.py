@@ -16,7 +16,13 @@ from typing import Any
 
 from flocloud.protocol.encryption import encrypt, seal_json
 from flocloud.protocol.envelope import Limits, build_envelope
-from flocloud.protocol.fingerprint import Fingerprint, PrefixIndex, id_parts, key_position
+from flocloud.protocol.fingerprint import (
+    Fingerprint,
+    PrefixIndex,
+    id_parts,
+    key_position,
+    write_parts,
+)
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.objects import merge_diff, merge_patch, object_id
 from flocloud.protocol.params import MAINNET, TESTNET
@@ -358,10 +364,51 @@ def fingerprints() -> dict[str, Any]:
         "description": "Anti-entropy range fingerprints (docs/protocol.md §9): [count, s1, s2]",
         "ids": ids,
         "parts": [list(id_parts(i)) for i in ids],
+        "write_parts": [
+            {"id": i, "dots": [list(d) for d in dots], "parts": list(write_parts(i, dots))}
+            for i, dots in zip(
+                ids[:3],
+                [[("a" * 32, 1)], [("a" * 32, 2), ("b" * 32, 7)], [("c1", 2**53 - 1)]],
+                strict=True,
+            )
+        ],
         "ranges": [{"prefix": p, "fp": index.fingerprint(p).to_wire()} for p in prefixes],
         "key_positions": [
             {"key": k.address, "position": key_position(k.address)}
             for k in (det("alice"), det("alice", TESTNET), det("bob"))
+        ],
+    }
+
+
+def cursors() -> dict[str, Any]:
+    from flocloud.protocol.cursor import Cursor
+
+    a, b = "a" * 32, "b" * 32
+    steps = [
+        ("add", [[a, 1], [a, 2]]),
+        ("add", [[a, 4], [b, 1]]),
+        ("advance", [a, [3]]),
+        ("add", [[b, 3]]),
+        ("advance", [b, [2, 5]]),
+    ]
+    cur = Cursor()
+    out = []
+    for op, arg in steps:
+        if op == "add":
+            cur = cur.add([(o, c) for o, c in arg])
+        else:
+            cur = cur.advance(arg[0], arg[1])
+        out.append({"op": op, "arg": arg, "token": cur.encode(),
+                    "entries": [[o, f, list(x)] for o, f, x in cur.entries]})  # fmt: skip
+    return {
+        "description": "Cursor tokens (docs/protocol.md §8.2): each step applied to the last",
+        "steps": out,
+        "invalid": [
+            "c2.W10",
+            "c1.!!",
+            "c1." + "W1siYSIsMSxbMV1dXQ",
+            "x",
+            "c1.W1siYiIsMCxbXV0sWyJhIiwwLFtdXV0",
         ],
     }
 
@@ -374,6 +421,7 @@ def main() -> None:
         ("encryption", encryption),
         ("objects", objects),
         ("fingerprint", fingerprints),
+        ("cursor", cursors),
     ]:
         path = HERE / f"{name}.json"
         text = json.dumps(make(), indent=1, ensure_ascii=False) + "\n"

@@ -102,12 +102,10 @@ def _print_messages(messages: list[Message], as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("seq", "time", "from", "app", "type", "payload", "id")
+    table = Table("time", "from", "app", "type", "payload", "id")
     for m in messages:
         payload = "[encrypted]" if m.encrypted else orjson.dumps(m.payload).decode()
-        table.add_row(
-            str(m.seq), str(m.time), m.sender, m.application, m.type, payload[:60], m.id[:12]
-        )
+        table.add_row(str(m.time), m.sender, m.application, m.type, payload[:60], m.id[:12])
     Console().print(table)
 
 
@@ -155,7 +153,7 @@ async def send(
 
 @click.command()
 @click.argument("receiver", required=False)
-@click.option("--after", type=int, help="Cursor from the previous fetch.")
+@click.option("--after", help="The cursor printed by the previous fetch.")
 @click.option("--app")
 @click.option("--type", "type_")
 @click.option("--sender")
@@ -167,7 +165,7 @@ async def send(
 async def fetch(
     client: Client,
     receiver: str | None,
-    after: int | None,
+    after: str | None,
     app: str | None,
     type_: str | None,
     sender: str | None,
@@ -193,11 +191,11 @@ async def fetch(
 @click.argument("receiver", required=False)
 @click.option("--app")
 @click.option("--type", "type_")
-@click.option("--after", type=int)
+@click.option("--after", help="A cursor: start after what it covers.")
 @client_options
 @run_with_client
 async def watch(
-    client: Client, receiver: str | None, app: str | None, type_: str | None, after: int | None
+    client: Client, receiver: str | None, app: str | None, type_: str | None, after: str | None
 ) -> None:
     """Print stored, then live messages for RECEIVER as JSON lines until Ctrl-C."""
     async for msg in client.subscribe(receiver, application=app, type=type_, after=after):
@@ -290,7 +288,7 @@ async def export_(client: Client, receiver: str | None, output: Any) -> None:
     """Write every message of RECEIVER as JSON lines (signed envelopes included)."""
     from rich.progress import Progress
 
-    cursor: int | None = None
+    cursor: str | None = None
     total = 0
     with Progress(transient=True, console=None) as progress:
         task = progress.add_task("exporting", total=None)

@@ -49,7 +49,7 @@ class Message:
     """A stored message as a client sees it."""
 
     id: str
-    seq: int
+    dots: tuple[tuple[str, int], ...]
     sender: str
     receiver: str
     application: str
@@ -63,6 +63,7 @@ class Message:
     note: str | None = None
     received_ms: int | None = None
     envelope: dict[str, str] = field(default_factory=dict)
+    cursor: str | None = None  # on a live event: the cursor to resume after this message
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,12 +177,15 @@ class Client:
                 conn = await self._connection(node)
                 result = await call(conn)
             except Unavailable as exc:
-                self.network.mark_down(node.id)
+                # a write stored below its quorum: that node is up (it answered); the next
+                # one may reach a quorum the first could not (a retry is idempotent)
+                if "replicas" not in exc.details:
+                    self.network.mark_down(node.id)
                 last = exc
                 continue
             self.network.mark_up(node.id)
             return result, node
-        raise Unavailable(f"no supernode answered for {key_id}: {last.message}")
+        raise Unavailable(f"no supernode answered for {key_id}: {last.message}", last.details)
 
     async def _request(self, key_id: str, op: str, **fields: Any) -> dict[str, Any]:
         reply, _ = await self._on_route(key_id, lambda c: c.request(op, **fields))
@@ -277,14 +281,14 @@ class Client:
         except (DecryptionFailed, ProtocolViolation):
             return payload, True
 
-    def _message(self, rec: dict[str, Any]) -> Message:
+    def _message(self, rec: dict[str, Any], cursor: str | None = None) -> Message:
         env = parse_envelope(rec["envelope"], now_ms=None)
         body = env.body
         self._pubkeys.setdefault(body.senderID, env.pubkey)
         payload, still_encrypted = self._open(body.payload, body.senderID, body.receiverID)
         return Message(
             id=env.id,
-            seq=int(rec.get("seq", 0)),
+            dots=tuple((str(o), int(c)) for o, c in rec.get("dots") or ()),
             sender=body.senderID,
             receiver=body.receiverID,
             application=body.application,
@@ -298,13 +302,14 @@ class Client:
             note=rec.get("note"),
             received_ms=rec.get("received_ms"),
             envelope=rec["envelope"],
+            cursor=cursor,
         )
 
     async def fetch(
         self,
         receiver: str | None = None,
         *,
-        after: int | None = None,
+        after: str | None = None,
         app: str | None = None,
         type: str | None = None,
         sender: str | None = None,
@@ -315,10 +320,12 @@ class Client:
         limit: int = 100,
         newest_first: bool = False,
         include_deleted: bool = False,
-    ) -> tuple[list[Message], int | None]:
-        """Messages for ``receiver`` (default: this client) after the ``after`` cursor.
+    ) -> tuple[list[Message], str | None]:
+        """Messages for ``receiver`` (default: this client) that the ``after`` cursor (an
+        opaque token from an earlier reply) does not cover.
 
-        Returns the messages and the cursor to pass next time.
+        Returns the messages and the cursor to pass next time (``None`` for a
+        newest-first query, which is a window, not a feed).
         """
         receiver = receiver or self.id
         filt: dict[str, Any] = {"receiver": receiver, "limit": limit}
@@ -341,21 +348,23 @@ class Client:
         reply = await self._request(receiver, "query", filter=filt)
         messages = [self._message(r) for r in reply.get("messages", [])]
         nxt = reply.get("next")
-        return messages, (int(nxt) if nxt is not None else after)
+        return messages, (str(nxt) if nxt is not None else None)
 
     async def subscribe(
         self, receiver: str | None = None, **filters: Any
     ) -> AsyncIterator[Message]:
         """Stored matches, then live ones, until the caller stops iterating."""
         receiver = receiver or self.id
+        if "app" in filters:  # the same name as fetch's
+            filters["application"] = filters.pop("app")
         filt = {"receiver": receiver, **{k: v for k, v in filters.items() if v is not None}}
         sub = f"s{next(self._subs)}"
-        last_seq: int | None = None
+        cursor: str | None = filt.get("after")
         while True:
             conn_node: tuple[NodeConnection, NodeRef] | None = None
             try:
-                if last_seq is not None:
-                    filt["after"] = last_seq
+                if cursor:
+                    filt["after"] = cursor
                 opened, node = await self._on_route(receiver, self._open_sub(sub, filt))
                 conn, queue = opened
                 conn_node = (conn, node)
@@ -366,11 +375,11 @@ class Client:
                     if "error" in item and "event" not in item:
                         err = item["error"]
                         raise Unavailable(f"subscription ended: {err.get('message', err)}")
-                    rec = item.get("event") or item.get("message")
+                    if isinstance(item.get("cursor"), str):
+                        cursor = item["cursor"]  # resume here after a reconnect
+                    rec = item.get("event")
                     if isinstance(rec, dict) and "envelope" in rec:
-                        msg = self._message(rec)
-                        last_seq = msg.seq if last_seq is None else max(last_seq, msg.seq)
-                        yield msg
+                        yield self._message(rec, cursor)
             except Unavailable:
                 if conn_node is not None:
                     conn_node[0].close_subscription(sub)

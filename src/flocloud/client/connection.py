@@ -112,8 +112,12 @@ class NodeConnection:
         finally:
             self._pending.pop(rid, None)
         if reply.get("ok") is False or "error" in reply:
-            err = reply.get("error") or {}
-            raise error_from_code(str(err.get("code", "internal")), str(err.get("message", "")))
+            err = reply.get("error")
+            err = err if isinstance(err, dict) else {}
+            details = {k: v for k, v in err.items() if k not in ("code", "message")}
+            raise error_from_code(
+                str(err.get("code", "internal")), str(err.get("message", "")), details
+            )
         return reply
 
     def open_subscription(self, sub: str) -> SubQueue:

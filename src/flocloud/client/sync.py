@@ -53,7 +53,7 @@ class SyncClient:
     def send(self, receiver: str, data: Any, **kw: Any) -> str:
         return self._run(self._client.send(receiver, data, **kw))
 
-    def fetch(self, receiver: str | None = None, **kw: Any) -> tuple[list[Message], int | None]:
+    def fetch(self, receiver: str | None = None, **kw: Any) -> tuple[list[Message], str | None]:
         return self._run(self._client.fetch(receiver, **kw))
 
     def get(self, app: str, name: str, version: int | None = None) -> ObjectState:

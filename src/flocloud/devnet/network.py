@@ -438,7 +438,7 @@ class Network:
             await conn.connect()
             try:
                 out: dict[str, bool] = {}
-                after = 0
+                after = ""
                 while True:
                     filt = {
                         "receiver": receiver,

@@ -4,7 +4,8 @@ move keys to the nodes that replicate them.
 Invariants owned here:
 - Traffic grows with the difference, not the data: two replicas compare fingerprints of
   key ranges (``flocloud.protocol.fingerprint``), descend only into ranges that differ,
-  then compare id ranges of the keys that differ, and transfer only the missing writes.
+  then compare id ranges of the keys that differ, and transfer only the missing writes,
+  and those both hold under different dots (a retried write: each keeps the union).
   Equal replicas exchange one fingerprint per round.
 - Each side pulls what it lacks (``peer.digest``, ``peer.ids``, ``peer.get``); it keeps
   only keys it replicates under its own view of the registry, so a peer whose view lags
@@ -120,8 +121,10 @@ class AntiEntropy:
             if fp == theirs:
                 continue
             entry: dict[str, Any] = {"prefix": p, "fp": fp.to_wire()}
-            if fp.count <= LIST_IDS:
-                entry["ids"] = await store.receiver_ids(receiver, p, max_time)
+            if fp.count <= LIST_IDS:  # [id, part]: the part tells differing dots apart
+                entry["ids"] = [
+                    [i, q] for i, q in await store.receiver_items(receiver, p, max_time)
+                ]
             out.append(entry)
         replica = self.peers.self_id in self.peers.replica_set(receiver)
         return {"ranges": out, "replica": replica}
@@ -228,10 +231,17 @@ class AntiEntropy:
                 ids = entry.get("ids")
                 if isinstance(ids, list):
                     self._count("ae_items", len(ids))
-                    here = set(await store.receiver_ids(receiver, p, max_time))
-                    there = {i for i in ids if isinstance(i, str) and i.startswith(p)}
-                    missing.extend(sorted(there - here))
-                    extra.extend(sorted(here - there))
+                    here = dict(await store.receiver_items(receiver, p, max_time))
+                    there = {
+                        i[0]: i[1]
+                        for i in ids
+                        if isinstance(i, list) and len(i) == 2 and isinstance(i[0], str)
+                        and i[0].startswith(p) and type(i[1]) is int
+                    }  # fmt: skip
+                    # an id both hold under different dots is in both lists: each side
+                    # fetches the other's copy and keeps the union of the dots
+                    missing.extend(sorted(i for i, q in there.items() if here.get(i) != q))
+                    extra.extend(sorted(i for i, q in here.items() if there.get(i) != q))
                 elif len(p) < 64:
                     todo.extend(children(p))
         return missing, extra, replica

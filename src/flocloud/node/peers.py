@@ -5,12 +5,17 @@ Invariants owned here:
   signed challenge of ``flocloud.protocol.peering`` against the registry's public keys,
   in both directions, before any replication request is served.
 - Placement is the protocol's: the replicas of a key are the first ``N = backupDepth + 1``
-  supernodes of its preference list. A node that accepts a write stores it, then forwards
-  it to the other live replicas; when a replica is down, the next live node of the
-  preference list stands in for it (it keeps the write until the replica has synced it
-  back). The client is acknowledged once ``W`` (writeQuorum) nodes have committed it, or,
-  when fewer are reachable within the timeout, with the count it got (``replicas`` in
-  the ack), never before the local commit.
+  supernodes of its preference list. A node that accepts a write commits it (assigning
+  its dot), then sends it to the key's sloppy quorum as ``flocloud.replication.quorum``
+  decides: replicas first, the next nodes of the preference list standing in for those
+  that fail, each failure bringing in the next candidate. The client's ``ok`` needs ``W``
+  (writeQuorum) commits; below that it gets ``unavailable`` with the count.
+- A node that is neither a replica nor a stand-in of a key (``accepts``) hands a client's
+  write to one that is (``peer.forward``) rather than storing it on the side.
+- A peer is marked down only by the heartbeat rule (a refused connection, or two slow
+  answers in a row), never by one failed request.
+- A forwarded write's dots must be the sender's own (its store id, given in
+  ``peer.auth``): a peer cannot number writes in another store's name on the write path.
 - Catch-up: each node periodically pulls from every live peer the writes committed
   there after the last position it saw (the peer's own ``seq``) and keeps those whose key
   it replicates under its own view of the registry (a peer's view may lag). A peer seen
@@ -19,8 +24,10 @@ Invariants owned here:
   Writes are idempotent by message id, so a pull after a restart, a partition or a new
   registry entry converges without double storage.
 - Failure detection: neighbours are pinged every ``heartbeat_seconds``; a peer that fails
-  a ping or a request is skipped for ``down_for`` seconds or until a ping succeeds again,
+  the heartbeat rule is skipped for ``down_for`` seconds or until a ping succeeds again,
   which also starts an anti-entropy round with it. Links reconnect on their own.
+- Membership is checked on every peer request (``node/server.py``): links of a node the
+  registry no longer lists are refused at once and closed.
 """
 
 from __future__ import annotations
@@ -38,10 +45,13 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from flocloud.client.connection import NodeConnection
+from flocloud.protocol.cursor import Cursor, parse_dots
 from flocloud.protocol.envelope import Envelope, parse_envelope
-from flocloud.protocol.errors import FlocloudError, Unavailable
+from flocloud.protocol.errors import BadFormat, FlocloudError, Forbidden, Unavailable
 from flocloud.protocol.peering import check_peer, sign_transcript, transcript
 from flocloud.protocol.placement import DEFAULT_VIRTUAL_NODES, Placement
+from flocloud.replication.quorum import Decision, WriteQuorum
+from flocloud.storage.store import MessageFilter, PutResult
 
 if TYPE_CHECKING:
     from .server import Node
@@ -92,8 +102,6 @@ class Peers:
         self._locks: dict[str, asyncio.Lock] = {}
         self.cursors: dict[str, int] = {}  # peer id -> last peer seq pulled
         self._saved: dict[str, tuple[str, int]] = {}  # peer id -> (its store id, seq), on disk
-        self._fresh_until: dict[str, float] = {}  # receiver -> until when prepare_key holds
-        self._preparing: dict[str, asyncio.Future[None]] = {}
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.catching_up: set[str] = set()  # peers whose log we are pulling right now
@@ -221,29 +229,41 @@ class Peers:
                 task.add_done_callback(lambda t: t.exception())
         log.info("partitioned from %s", sorted(blocked) or "nobody")
 
-    def targets(self, key: str) -> list[str]:
-        """Peers to forward a write for ``key`` to: live replicas, plus stand-ins for dead ones."""
+    def candidates(self, key: str) -> list[str]:
+        """The key's sloppy quorum without this node, in preference order: its replicas,
+        then as many further nodes again to stand in for replicas that fail."""
+        n = self.view.replication_factor
+        return [p for p in self.preference(key)[: 2 * n] if p != self.self_id]
+
+    def accepts(self, key: str) -> bool:
+        """Whether this node takes a client write of ``key``: it is a replica, or among the
+        first ``N`` live nodes of the key's preference list (standing in for dead ones)."""
         pref = self.preference(key)
         n = self.view.replication_factor
-        replicas = pref[:n]
-        missing = sum(1 for p in replicas if p != self.self_id and not self.is_up(p))
-        out = [p for p in replicas if p != self.self_id and self.is_up(p)]
-        for p in pref[n:]:
-            if missing <= 0:
-                break
-            if p != self.self_id and self.is_up(p):
-                out.append(p)
-                missing -= 1
-        return out
+        if not pref or self.self_id in pref[:n]:
+            return True
+        live = 0
+        for p in pref[: 2 * n]:
+            if p == self.self_id:
+                return live < n
+            live += self.is_up(p)
+        return False
 
     def replicates(self, node_id: str, key: str) -> bool:
         return node_id in self.replica_set(key)
 
     # -- links --------------------------------------------------------------------------
 
-    async def link(self, peer: str, *, probe: bool = False) -> NodeConnection:
+    async def link(self, peer: str, *, probe: bool = False, wait: bool = False) -> NodeConnection:
         """An authenticated link to ``peer``; ``probe`` tries even if it is marked down, but
-        at most one connection attempt per peer every ``PROBE_BACKOFF`` seconds."""
+        at most one connection attempt per peer every ``PROBE_BACKOFF`` seconds; ``wait``
+        (the write path) waits for that pause instead of failing at once, since the failed
+        attempt may have been another task's, at a node's start."""
+        if wait:
+            pause = PROBE_BACKOFF - (self.clock() - self._failed_at.get(peer, -PROBE_BACKOFF))
+            conn = self.links.get(peer)
+            if pause > 0 and (conn is None or conn.closed):
+                await asyncio.sleep(pause)
         conn = self.links.get(peer)
         if conn is not None and not conn.closed:
             return conn
@@ -265,8 +285,7 @@ class Peers:
                 await self._authenticate(conn, peer)
             except FlocloudError:
                 await conn.close()
-                self._failed_at[peer] = self.clock()
-                self._down_until[peer] = self.clock() + self.down_for
+                self._failed_at[peer] = self.clock()  # no down mark: heartbeats decide
                 raise
             self.links[peer] = conn
             return conn
@@ -284,65 +303,97 @@ class Peers:
             transcript("server", self.self_id, peer, na, nb),
         )
         mine = sign_transcript(self.node.key, transcript("client", self.self_id, peer, na, nb))
-        await conn.request("peer.auth", sign=mine)
+        await conn.request(
+            "peer.auth", sign=mine, store_id=await self.node.service.store.store_id()
+        )
 
     # -- forwarding ---------------------------------------------------------------------
 
-    async def replicate(self, env: Envelope, kseq: int) -> int:
-        """Forward a committed write; returns how many peers committed it (before the quorum
-        is reached, or the timeout). Stragglers keep going in the background."""
-        targets = self.targets(env.body.receiverID)
-        need = self.view.write_quorum - 1
-        probe: set[str] = set()
-        if len(targets) < need:
-            # too few live replicas to reach the quorum: a down mark may be stale (a peer
-            # that restarted, or had not read the registry yet), so try those replicas too
-            for p in self.replica_set(env.body.receiverID):
-                if p != self.self_id and p not in targets and p not in self.blocked:
-                    targets.append(p)
-                    probe.add(p)
-        if not targets or need <= 0:
-            if targets:
-                for peer in targets:
-                    self._background(self._send(peer, env, kseq))
-            return 0
-        tasks = [
-            asyncio.ensure_future(self._send(peer, env, kseq, probe=peer in probe))
-            for peer in targets
-        ]
-        done_ok = 0
+    async def replicate(self, env: Envelope, result: PutResult) -> tuple[int, int]:
+        """Send a committed write to its quorum (``WriteQuorum`` decides whom, from the
+        outcomes); returns (nodes holding it, W) once W hold it, every candidate failed, or
+        the timeout passed. Remaining sends go on in the background."""
+        key = env.body.receiverID
+        w = self.view.write_quorum
+        n = self.view.replication_factor
+        cands = self.candidates(key)
+        q = WriteQuorum(cands, width=n - 1, need=w - 1)
+        wire = {"envelope": env.to_wire(), "dots": [list(d) for d in result.dots]}
+        tasks: dict[asyncio.Future[bool], str] = {}
+
+        def launch(peers: list[str]) -> None:
+            for p in peers:
+                tasks[asyncio.ensure_future(self._send(p, wire))] = p
+
+        launch(q.start(self._down(cands)))
         deadline = self.clock() + self.timeout
-        pending = set(tasks)
-        while pending and done_ok < need:
+        while q.decision is Decision.PENDING:
             left = deadline - self.clock()
-            if left <= 0:
+            done: set[asyncio.Future[bool]] = set()
+            if left > 0:
+                done, _ = await asyncio.wait(
+                    tasks.keys(), timeout=left, return_when=asyncio.FIRST_COMPLETED
+                )
+            if not done:
+                q.give_up()
                 break
-            finished, pending = await asyncio.wait(
-                pending, timeout=left, return_when=asyncio.FIRST_COMPLETED
-            )
-            done_ok += sum(
-                1 for t in finished if not t.cancelled() and t.exception() is None and t.result()
-            )
-        for t in pending:
-            t.add_done_callback(lambda t: t.cancelled() or t.exception())
-        return done_ok
+            for t in done:
+                peer = tasks.pop(t)
+                launch(q.on_result(peer, t.result(), self._down(cands)))
+        if tasks:
+            self._background(self._finish(q, tasks, launch, cands))
+        return q.copies, w
+
+    async def _finish(
+        self,
+        q: WriteQuorum,
+        tasks: dict[asyncio.Future[bool], str],
+        launch: Callable[[list[str]], None],
+        cands: list[str],
+    ) -> None:
+        """After the answer: the rest of the quorum's sends, still following outcomes."""
+        while tasks:
+            done, _ = await asyncio.wait(tasks.keys(), return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                peer = tasks.pop(t)
+                launch(q.on_result(peer, t.result(), self._down(cands)))
+
+    def _down(self, peers: list[str]) -> set[str]:
+        return {p for p in peers if not self.is_up(p)}
 
     def _background(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
-    async def _send(self, peer: str, env: Envelope, kseq: int, probe: bool = False) -> bool:
+    async def _send(self, peer: str, wire: dict[str, Any]) -> bool:
         try:
-            conn = await self.link(peer, probe=probe)
-            await conn.request("peer.replicate", envelope=env.to_wire(), kseq=kseq)
-            if probe:
-                self._down_until.pop(peer, None)  # it answered: it is up
+            conn = await self.link(peer, probe=True, wait=True)
+            await conn.request("peer.replicate", **wire)
             return True
         except FlocloudError as exc:
-            if isinstance(exc, Unavailable):
-                self._down_until[peer] = self.clock() + self.down_for
             log.debug("replicate to %s failed: %s", peer, exc.message)
             return False
+
+    async def forward(self, env: Envelope) -> dict[str, Any] | None:
+        """A client write of a key this node does not take: the ack of a node that does
+        (``peer.forward``), or None when none answers (this node then stands in)."""
+        key = env.body.receiverID
+        if self.view.placement is None or self.accepts(key):
+            return None
+        for peer in self.preference(key)[: 2 * self.view.replication_factor]:
+            if peer == self.self_id or not self.is_up(peer):
+                continue
+            try:
+                conn = await self.link(peer)
+                reply = await conn.request("peer.forward", envelope=env.to_wire())
+            except Unavailable as exc:
+                if "replicas" in exc.details:  # it stored the write: its answer is ours
+                    raise
+                continue
+            reply.pop("id", None)
+            reply.pop("ok", None)
+            return reply
+        return None
 
     # -- heartbeats ---------------------------------------------------------------------
 
@@ -353,7 +404,7 @@ class Peers:
             peers = sorted(p for p in self.neighbours() if p in self.view.nodes)
             await asyncio.gather(*(self._ping(p, interval) for p in peers))
 
-    async def _ping(self, peer: str, interval: float) -> None:
+    async def _ping(self, peer: str, interval: float) -> None:  # the heartbeat rule
         """A refused connection marks the peer down at once; a slow answer only after two
         heartbeats in a row (a busy peer is not a dead one)."""
         was_down = not self.is_up(peer)
@@ -471,9 +522,9 @@ class Peers:
             env = parse_envelope(
                 rec["envelope"], now_ms=None, limits=self.node.service.envelope_limits
             )
-            kseq = rec.get("seq") if type(rec.get("seq")) is int else None
+            dots = parse_dots(rec.get("dots"))
             return not (
-                await self.node.service.store_replica(env, origin=peer, kseq=kseq)
+                await self.node.service.store_replica(env, origin=peer, dots=dots)
             ).duplicate
 
         results = await asyncio.gather(*(one(r) for r in records), return_exceptions=True)
@@ -488,68 +539,36 @@ class Peers:
                 log.debug("skipping %s from %s: %s", rec.get("id"), peer, exc.message)
         return stored
 
-    # -- keys taken over: continue the numbering above every acknowledged write ----------
+    # -- a client's cursor ahead of this node: ask the key's replicas ------------------
 
-    async def prepare_key(self, receiver: str) -> None:
-        """Before serving or numbering ``receiver``'s writes, pull what its live replicas
-        hold beyond ours. A write acknowledged with W >= 2 is on at least one live replica
-        when one node fails, so a stand-in numbers new writes above it and a client's
-        cursor stays exact across the failover. The home node does this after a (re)start
-        and then every few seconds; a stand-in before each request, at most every 0.5 s."""
-        if self.view.placement is None or not receiver:
-            return
-        if self._fresh_until.get(receiver, 0.0) > self.clock():
-            return
-        running = self._preparing.get(receiver)
-        if running is not None:  # one pull per key at a time; the others wait for it
-            await asyncio.shield(running)
-            return
-        task = asyncio.ensure_future(self._prepare(receiver))
-        self._preparing[receiver] = task
-        try:
-            await asyncio.shield(task)
-        finally:
-            if task.done():
-                self._preparing.pop(receiver, None)
-
-    async def _prepare(self, receiver: str) -> None:
-        now = self.clock()
-        pref = self.preference(receiver)
-        if not pref:
-            return
-        home = pref[0] == self.self_id
-        first_live = next((p for p in pref if p == self.self_id or self.is_up(p)), None)
-        if self.self_id not in self.replica_set(receiver) and first_live != self.self_id:
-            return  # neither a replica nor the stand-in that numbers its writes
+    async def pull_key(self, receiver: str, cursor: Cursor) -> None:
+        """A client's cursor names writes of ``receiver`` this node lacks (it read another
+        replica): fetch from the key's live replicas what that cursor does not cover and
+        this node lacks, so the answer that follows is as complete as theirs."""
         store = self.node.service.store
-        top = await store.max_kseq(receiver)
-        for peer in pref[: self.view.replication_factor]:
+        for peer in self.preference(receiver)[: self.view.replication_factor]:
             if peer == self.self_id or not self.is_up(peer):
                 continue
             try:
                 conn = await self.link(peer)
-                reply = await conn.request("peer.key", receiver=receiver, after=top)
+                reply = await conn.request("peer.key", receiver=receiver, after=cursor.encode())
             except FlocloudError as exc:
-                log.debug("key sync of %s from %s failed: %s", receiver, peer, exc.message)
+                log.debug("key pull of %s from %s failed: %s", receiver, peer, exc.message)
                 continue
             records = [r for r in reply.get("records", []) if isinstance(r, dict)]
             have = await store.have([str(r.get("id")) for r in records])
             await self.store_batch([r for r in records if r.get("id") not in have], peer)
-        if len(self._fresh_until) > 100_000:
-            self._fresh_until.clear()
-        self._fresh_until[receiver] = now + (5.0 if home else 0.5)
 
     async def serve_key(self, receiver: Any, after: Any) -> dict[str, Any]:
-        """A receiver's writes after a receiver sequence number (tombstoned ones included)."""
-        from flocloud.protocol.errors import BadFormat
-        from flocloud.storage.store import MessageFilter
-
+        """A receiver's writes a cursor does not cover (tombstoned ones included)."""
         if not isinstance(receiver, str) or not receiver:
             raise BadFormat("peer.key needs a receiver")
-        after_i = after if type(after) is int and after >= 0 else 0
-        f = MessageFilter(receiver, after=after_i, limit=1000, include_deleted=True)
-        records, more = await self.node.service.store.query(f)
-        return {"records": [{**r.to_wire(), "receiver": r.receiver} for r in records], "more": more}
+        f = MessageFilter(receiver, after=Cursor.decode(after), limit=1000, include_deleted=True)
+        page = await self.node.service.store.query(f)
+        return {
+            "records": [{**r.to_wire(), "receiver": r.receiver} for r in page.records],
+            "more": page.more,
+        }
 
     # -- the serving side ---------------------------------------------------------------
 
@@ -557,9 +576,7 @@ class Peers:
         if node_id in self.blocked:
             raise Unavailable("partitioned (fault injection)")
         if not isinstance(node_id, str) or node_id not in self.view.nodes:
-            from flocloud.protocol.errors import Forbidden
-
-            raise Forbidden(f"{node_id} is not a registered supernode")
+            raise Forbidden(f"{str(node_id)[:64]} is not a registered supernode")
         nb = os.urandom(32).hex()
         digest = transcript("server", node_id, self.self_id, str(nonce), nb)
         conn_state.update(pending_peer=node_id, na=str(nonce), nb=nb)
@@ -569,11 +586,9 @@ class Peers:
             "sign": sign_transcript(self.node.key, digest),
         }
 
-    def auth(self, conn_state: dict[str, Any], sign: Any) -> dict[str, Any]:
+    def auth(self, conn_state: dict[str, Any], sign: Any, store_id: Any = None) -> dict[str, Any]:
         peer = conn_state.get("pending_peer")
         if not peer:
-            from flocloud.protocol.errors import BadFormat
-
             raise BadFormat("peer.auth without peer.hello")
         check_peer(
             self.view.pubkeys,
@@ -581,8 +596,16 @@ class Peers:
             str(sign),
             transcript("client", peer, self.self_id, conn_state["na"], conn_state["nb"]),
         )
+        if not isinstance(store_id, str) or not 1 <= len(store_id) <= 64:
+            raise BadFormat("peer.auth needs the sender's store_id")
         conn_state["peer"] = peer
+        conn_state["store_id"] = store_id
         return {"peer": peer}
+
+    def check_member(self, peer: str) -> None:
+        """Every peer request: the sender must still be in the registry."""
+        if peer not in self.view.nodes:
+            raise Forbidden(f"{peer} is no longer a registered supernode")
 
     async def serve_sync(
         self, requester: str, after: Any, limit: Any = None, from_top: bool = False

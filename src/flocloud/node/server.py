@@ -7,9 +7,9 @@ Invariants owned here:
 - Requests on one connection are pipelined (each runs as its own task, at most
   ``max_inflight_per_connection`` at a time); replies carry the request's ``id``.
 - A subscription sends its stored matches, then ``{"sub", "eose": true}``, then live
-  matches. Live records that commit while the stored phase runs are buffered and sent
-  after it, skipping any ``seq`` already sent: no gap, no duplicate. A subscriber whose
-  outgoing queue is full is cut off with an error instead of growing memory.
+  matches, each with the cursor after it; the phases and the exactly-once rule are
+  ``flocloud.replication.subscription``'s. A subscriber whose outgoing queue is full is
+  cut off with an error instead of growing memory.
 - SIGTERM/SIGINT: stop accepting, close websockets (1001 going away), flush the store,
   exit 0.
 """
@@ -29,8 +29,10 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
+from flocloud.protocol.cursor import parse_dots
 from flocloud.protocol.envelope import parse_envelope
 from flocloud.protocol.errors import BadFormat, FlocloudError, Forbidden, RateLimited, Unavailable
+from flocloud.replication.subscription import Subscription, SubscriptionPhase
 from flocloud.storage.sqlite import SqliteStore
 
 from .config import AppConfig, NodeConfig
@@ -117,8 +119,7 @@ class Connection:
                     break
         finally:
             for sub in self.subs.values():
-                self.node.service.subscribers.discard(sub)
-            self.node.service.metrics.subscriptions -= len(self.subs)
+                self.node.service.remove_subscriber(sub)
             self.subs.clear()
             for task in list(self.tasks):
                 task.cancel()
@@ -174,8 +175,7 @@ class Connection:
         if op == "unsubscribe":
             sub = self.subs.pop(str(f.get("sub")), None)
             if sub is not None:
-                svc.subscribers.discard(sub)
-                svc.metrics.subscriptions -= 1
+                svc.remove_subscriber(sub)
             return {"sub": f.get("sub")}
         if op == "object.get":
             return await svc.object_get(f.get("application"), f.get("name"), f.get("version"))
@@ -200,10 +200,18 @@ class Connection:
         if op == "peer.hello":
             return peers.hello(self.peer_state, f.get("node_id"), f.get("nonce"))
         if op == "peer.auth":
-            return peers.auth(self.peer_state, f.get("sign"))
+            return peers.auth(self.peer_state, f.get("sign"), f.get("store_id"))
         peer = self.peer_state.get("peer")
         if not peer:
             raise Forbidden("replication requests need an authenticated supernode link")
+        try:
+            peers.check_member(peer)
+        except Forbidden:
+            self.peer_state.clear()
+            task = asyncio.create_task(self._close(4003, b"not a supernode"))
+            self.background.add(task)
+            task.add_done_callback(self.background.discard)
+            raise
         if peer in peers.blocked:
             raise Unavailable("partitioned (fault injection)")
         if op == "peer.key":
@@ -211,9 +219,13 @@ class Connection:
         if op == "peer.replicate":
             limits = self.node.service.envelope_limits
             env = parse_envelope(f.get("envelope"), now_ms=None, limits=limits)
-            kseq = f.get("kseq") if type(f.get("kseq")) is int else None
-            result = await self.node.service.store_replica(env, origin=peer, kseq=kseq)
-            return {"seq": result.kseq, "duplicate": result.duplicate}
+            dots = parse_dots(f.get("dots"))
+            if any(o != self.peer_state.get("store_id") for o, _ in dots):
+                raise Forbidden("peer.replicate may carry only the sender's own dots")
+            result = await self.node.service.store_replica(env, origin=peer, dots=dots)
+            return {"duplicate": result.duplicate}
+        if op == "peer.forward":  # a client write another node does not take
+            return await self.node.service.put(f.get("envelope"), forwarded=True)
         if op == "peer.sync":
             return await peers.serve_sync(
                 peer, f.get("after"), f.get("limit"), from_top=f.get("from_top") is True
@@ -229,6 +241,9 @@ class Connection:
             return await ae.serve_push(peer, f.get("records"))
         raise BadFormat(f"unknown op {op!r}")
 
+    async def _close(self, code: int, message: bytes) -> None:
+        await self.ws.close(code=code, message=message)
+
     async def subscribe(self, rid: Any, sub_id: Any, filt: Any) -> None:
         """Acknowledge, then stream stored matches, the end marker, then live ones."""
         svc = self.node.service
@@ -241,66 +256,69 @@ class Connection:
                 f"at most {self.node.config.limits.max_subscriptions} subscriptions per connection"
             )
         f = parse_filter(filt, self.node.config.limits.query_max_limit)
-        buffered: list[Any] = []
-        state = {"live": False, "last": f.after or 0, "closed": False}
+        if f.newest_first:
+            raise BadFormat("a subscription follows the feed in order: leave out order")
+        core: Subscription[Any] = Subscription(f.after, max_buffer=10_000)
 
-        def deliver(rec: Any) -> None:
-            if state["closed"]:
-                return
-            if not state["live"]:
-                buffered.append(rec)
-                return
-            self._push_event(sub_id, sub, rec, state)
+        def deliver(rec: Any, matching: bool) -> None:
+            event = core.on_commit(rec, rec.dots, matching)
+            if event is not None:
+                self._push_event(sub_id, sub, core, event)
+            elif core.phase is SubscriptionPhase.CLOSED:
+                self._close_slow(sub_id, sub)
 
         sub = Subscriber(f, deliver)
         self.subs[sub_id] = sub
-        svc.subscribers.add(sub)  # registered before the stored phase: nothing falls in between
-        svc.metrics.subscriptions += 1
+        svc.add_subscriber(sub)  # registered before the stored phase: nothing falls in between
         await self.send({"id": rid, "ok": True, "sub": sub_id})
-        await self._stored_phase(sub_id, sub, f, buffered, state)
+        await self._stored_phase(sub_id, sub, core, f)
 
     async def _stored_phase(
-        self, sub_id: str, sub: Subscriber, f: Any, buffered: list[Any], state: dict[str, Any]
+        self, sub_id: str, sub: Subscriber, core: Subscription[Any], f: Any
     ) -> None:
         from dataclasses import replace
 
-        after = f.after
-        while True:
-            records, more = await self.node.service.store.query(
-                replace(f, after=after, newest_first=False, limit=500)
-            )
-            for rec in records:
-                await self.send({"sub": sub_id, "event": rec.to_wire()})
-                state["last"] = rec.kseq
-            if not more:
+        while core.phase is SubscriptionPhase.STORED:
+            page = await self.node.service.read(replace(f, after=core.cursor, limit=500))
+            cursor = f.after
+            for rec in page.records:
+                cursor = cursor.add(rec.dots)
+                await self.send({"sub": sub_id, "event": rec.to_wire(), "cursor": cursor.encode()})
+            assert page.cursor is not None
+            core.stored_page(page.cursor)
+            f = replace(f, after=page.cursor)
+            if not page.more:
                 break
-            after = records[-1].kseq
-        await self.send({"sub": sub_id, "eose": True})
-        state["live"] = True
-        for rec in buffered:
-            self._push_event(sub_id, sub, rec, state)
-        buffered.clear()
-
-    def _push_event(self, sub_id: str, sub: Subscriber, rec: Any, state: dict[str, Any]) -> None:
-        if rec.kseq <= state["last"] or state["closed"]:
+        if core.phase is SubscriptionPhase.CLOSED:
+            self._close_slow(sub_id, sub)
             return
+        await self.send({"sub": sub_id, "eose": True, "cursor": core.cursor.encode()})
+        for rec in core.end_stored():
+            self._push_event(sub_id, sub, core, rec)
+
+    def _push_event(self, sub_id: str, sub: Subscriber, core: Subscription[Any], rec: Any) -> None:
+        if core.phase is SubscriptionPhase.CLOSED:
+            return
+        frame = {"sub": sub_id, "event": rec.to_wire(), "cursor": core.cursor.encode()}
         try:
-            self.out.put_nowait(orjson.dumps({"sub": sub_id, "event": rec.to_wire()}))
-            state["last"] = rec.kseq
+            self.out.put_nowait(orjson.dumps(frame))
         except asyncio.QueueFull:
-            state["closed"] = True
-            svc = self.node.service
-            svc.subscribers.discard(sub)
-            if self.subs.pop(sub_id, None) is not None:
-                svc.metrics.subscriptions -= 1
-            svc.metrics.slow_consumers += 1
-            err = {
-                "code": "unavailable",
-                "message": "slow consumer: subscription closed, resubscribe with after=<last seq>",
-            }
-            task = asyncio.create_task(self.send({"sub": sub_id, "error": err}))
-            self.background.add(task)
-            task.add_done_callback(self.background.discard)
+            core.close()
+            self._close_slow(sub_id, sub)
+
+    def _close_slow(self, sub_id: str, sub: Subscriber) -> None:
+        svc = self.node.service
+        svc.remove_subscriber(sub)
+        if self.subs.pop(sub_id, None) is None:
+            return
+        svc.metrics.slow_consumers += 1
+        err = {
+            "code": "unavailable",
+            "message": "slow consumer: subscription closed, resubscribe with after=<last cursor>",
+        }
+        task = asyncio.create_task(self.send({"sub": sub_id, "error": err}))
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
 
 def _frame_id(data: str | bytes) -> Any:
@@ -331,7 +349,11 @@ class Node:
         self.service = NodeService(self.config, self.store)
         self.peers = Peers(self)
         self.service.replicate = self.peers.replicate
-        self.service.prepare_key = self.peers.prepare_key
+        self.service.forward = self.peers.forward
+        self.service.pull_key = self.peers.pull_key
+        self.service.is_replica = lambda key: (
+            self.peers.view.placement is None or (self.key.address in self.peers.replica_set(key))
+        )
         app = web.Application(client_max_size=self.config.limits.max_message_bytes * 2 + 4096)
         from . import http
 

@@ -1,13 +1,20 @@
 """What a supernode does with a request, independent of the transport.
 
 Invariants owned here:
-- A write is acknowledged only after the store committed it; the ack carries the node's
-  ``seq`` (the incremental cursor) and whether it was a duplicate.
+- A write is acknowledged only after the store committed it, and ``ok`` only once ``W``
+  nodes of its sloppy quorum hold it; below that the answer is ``unavailable`` with
+  ``replicas`` (the write is stored; retrying is idempotent). The ack carries the write's
+  dots and whether it was a duplicate.
+- A node that is neither a replica nor a stand-in of the key forwards the write to one
+  that is (``forward``) instead of numbering it on the side.
 - Order of checks for a write: envelope validation (size, format, signature, clock), then
   rate limit per sender ID, then permissions from the application registry, then the
   store's atomic checks (duplicate, quota, compare-and-set, schema).
 - Live delivery happens after commit, from the store's commit callback, so a subscriber
-  never sees a write that could still be lost.
+  never sees a write that could still be lost. Subscribers are indexed by receiver: a
+  commit costs the same however many subscribers other keys have.
+- Replicated writes pass the same permission rules as client writes (objects, schemas,
+  deletes, tags, notes): a peer cannot store what a client could not.
 """
 
 from __future__ import annotations
@@ -17,9 +24,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from flocloud.protocol.cursor import Cursor, Dot
 from flocloud.protocol.envelope import Envelope, parse_envelope
 from flocloud.protocol.envelope import Limits as EnvelopeLimits
-from flocloud.protocol.errors import BadFormat, NotFound, RateLimited
+from flocloud.protocol.errors import BadFormat, NotFound, RateLimited, Unavailable
 from flocloud.protocol.objects import merge_diff
 from flocloud.protocol.writes import (
     About,
@@ -31,7 +39,7 @@ from flocloud.protocol.writes import (
     parse_write,
 )
 from flocloud.storage.sqlite import SqliteStore
-from flocloud.storage.store import MessageFilter, PutResult, Record
+from flocloud.storage.store import MessageFilter, PutResult, QueryPage, Record
 
 from .config import AppConfig, NodeConfig
 from .limits import BucketMap, Metrics
@@ -52,15 +60,24 @@ def _opt_int(d: Mapping[str, Any], key: str) -> int | None:
     v = d.get(key)
     if v is None:
         return None
-    if type(v) is not int:
-        raise BadFormat(f"filter.{key} must be an integer")
+    if type(v) is not int or not 0 <= v < 2**53:
+        raise BadFormat(f"filter.{key} must be an integer in 0..2^53-1")
     return int(v)
+
+
+FILTER_KEYS = frozenset(
+    {"receiver", "application", "type", "sender", "comment", "since", "until", "ids",
+     "after", "limit", "order", "include_deleted"}
+)  # fmt: skip
 
 
 def parse_filter(d: Any, max_limit: int) -> MessageFilter:
     """A query/subscription filter from its wire form."""
     if not isinstance(d, Mapping):
         raise BadFormat("filter must be an object")
+    unknown = sorted(str(k) for k in d if k not in FILTER_KEYS)
+    if unknown:
+        raise BadFormat(f"unknown filter field(s): {', '.join(unknown)[:200]}")
     receiver = _opt_str(d, "receiver")
     if not receiver:
         raise BadFormat("filter.receiver is required")
@@ -70,9 +87,13 @@ def parse_filter(d: Any, max_limit: int) -> MessageFilter:
     ):
         raise BadFormat("filter.ids must be a list of at most 1000 message ids")
     limit = _opt_int(d, "limit")
+    if limit is not None and limit < 1:
+        raise BadFormat("filter.limit must be at least 1")
     order = d.get("order", "asc")
     if order not in ("asc", "desc"):
         raise BadFormat('filter.order must be "asc" or "desc"')
+    if order == "desc" and d.get("after") not in (None, ""):
+        raise BadFormat("a newest-first query has no cursor: leave out after")
     return MessageFilter(
         receiver=receiver,
         application=_opt_str(d, "application"),
@@ -82,7 +103,7 @@ def parse_filter(d: Any, max_limit: int) -> MessageFilter:
         since=_opt_int(d, "since"),
         until=_opt_int(d, "until"),
         ids=tuple(ids) if ids is not None else None,
-        after=_opt_int(d, "after"),
+        after=Cursor.decode(d.get("after")),
         limit=max(1, min(limit if limit is not None else 100, max_limit)),
         newest_first=order == "desc",
         include_deleted=bool(d.get("include_deleted", False)),
@@ -91,10 +112,14 @@ def parse_filter(d: Any, max_limit: int) -> MessageFilter:
 
 @dataclass(eq=False)  # identity semantics: kept in a set
 class Subscriber:
-    """A live subscription: ``deliver`` is called after commit for matching records."""
+    """A live subscription: ``deliver(record, matching)`` is called after commit for every
+    write of the filter's receiver (``matching``: whether the filter selects it)."""
 
     filter: MessageFilter
-    deliver: Callable[[Record], None]
+    deliver: Callable[[Record, bool], None]
+
+
+Replicate = Callable[[Envelope, PutResult], Awaitable[tuple[int, int]]]
 
 
 class NodeService:
@@ -113,11 +138,27 @@ class NodeService:
         self.envelope_limits = EnvelopeLimits(lim.max_message_bytes, lim.max_depth, lim.max_skew_ms)
         self.id_buckets = BucketMap(lim.rate_per_id, lim.burst_per_id)
         self.apps: dict[str, AppConfig] = dict(config.apps)
-        self.subscribers: set[Subscriber] = set()
-        self.replicate: Callable[[Envelope, int], Awaitable[int]] | None = None
-        # before serving a receiver: make sure this node holds what its replicas hold
-        self.prepare_key: Callable[[str], Awaitable[None]] | None = None
+        self.subscribers: dict[str, set[Subscriber]] = {}  # by receiver
+        # set by the replication shell (node/peers.py): forward a committed write to its
+        # quorum -> (nodes holding it, W); hand a write to a replica when this node is not
+        # one -> that node's ack (or None: accept here); pull a key from its replicas
+        self.replicate: Replicate | None = None
+        self.forward: Callable[[Envelope], Awaitable[dict[str, Any] | None]] | None = None
+        self.pull_key: Callable[[str, Cursor], Awaitable[None]] | None = None
+        self.is_replica: Callable[[str], bool] = lambda key: True
         store.on_commit = self._on_commit
+
+    def add_subscriber(self, sub: Subscriber) -> None:
+        self.subscribers.setdefault(sub.filter.receiver, set()).add(sub)
+        self.metrics.subscriptions += 1
+
+    def remove_subscriber(self, sub: Subscriber) -> None:
+        subs = self.subscribers.get(sub.filter.receiver)
+        if subs is not None and sub in subs:
+            subs.discard(sub)
+            self.metrics.subscriptions -= 1
+            if not subs:
+                del self.subscribers[sub.filter.receiver]
 
     def set_apps(self, apps: Mapping[str, AppConfig]) -> None:
         """Replace the application registry (from the chain)."""
@@ -127,9 +168,12 @@ class NodeService:
 
     # -- writes -------------------------------------------------------------------------
 
-    async def put(self, wire: Any, *, restore: bool = False) -> dict[str, Any]:
+    async def put(
+        self, wire: Any, *, restore: bool = False, forwarded: bool = False
+    ) -> dict[str, Any]:
         """Accept a client write. ``restore`` (re-storing exported messages) skips only the
-        clock-skew check: the signature and every other rule still apply."""
+        clock-skew check: the signature and every other rule still apply. ``forwarded``: a
+        peer handed it on (``peer.forward``); it is taken here, never forwarded again."""
         now = None if restore else self.now_ms()
         env = parse_envelope(wire, now_ms=now, limits=self.envelope_limits)
         body = env.body
@@ -138,6 +182,43 @@ class NodeService:
                 f"{body.senderID} is writing faster than {self.config.limits.rate_per_id}/s"
             )
         write = parse_write(body)
+        await self._check_permissions(env, write, client=True)
+        if self.forward is not None and not forwarded:
+            handed = await self.forward(env)
+            if handed is not None:
+                return handed
+        result = await self.store.put(
+            env, self.now_ms(), quota_bytes=self.config.limits.quota_bytes_per_id, write=write
+        )
+        if result.duplicate:
+            self.metrics.duplicates += 1
+        else:
+            self.metrics.accepted += 1
+        ack: dict[str, Any] = {
+            "msgId": env.id,
+            "dots": [list(d) for d in result.dots],
+            "duplicate": result.duplicate,
+        }
+        if result.version is not None:
+            ack["version"] = result.version
+        if self.replicate is not None:
+            copies, need = await self.replicate(env, result)
+            ack["replicas"] = copies
+            if copies < need:
+                self.metrics.rejected["below-quorum"] += 1
+                raise Unavailable(
+                    f"stored on {copies} of the {need} supernodes a write needs; it is kept "
+                    "and sending it again is safe",
+                    {k: ack[k] for k in ("msgId", "dots", "replicas")},
+                )
+        return ack
+
+    async def _check_permissions(self, env: Envelope, write: Any, *, client: bool) -> None:
+        """The application rules of a write (docs/protocol.md §8.1), for clients and
+        replicas alike. A delete/tag/note whose target is not here yet (a replica got the
+        tombstone first) is checked against its own receiver, which the store later
+        requires to be the target's."""
+        body = env.body
         app = self.apps.get(body.application)
         admin, trusted = (app.admin, app.trusted) if app else (None, ())
         if isinstance(write, ObjectWrite):
@@ -146,57 +227,57 @@ class NodeService:
             check_schema_permission(body.senderID, admin)
         elif isinstance(write, About):
             target = await self.store.message(write.target_id)
-            if target is None:
+            if target is None and client:
                 raise NotFound(f"message {write.target_id} is not stored here")
-            target_app = self.apps.get(target.application)
+            receiver = target.receiver if target is not None else body.receiverID
+            target_app = self.apps.get(target.application) if target is not None else app
             check_about_permission(
-                write.kind, body.senderID, target.receiver, target_app.admin if target_app else None
+                write.kind, body.senderID, receiver, target_app.admin if target_app else None
             )
-        if self.prepare_key is not None:
-            await self.prepare_key(body.receiverID)
-        result = await self.store.put(
-            env, self.now_ms(), quota_bytes=self.config.limits.quota_bytes_per_id, write=write
-        )
-        if result.duplicate:
-            self.metrics.duplicates += 1
-        else:
-            self.metrics.accepted += 1
-        ack: dict[str, Any] = {"msgId": env.id, "seq": result.kseq, "duplicate": result.duplicate}
-        if result.version is not None:
-            ack["version"] = result.version
-        if self.replicate is not None:
-            ack["replicas"] = 1 + await self.replicate(env, result.kseq)
-        return ack
 
-    async def store_replica(self, env: Envelope, origin: str, kseq: int | None = None) -> PutResult:
+    async def store_replica(
+        self, env: Envelope, origin: str, dots: tuple[Dot, ...] | None = None
+    ) -> PutResult:
         """Store a write a peer forwarded or we pulled: already accepted by a supernode, so
-        only the rules every node must agree on apply (signature, permissions, store)."""
+        only the rules every node must agree on apply (signature, permissions, store).
+        ``dots``: the write's dots as the peer holds them (kept verbatim)."""
         write = parse_write(env.body)
-        app = self.apps.get(env.body.application)
-        admin, trusted = (app.admin, app.trusted) if app else (None, ())
-        if isinstance(write, ObjectWrite):
-            check_object_permission(env.body.senderID, admin, trusted)
-        elif isinstance(write, SchemaWrite):
-            check_schema_permission(env.body.senderID, admin)
-        result = await self.store.put(env, self.now_ms(), origin=origin, kseq=kseq, write=write)
+        await self._check_permissions(env, write, client=False)
+        result = await self.store.put(env, self.now_ms(), origin=origin, dots=dots, write=write)
         self.metrics.replicated += 0 if result.duplicate else 1
         return result
 
     def _on_commit(self, committed: list[tuple[Record, str | None]]) -> None:
         for rec, comment in committed:
-            for sub in list(self.subscribers):
-                if sub.filter.matches(rec, comment):
-                    sub.deliver(rec)
+            subs = self.subscribers.get(rec.receiver)
+            if subs:
+                for sub in list(subs):
+                    sub.deliver(rec, sub.filter.matches(rec, comment))
 
     # -- reads --------------------------------------------------------------------------
 
     async def query(self, filt: Any) -> dict[str, Any]:
         f = parse_filter(filt, self.config.limits.query_max_limit)
-        if self.prepare_key is not None:
-            await self.prepare_key(f.receiver)
-        records, more = await self.store.query(f)
-        nxt = records[-1].kseq if records else f.after
-        return {"messages": [r.to_wire() for r in records], "next": nxt, "more": more}
+        page = await self.read(f)
+        out: dict[str, Any] = {
+            "messages": [r.to_wire() for r in page.records],
+            "next": page.cursor.encode() if page.cursor is not None else None,
+            "more": page.more,
+            "replica": self.is_replica(f.receiver),
+        }
+        if page.behind:
+            out["behind"] = True
+        return out
+
+    async def read(self, f: MessageFilter) -> QueryPage:
+        """A query page; when the client's cursor names writes this node has not got, the
+        key's replicas are asked for them first (``behind`` stays set if they did not
+        bring them)."""
+        page = await self.store.query(f)
+        if page.behind and self.pull_key is not None and not f.newest_first:
+            await self.pull_key(f.receiver, f.after)
+            page = await self.store.query(f)
+        return page
 
     async def object_get(self, application: Any, name: Any, version: Any = None) -> dict[str, Any]:
         if not isinstance(application, str) or not isinstance(name, str):

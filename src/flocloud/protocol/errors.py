@@ -39,7 +39,8 @@ code and message received over the wire.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 __all__ = [
     "ERROR_CODES",
@@ -78,13 +79,16 @@ class FlocloudError(Exception):
 
     code: ClassVar[str] = "internal"
 
-    def __init__(self, message: str = "") -> None:
+    def __init__(self, message: str = "", details: Mapping[str, Any] | None = None) -> None:
         super().__init__(message or self.code)
         self.message = message or self.code
+        # machine-readable facts beside the code (e.g. an ``unavailable`` write's
+        # ``replicas``): sent in the error object, never needed to understand the code
+        self.details: dict[str, Any] = dict(details or {})
 
-    def to_dict(self) -> dict[str, str]:
-        """The wire form: ``{"code": ..., "message": ...}``."""
-        return {"code": self.code, "message": self.message}
+    def to_dict(self) -> dict[str, Any]:
+        """The wire form: ``{"code": ..., "message": ..., **details}``."""
+        return {**self.details, "code": self.code, "message": self.message}
 
 
 class ProtocolViolation(FlocloudError):
@@ -204,10 +208,12 @@ _BY_CODE: dict[str, type[FlocloudError]] = {c.code: c for c in _all_subclasses(F
 ERROR_CODES: frozenset[str] = frozenset(_BY_CODE)
 
 
-def error_from_code(code: str, message: str = "") -> FlocloudError:
+def error_from_code(
+    code: str, message: str = "", details: Mapping[str, Any] | None = None
+) -> FlocloudError:
     """Rebuild the exception for a wire error code (unknown codes give ``FlocloudError``)."""
     cls = _BY_CODE.get(code, FlocloudError)
-    err = cls(message or code)
+    err = cls(message or code, details)
     if cls is FlocloudError and code != FlocloudError.code:
         err.message = f"{code}: {message}"
     return err

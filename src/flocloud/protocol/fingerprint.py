@@ -5,8 +5,10 @@ compare fingerprints of ranges, and split only the ranges that differ (as negent
 Riak's active anti-entropy do), so the traffic grows with the difference, not the data.
 
 Invariants owned here (protocol version 1, documented in docs/protocol.md §9):
-- The item set is the set of stored message ids (hex SHA-256 of the body); deletes, tags
-  and notes are messages too, so equal id sets mean equal replica state.
+- The item set is the set of stored writes, each counted by ``write_parts(id, dots)``: its
+  message id (hex SHA-256 of the body) *and* its dots (``flocloud.protocol.cursor``), so
+  replicas that hold the same write under different dots differ and are repaired.
+  Deletes, tags and notes are writes too, and what they derive is a function of the set.
 - A fingerprint of a set of ids is ``(count, s1, s2)``: the count and the sums of
   ``part1(id)`` and ``part2(id)``, each a 31-bit integer read from the id's hex (so the sums
   fit SQLite's 64-bit integers for any realistic count). Sums make fingerprints additive:
@@ -22,6 +24,7 @@ import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from .hashes import sha256
 from .placement import key_payload
 
 __all__ = [
@@ -32,6 +35,7 @@ __all__ = [
     "id_parts",
     "key_position",
     "prefix_end",
+    "write_parts",
 ]
 
 HEX = "0123456789abcdef"
@@ -41,6 +45,13 @@ _MASK31 = (1 << 31) - 1
 def id_parts(msg_id: str) -> tuple[int, int]:
     """The two 31-bit parts of a message id that fingerprints sum."""
     return int(msg_id[0:8], 16) & _MASK31, int(msg_id[8:16], 16) & _MASK31
+
+
+def write_parts(msg_id: str, dots: Sequence[tuple[str, int]]) -> tuple[int, int]:
+    """The two 31-bit parts a stored write adds to its key's fingerprint: of
+    ``SHA-256(id || "|" || origin ":" counter ("," ...))`` over its sorted dots."""
+    text = msg_id + "|" + ",".join(f"{o}:{c}" for o, c in sorted(dots))
+    return id_parts(sha256(text.encode()).hex())
 
 
 def key_position(key_id: str) -> str:
@@ -53,6 +64,15 @@ class Fingerprint:
     count: int = 0
     s1: int = 0
     s2: int = 0
+
+    @classmethod
+    def of_writes(cls, writes: Iterable[tuple[str, Sequence[tuple[str, int]]]]) -> Fingerprint:
+        """The fingerprint of stored writes ``(id, dots)``, as replicas keep it."""
+        n = a = b = 0
+        for msg_id, dots in writes:
+            p, q = write_parts(msg_id, dots)
+            n, a, b = n + 1, a + p, b + q
+        return cls(n, a, b)
 
     @classmethod
     def of(cls, ids: Iterable[str]) -> Fingerprint:

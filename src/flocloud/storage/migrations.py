@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 
 from flocloud.protocol.errors import FlocloudError
-from flocloud.protocol.fingerprint import id_parts, key_position
+from flocloud.protocol.fingerprint import id_parts, key_position, write_parts
 
 __all__ = ["MIGRATIONS", "migrate"]
 
@@ -78,6 +78,35 @@ MIGRATIONS: list[str] = [
     DROP INDEX messages_app_type;
     DROP INDEX messages_sender;
     """,
+    # 6: dots (docs/protocol.md §8.2): each write's (origin, counter) pairs, unique per
+    # receiver, and this store's per-receiver counters (never reused, not even after a
+    # hand-off dropped the key). Writes stored before number under this store's own id, in
+    # their order here. Fingerprint parts now cover the id and its dots.
+    """
+    CREATE TABLE dots (
+        receiver TEXT NOT NULL, origin TEXT NOT NULL, counter INTEGER NOT NULL,
+        id TEXT NOT NULL, PRIMARY KEY (receiver, origin, counter)
+    ) WITHOUT ROWID;
+    CREATE INDEX dots_id ON dots(id);
+    CREATE TABLE dot_counters (receiver TEXT PRIMARY KEY, counter INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO dots (receiver, origin, counter, id)
+        SELECT receiver, (SELECT value FROM meta WHERE key = 'store_id'),
+               ROW_NUMBER() OVER (PARTITION BY receiver ORDER BY seq), id
+        FROM messages;
+    INSERT INTO dot_counters (receiver, counter)
+        SELECT receiver, COUNT(*) FROM messages GROUP BY receiver;
+    ALTER TABLE messages ADD COLUMN dots TEXT NOT NULL DEFAULT '[]';
+    UPDATE messages SET dots = (
+        SELECT json_group_array(json_array(d.origin, d.counter)) FROM dots d WHERE d.id = messages.id
+    );
+    UPDATE messages SET fp1 = fc_fp_part1(id, dots), fp2 = fc_fp_part2(id, dots);
+    DELETE FROM key_digest;
+    INSERT INTO key_digest (receiver, kpos, n, s1, s2)
+        SELECT receiver, fc_key_position(receiver), COUNT(*), SUM(fp1), SUM(fp2)
+        FROM messages GROUP BY receiver;
+    DROP INDEX messages_receiver_kseq;
+    CREATE INDEX messages_receiver_seq ON messages(receiver, seq);
+    """,
 ]
 
 
@@ -93,6 +122,14 @@ def register_functions(db: sqlite3.Connection) -> None:
     db.create_function("fc_key_position", 1, _key_position, deterministic=True)
     db.create_function("fc_id_part1", 1, lambda i: id_parts(i)[0], deterministic=True)
     db.create_function("fc_id_part2", 1, lambda i: id_parts(i)[1], deterministic=True)
+    db.create_function("fc_fp_part1", 2, lambda i, d: _parts(i, d)[0], deterministic=True)
+    db.create_function("fc_fp_part2", 2, lambda i, d: _parts(i, d)[1], deterministic=True)
+
+
+def _parts(msg_id: str, dots_json: str) -> tuple[int, int]:
+    import json
+
+    return write_parts(msg_id, tuple((o, c) for o, c in json.loads(dots_json)))
 
 
 def migrate(db: sqlite3.Connection) -> int:

@@ -9,7 +9,9 @@ Invariants owned here:
   futures resolved. An acknowledged write is therefore committed (WAL; ``synchronous``
   NORMAL by default survives process crashes, FULL also power loss).
 - ``seq`` is SQLite's AUTOINCREMENT rowid: strictly increasing, never reused, assigned
-  inside the committing transaction, so a cursor never skips or repeats a write.
+  inside the committing transaction: the local log that catch-up follows.
+- Dots are assigned and merged inside the write's transaction (``storage/dots.py``); a
+  write's fingerprint parts cover its id and its dots.
 - Compare-and-set of objects, quotas and schema checks run inside the writer, so
   concurrent writers cannot both win.
 - Each key's (receiver's) anti-entropy fingerprint in ``key_digest`` is updated in the
@@ -35,6 +37,7 @@ from typing import Any
 import jsonschema
 import orjson
 
+from flocloud.protocol.cursor import Dot
 from flocloud.protocol.envelope import Envelope
 from flocloud.protocol.errors import (
     BadFormat,
@@ -45,7 +48,7 @@ from flocloud.protocol.errors import (
     Unavailable,
     VersionConflict,
 )
-from flocloud.protocol.fingerprint import Fingerprint, id_parts, key_position, prefix_end
+from flocloud.protocol.fingerprint import Fingerprint, key_position, prefix_end, write_parts
 from flocloud.protocol.objects import merge_patch
 from flocloud.protocol.writes import (
     About,
@@ -56,12 +59,14 @@ from flocloud.protocol.writes import (
     parse_write,
 )
 
+from .dots import assign_dot, dots_text, merge_dots, parse_dots_text
 from .migrations import migrate
-from .store import MessageFilter, ObjectVersion, PutResult, Record, StoreStats
+from .query import query_page
+from .store import MessageFilter, ObjectVersion, PutResult, QueryPage, Record, StoreStats
 
 __all__ = ["SqliteStore"]
 
-_COLUMNS = "seq, id, receiver, sender, application, type, time, received_ms, body, pubkey, sign, deleted, tags, note, origin, kseq"
+_COLUMNS = "seq, id, receiver, sender, application, type, time, received_ms, body, pubkey, sign, deleted, tags, note, origin, dots"
 _MAX_BATCH = 256
 
 
@@ -78,7 +83,7 @@ def _record(row: tuple[Any, ...]) -> Record:
     return Record(
         seq=row[0], id=row[1], receiver=row[2], sender=row[3], application=row[4], type=row[5],
         time=row[6], received_ms=row[7], body=row[8], pubkey=row[9], sign=row[10],
-        deleted=bool(row[11]), tags=tuple(orjson.loads(row[12])), note=row[13], origin=row[14], kseq=row[15] or row[0],
+        deleted=bool(row[11]), tags=tuple(orjson.loads(row[12])), note=row[13], origin=row[14], dots=parse_dots_text(row[15]),
     )  # fmt: skip
 
 
@@ -127,6 +132,9 @@ class SqliteStore:
         try:
             db = self._connect()
             migrate(db)
+            self._store_id = str(
+                db.execute("SELECT value FROM meta WHERE key='store_id'").fetchone()[0]
+            )
         except sqlite3.Error as exc:
             raise Unavailable(f"cannot open the store {self.path}: {exc}") from None
         self._writer = threading.Thread(
@@ -231,20 +239,20 @@ class SqliteStore:
         *,
         quota_bytes: int | None = None,
         origin: str | None = None,
-        kseq: int | None = None,
-        kseq_floor: int = 0,
+        dots: tuple[Dot, ...] | None = None,
         write: Write | None = None,
     ) -> PutResult:
         """Store one validated envelope (permissions are the caller's business).
 
-        ``kseq``: the receiver sequence a replica was given; when None it is assigned here,
-        above both the receiver's highest and ``kseq_floor``. ``write``: the envelope's
-        ``parse_write``, when the caller already has it.
+        ``dots``: the dots a replica was given (merged into a stored copy's); when None
+        this store accepts the write from a client and assigns its own next dot.
+        ``origin``: the peer that forwarded it. ``write``: the envelope's ``parse_write``,
+        when the caller already has it.
         """
         if write is None:
             write = parse_write(env.body)
         result: PutResult = await self._write(
-            lambda db: self._put(db, env, write, received_ms, quota_bytes, origin, kseq, kseq_floor)
+            lambda db: self._put(db, env, write, received_ms, quota_bytes, origin, dots)
         )
         return result
 
@@ -283,19 +291,19 @@ class SqliteStore:
         received_ms: int,
         quota_bytes: int | None,
         origin: str | None,
-        kseq: int | None = None,
-        kseq_floor: int = 0,
+        dots: tuple[Dot, ...] | None = None,
     ) -> PutResult:
         body = env.body
-        row = db.execute("SELECT seq, kseq FROM messages WHERE id=?", (env.id,)).fetchone()
+        row = db.execute("SELECT seq, dots FROM messages WHERE id=?", (env.id,)).fetchone()
         if row is not None:
             version = None
             if isinstance(write, ObjectWrite):
                 v = db.execute("SELECT version FROM objects WHERE msg_id=?", (env.id,)).fetchone()
                 version = v[0] if v else None
-            return PutResult(
-                int(row[0]), duplicate=True, version=version, kseq=int(row[1] or row[0])
-            )
+            have = parse_dots_text(row[1])
+            if dots and not set(dots) <= set(have):
+                have = self._more_dots(db, env.id, body.receiverID, have, dots)
+            return PutResult(int(row[0]), duplicate=True, version=version, dots=have)
         size = len(env.body_text.encode())
         if quota_bytes is not None:
             used = db.execute("SELECT bytes FROM quota WHERE sender=?", (body.senderID,)).fetchone()
@@ -305,11 +313,6 @@ class SqliteStore:
                 )
         version = None
         target_row = None
-        if kseq is None:  # this node accepts the write: the next number of its receiver
-            top = db.execute(
-                "SELECT MAX(kseq) FROM messages WHERE receiver=?", (body.receiverID,)
-            ).fetchone()[0]
-            kseq = max(int(top or 0), kseq_floor) + 1
         if isinstance(write, MessageWrite):
             self._check_schema(db, body.application, f"message:{body.type}", body.payload)
         elif isinstance(write, ObjectWrite):
@@ -344,12 +347,17 @@ class SqliteStore:
                 raise NotFound(f"message {write.target_id} is not stored here")
             if target_row is not None and target_row[0] != body.receiverID:
                 raise BadFormat("a delete/tag/note must be addressed to the target's receiver")
-        p1, p2 = id_parts(env.id)
+        stored = merge_dots(db, body.receiverID, env.id, dots) if dots else ()
+        if not stored:  # a client write (or every dot given was taken): number it here
+            stored = merge_dots(
+                db, body.receiverID, env.id, (assign_dot(db, body.receiverID, self._sid),)
+            )
+        p1, p2 = write_parts(env.id, stored)
         cur = db.execute(
-            "INSERT INTO messages (id, receiver, sender, application, type, comment, time, received_ms, body, pubkey, sign, size, origin, kseq, fp1, fp2) "
+            "INSERT INTO messages (id, receiver, sender, application, type, comment, time, received_ms, body, pubkey, sign, size, origin, dots, fp1, fp2) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (env.id, body.receiverID, body.senderID, body.application, body.type, body.comment, body.time,
-             received_ms, env.body_text, env.pubkey.hex(), env.signature.hex(), size, origin, kseq, p1, p2),
+             received_ms, env.body_text, env.pubkey.hex(), env.signature.hex(), size, origin, dots_text(stored), p1, p2),
         )  # fmt: skip
         seq = int(cur.lastrowid or 0)
         db.execute(
@@ -406,9 +414,39 @@ class SqliteStore:
                     (orjson.dumps(tags).decode(), write.target_id),
                 )
         rec = Record(seq, env.id, body.receiverID, body.senderID, body.application, body.type, body.time,
-                     received_ms, env.body_text, env.pubkey.hex(), env.signature.hex(), origin=origin, kseq=kseq)  # fmt: skip
+                     received_ms, env.body_text, env.pubkey.hex(), env.signature.hex(), origin=origin, dots=stored)  # fmt: skip
         self._committed.append((rec, body.comment))
-        return PutResult(seq, version=version, kseq=kseq)
+        return PutResult(seq, version=version, dots=stored)
+
+    @property
+    def _sid(self) -> str:
+        assert self._store_id is not None
+        return self._store_id
+
+    def _more_dots(
+        self,
+        db: sqlite3.Connection,
+        msg_id: str,
+        receiver: str,
+        have: tuple[Dot, ...],
+        given: tuple[Dot, ...],
+    ) -> tuple[Dot, ...]:
+        """A stored write learns dots another node gave it: store them, and move its
+        fingerprint parts and its key's digest with them."""
+        added = merge_dots(db, receiver, msg_id, [d for d in given if d not in have])
+        if not added:
+            return have
+        new = tuple(sorted(set(have) | set(added)))
+        o1, o2 = write_parts(msg_id, have)
+        p1, p2 = write_parts(msg_id, new)
+        db.execute(
+            "UPDATE messages SET dots=?, fp1=?, fp2=? WHERE id=?", (dots_text(new), p1, p2, msg_id)
+        )
+        db.execute(
+            "UPDATE key_digest SET s1=s1+?, s2=s2+? WHERE receiver=?",
+            (p1 - o1, p2 - o2, receiver),
+        )
+        return new
 
     async def drop(self, receiver: str, ids: list[str]) -> int:
         """Remove stored writes of ``receiver`` (a node that is no longer one of its
@@ -419,19 +457,19 @@ class SqliteStore:
             dropped = 0
             for msg_id in ids:
                 row = db.execute(
-                    "SELECT sender, size FROM messages WHERE id=? AND receiver=?",
+                    "SELECT sender, size, fp1, fp2 FROM messages WHERE id=? AND receiver=?",
                     (msg_id, receiver),
                 ).fetchone()
                 if row is None:
                     continue
                 db.execute("DELETE FROM messages WHERE id=?", (msg_id,))
+                db.execute("DELETE FROM dots WHERE id=?", (msg_id,))
                 db.execute("DELETE FROM objects WHERE msg_id=?", (msg_id,))
                 db.execute("DELETE FROM schemas WHERE msg_id=?", (msg_id,))
                 db.execute("UPDATE quota SET bytes = bytes - ? WHERE sender=?", (row[1], row[0]))
-                p1, p2 = id_parts(msg_id)
                 db.execute(
                     "UPDATE key_digest SET n=n-1, s1=s1-?, s2=s2-? WHERE receiver=?",
-                    (p1, p2, receiver),
+                    (row[2], row[3], receiver),
                 )
                 dropped += 1
             db.execute("DELETE FROM key_digest WHERE receiver=? AND n<=0", (receiver,))
@@ -458,40 +496,14 @@ class SqliteStore:
 
         return await asyncio.get_running_loop().run_in_executor(self._readers, run)
 
-    async def query(self, f: MessageFilter) -> tuple[list[Record], bool]:
-        """Matching records in seq order (or newest first) and whether more remain."""
-        where, args = ["receiver=?"], [f.receiver]
-        for column, value in (
-            ("application", f.application),
-            ("type", f.type),
-            ("sender", f.sender),
-            ("comment", f.comment),
-        ):
-            if value is not None:
-                where.append(f"{column}=?")
-                args.append(value)
-        if f.since is not None:
-            where.append("time>=?")
-            args.append(f.since)  # type: ignore[arg-type]
-        if f.until is not None:
-            where.append("time<=?")
-            args.append(f.until)  # type: ignore[arg-type]
-        if f.after is not None:
-            where.append("kseq>?" if not f.newest_first else "kseq<?")
-            args.append(f.after)  # type: ignore[arg-type]
-        if f.ids is not None:
-            where.append(f"id IN ({','.join('?' * len(f.ids))})")
-            args.extend(f.ids)
-        if not f.include_deleted:
-            where.append("deleted=0")
-        order = "DESC" if f.newest_first else "ASC"
-        sql = f"SELECT {_COLUMNS} FROM messages WHERE {' AND '.join(where)} ORDER BY kseq {order}, id {order} LIMIT ?"
+    async def query(self, f: MessageFilter) -> QueryPage:
+        """The receiver's matching writes the filter's cursor does not cover, in local
+        order, with the cursor after them (``storage/query.py``); newest first: no cursor."""
 
-        def run(db: sqlite3.Connection) -> tuple[list[Record], bool]:
-            rows = db.execute(sql, (*args, f.limit + 1)).fetchall()
-            return [_record(r) for r in rows[: f.limit]], len(rows) > f.limit
+        def run(db: sqlite3.Connection) -> QueryPage:
+            return query_page(db, f, _COLUMNS, _record)
 
-        result: tuple[list[Record], bool] = await self._read(run)
+        result: QueryPage = await self._read(run)
         return result
 
     async def log_since(self, after: int, limit: int) -> list[tuple[int, str, str, str | None]]:
@@ -512,18 +524,6 @@ class SqliteStore:
 
         def run(db: sqlite3.Connection) -> int:
             return int(db.execute("SELECT MAX(seq) FROM messages").fetchone()[0] or 0)
-
-        result: int = await self._read(run)
-        return result
-
-    async def max_kseq(self, receiver: str) -> int:
-        """The highest receiver sequence number stored for ``receiver`` (0 if none)."""
-
-        def run(db: sqlite3.Connection) -> int:
-            top = db.execute(
-                "SELECT MAX(kseq) FROM messages WHERE receiver=?", (receiver,)
-            ).fetchone()[0]
-            return int(top or 0)
 
         result: int = await self._read(run)
         return result
@@ -570,6 +570,24 @@ class SqliteStore:
             return [r[0] for r in rows]
 
         result: list[str] = await self._read(run)
+        return result
+
+    async def receiver_items(
+        self, receiver: str, prefix: str = "", max_time: int | None = None
+    ) -> list[tuple[str, int]]:
+        """Like ``receiver_ids``, with each write's first fingerprint part (it covers the
+        write's dots): two replicas that list the same id with different parts hold it
+        under different dots."""
+
+        def run(db: sqlite3.Connection) -> list[tuple[str, int]]:
+            rows = db.execute(
+                "SELECT id, fp1 FROM messages WHERE receiver=? AND id >= ? AND id < ? "
+                "AND time <= ? ORDER BY id",
+                (receiver, prefix, prefix_end(prefix), _time_bound(max_time)),
+            )
+            return [(r[0], int(r[1])) for r in rows]
+
+        result: list[tuple[str, int]] = await self._read(run)
         return result
 
     async def id_fingerprints(

@@ -1,14 +1,14 @@
 """The storage interface of a supernode (``Store``) and its records.
 
 Invariants owned here (every implementation keeps them):
-- Every accepted write, whatever its type, is stored as its signed envelope with a
-  sequence number ``seq`` that is strictly increasing, assigned at commit, never reused:
-  this node's log (replication reads it with ``since``).
-- Every write also has ``kseq``, its receiver's sequence number: assigned by the node that
-  accepted the write (one more than the receiver's highest, or than a floor the caller
-  gives) and stored unchanged by every replica. It is the clients' cursor:
-  ``query(after=kseq)`` returns the receiver's writes after that point, in kseq order, on
-  any replica that holds them.
+- Every accepted write, whatever its type, is stored as its signed envelope with a local
+  log position ``seq`` that is strictly increasing, assigned at commit, never reused: this
+  node's log (catch-up reads it). ``seq`` differs between replicas and is never a cursor.
+- Every write has one or more **dots** ``(origin, counter)`` (``flocloud.protocol.cursor``):
+  assigned by the store that accepted it from a client (its store id, its next counter of
+  the receiver) and stored verbatim by every replica. The clients' cursor is a set of dots:
+  ``query(after=cursor)`` returns the receiver's writes the cursor does not cover, on any
+  replica, and the cursor that covers them too.
 - A write's future resolves only after its transaction has committed; a write whose
   transaction failed is never visible.
 - The same message id twice is a no-op that returns the original ``seq`` (``duplicate``).
@@ -21,16 +21,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from flocloud.protocol.cursor import Cursor, Dot
 from flocloud.protocol.envelope import Envelope
 
-__all__ = ["MessageFilter", "ObjectVersion", "PutResult", "Record", "Store", "StoreStats"]
+EMPTY = Cursor()
+
+__all__ = [
+    "MessageFilter",
+    "ObjectVersion",
+    "PutResult",
+    "QueryPage",
+    "Record",
+    "Store",
+    "StoreStats",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class PutResult:
     seq: int
     duplicate: bool = False
-    kseq: int = 0
+    dots: tuple[Dot, ...] = ()
     version: int | None = None  # for object writes: the new version
 
 
@@ -52,13 +63,13 @@ class Record:
     deleted: bool = False
     tags: tuple[str, ...] = ()
     note: str | None = None
-    origin: str | None = None
-    kseq: int = 0
+    origin: str | None = None  # the peer that forwarded it here (None: a client)
+    dots: tuple[Dot, ...] = ()
 
     def to_wire(self) -> dict[str, Any]:
         return {
-            "seq": self.kseq,
             "id": self.id,
+            "dots": [list(d) for d in self.dots],
             "envelope": {"body": self.body, "pubKey": self.pubkey, "sign": self.sign},
             "received_ms": self.received_ms,
             "deleted": self.deleted,
@@ -79,7 +90,7 @@ class MessageFilter:
     since: int | None = None  # client time, ms, inclusive
     until: int | None = None
     ids: tuple[str, ...] | None = None
-    after: int | None = None  # kseq cursor, exclusive
+    after: Cursor = EMPTY  # what the client already has
     limit: int = 100
     newest_first: bool = False
     include_deleted: bool = False
@@ -123,12 +134,24 @@ class StoreStats:
     extra: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class QueryPage:
+    """A query's answer: the records, whether more remain, the cursor after them
+    (``None`` for newest-first queries, which have none), and ``behind``: the client's
+    cursor names writes this store has not got (another replica may have more)."""
+
+    records: list[Record]
+    more: bool
+    cursor: Cursor | None
+    behind: bool = False
+
+
 class Store(Protocol):
     async def put(
         self, env: Envelope, received_ms: int, *, quota_bytes: int | None = None
     ) -> PutResult: ...
 
-    async def query(self, f: MessageFilter) -> tuple[list[Record], bool]: ...
+    async def query(self, f: MessageFilter) -> QueryPage: ...
 
     async def get_object(
         self, application: str, name: str, version: int | None = None

@@ -1,0 +1,152 @@
+"""Dots on disk: assigning, merging and reading by cursor (``flocloud.protocol.cursor``).
+
+Invariants owned here:
+- ``dots(receiver, origin, counter)`` is a primary key: one write per dot, so a numbering
+  bug fails loudly instead of hiding a write behind another.
+- This store's counter of a receiver lives in ``dot_counters`` and only grows, inside the
+  transaction that uses it: a counter is never reused, even after a hand-off dropped the
+  receiver's writes here.
+- A write's dots only grow (a retried write accepted by two nodes has two). A dot that is
+  already taken by another write is not stored (logged) and the write is kept: no data is
+  lost for a numbering conflict, which only a misbehaving peer can cause.
+- Reading by cursor touches only what the cursor does not cover, through the
+  ``(receiver, origin, counter)`` key: the cost grows with what is new, not with what is
+  stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Sequence
+
+import orjson
+
+from flocloud.protocol.cursor import Cursor, Dot
+
+__all__ = [
+    "assign_dot",
+    "dots_text",
+    "first_undelivered",
+    "merge_dots",
+    "parse_dots_text",
+    "uncovered",
+    "walk",
+]
+
+log = logging.getLogger("flocloud.storage")
+
+WALK_LIMIT = 5000  # counters read per origin when a cursor advances
+
+
+def dots_text(dots: Sequence[Dot]) -> str:
+    return orjson.dumps([[o, c] for o, c in sorted(set(dots))]).decode()
+
+
+def parse_dots_text(text: str) -> tuple[Dot, ...]:
+    return tuple((str(o), int(c)) for o, c in orjson.loads(text))
+
+
+def assign_dot(db: sqlite3.Connection, receiver: str, origin: str) -> Dot:
+    """The next dot of this store (``origin``) for ``receiver``."""
+    row = db.execute(
+        "INSERT INTO dot_counters (receiver, counter) VALUES (?, 1) "
+        "ON CONFLICT(receiver) DO UPDATE SET counter = counter + 1 RETURNING counter",
+        (receiver,),
+    ).fetchone()
+    return origin, int(row[0])
+
+
+def merge_dots(
+    db: sqlite3.Connection, receiver: str, msg_id: str, dots: Sequence[Dot]
+) -> tuple[Dot, ...]:
+    """Insert ``dots`` of a write (those not yet stored); returns the ones now stored."""
+    out = []
+    for origin, counter in dots:
+        row = db.execute(
+            "SELECT id FROM dots WHERE receiver=? AND origin=? AND counter=?",
+            (receiver, origin, counter),
+        ).fetchone()
+        if row is None:
+            db.execute(
+                "INSERT INTO dots (receiver, origin, counter, id) VALUES (?,?,?,?)",
+                (receiver, origin, counter, msg_id),
+            )
+            out.append((origin, counter))
+        elif row[0] == msg_id:
+            out.append((origin, counter))
+        else:
+            log.warning(
+                "dot %s:%d of %s is taken by %s; write %s kept without it",
+                origin, counter, receiver, row[0], msg_id,
+            )  # fmt: skip
+    return tuple(out)
+
+
+def uncovered(
+    db: sqlite3.Connection,
+    receiver: str,
+    cursor: Cursor,
+    where: str,
+    args: Sequence[object],
+    limit: int,
+) -> tuple[list[int], bool]:
+    """Local ``seq`` of up to ``limit`` of the receiver's writes that match ``where`` and
+    that the cursor does not cover, in ``seq`` order, and whether there are more."""
+    if cursor.is_empty():
+        sql = f"SELECT m.seq FROM messages m WHERE m.receiver=? AND {where} ORDER BY m.seq LIMIT ?"
+        seqs = [int(r[0]) for r in db.execute(sql, (receiver, *args, limit + 1))]
+        return seqs[:limit], len(seqs) > limit
+    parts, params = [], []
+    for origin in cursor.origins():
+        parts.append("SELECT id FROM dots WHERE receiver=? AND origin=? AND counter>?")
+        params += [receiver, origin, cursor.frontier(origin)]
+    known = ",".join("?" * len(cursor.origins()))
+    parts.append(f"SELECT id FROM dots WHERE receiver=? AND origin NOT IN ({known})")
+    params += [receiver, *cursor.origins()]
+    # rows covered through an exception or another dot are dropped below: read a few more
+    sql_limit = limit + 1 + sum(len(x) for _, _, x in cursor.entries) + 64
+    sql = (
+        f"SELECT DISTINCT m.seq, m.dots FROM messages m JOIN ({' UNION ALL '.join(parts)}) u "
+        f"ON m.id = u.id WHERE m.receiver=? AND {where} ORDER BY m.seq LIMIT ?"
+    )
+    rows: list[tuple[int, str]] = db.execute(sql, (*params, receiver, *args, sql_limit)).fetchall()
+    out = [int(r[0]) for r in rows if not cursor.covers_any(parse_dots_text(r[1]))]
+    return out[:limit], len(out) > limit or len(rows) == sql_limit
+
+
+def first_undelivered(
+    db: sqlite3.Connection,
+    receiver: str,
+    origin: str,
+    after: int,
+    where: str,
+    args: Sequence[object],
+    delivered: set[str],
+) -> int | None:
+    """The lowest counter of ``origin`` above ``after`` whose write matches ``where`` and
+    was not delivered (an answer cut by its limit); the frontier must stay below it."""
+    for counter, msg_id in db.execute(
+        "SELECT d.counter, d.id FROM dots d JOIN messages m ON m.id = d.id "
+        f"WHERE d.receiver=? AND d.origin=? AND d.counter>? AND {where} ORDER BY d.counter",
+        (receiver, origin, after, *args),
+    ):
+        if msg_id not in delivered:
+            return int(counter)
+    return None
+
+
+def walk(
+    db: sqlite3.Connection, receiver: str, origin: str, after: int, below: int | None
+) -> list[int]:
+    """Counters of ``origin`` in ``(after, below)`` held here, for ``Cursor.advance``
+    (at most ``WALK_LIMIT``)."""
+    top = below if below is not None else (1 << 62)
+    return [
+        int(c)
+        for (c,) in db.execute(
+            "SELECT counter FROM dots WHERE receiver=? AND origin=? AND counter>? AND counter<? "
+            "ORDER BY counter LIMIT ?",
+            (receiver, origin, after, top, WALK_LIMIT),
+        )
+    ]

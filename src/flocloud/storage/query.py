@@ -1,0 +1,109 @@
+"""The query builder: a ``MessageFilter`` as SQL, and the cursor after an answer.
+
+Invariants owned here (docs/protocol.md §8.2):
+- An ascending answer holds only writes the filter's cursor does not cover, at most
+  ``limit``, in this store's log order; the cursor it returns covers exactly the old
+  cursor, the writes returned, and writes held here that the client need not see (they
+  do not match its filter) below the first matching write left out. So following the
+  cursors from any replicas never skips a write and never repeats one.
+- ``behind`` is set when the client's cursor names a counter above every counter this
+  store holds of that origin: the client has seen writes that have not reached this
+  replica yet.
+- A newest-first answer (``order: desc``) is a window, not a feed: it ignores no cursor
+  (one is refused by the request parser) and returns none.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+from .dots import first_undelivered, uncovered, walk
+from .store import MessageFilter, QueryPage, Record
+
+__all__ = ["filter_sql", "query_page"]
+
+
+def filter_sql(f: MessageFilter) -> tuple[str, list[Any]]:
+    """The filter's conditions (besides receiver and cursor) over ``messages`` columns."""
+    where: list[str] = []
+    args: list[Any] = []
+    for column, value in (
+        ("application", f.application),
+        ("type", f.type),
+        ("sender", f.sender),
+        ("comment", f.comment),
+    ):
+        if value is not None:
+            where.append(f"m.{column}=?")
+            args.append(value)
+    if f.since is not None:
+        where.append("m.time>=?")
+        args.append(f.since)
+    if f.until is not None:
+        where.append("m.time<=?")
+        args.append(f.until)
+    if f.ids is not None:
+        where.append(f"m.id IN ({','.join('?' * len(f.ids))})")
+        args.extend(f.ids)
+    if not f.include_deleted:
+        where.append("m.deleted=0")
+    return (" AND ".join(where) or "1"), args
+
+
+def query_page(
+    db: sqlite3.Connection,
+    f: MessageFilter,
+    columns: str,
+    record: Callable[[tuple[Any, ...]], Record],
+) -> QueryPage:
+    where, args = filter_sql(f)
+    cols = ", ".join("m." + c.strip() for c in columns.split(","))
+    if f.newest_first:
+        rows = db.execute(
+            f"SELECT {cols} FROM messages m WHERE m.receiver=? AND {where} "
+            "ORDER BY m.seq DESC LIMIT ?",
+            (f.receiver, *args, f.limit + 1),
+        ).fetchall()
+        return QueryPage([record(r) for r in rows[: f.limit]], len(rows) > f.limit, None)
+    db.execute("BEGIN")  # one snapshot: a write committed meanwhile is neither sent nor covered
+    try:
+        return _page(db, f, where, args, cols, record)
+    finally:
+        db.execute("COMMIT")
+
+
+def _page(
+    db: sqlite3.Connection,
+    f: MessageFilter,
+    where: str,
+    args: list[Any],
+    cols: str,
+    record: Callable[[tuple[Any, ...]], Record],
+) -> QueryPage:
+    seqs, more = uncovered(db, f.receiver, f.after, where, args, f.limit)
+    records: list[Record] = []
+    for i in range(0, len(seqs), 500):
+        chunk = seqs[i : i + 500]
+        sql = f"SELECT {cols} FROM messages m WHERE m.seq IN ({','.join('?' * len(chunk))})"
+        records.extend(record(r) for r in db.execute(sql, chunk))
+    records.sort(key=lambda r: r.seq)
+    cursor = f.after.add(d for r in records for d in r.dots)
+    delivered = {r.id for r in records}
+    origins = set(cursor.origins())
+    behind = False
+    for origin in sorted(origins):
+        low = f.after.frontier(origin)
+        held = db.execute(
+            "SELECT MAX(counter) FROM dots WHERE receiver=? AND origin=?", (f.receiver, origin)
+        ).fetchone()[0]
+        if f.after.top(origin) > int(held or 0):
+            behind = True
+        below = (
+            first_undelivered(db, f.receiver, origin, low, where, args, delivered) if more else None
+        )
+        cursor = cursor.advance(
+            origin, walk(db, f.receiver, origin, cursor.frontier(origin), below)
+        )
+    return QueryPage(records, more, cursor, behind)
