@@ -14,10 +14,12 @@ ALLOWED: dict[str, set[str]] = {
     "protocol": set(),
     "chain": {"protocol"},
     "storage": {"protocol"},
+    # the replication core: sans-I/O state machines over the protocol's types
+    "replication": {"protocol"},
     # a node reaches its peers with the client's websocket connection class
-    "node": {"protocol", "chain", "storage", "web", "client"},
+    "node": {"protocol", "chain", "storage", "web", "client", "replication"},
     "client": {"protocol", "chain"},
-    "devnet": {"protocol", "chain", "client", "node", "storage"},
+    "devnet": {"protocol", "chain", "client", "node", "storage", "replication"},
     "web": {"protocol"},
     "cli": {"protocol", "chain", "client", "devnet", "node", "storage"},
 }
@@ -55,9 +57,9 @@ def test_subpackage_imports_only_allowed_layers(sub: str) -> None:
 
 
 def test_protocol_is_sans_io() -> None:
-    """flocloud.protocol imports no I/O, clock or randomness module."""
+    """flocloud.protocol and the replication core import no I/O, clock or randomness."""
     bad = []
-    for path in _files("protocol"):
+    for path in _files("protocol") + _files("replication"):
         for mod in _imports(path):
             if mod.split(".")[0] in PROTOCOL_FORBIDDEN or mod in {"os", "secrets"}:
                 bad.append(f"{path.name} imports {mod}")
