@@ -17,6 +17,10 @@ Invariants owned here:
   writes; and only after the registry has been stable for ``handoff_grace_seconds``.
   Writes that arrive meanwhile stay until a later round confirms them too.
 - Tombstones are ordinary writes, so they travel the same way; they are never purged.
+- Cost: a round starts with one comparison per peer of the fingerprint of everything the
+  two share (``flocloud.replication.shared``, kept up to date write by write), so equal
+  replicas cost milliseconds whatever the number of keys; scans of every key digest run
+  only when a root differs or for the periodic exact rebuild, and off the event loop.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 from flocloud.client.connection import NodeConnection
 from flocloud.protocol.errors import BadFormat, FlocloudError
-from flocloud.protocol.fingerprint import Fingerprint, PrefixIndex, children
+from flocloud.protocol.fingerprint import Fingerprint, PrefixIndex, children, write_parts
+from flocloud.replication.shared import SharedDigests
 
 if TYPE_CHECKING:
     from flocloud.storage.sqlite import SqliteStore
@@ -65,6 +70,20 @@ class AntiEntropy:
     def __init__(self, peers: Peers) -> None:
         self.peers = peers
         self.wake = asyncio.Event()  # a round now: view change, a peer came back, heal
+        self.shared = SharedDigests(peers.self_id)
+
+    def on_commit(self, committed: list[Any]) -> None:
+        """The store committed writes: move the shared roots (``SharedDigests``)."""
+        for rec, _ in committed:
+            delta = Fingerprint(1, *write_parts(rec.id, rec.dots))
+            self.shared.add(rec.receiver, delta, self.peers.replica_set)
+
+    async def _rebuild(self) -> list[KeyDigest]:
+        digests = await self._store.key_digests()
+        await asyncio.to_thread(
+            self.shared.rebuild, [(r, fp) for r, _, fp in digests], self.peers.replica_set
+        )
+        return digests
 
     @property
     def _store(self) -> SqliteStore:
@@ -79,23 +98,35 @@ class AntiEntropy:
         """Keys stored here that both this node and ``peer`` replicate (this node's view),
         indexed by ``key position + receiver``; from ``digests`` when the caller read them."""
         me = self.peers.self_id
-        items = []
         if digests is None:
             digests = await self._store.key_digests()
-        for receiver, kpos, fp in digests:
-            reps = self.peers.replica_set(receiver)
-            if me in reps and peer in reps:
-                items.append((kpos + receiver, fp))
-        return PrefixIndex(items)
+
+        def build(digests: list[KeyDigest]) -> PrefixIndex:
+            items = []
+            for receiver, kpos, fp in digests:
+                reps = self.peers.replica_set(receiver)
+                if me in reps and peer in reps:
+                    items.append((kpos + receiver, fp))
+            return PrefixIndex(items)
+
+        return await asyncio.to_thread(build, digests)
 
     # -- serving ------------------------------------------------------------------------
 
     async def serve_digest(self, requester: str, ranges: Any) -> dict[str, Any]:
         """For each of the requester's ranges whose fingerprint differs from ours: ours,
         and the keys in it when there are few. Equal ranges are left out."""
+        asked = _ranges(ranges)
+        if (
+            len(asked) == 1
+            and asked[0][0] == ""
+            and self.shared.built
+            and self.shared.root(requester) == asked[0][1]
+        ):
+            return {"ranges": []}  # equal replicas: no scan
         index = await self._shared_keys(requester)
         out = []
-        for p, theirs in _ranges(ranges):
+        for p, theirs in asked:
             fp = index.fingerprint(p)
             if fp == theirs:
                 continue
@@ -160,6 +191,13 @@ class AntiEntropy:
         """One anti-entropy exchange with ``peer``; returns how many writes were pulled.
         ``digests``: this store's key digests, when the caller already read them."""
         conn = await self.peers.link(peer)
+        if self.shared.built:  # one comparison first: equal replicas stop here
+            root = self.shared.root(peer)
+            reply = await conn.request("peer.digest", ranges=[["", root.to_wire()]])
+            self._count("ae_ranges")
+            if not reply.get("ranges"):
+                self._count("ae_rounds")
+                return 0
         mine = await self._shared_keys(peer, digests)
         todo, differing = [""], []
         while todo:
@@ -264,15 +302,21 @@ class AntiEntropy:
         peers = self.peers
         if peers.view.placement is None or peers.clock() - peers.view_changed_at < grace:
             return 0
-        me = peers.self_id
-        if digests is None:
-            digests = await self._store.key_digests()
-        foreign = [r for r, _, _ in digests if me not in peers.replica_set(r)]
+        if not self.shared.built:
+            await self._rebuild()
         dropped = 0
-        for receiver in foreign[:max_keys]:
+        for receiver in self.shared.next_foreign(max_keys):  # round-robin
+            if peers.self_id in peers.replica_set(receiver):
+                continue
             ids = await self._store.receiver_ids(receiver)
             if await self._confirmed_everywhere(receiver):  # every id above, and any newer
+                before = await self._store.key_digest(receiver)
                 n = await self._store.drop(receiver, ids)
+                after = await self._store.key_digest(receiver)
+                removed = Fingerprint(
+                    before.count - after.count, before.s1 - after.s1, before.s2 - after.s2
+                )
+                self.shared.drop(receiver, removed, peers.replica_set, gone=after.count == 0)
                 self._count("handoff_dropped", n)
                 dropped += n
                 log.info("handed off %d writes of %s", n, receiver)
@@ -319,8 +363,10 @@ class AntiEntropy:
             except TimeoutError:
                 pass
             self.wake.clear()
-            try:  # one read of this store's key digests serves the whole round
-                digests = await self._store.key_digests()
+            digests: list[KeyDigest] | None = None
+            try:  # an exact rebuild now and then (and after a change): one read serves all
+                if self.shared.round():
+                    digests = await self._rebuild()
             except FlocloudError as exc:
                 log.warning("anti-entropy round skipped: %s", exc.message)
                 continue

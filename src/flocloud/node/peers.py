@@ -129,6 +129,7 @@ class Peers:
         ):
             # placement changed: anti-entropy finds keys we now replicate, hand-off waits
             self.view_changed_at = self.clock()
+            self.antientropy.shared.built = False  # shared roots: rebuilt next round
             self._replica_sets.clear()
             self._neighbours = None
             self.antientropy.wake.set()

@@ -350,6 +350,7 @@ class Node:
         self.peers = Peers(self)
         self.service.replicate = self.peers.replicate
         self.service.forward = self.peers.forward
+        self.service.commit_listeners.append(self.peers.antientropy.on_commit)
         self.service.pull_key = self.peers.pull_key
         self.service.is_replica = lambda key: (
             self.peers.view.placement is None or (self.key.address in self.peers.replica_set(key))

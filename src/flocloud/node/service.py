@@ -146,6 +146,8 @@ class NodeService:
         self.forward: Callable[[Envelope], Awaitable[dict[str, Any] | None]] | None = None
         self.pull_key: Callable[[str, Cursor], Awaitable[None]] | None = None
         self.is_replica: Callable[[str], bool] = lambda key: True
+        # others that follow commits (anti-entropy's shared roots)
+        self.commit_listeners: list[Callable[[list[tuple[Record, str | None]]], None]] = []
         store.on_commit = self._on_commit
 
     def add_subscriber(self, sub: Subscriber) -> None:
@@ -248,6 +250,8 @@ class NodeService:
         return result
 
     def _on_commit(self, committed: list[tuple[Record, str | None]]) -> None:
+        for listener in self.commit_listeners:
+            listener(committed)
         for rec, comment in committed:
             subs = self.subscribers.get(rec.receiver)
             if subs:
