@@ -8,6 +8,7 @@ import logging
 import os
 import random
 from collections.abc import Iterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -117,6 +118,68 @@ async def test_a_lonely_home_is_below_quorum_and_the_client_goes_on(devnet: Netw
         await c.aclose()
 
 
+async def _peer_link(session: aiohttp.ClientSession, me: NodeProcess, them: NodeProcess) -> Any:
+    """An authenticated replication link from ``me`` (its registered key) to ``them``."""
+    from flocloud.client.connection import NodeConnection
+    from flocloud.protocol.peering import sign_transcript, transcript
+
+    conn = NodeConnection(them.ws_url, session, timeout=5)
+    await conn.connect()
+    na = "33" * 32
+    hello = await conn.request("peer.hello", node_id=me.id, nonce=na)
+    digest = transcript("client", me.id, them.id, na, hello["nonce"])
+    await conn.request("peer.auth", sign=sign_transcript(me.key, digest), store_id="t2")
+    return conn
+
+
+async def test_a_node_outside_the_replica_set_forwards_the_write(devnet: Network) -> None:
+    """Finding 1: a write sent to a node that is neither a replica nor a stand-in of the
+    key is handed to a replica, acked with the replica's dot, and not stored on the side;
+    a cursor taken before it then returns it from every replica, and a live subscriber on a
+    replica receives it."""
+    from flocloud.client.connection import NodeConnection
+
+    await devnet.wait_quorum()
+    c = await client_for(devnet, user("outsider"))
+    receiver = user("outsider-inbox").address
+    replicas = devnet.replicas(receiver)
+    outsider = next(n for n in devnet.active if n not in replicas)
+    try:
+        for i in range(5):
+            await c.send(receiver, {"i": i})
+        _, cursor = await c.fetch(receiver)
+        async with aiohttp.ClientSession() as s:
+            sub_conn = NodeConnection(replicas[1].ws_url, s, timeout=10)
+            await sub_conn.connect()
+            queue = sub_conn.open_subscription("o")
+            await sub_conn.request(
+                "subscribe", sub="o", filter={"receiver": receiver, "after": cursor}
+            )
+            assert (await asyncio.wait_for(queue.get(), 10)).get("eose")
+            conn = NodeConnection(outsider.ws_url, s, timeout=10)
+            await conn.connect()
+            env = c.sign(receiver, {"via": "outsider"})
+            ack = await conn.request("put", envelope=env.to_wire())
+            assert ack["ok"] and ack["replicas"] >= 2
+            frame = await asyncio.wait_for(queue.get(), 10)
+            assert frame["event"]["id"] == env.id
+            await conn.close()
+            await sub_conn.close()
+        assert env.id not in await devnet.ids_on(outsider, receiver)
+        for node in replicas:
+            async with (
+                aiohttp.ClientSession() as s,
+                s.get(
+                    f"{node.url}/api/messages", params={"receiver": receiver, "after": cursor}
+                ) as resp,
+            ):
+                page = await resp.json()
+            assert [m["id"] for m in page["messages"]] in ([env.id], []), node.name
+    finally:
+        await c.aclose()
+    await devnet.wait_converged([receiver], timeout=30)
+
+
 async def test_node_added_then_removed(devnet: Network) -> None:
     """A node added on chain receives the data it now replicates, and the node each moved
     key left deletes its copy; after a node is removed on chain its data is still held by
@@ -155,7 +218,23 @@ async def test_node_added_then_removed(devnet: Network) -> None:
 
     await devnet.wait_until(old_copies_deleted, timeout=40, what="hand-off of the moved keys")
     gone = next(n for n in devnet.active if n is not new)
-    await devnet.remove_node(gone.index)
+    judge = next(n for n in devnet.active if n is not new and n is not gone)
+    async with aiohttp.ClientSession() as session:
+        link = await _peer_link(session, gone, judge)  # authenticated while still listed
+        await devnet.remove_node(gone.index)
+
+        async def refused() -> bool:  # finding 8: membership is checked on every request
+            try:
+                await link.request("peer.sync", after=0)
+            except FlocloudError as exc:  # refused, or closed by the judge at once
+                return exc.code == "forbidden" or link.closed
+            return False
+
+        await devnet.wait_until(refused, timeout=30, what="the removed node's link refused")
+        await link.close()
+        with pytest.raises(FlocloudError) as again:
+            await _peer_link(session, gone, judge)
+        assert again.value.code == "forbidden"
 
     async def n_copies_everywhere() -> bool:
         for r, ids in acked.items():

@@ -394,10 +394,7 @@ def cursors() -> dict[str, Any]:
     cur = Cursor()
     out = []
     for op, arg in steps:
-        if op == "add":
-            cur = cur.add([(o, c) for o, c in arg])
-        else:
-            cur = cur.advance(arg[0], arg[1])
+        cur = cur.add([(o, c) for o, c in arg]) if op == "add" else cur.advance(arg[0], arg[1])
         out.append({"op": op, "arg": arg, "token": cur.encode(),
                     "entries": [[o, f, list(x)] for o, f, x in cur.entries]})  # fmt: skip
     return {

@@ -96,10 +96,10 @@ def add_routes(app: web.Application, node: Node) -> None:
         q = request.query
         filt: dict[str, Any] = {
             k: q[k]
-            for k in ("receiver", "application", "type", "sender", "comment", "order")
+            for k in ("receiver", "application", "type", "sender", "comment", "order", "after")
             if k in q
         }
-        for k in ("after", "limit", "since", "until"):
+        for k in ("limit", "since", "until"):
             v = _int(q.get(k), k)
             if v is not None:
                 filt[k] = v

@@ -401,6 +401,7 @@ class Node:
                         {a.name: AppConfig(a.admin, a.trusted) for a in state.apps}
                     )
                     self.peers.update(RegistryView.from_state(state))
+                    self._close_removed_peers()
                     self.network_nodes = [
                         {"id": n.id, "uri": n.uri, "pubKey": n.pubkey} for n in state.nodes
                     ]
@@ -409,6 +410,16 @@ class Node:
                 await asyncio.sleep(chain.refresh_seconds)
         finally:
             await reader.aclose()
+
+    def _close_removed_peers(self) -> None:
+        """Links from supernodes the registry no longer lists close at once (finding 8)."""
+        for conn in list(self.connections):
+            peer = conn.peer_state.get("peer")
+            if peer and peer not in self.peers.view.nodes:
+                conn.peer_state.clear()
+                task = asyncio.create_task(conn._close(4003, b"no longer a registered supernode"))
+                conn.background.add(task)
+                task.add_done_callback(conn.background.discard)
 
     def client_ip(self, request: web.Request) -> str:
         peer = request.remote or ""
