@@ -38,7 +38,7 @@ from flocloud.replication.shared import SharedDigests
 if TYPE_CHECKING:
     from flocloud.storage.sqlite import SqliteStore
 
-    from .peers import Peers
+from .context import PeerNet
 
 KeyDigest = tuple[str, str, Fingerprint]  # receiver, key position, fingerprint
 
@@ -67,7 +67,7 @@ def _ranges(value: Any) -> list[tuple[str, Fingerprint]]:
 
 
 class AntiEntropy:
-    def __init__(self, peers: Peers) -> None:
+    def __init__(self, peers: PeerNet) -> None:
         self.peers = peers
         self.wake = asyncio.Event()  # a round now: view change, a peer came back, heal
         self.shared = SharedDigests(peers.self_id)

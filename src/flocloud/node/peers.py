@@ -40,7 +40,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 
@@ -53,10 +53,8 @@ from flocloud.protocol.placement import DEFAULT_VIRTUAL_NODES, Placement
 from flocloud.replication.quorum import Decision, WriteQuorum
 from flocloud.storage.store import MessageFilter, PutResult
 
-if TYPE_CHECKING:
-    from .server import Node
-
 from .antientropy import AntiEntropy
+from .context import NodeCore
 
 __all__ = ["Peers", "RegistryView"]
 
@@ -90,7 +88,12 @@ class RegistryView:
 
 class Peers:
     def __init__(
-        self, node: Node, *, timeout: float = 2.0, down_for: float = 3.0, sync_interval: float = 0.5
+        self,
+        node: NodeCore,
+        *,
+        timeout: float = 2.0,
+        down_for: float = 3.0,
+        sync_interval: float = 0.5,
     ) -> None:
         self.node = node
         self.view = RegistryView()

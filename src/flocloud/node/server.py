@@ -35,6 +35,7 @@ from flocloud.protocol.errors import BadFormat, FlocloudError, Forbidden, RateLi
 from flocloud.replication.subscription import Subscription, SubscriptionPhase
 from flocloud.storage.sqlite import SqliteStore
 
+from . import http
 from .config import AppConfig, NodeConfig
 from .limits import TokenBucket
 from .peers import Peers, RegistryView
@@ -356,8 +357,6 @@ class Node:
             self.peers.view.placement is None or (self.key.address in self.peers.replica_set(key))
         )
         app = web.Application(client_max_size=self.config.limits.max_message_bytes * 2 + 4096)
-        from . import http
-
         http.add_routes(app, self)
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self.runner.setup()

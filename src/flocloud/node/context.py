@@ -1,0 +1,63 @@
+"""What the replication shell needs from the node and from each other, as protocols.
+
+Invariant owned here: the node's modules depend on each other one way (server → http,
+peers → antientropy → context), never in a circle; where a module needs a collaborator
+built above it, it names the collaborator's shape here instead of importing its class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Container
+from typing import Any, Protocol
+
+from flocloud.client.connection import NodeConnection
+from flocloud.protocol.keys import PrivateKey
+from flocloud.protocol.placement import Placement
+
+from .config import NodeConfig
+from .service import NodeService
+
+__all__ = ["NodeCore", "PeerNet", "ViewShape"]
+
+
+class NodeCore(Protocol):
+    """A running supernode, as replication sees it."""
+
+    key: PrivateKey
+    config: NodeConfig
+    service: NodeService
+
+
+class ViewShape(Protocol):
+    placement: Placement | None
+    replication_factor: int
+
+
+class PeerNet(Protocol):
+    """The replication shell (``node/peers.py``), as anti-entropy sees it."""
+
+    node: NodeCore
+    view_changed_at: float
+    catching_up: set[str]
+
+    @property
+    def view(self) -> ViewShape: ...
+
+    @property
+    def self_id(self) -> str: ...
+
+    def clock(self) -> float: ...
+
+    def is_up(self, peer: str) -> bool: ...
+
+    def replica_set(self, key: str) -> tuple[str, ...]: ...
+
+    async def link(
+        self, peer: str, *, probe: bool = False, wait: bool = False
+    ) -> NodeConnection: ...
+
+    async def store_batch(self, records: list[dict[str, Any]], peer: str) -> int: ...
+
+    async def each_live_neighbour(
+        self, work: Callable[[str], Awaitable[Any]], what: str, skip: Container[str] = ()
+    ) -> None: ...
