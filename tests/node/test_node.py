@@ -161,17 +161,21 @@ class TestSubscribe:
         await ws.put(late)
         await asyncio.sleep(0.3)
         assert queue.empty()
-        # resuming from the cursor of the 46th event gives exactly the rest, once each
-        q2 = ws.conn.open_subscription("s2")
-        await ws.req("subscribe", sub="s2", filter={"receiver": receiver, "after": after_event[45]})
-        rest: list[str] = []
-        while True:
-            frame = await asyncio.wait_for(q2.get(), 10)
-            assert isinstance(frame, dict)
-            if frame.get("eose"):
-                break
-            rest.append(frame["event"]["id"])
-        assert sorted(rest) == sorted([*got[46:], live.id, late.id])
+        # resuming from the cursor of any event gives exactly the rest, once each: in the
+        # stored phase, among the writes buffered during it, and live
+        for n, k in enumerate(sorted({0, eose_at - 1, eose_at, eose_at + 1, 45, 58})):
+            q2 = ws.conn.open_subscription(f"r{n}")
+            filt = {"receiver": receiver, "after": after_event[k]}
+            await ws.req("subscribe", sub=f"r{n}", filter=filt)
+            rest: list[str] = []
+            while True:
+                frame = await asyncio.wait_for(q2.get(), 10)
+                assert isinstance(frame, dict)
+                if frame.get("eose"):
+                    break
+                rest.append(frame["event"]["id"])
+            await ws.req("unsubscribe", sub=f"r{n}")
+            assert sorted(rest) == sorted([*got[k + 1 :], live.id, late.id]), k
 
     async def test_max_subscriptions(self, ws: Ws) -> None:
         """A connection may hold at most max_subscriptions (3 here)."""

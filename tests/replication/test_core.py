@@ -72,12 +72,16 @@ def test_subscription_delivers_each_write_once_in_any_order() -> None:
     assert sub.on_commit("w3", [("o", 3)], True) is None  # stored phase: buffered
     assert sub.on_commit("w1", [("o", 1)], True) is None
     sub.stored_page(Cursor().add([("o", 1), ("o", 2)]))
-    assert sub.end_stored() == ["w3"]  # w1 was covered already
+    assert sub.on_commit("w4", [("o", 4)], True) is None
+    pushed = sub.end_stored()  # w1 was covered already
+    assert [w for w, _ in pushed] == ["w3", "w4"]
+    # each carries the cursor just after it: resuming from w3's does not skip w4
+    assert pushed[0][1].covers(("o", 3)) and not pushed[0][1].covers(("o", 4))
     assert sub.phase is SubscriptionPhase.LIVE
     assert sub.on_commit("w0", [("p", 1)], True) == "w0"  # a lower, later arrival: pushed
     assert sub.on_commit("w0", [("p", 1)], True) is None  # once
-    assert sub.on_commit("x", [("o", 4)], False) is None  # not matching, but covered now
-    assert sub.cursor.entries == (("o", 4, ()), ("p", 1, ()))
+    assert sub.on_commit("x", [("o", 5)], False) is None  # not matching, but covered now
+    assert sub.cursor.entries == (("o", 5, ()), ("p", 1, ()))
 
 
 def test_subscription_closes_instead_of_growing() -> None:

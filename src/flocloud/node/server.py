@@ -294,13 +294,16 @@ class Connection:
             self._close_slow(sub_id, sub)
             return
         await self.send({"sub": sub_id, "eose": True, "cursor": core.cursor.encode()})
-        for rec in core.end_stored():
-            self._push_event(sub_id, sub, core, rec)
+        for rec, cursor in core.end_stored():
+            self._push_event(sub_id, sub, core, rec, cursor)
 
-    def _push_event(self, sub_id: str, sub: Subscriber, core: Subscription[Any], rec: Any) -> None:
+    def _push_event(
+        self, sub_id: str, sub: Subscriber, core: Subscription[Any], rec: Any, cursor: Any = None
+    ) -> None:
         if core.phase is SubscriptionPhase.CLOSED:
             return
-        frame = {"sub": sub_id, "event": rec.to_wire(), "cursor": core.cursor.encode()}
+        after = (cursor or core.cursor).encode()  # covers this write, none after it
+        frame = {"sub": sub_id, "event": rec.to_wire(), "cursor": after}
         try:
             self.out.put_nowait(orjson.dumps(frame))
         except asyncio.QueueFull:

@@ -5,6 +5,7 @@ Invariants owned here (docs/protocol.md §8.3):
   reads anything, so no commit falls between the stored and the live phase.
 - Every matching committed write is delivered exactly once: a write is pushed only if the
   subscription's cursor does not cover one of its dots, and the cursor then covers it.
+  The cursor sent with a write covers that write and those before it, never a later one.
   Arrival order does not matter (a replica's late or out-of-order copy is pushed too).
 - Commits during the stored phase wait in a buffer of at most ``max_buffer`` writes;
   beyond it the subscription closes (the client resumes from its last cursor) instead of
@@ -62,12 +63,16 @@ class Subscription(Generic[T]):
         """The stored phase sent a page; ``cursor`` is the cursor after it."""
         self.cursor = cursor
 
-    def end_stored(self) -> list[T]:
-        """The stored phase is over: the buffered writes to push now, in commit order."""
+    def end_stored(self) -> list[tuple[T, Cursor]]:
+        """The stored phase is over: the buffered writes to push now, in commit order,
+        each with the cursor just after it (a client resuming from it gets the rest)."""
         if self.phase is not SubscriptionPhase.STORED:
             return []
         self.phase = SubscriptionPhase.LIVE
-        out = [x for it, d, m in self._buffer if (x := self._take(it, d, m)) is not None]
+        out = []
+        for item, dots, matching in self._buffer:
+            if (x := self._take(item, dots, matching)) is not None:
+                out.append((x, self.cursor))
         self._buffer.clear()
         return out
 
