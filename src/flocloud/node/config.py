@@ -76,6 +76,8 @@ class NodeConfig:
     log_level: str = "info"
     log_format: str = "text"  # text | json
     fault_file: str = ""  # test/dev only: JSON {"partition": [peer IDs]} to cut links
+    verify_threads: int = 2  # signature checks off the event loop (0: inline)
+    event_loop: str = "uvloop"  # uvloop (when installed) | asyncio
     limits: Limits = field(default_factory=Limits)
     chain: ChainConfig = field(default_factory=ChainConfig)
     replication: ReplicationConfig = field(default_factory=ReplicationConfig)

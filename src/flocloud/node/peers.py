@@ -46,7 +46,7 @@ import aiohttp
 
 from flocloud.client.connection import NodeConnection
 from flocloud.protocol.cursor import Cursor, parse_dots
-from flocloud.protocol.envelope import Envelope, parse_envelope
+from flocloud.protocol.envelope import Envelope
 from flocloud.protocol.errors import BadFormat, FlocloudError, Forbidden, Unavailable
 from flocloud.protocol.peering import check_peer, sign_transcript, transcript
 from flocloud.protocol.placement import DEFAULT_VIRTUAL_NODES, Placement
@@ -523,9 +523,7 @@ class Peers:
         earlier one (a patch, a tag) is retried after the rest of the batch."""
 
         async def one(rec: dict[str, Any]) -> bool:
-            env = parse_envelope(
-                rec["envelope"], now_ms=None, limits=self.node.service.envelope_limits
-            )
+            env = await self.node.service.replica_envelope(rec["envelope"])
             dots = parse_dots(rec.get("dots"))
             return not (
                 await self.node.service.store_replica(env, origin=peer, dots=dots)

@@ -30,7 +30,6 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from flocloud.protocol.cursor import parse_dots
-from flocloud.protocol.envelope import parse_envelope
 from flocloud.protocol.errors import BadFormat, FlocloudError, Forbidden, RateLimited, Unavailable
 from flocloud.replication.subscription import Subscription, SubscriptionPhase
 from flocloud.storage.sqlite import SqliteStore
@@ -218,9 +217,8 @@ class Connection:
         if op == "peer.key":
             return await peers.serve_key(f.get("receiver"), f.get("after"))
         if op == "peer.replicate":
-            limits = self.node.service.envelope_limits
-            env = parse_envelope(f.get("envelope"), now_ms=None, limits=limits)
             dots = parse_dots(f.get("dots"))
+            env = await self.node.service.replica_envelope(f.get("envelope"))
             if any(o != self.peer_state.get("store_id") for o, _ in dots):
                 raise Forbidden("peer.replicate may carry only the sender's own dots")
             result = await self.node.service.store_replica(env, origin=peer, dots=dots)
@@ -465,6 +463,7 @@ class Node:
             await conn.ws.close(code=1001, message=b"server shutting down")
         if self.runner is not None:
             await self.runner.cleanup()
+        self.service.verifier.close()
         if self.store is not None:
             await self.store.close()
         log.info("supernode %s stopped", self.key.address)
@@ -485,4 +484,12 @@ def run_node(config: NodeConfig) -> None:
         await stop.wait()
         await node.stop()
 
+    if config.event_loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            log.info("uvloop is not installed: running on asyncio's own event loop")
+        else:
+            uvloop.run(main())
+            return
     asyncio.run(main())

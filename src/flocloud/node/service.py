@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flocloud.protocol.cursor import Cursor, Dot
-from flocloud.protocol.envelope import Envelope, parse_envelope
+from flocloud.protocol.envelope import Envelope, parse_unverified
 from flocloud.protocol.envelope import Limits as EnvelopeLimits
 from flocloud.protocol.errors import BadFormat, NotFound, RateLimited, Unavailable
 from flocloud.protocol.objects import merge_diff
@@ -43,6 +43,7 @@ from flocloud.storage.store import MessageFilter, PutResult, QueryPage, Record
 
 from .config import AppConfig, NodeConfig
 from .limits import BucketMap, Metrics
+from .verify import BatchVerifier
 
 __all__ = ["NodeService", "Subscriber", "parse_filter"]
 
@@ -137,6 +138,7 @@ class NodeService:
         lim = config.limits
         self.envelope_limits = EnvelopeLimits(lim.max_message_bytes, lim.max_depth, lim.max_skew_ms)
         self.id_buckets = BucketMap(lim.rate_per_id, lim.burst_per_id)
+        self.verifier = BatchVerifier(config.verify_threads)
         self.apps: dict[str, AppConfig] = dict(config.apps)
         self.subscribers: dict[str, set[Subscriber]] = {}  # by receiver
         # set by the replication shell (node/peers.py): forward a committed write to its
@@ -177,7 +179,8 @@ class NodeService:
         clock-skew check: the signature and every other rule still apply. ``forwarded``: a
         peer handed it on (``peer.forward``); it is taken here, never forwarded again."""
         now = None if restore else self.now_ms()
-        env = parse_envelope(wire, now_ms=now, limits=self.envelope_limits)
+        env = parse_unverified(wire, now_ms=now, limits=self.envelope_limits)
+        await self.verifier.check(env)
         body = env.body
         if not self.id_buckets.take(body.senderID, self.now_ms() / 1000):
             raise RateLimited(
@@ -236,6 +239,13 @@ class NodeService:
             check_about_permission(
                 write.kind, body.senderID, receiver, target_app.admin if target_app else None
             )
+
+    async def replica_envelope(self, wire: Any) -> Envelope:
+        """A write from a peer: parsed and its signature checked (off the loop), with no
+        clock check (it was accepted elsewhere, maybe long ago)."""
+        env = parse_unverified(wire, now_ms=None, limits=self.envelope_limits)
+        await self.verifier.check(env)
+        return env
 
     async def store_replica(
         self, env: Envelope, origin: str, dots: tuple[Dot, ...] | None = None

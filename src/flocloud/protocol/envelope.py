@@ -48,8 +48,10 @@ __all__ = [
     "Limits",
     "build_envelope",
     "check_depth",
+    "check_signature",
     "message_id",
     "parse_envelope",
+    "parse_unverified",
 ]
 
 PROTOCOL_VERSION = 1
@@ -198,6 +200,30 @@ def parse_envelope(
     ``now_ms=None`` skips the clock check (for replaying stored messages).
     Raises only ``ProtocolViolation`` subclasses.
     """
+    env = parse_unverified(wire, now_ms=now_ms, limits=limits)
+    check_signature(env)
+    return env
+
+
+def check_signature(env: Envelope) -> None:
+    """Step 8 of §3.3: the signature over the body's bytes (``InvalidSignature``; a key
+    that is not on the curve is ``BadFormat``)."""
+    if not verify_data(env.pubkey, env.signature, env.body_text.encode("utf-8")):
+        try:  # the curve check is costly, so it runs only on the failure path
+            parse_pubkey(env.pubkey)
+        except InvalidKey as exc:
+            raise BadFormat(f"pubKey: {exc.message}") from None
+        raise InvalidSignature("signature does not match body and pubKey")
+
+
+def parse_unverified(
+    wire: Any,
+    *,
+    now_ms: int | None,
+    limits: Limits = Limits(),
+) -> Envelope:
+    """Steps 1-7 of §3.3 without the signature check: the caller must still call
+    ``check_signature`` (a node does it in batches off its event loop) before trusting it."""
     if isinstance(wire, bytes | bytearray | memoryview | str):
         if len(wire) > limits.max_body_bytes * 2 + 1024:
             raise TooLarge("envelope too large")
@@ -262,10 +288,4 @@ def parse_envelope(
     _check_body(body, pub)
     if now_ms is not None and abs(now_ms - time_ms) > limits.max_skew_ms:
         raise StaleTime(f"message time is more than {limits.max_skew_ms} ms from node time")
-    if not verify_data(pub, sig, raw):
-        try:  # the curve check is costly, so it runs only on the failure path
-            parse_pubkey(pub)
-        except InvalidKey as exc:
-            raise BadFormat(f"pubKey: {exc.message}") from None
-        raise InvalidSignature("signature does not match body and pubKey")
     return Envelope(body, text, pub, sig, message_id(raw))
