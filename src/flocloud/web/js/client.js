@@ -167,7 +167,8 @@ export class Client {
    * whichever replica serves it and resumes from the latest cursor, without loss or
    * duplicates. Stop with `signal` (AbortSignal), `sub.close()` or `break`.
    */
-  subscribe({ receiver = this.id, after, signal, onStatus, ...filters } = {}) {
+  subscribe({ receiver = this.id, after, signal, onStatus, app, type, sender, comment, since, until } = {}) {
+    const filters = { application: app, type, sender, comment, since, until };
     return new Subscription(this, { receiver, after, signal, onStatus, filters });
   }
 

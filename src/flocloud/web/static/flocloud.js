@@ -1,6 +1,6 @@
 // flocloud.js: the flocloud browser client, built by scripts/build-web from src/flocloud/web/js (do not edit)
-// sources-sha256: 0b0c2771dc6e00a12ff24b6668e48ce20c7b496da891ecefdce7dff7b63c3585
-// bundle-sha256: 391d6cd4525bafab18c3f22fd2c5b37e45fcbe206e217f7eb585c4b970d51275
+// sources-sha256: 3fcae7519c1dc4b1b4d731a152d381703d774f48692128c81a16c539fa598c57
+// bundle-sha256: 84a3d92108bbc033454e71f081178f07ceb5fc07e89d3a2e3dac6235ff7dcf09
 // js/errors.js
 var ERROR_CODES = Object.freeze([
   "bad-format",
@@ -4057,7 +4057,8 @@ var Client = class _Client {
    * whichever replica serves it and resumes from the latest cursor, without loss or
    * duplicates. Stop with `signal` (AbortSignal), `sub.close()` or `break`.
    */
-  subscribe({ receiver = this.id, after, signal, onStatus, ...filters } = {}) {
+  subscribe({ receiver = this.id, after, signal, onStatus, app, type, sender, comment, since, until } = {}) {
+    const filters = { application: app, type, sender, comment, since, until };
     return new Subscription(this, { receiver, after, signal, onStatus, filters });
   }
   // -- objects --------------------------------------------------------------------------
