@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from web_helpers import console_errors, needs_chromium, run_async
 
 from flocloud import Client
 from flocloud.devnet import Network
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
-from web_helpers import console_errors, needs_chromium, run_async
 
 pytestmark = [pytest.mark.slow, needs_chromium]
 DESKTOP = {"width": 1400, "height": 900}
