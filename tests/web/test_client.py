@@ -77,6 +77,91 @@ def test_signatures_cross_between_browser_and_python(page: Any) -> None:
     assert got == [py.id, key("py").address, "invalid-signature"]
 
 
+def test_client_api_in_the_browser(page: Any, net: Network) -> None:
+    """Through the real network from the page: a key kept in IndexedDB, incremental fetch
+    with the cursor, objects (reset, patch, get, changes, history) with the protocol's
+    error codes, and encryption both ways with a Python client."""
+    py = key("py-peer")
+
+    async def py_hello(to: str) -> None:
+        async with await Client.from_chain(
+            py, explorer=net.chain.url, registry=net.registry_key.address
+        ) as c:
+            await c.send(to, {"hello": "from python"}, app="web")
+
+    me = page.evaluate(
+        """async ([explorer, registry, adminWif]) => {
+          window.key = await fc.loadOrCreateKey("api-test", "regtest");
+          const again = await fc.loadKey("api-test");
+          if (again.id !== key.id) throw new Error("IndexedDB did not keep the key");
+          window.client = await fc.Client.connect({key, explorer, registry, network: "regtest"});
+          window.admin = new fc.Client({key: fc.Key.fromWIF(adminWif), network: client.network});
+          return key.id;
+        }""",
+        [net.chain.url, net.registry_key.address, net.client_key.to_wif()],
+    )
+    run_async(lambda: py_hello(me))
+    result = page.evaluate(
+        """async (pyId) => {
+          const code = async (p) => { try { await p; return "ok"; } catch (e) { return e.code; } };
+          const out = {};
+          const box = fc.Key.generate("regtest").id;
+          for (const n of [1, 2, 3]) await client.send(box, {n});
+          const first = await client.fetch({receiver: box, limit: 2});
+          const rest = await client.fetch({receiver: box, after: first.next});
+          out.pages = [first.messages.map(m => m.payload.n), rest.messages.map(m => m.payload.n), first.more];
+          const seen = [];
+          const sub = client.subscribe({receiver: box, after: first.next});
+          for await (const m of sub) { seen.push(m.payload.n); sub.close(); }
+          const ac = new AbortController();
+          for await (const m of client.subscribe({receiver: box, signal: ac.signal})) { seen.push(m.payload.n); ac.abort(); }
+          out.subscribed = [seen, client._subscriptions.size];
+          const v1 = await admin.reset("demo", "api-board", {title: "a", items: []});
+          const v2 = await admin.patch("demo", "api-board", {title: "b"}, {expectedVersion: v1});
+          out.conflict = await code(admin.patch("demo", "api-board", {title: "c"}, {expectedVersion: v1}));
+          out.forbidden = await code(client.reset("demo", "api-board", {}));
+          out.missing = await code(client.get("demo", "no-such-object"));
+          out.badId = await code(client.send("not-an-id", 1));
+          out.value = (await client.get("demo", "api-board")).value;
+          out.atV1 = (await client.get("demo", "api-board", {version: v1})).value;
+          out.diff = await client.changes("demo", "api-board", {since: v1, mode: "diff"});
+          out.history = (await client.history("demo", "api-board")).map(c => c.kind);
+          // encryption: to the Python ID (its key learnt from the message it sent us) ...
+          out.sealedId = await client.send(pyId, {secret: "from the browser"}, {encrypt: true, app: "web"});
+          return out;
+        }""",
+        py.address,
+    )
+    assert result["pages"] == [[1, 2], [3], True]
+    assert result["subscribed"] == [[3, 1], 0]  # close() and an AbortSignal end the iteration
+    assert (result["conflict"], result["forbidden"], result["missing"], result["badId"]) == (
+        "version-conflict",
+        "forbidden",
+        "not-found",
+        "invalid-address",
+    )
+    assert result["value"] == {"title": "b", "items": []} and result["atV1"]["title"] == "a"
+    assert result["diff"]["patch"] == {"title": "b"} and result["history"] == ["reset", "patch"]
+
+    async def py_side() -> tuple[Any, str]:
+        async with await Client.from_chain(
+            py, explorer=net.chain.url, registry=net.registry_key.address
+        ) as c:
+            got, _ = await c.fetch(ids=[result["sealedId"]])
+            await c.send(me, {"secret": "from python"}, app="web", encrypt=True)
+            return got[0].payload, got[0].envelope["body"]
+
+    plain, body = run_async(py_side)
+    assert plain == {"secret": "from the browser"} and "from the browser" not in body
+    # ... and from Python to the browser, decrypted there
+    opened = page.evaluate(
+        """async () => (await client.fetch({type: "message"})).messages
+             .filter(m => m.sender !== key.id).map(m => [m.payload, m.encrypted])"""
+    )
+    assert [{"secret": "from python"}, False] in opened
+    assert [{"hello": "from python"}, False] in opened
+
+
 class _Pages(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass

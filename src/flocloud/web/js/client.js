@@ -10,7 +10,7 @@ import { FlocloudError, fail } from "./errors.js";
 import { isSealed, openJson, sealJson } from "./encryption.js";
 import { parseEnvelope, signEnvelope } from "./envelope.js";
 import { Key, checkAddress, parsePubKey } from "./keys.js";
-import { Connection, } from "./connection.js";
+import { Connection } from "./connection.js";
 import { Network, wsUrl } from "./network.js";
 import { objectId } from "./objects.js";
 
@@ -30,6 +30,7 @@ export class Client {
     this._pubkeys = new Map([[key.id, key.publicKey]]);
     for (const n of network.nodes) if (n.pubKey) this._pubkeys.set(n.id, n.pubKey);
     this._subs = 0;
+    this._subscriptions = new Set();
   }
 
   /**
@@ -169,7 +170,9 @@ export class Client {
    */
   subscribe({ receiver = this.id, after, signal, onStatus, app, type, sender, comment, since, until } = {}) {
     const filters = { application: app, type, sender, comment, since, until };
-    return new Subscription(this, { receiver, after, signal, onStatus, filters });
+    const sub = new Subscription(this, { receiver, after, signal, onStatus, filters });
+    this._subscriptions.add(sub);
+    return sub;
   }
 
   // -- objects --------------------------------------------------------------------------
@@ -256,8 +259,10 @@ export class Client {
     fail("not-found", `no public key known for ${floId}: it has signed nothing we can see`);
   }
 
-  /** Close every connection (subscriptions end). */
+  /** End every subscription and close every connection. */
   close() {
+    for (const sub of this._subscriptions) sub.close();
+    this._subscriptions.clear();
     for (const p of this._conns.values()) p.then((c) => c.close(), () => {});
     this._conns.clear();
   }
@@ -298,6 +303,7 @@ export class Subscription {
     while (!this.closed) {
       let ended;
       const done = new Promise((resolve) => { ended = resolve; });
+      this._end = ended;
       try {
         await this.client._onRoute(this.receiver, async (conn, node) => {
           conn.onSub(id, (frame) => this._frame(frame, ended));
@@ -322,7 +328,7 @@ export class Subscription {
         this._fail(e);
         return;
       }
-      const why = await done;
+      const why = this.closed ? "closed by the caller" : await done;
       this._conn?.offSub(id);
       if (this.closed) break;
       this.live = false;
@@ -369,12 +375,17 @@ export class Subscription {
   _fail(e) {
     this.error = e;
     this.closed = true;
-    while (this._waiters.length) this._waiters.shift()(Promise.reject(e));
-    this._queue.push(Promise.reject(e));
+    this.client._subscriptions.delete(this);
+    if (this._waiters.length) this._waiters.shift()(Promise.reject(e));
+    else this._queue.push({ error: e });
+    while (this._waiters.length) this._waiters.shift()({ value: undefined, done: true });
   }
 
   next() {
-    if (this._queue.length) return Promise.resolve(this._queue.shift());
+    if (this._queue.length) {
+      const item = this._queue.shift();
+      return item.error ? Promise.reject(item.error) : Promise.resolve(item);
+    }
     if (this.closed) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve) => this._waiters.push(resolve));
   }
@@ -391,7 +402,9 @@ export class Subscription {
   close() {
     if (this.closed) return;
     this.closed = true;
+    this.client._subscriptions.delete(this);
     this._abort.abort();
+    this._end?.("closed by the caller");
     while (this._waiters.length) this._waiters.shift()({ value: undefined, done: true });
     this._status("closed");
   }

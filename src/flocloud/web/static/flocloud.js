@@ -1,6 +1,6 @@
 // flocloud.js: the flocloud browser client, built by scripts/build-web from src/flocloud/web/js (do not edit)
-// sources-sha256: 3fcae7519c1dc4b1b4d731a152d381703d774f48692128c81a16c539fa598c57
-// bundle-sha256: 84a3d92108bbc033454e71f081178f07ceb5fc07e89d3a2e3dac6235ff7dcf09
+// sources-sha256: c000e6f4ed6d55ce28c449875d075d003dfdb4d9ba3065de8ad8afbeea00e981
+// bundle-sha256: 2941b6765cb8a46fd414a3ea945da226fec2e88b3e59c752adb954be10e01e0a
 // js/errors.js
 var ERROR_CODES = Object.freeze([
   "bad-format",
@@ -3921,6 +3921,7 @@ var Client = class _Client {
     this._pubkeys = /* @__PURE__ */ new Map([[key.id, key.publicKey]]);
     for (const n of network2.nodes) if (n.pubKey) this._pubkeys.set(n.id, n.pubKey);
     this._subs = 0;
+    this._subscriptions = /* @__PURE__ */ new Set();
   }
   /**
    * Read the registry (from `explorer` + `registry`, else from `supernode(s)`) and make a client.
@@ -4059,7 +4060,9 @@ var Client = class _Client {
    */
   subscribe({ receiver = this.id, after, signal, onStatus, app, type, sender, comment, since, until } = {}) {
     const filters = { application: app, type, sender, comment, since, until };
-    return new Subscription(this, { receiver, after, signal, onStatus, filters });
+    const sub = new Subscription(this, { receiver, after, signal, onStatus, filters });
+    this._subscriptions.add(sub);
+    return sub;
   }
   // -- objects --------------------------------------------------------------------------
   objectId(app, name) {
@@ -4134,8 +4137,10 @@ var Client = class _Client {
     }
     fail("not-found", `no public key known for ${floId}: it has signed nothing we can see`);
   }
-  /** Close every connection (subscriptions end). */
+  /** End every subscription and close every connection. */
   close() {
+    for (const sub of this._subscriptions) sub.close();
+    this._subscriptions.clear();
     for (const p of this._conns.values()) p.then((c) => c.close(), () => {
     });
     this._conns.clear();
@@ -4177,6 +4182,7 @@ var Subscription = class {
       const done = new Promise((resolve) => {
         ended = resolve;
       });
+      this._end = ended;
       try {
         await this.client._onRoute(this.receiver, async (conn, node) => {
           conn.onSub(id, (frame) => this._frame(frame, ended));
@@ -4201,7 +4207,7 @@ var Subscription = class {
         this._fail(e);
         return;
       }
-      const why = await done;
+      const why = this.closed ? "closed by the caller" : await done;
       this._conn?.offSub(id);
       if (this.closed) break;
       this.live = false;
@@ -4255,11 +4261,16 @@ var Subscription = class {
   _fail(e) {
     this.error = e;
     this.closed = true;
-    while (this._waiters.length) this._waiters.shift()(Promise.reject(e));
-    this._queue.push(Promise.reject(e));
+    this.client._subscriptions.delete(this);
+    if (this._waiters.length) this._waiters.shift()(Promise.reject(e));
+    else this._queue.push({ error: e });
+    while (this._waiters.length) this._waiters.shift()({ value: void 0, done: true });
   }
   next() {
-    if (this._queue.length) return Promise.resolve(this._queue.shift());
+    if (this._queue.length) {
+      const item = this._queue.shift();
+      return item.error ? Promise.reject(item.error) : Promise.resolve(item);
+    }
     if (this.closed) return Promise.resolve({ value: void 0, done: true });
     return new Promise((resolve) => this._waiters.push(resolve));
   }
@@ -4273,7 +4284,9 @@ var Subscription = class {
   close() {
     if (this.closed) return;
     this.closed = true;
+    this.client._subscriptions.delete(this);
     this._abort.abort();
+    this._end?.("closed by the caller");
     while (this._waiters.length) this._waiters.shift()({ value: void 0, done: true });
     this._status("closed");
   }
