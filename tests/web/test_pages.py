@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_helpers import console_errors, needs_chromium, run_async
+from web_helpers import console_errors, needs_chromium, off_machine_requests, run_async
 
 from flocloud import Client
 from flocloud.devnet import Network
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
+from flocloud.protocol.placement import DEFAULT_VIRTUAL_NODES, Placement
 
 pytestmark = [pytest.mark.slow, needs_chromium]
 DESKTOP = {"width": 1400, "height": 900}
@@ -30,11 +31,12 @@ def key(label: str) -> PrivateKey:
 def dashboard(net: Network, browser: Any) -> Iterator[Any]:
     """Node 0's dashboard, open for the whole module."""
     page = browser.new_page(viewport=DESKTOP)
-    errors = console_errors(page)
+    errors, outside = console_errors(page), off_machine_requests(page)
     page.goto(net.nodes[0].url + "/")
     yield page
     page.close()
     assert [e for e in errors if "WebSocket" not in e and "Failed to load" not in e] == []
+    assert outside == []
 
 
 def rows_up(page: Any) -> int:
@@ -126,6 +128,7 @@ def test_demo_app_between_two_contexts(net: Network, browser: Any, artifacts: Pa
     try:
         alice, bob = alice_ctx.new_page(), bob_ctx.new_page()
         errors = console_errors(alice) + console_errors(bob)
+        outside = off_machine_requests(alice) + off_machine_requests(bob)
         for page in (alice, bob):
             page.goto(net.nodes[1].url + "/demo/")
             page.wait_for_function("document.querySelector('#me').textContent.startsWith('o')")
@@ -166,7 +169,7 @@ def test_demo_app_between_two_contexts(net: Network, browser: Any, artifacts: Pa
         assert alice.eval_on_selector_all("#chat li", "l => l.length") == 2
         alice.screenshot(path=str(artifacts / "demo-alice-1400x900.png"))
         bob.screenshot(path=str(artifacts / "demo-bob-phone.png"), full_page=True)
-        assert [e for e in errors if "Failed to load" not in e] == []
+        assert [e for e in errors if "Failed to load" not in e] == [] and outside == []
     finally:
         alice_ctx.close()
         bob_ctx.close()
@@ -181,6 +184,22 @@ def test_killed_node_shows_down_within_5_seconds(
     own = browser.new_page(viewport=DESKTOP)
     own.goto(victim.url + "/")
     own.wait_for_function("document.querySelector('#node-status').textContent === 'online'")
+    # the demo app, for an ID whose home is the victim
+    placement = Placement.build([n.id for n in net.nodes], DEFAULT_VIRTUAL_NODES)
+    user = next(
+        k
+        for k in (key(f"demo-{i}") for i in range(200))
+        if placement.preference_list(k.address)[0] == victim.id
+    )
+    friend = key("friend")
+    demo = browser.new_page(viewport=DESKTOP)
+    demo.goto(net.nodes[0].url + f"/demo/#peer={friend.address}")
+    demo.wait_for_function("document.querySelector('#me').textContent.startsWith('o')")
+    demo.fill("#wif", user.to_wif())
+    demo.click("#use-wif")
+    demo.wait_for_function(
+        "document.querySelector('#conn').textContent.includes('(your home)')", timeout=15_000
+    )
     assert rows_up(dashboard) == 3
     victim.kill()
     t0 = time.monotonic()
@@ -194,6 +213,22 @@ def test_killed_node_shows_down_within_5_seconds(
     )
     assert rows_up(dashboard) == 2
     assert "has not answered since" in own.inner_text("#banner")
+    demo.wait_for_function(
+        "document.querySelector('#conn').textContent.includes('(failed over)')", timeout=15_000
+    )
+
+    async def message() -> None:
+        async with await Client.from_chain(
+            friend, explorer=net.chain.url, registry=net.registry_key.address
+        ) as c:
+            await c.send(user.address, {"text": "still there?"}, app="demo")
+
+    run_async(message)
+    demo.wait_for_function(
+        "document.querySelector('#chat').textContent.includes('still there?')", timeout=10_000
+    )
+    demo.screenshot(path=str(artifacts / "demo-failed-over.png"))
+    demo.close()
     dashboard.screenshot(path=str(artifacts / "dashboard-node-down.png"))
     own.screenshot(path=str(artifacts / "dashboard-own-node-down.png"))
     own.close()

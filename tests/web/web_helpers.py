@@ -36,6 +36,20 @@ def vectors() -> dict[str, Any]:
     return {n: json.loads((VECTORS / f"{n}.json").read_text()) for n in names}
 
 
+def off_machine_requests(page: Any) -> list[str]:
+    """Collect every request of the page that leaves 127.0.0.1 (the pages must use no
+    external network: no CDN, no web fonts)."""
+    urls: list[str] = []
+
+    def check(request: Any) -> None:
+        url = str(request.url)
+        if not url.startswith(("http://127.0.0.1:", "ws://127.0.0.1:", "data:")):
+            urls.append(url)
+
+    page.on("request", check)
+    return urls
+
+
 def console_errors(page: Any) -> list[str]:
     """Collect the page's console errors and uncaught exceptions (for assertions)."""
     errors: list[str] = []
