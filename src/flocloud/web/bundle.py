@@ -1,6 +1,7 @@
 """The committed browser bundle ``static/flocloud.js`` and the sources it was built from.
 
-Invariant: the bundle's header records the SHA-256 of its sources (``js/*.js``,
+Invariant: the bundle's header records the SHA-256 of its sources (``js/*.js``, the
+declarations ``flocloud.d.ts`` and their check ``types-check.ts`` (tsc runs at build time),
 ``package.json``, ``package-lock.json`` and the build script ``scripts/build-web``) and of
 its own body, so a test can check without npm that the committed bundle is exactly what
 ``scripts/build-web`` makes from the committed sources. Runs as a script too (the build
@@ -30,7 +31,10 @@ def source_files(web: Path = WEB, build_script: Path | None = None) -> list[Path
     """The files the bundle is built from, in a fixed order."""
     script = build_script or web.parents[2] / "scripts" / "build-web"
     js = sorted((web / "js").rglob("*.js"))
-    return [*js, web / "package.json", web / "package-lock.json", script]
+    extra = [
+        web / n for n in ("flocloud.d.ts", "types-check.ts", "package.json", "package-lock.json")
+    ]
+    return [*js, *extra, script]
 
 
 def sources_digest(web: Path = WEB, build_script: Path | None = None) -> str:

@@ -1,5 +1,5 @@
 // flocloud.js: the flocloud browser client, built by scripts/build-web from src/flocloud/web/js (do not edit)
-// sources-sha256: c000e6f4ed6d55ce28c449875d075d003dfdb4d9ba3065de8ad8afbeea00e981
+// sources-sha256: b09ba34a9ee81712f6e63ce75835e05eee59db1716c8050f237da5c9a20eabe7
 // bundle-sha256: 2941b6765cb8a46fd414a3ea945da226fec2e88b3e59c752adb954be10e01e0a
 // js/errors.js
 var ERROR_CODES = Object.freeze([
