@@ -1,6 +1,7 @@
 """The committed bundle static/flocloud.js is what scripts/build-web makes from the
 committed sources, checked without npm: its header records the digest of the sources
-(js/*.js, package.json, package-lock.json, the build script) and of its own body."""
+(js/*.js, flocloud.d.ts and its type check, package.json, package-lock.json, the build
+script) and of its own body."""
 
 from __future__ import annotations
 
