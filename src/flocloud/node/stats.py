@@ -47,8 +47,8 @@ def add_stats_route(app: web.Application, node: Node) -> None:
             "connections": m.connections,
             "subscriptions": m.subscriptions,
             # how far this node has read each peer's log (compare with the peer's log_position)
-            "pulled": dict(peers.cursors),
-            "catching_up": sorted(peers.catching_up),
+            "pulled": {p: c for p, c in peers.cursors.items() if isinstance(c, int)},
+            "catching_up": sorted(getattr(peers, "catching_up", ())),
         }
         return web.Response(body=orjson.dumps(doc), content_type="application/json")
 

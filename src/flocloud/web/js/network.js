@@ -92,6 +92,18 @@ export class Network {
     this.source = source;
     this.placement = new Placement(this.nodes.map((n) => n.id), virtualNodes);
     this._down = new Map();
+    this._pref = new Map(); // keyId -> preference list (bounded)
+    for (const n of nodes) if (n.status === "down") this.markDown(n.id); // as the node's heartbeats see it
+  }
+
+  _preference(keyId) {
+    let pref = this._pref.get(keyId);
+    if (!pref) {
+      pref = this.placement.preferenceList(keyId);
+      if (this._pref.size >= 1000) this._pref.delete(this._pref.keys().next().value);
+      this._pref.set(keyId, pref);
+    }
+    return pref;
   }
 
   node(id) {
@@ -143,13 +155,13 @@ export class Network {
 
   /** The supernodes that hold `keyId` (home first). */
   replicas(keyId) {
-    return this.placement.replicas(keyId, this.replicationFactor).map((id) => this.node(id));
+    return this._preference(keyId).slice(0, this.replicationFactor).map((id) => this.node(id));
   }
 
   /** Every node in preference order for `keyId`, recently failed ones last. */
   route(keyId) {
     const now = Date.now();
-    const pref = this.placement.preferenceList(keyId).map((id) => this.node(id));
+    const pref = this._preference(keyId).map((id) => this.node(id));
     const live = pref.filter((n) => (this._down.get(n.id) || 0) <= now);
     return live.concat(pref.filter((n) => !live.includes(n)));
   }

@@ -1,6 +1,6 @@
 // flocloud.js: the flocloud browser client, built by scripts/build-web from src/flocloud/web/js (do not edit)
-// sources-sha256: b09ba34a9ee81712f6e63ce75835e05eee59db1716c8050f237da5c9a20eabe7
-// bundle-sha256: 2941b6765cb8a46fd414a3ea945da226fec2e88b3e59c752adb954be10e01e0a
+// sources-sha256: 4c0bfa3b56a7ae66be1af68c4c862ee7268d32a27f06a3ae513fbb0ef698383c
+// bundle-sha256: 0cb6d28f19d749889d79430e5c41451ceb27d4aab06f91b95c12f3b8a2210dff
 // js/errors.js
 var ERROR_CODES = Object.freeze([
   "bad-format",
@@ -3711,6 +3711,17 @@ var Network = class _Network {
     this.source = source;
     this.placement = new Placement(this.nodes.map((n) => n.id), virtualNodes);
     this._down = /* @__PURE__ */ new Map();
+    this._pref = /* @__PURE__ */ new Map();
+    for (const n of nodes) if (n.status === "down") this.markDown(n.id);
+  }
+  _preference(keyId) {
+    let pref = this._pref.get(keyId);
+    if (!pref) {
+      pref = this.placement.preferenceList(keyId);
+      if (this._pref.size >= 1e3) this._pref.delete(this._pref.keys().next().value);
+      this._pref.set(keyId, pref);
+    }
+    return pref;
   }
   node(id) {
     return this.nodes.find((n) => n.id === id);
@@ -3763,12 +3774,12 @@ var Network = class _Network {
   }
   /** The supernodes that hold `keyId` (home first). */
   replicas(keyId) {
-    return this.placement.replicas(keyId, this.replicationFactor).map((id) => this.node(id));
+    return this._preference(keyId).slice(0, this.replicationFactor).map((id) => this.node(id));
   }
   /** Every node in preference order for `keyId`, recently failed ones last. */
   route(keyId) {
     const now = Date.now();
-    const pref = this.placement.preferenceList(keyId).map((id) => this.node(id));
+    const pref = this._preference(keyId).map((id) => this.node(id));
     const live = pref.filter((n) => (this._down.get(n.id) || 0) <= now);
     return live.concat(pref.filter((n) => !live.includes(n)));
   }
