@@ -15,13 +15,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from web_helpers import console_errors, needs_chromium, run_async, vectors
 
-from flocloud import Client
 from flocloud.devnet import Network
 from flocloud.protocol.envelope import build_envelope, parse_envelope
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
+from web_helpers import console_errors, needs_chromium, py_client, run_async, vectors
 
 pytestmark = [pytest.mark.slow, needs_chromium]
 CHECK = (Path(__file__).parent / "check_vectors.js").read_text()
@@ -84,9 +83,7 @@ def test_client_api_in_the_browser(page: Any, net: Network) -> None:
     py = key("py-peer")
 
     async def py_hello(to: str) -> None:
-        async with await Client.from_chain(
-            py, explorer=net.chain.url, registry=net.registry_key.address
-        ) as c:
+        async with await py_client(net, py) as c:
             await c.send(to, {"hello": "from python"}, app="web")
 
     me = page.evaluate(
@@ -144,9 +141,7 @@ def test_client_api_in_the_browser(page: Any, net: Network) -> None:
     assert result["diff"]["patch"] == {"title": "b"} and result["history"] == ["reset", "patch"]
 
     async def py_side() -> tuple[Any, str]:
-        async with await Client.from_chain(
-            py, explorer=net.chain.url, registry=net.registry_key.address
-        ) as c:
+        async with await py_client(net, py) as c:
             got, _ = await c.fetch(ids=[result["sealedId"]])
             await c.send(me, {"secret": "from python"}, app="web", encrypt=True)
             return got[0].payload, got[0].envelope["body"]
@@ -234,9 +229,7 @@ try {{
 
 def _send_all(net: Network, receiver: str, numbers: range) -> list[str]:
     async def send() -> list[str]:
-        client = await Client.from_chain(
-            key("sender"), explorer=net.chain.url, registry=net.registry_key.address
-        )
+        client = await py_client(net, key("sender"))
         async with client:
             return [await client.send(receiver, {"n": n}, app="web") for n in numbers]
 

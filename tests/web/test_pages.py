@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_helpers import console_errors, needs_chromium, off_machine_requests, run_async
 
-from flocloud import Client
 from flocloud.devnet import Network
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
 from flocloud.protocol.placement import DEFAULT_VIRTUAL_NODES, Placement
+from web_helpers import console_errors, needs_chromium, off_machine_requests, py_client, run_async
 
 pytestmark = [pytest.mark.slow, needs_chromium]
 DESKTOP = {"width": 1400, "height": 900}
@@ -98,9 +97,7 @@ def test_data_browser_follows_an_id_and_an_object(
     assert len(roles) == 3 and roles[0].startswith("home")
 
     async def write() -> str:
-        async with await Client.from_chain(
-            net.client_key, explorer=net.chain.url, registry=net.registry_key.address
-        ) as admin:
+        async with await py_client(net, net.client_key) as admin:
             mid = await admin.send(receiver, {"hello": "dashboard"}, app="web")
             v1 = await admin.reset("demo", "board", {"title": "todo", "items": []})
             await admin.patch("demo", "board", {"title": "TODO"}, expected_version=v1)
@@ -218,9 +215,7 @@ def test_killed_node_shows_down_within_5_seconds(
     )
 
     async def message() -> None:
-        async with await Client.from_chain(
-            friend, explorer=net.chain.url, registry=net.registry_key.address
-        ) as c:
+        async with await py_client(net, friend) as c:
             await c.send(user.address, {"text": "still there?"}, app="demo")
 
     run_async(message)

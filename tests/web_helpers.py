@@ -12,6 +12,10 @@ from typing import Any, TypeVar
 
 import pytest
 
+from flocloud import Client
+from flocloud.devnet import Network
+from flocloud.protocol.keys import PrivateKey
+
 T = TypeVar("T")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
@@ -22,8 +26,8 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-ARTIFACTS = Path(__file__).parent / "artifacts"
-VECTORS = Path(__file__).parents[1] / "vectors"
+ARTIFACTS = Path(__file__).parent / "web" / "artifacts"
+VECTORS = Path(__file__).parent / "vectors"
 
 needs_chromium = pytest.mark.skipif(
     not Path(CHROMIUM).exists(),
@@ -56,6 +60,11 @@ def console_errors(page: Any) -> list[str]:
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     return errors
+
+
+async def py_client(net: Network, key: PrivateKey) -> Client:
+    """The Python SDK on the network's registry (use ``async with``)."""
+    return await Client.from_chain(key, explorer=net.chain.url, registry=net.registry_key.address)
 
 
 def run_async(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
