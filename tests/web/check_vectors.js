@@ -28,6 +28,12 @@ async (fc, V) => {
     eq([tohex(info.hash160), info.kind, info.network], [a.hash160, a.kind, a.network], `address ${a.address}`);
   }
   for (const a of V.keys.invalid_addresses) eq(await code(() => fc.decodeAddress(a.address)), a.code, `invalid address (${a.why})`);
+  for (const l of V.keys.flocrypto_legacy) {
+    const [pub, sig] = [hex(l.pubKey), hex(l.sign)];
+    eq(fc.verifyFlocryptoLegacy(pub, sig, l.message), true, `floCrypto legacy signature of ${l.message}`);
+    eq(fc.verifyFlocryptoLegacy(pub, sig, l.message + "!"), false, "floCrypto legacy, other message");
+    eq(fc.verifyData(pub, sig, new TextEncoder().encode(l.message)), false, "the legacy form is not a flocloud signature");
+  }
   for (const w of V.keys.invalid_wifs) eq(await code(() => fc.Key.fromWIF(w.wif)), w.code, `invalid WIF (${w.why})`);
 
   const E = V.envelope;

@@ -30,6 +30,8 @@ export declare function parsePubKey(pub: string | Uint8Array): Uint8Array;
 export declare function hash160(bytes: Uint8Array): Uint8Array;
 export declare function isStrictDER(sig: Uint8Array): boolean;
 export declare function verifyData(pub: Uint8Array, sig: Uint8Array, data: Uint8Array): boolean;
+/** RanchiMall floCrypto.signData signatures only (never flocloud messages). */
+export declare function verifyFlocryptoLegacy(pub: Uint8Array, sig: Uint8Array, message: string): boolean;
 export declare function bytesToHex(bytes: Uint8Array): string;
 export declare function hexToBytes(hex: string): Uint8Array;
 

@@ -3,7 +3,7 @@
 export { ERROR_CODES, FlocloudError } from "./errors.js";
 export {
   Key, NETWORKS, addressFromPubKey, checkAddress, decodeAddress, hash160, isStrictDER,
-  parsePubKey, verifyData, bytesToHex, hexToBytes,
+  parsePubKey, verifyData, verifyFlocryptoLegacy, bytesToHex, hexToBytes,
 } from "./keys.js";
 export { DEFAULT_LIMITS, PROTOCOL_VERSION, checkDepth, messageId, parseEnvelope, signEnvelope } from "./envelope.js";
 export { ENC_NAME, decrypt, encrypt, isSealed, openJson, sealJson } from "./encryption.js";

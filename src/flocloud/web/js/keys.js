@@ -129,6 +129,23 @@ export function verifyData(pub, sig, data) {
   }
 }
 
+/**
+ * Verify a RanchiMall floCrypto.signData signature (flo-chain.md V7): its "digest" is the
+ * SHA-256 hex string of the message read as a decimal number. Never used for flocloud
+ * messages; kept apart so it is not used by accident.
+ */
+export function verifyFlocryptoLegacy(pub, sig, message) {
+  if (!isStrictDER(sig)) return false;
+  let e = 0n;
+  for (const ch of bytesToHex(sha256(utf8(message)))) e = e * 10n + BigInt(parseInt(ch, 16));
+  const digest = hexToBytes(e.toString(16).padStart(64, "0"));
+  try {
+    return secp256k1.verify(sig, digest, pub, { prehash: false, lowS: false, format: "der" });
+  } catch {
+    return false;
+  }
+}
+
 const N = secp256k1.Point.CURVE().n;
 
 export class Key {

@@ -1,6 +1,6 @@
 // flocloud.js: the flocloud browser client, built by scripts/build-web from src/flocloud/web/js (do not edit)
-// sources-sha256: 4c0bfa3b56a7ae66be1af68c4c862ee7268d32a27f06a3ae513fbb0ef698383c
-// bundle-sha256: 0cb6d28f19d749889d79430e5c41451ceb27d4aab06f91b95c12f3b8a2210dff
+// sources-sha256: 0c76f9b3afcf3c368fba8e18e7efa111914420d580a94731d59b95dbd863b0b3
+// bundle-sha256: 9e8468e98436a67514d7cec7b57d4c95213cd3e2e5f42c058665feb53ca3d4b1
 // js/errors.js
 var ERROR_CODES = Object.freeze([
   "bad-format",
@@ -3216,6 +3216,17 @@ function verifyData(pub, sig, data) {
     return false;
   }
 }
+function verifyFlocryptoLegacy(pub, sig, message) {
+  if (!isStrictDER(sig)) return false;
+  let e = 0n;
+  for (const ch of bytesToHex(sha256(utf8(message)))) e = e * 10n + BigInt(parseInt(ch, 16));
+  const digest = hexToBytes3(e.toString(16).padStart(64, "0"));
+  try {
+    return secp256k1.verify(sig, digest, pub, { prehash: false, lowS: false, format: "der" });
+  } catch {
+    return false;
+  }
+}
 var N = secp256k1.Point.CURVE().n;
 var Key = class _Key {
   #secret;
@@ -4390,5 +4401,6 @@ export {
   sealJson,
   signEnvelope,
   verifyData,
+  verifyFlocryptoLegacy,
   wsUrl
 };
