@@ -73,7 +73,10 @@ def up(nodes: int, base_dir: str, block_interval: float, show_keys: bool) -> Non
         Console().print(
             f"dev chain (explorer): {net.chain.url}   registry: {net.registry_key.address}"
         )
-        Console().print(f"dashboard: {net.nodes[0].url}/")
+        Console().print(f"dashboard: {net.nodes[0].url}/   (any node's URL works)")
+        Console().print(
+            f"demo app: {net.nodes[0].url}/demo/   browser client: {net.nodes[0].url}/flocloud.js"
+        )
         Console().print(
             f"sample client: {net.client_key.address}  (admin of app 'demo'; key file {base / 'client-key.json'})"
         )

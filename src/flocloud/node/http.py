@@ -1,8 +1,8 @@
 """HTTP routes of a supernode: self-description, dashboard, metrics, read APIs.
 
 Invariant: errors are JSON ``{"error": {"code", "message"}}`` with a 4xx status (5xx only
-for ``internal``/``unavailable``); read endpoints allow any origin (CORS) because all data
-served is public and signed.
+for ``internal``/``unavailable``); every route, writes included, allows any origin (CORS,
+``flocloud.web.routes``) because all data served is public and every write signed.
 """
 
 from __future__ import annotations
@@ -87,6 +87,11 @@ def add_routes(app: web.Application, node: Node) -> None:
             log.exception("internal error on %s %s", request.method, request.path)
             return _json({"error": {"code": "internal", "message": "internal error"}}, 500)
 
+    from flocloud.web.routes import add_static_routes, cors_middleware
+
+    from .stats import add_stats_route
+
+    app.middlewares.append(cors_middleware)  # outermost: preflights never reach routing
     app.middlewares.append(errors)
 
     async def index(request: web.Request) -> web.StreamResponse:
@@ -167,7 +172,18 @@ def add_routes(app: web.Application, node: Node) -> None:
                 0,
                 {"id": node.key.address, "uri": node.config.public_url or node.url, "status": "up"},
             )
-        return _json({"nodes": nodes})
+        view = peers.view
+        return _json(
+            {
+                "nodes": nodes,
+                "replication_factor": view.replication_factor,
+                "write_quorum": view.write_quorum,
+                "virtual_nodes": view.virtual_nodes,
+                "epoch": node.registry_epoch,
+                "registry": node.config.chain.registry,
+                "explorer": node.config.chain.explorer,
+            }
+        )
 
     async def digest(request: web.Request) -> web.Response:
         """The anti-entropy fingerprint of what this node holds for a key: replicas that
@@ -190,4 +206,6 @@ def add_routes(app: web.Application, node: Node) -> None:
     app.router.add_get("/api/schemas/{app}", schemas)
     app.router.add_get("/api/network", network)
     app.router.add_get("/api/digest/{receiver}", digest)
+    add_stats_route(app, node)
+    add_static_routes(app)
     app.router.add_route("*", "/api/{rest:.*}", not_found)  # JSON errors, not HTML

@@ -342,6 +342,7 @@ class Node:
         self.url = ""
         self._registry_task: asyncio.Task[None] | None = None
         self.network_nodes: list[dict[str, str]] = []
+        self.registry_epoch: dict[str, Any] | None = None  # the last registry tx applied
 
     async def start(self) -> None:
         data_dir = self.config.path(self.config.data_dir)
@@ -405,6 +406,7 @@ class Node:
                     self.network_nodes = [
                         {"id": n.id, "uri": n.uri, "pubKey": n.pubkey} for n in state.nodes
                     ]
+                    self.registry_epoch = {"height": state.height, "txid": state.last_txid}
                 except FlocloudError as exc:
                     log.warning("registry refresh failed: %s", exc.message)
                 await asyncio.sleep(chain.refresh_seconds)

@@ -736,6 +736,18 @@ class SqliteStore:
         result: dict[str, Any] = await self._read(run)
         return result
 
+    async def counters(self) -> tuple[int, int]:
+        """Cheap figures for dashboards: the writes held (summed from the per-key
+        fingerprints, one row per key) and the log position (the highest ``seq``)."""
+
+        def run(db: sqlite3.Connection) -> tuple[int, int]:
+            held = db.execute("SELECT COALESCE(SUM(n), 0) FROM key_digest").fetchone()[0]
+            top = db.execute("SELECT COALESCE(MAX(seq), 0) FROM messages").fetchone()[0]
+            return int(held), int(top)
+
+        result: tuple[int, int] = await self._read(run)
+        return result
+
     async def stats(self) -> StoreStats:
         def run(db: sqlite3.Connection) -> StoreStats:
             messages, size = db.execute(

@@ -1,9 +1,14 @@
-"""flocloud.web: the dashboard page every supernode serves at ``GET /`` (text/html).
+"""flocloud.web: what a supernode serves to browsers.
 
-Invariant: the page is static (one HTML file, no build step, no third-party scripts); it
-reads only public endpoints of the node that serves it (``GET /`` as JSON, ``/metrics``,
-``/api/network`` when present) and the public websocket protocol, so it shows exactly what
-any client could see.
+- ``static/flocloud.js``: the browser client, bundled from ``js/`` by ``scripts/build-web``
+  and committed (no build step at run time; ``bundle.py`` checks it matches its sources);
+- ``static/dashboard.html`` at ``GET /``, ``static/demo.html`` at ``GET /demo/``;
+- ``routes.py``: CORS for every route and the static routes.
+
+Invariant: the pages are static files with no third-party scripts and no external
+network; they use only ``/flocloud.js`` and public endpoints (``GET /`` as JSON,
+``/api/network``, ``/api/stats``, the websocket protocol, the chain explorer the node
+names), so they show exactly what any client could see.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Shapes follow flo-chain.md §4.1 (``floData`` absent when empty; amounts as FLO numbers,
 ``*Sat`` fields as strings; address history newest first). Dev-only extras:
 ``POST /api/faucet`` ``{"address", "amount"}`` (FLO) and ``POST /api/mine`` ``{"blocks"}``.
-Errors are ``{"error": "..."}`` with HTTP 400 (bad request) or 404.
+Errors are ``{"error": "..."}`` with HTTP 400 (bad request) or 404. Every route allows any
+origin (CORS, preflights answered), so a web page can read the registry from the chain.
 """
 
 from __future__ import annotations
@@ -54,6 +55,22 @@ def flo(sat: int) -> float:
     return float(Decimal(sat) / COIN)
 
 
+@web.middleware
+async def _cors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Any origin may call the explorer API (a page reads the registry from the chain)."""
+    allow = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, POST"}
+    if request.method == "OPTIONS":
+        asked = request.headers.get("Access-Control-Request-Headers", "Content-Type")
+        return web.Response(status=204, headers={**allow, "Access-Control-Allow-Headers": asked})
+    try:
+        response: web.StreamResponse = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers.update(allow)
+        raise
+    response.headers.update(allow)
+    return response
+
+
 def _height(text: str) -> int | None:
     """A block height from a URL (digits, within SQLite's integers), else None."""
     return int(text) if text.isdigit() and len(text) <= 18 else None
@@ -101,7 +118,7 @@ class DevChain:
     async def start(self) -> None:
         if self.state.height < 0:
             await self.mine(max(1, self.initial_blocks))
-        app = web.Application()
+        app = web.Application(middlewares=[_cors])
         self._routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()

@@ -1,0 +1,55 @@
+"""``GET /api/stats``: a supernode's cheap counters, for dashboards.
+
+Invariant: nothing here scans the messages table: the figures are in-memory counters, the
+per-key fingerprint rows and the log's highest ``seq`` (an index lookup), and the store
+figures are read at most once a second however many dashboards poll.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from .server import Node
+
+__all__ = ["add_stats_route"]
+
+_READ_OPS = ("query", "subscribe", "object.get", "object.changes", "schema.get")
+
+
+def add_stats_route(app: web.Application, node: Node) -> None:
+    started = time.time()
+    cache: dict[str, Any] = {"at": 0.0, "held": 0, "log": 0}
+
+    async def stats(request: web.Request) -> web.Response:
+        now = time.monotonic()
+        if now - cache["at"] >= 1.0:
+            assert node.store is not None
+            cache["held"], cache["log"] = await node.store.counters()
+            cache["at"] = now
+        m = node.service.metrics
+        peers = node.peers
+        doc = {
+            "node_id": node.key.address,
+            "time_ms": int(time.time() * 1000),
+            "uptime_s": round(time.time() - started, 1),
+            "messages": cache["held"],
+            "log_position": cache["log"],
+            "writes_accepted": m.accepted,
+            "writes_duplicate": m.duplicates,
+            "writes_replicated": m.replicated,
+            "reads": sum(m.requests.get(op, 0) for op in _READ_OPS),
+            "rejected": sum(m.rejected.values()),
+            "connections": m.connections,
+            "subscriptions": m.subscriptions,
+            # how far this node has read each peer's log (compare with the peer's log_position)
+            "pulled": {p: c for p, c in peers.cursors.items() if isinstance(c, int)},
+            "catching_up": sorted(getattr(peers, "catching_up", ())),
+        }
+        return web.Response(body=orjson.dumps(doc), content_type="application/json")
+
+    app.router.add_get("/api/stats", stats)
