@@ -8,33 +8,14 @@ for ``internal``/``unavailable``); every route, writes included, allows any orig
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from aiohttp import web
 
 from flocloud.protocol.errors import BadFormat, FlocloudError, NotFound
-from flocloud.protocol.keys import PrivateKey
-from flocloud.storage.sqlite import SqliteStore
 
-from .config import NodeConfig
-from .peers import Peers
-from .service import NodeService
-
-
-class Node(Protocol):
-    """The supernode, as its HTTP routes see it (``node/server.py`` builds it)."""
-
-    config: NodeConfig
-    key: PrivateKey
-    network_nodes: list[dict[str, str]]
-    peers: Peers
-    service: NodeService
-    store: SqliteStore | None
-    url: str
-
-    async def websocket(self, request: web.Request) -> web.StreamResponse: ...
-
+from .shape import HttpNode as Node
 
 __all__ = ["add_routes"]
 

@@ -8,13 +8,12 @@ figures are read at most once a second however many dashboards poll.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from .server import Node
+from .shape import HttpNode as Node
 
 __all__ = ["add_stats_route"]
 
