@@ -131,15 +131,19 @@ class Cursor:
 
     def add(self, dots: Iterable[Dot]) -> Cursor:
         """This cursor plus the given dots (writes the client now has)."""
-        m = self._map()
+        m: dict[str, tuple[int, set[int]]] = {o: (f, set(x)) for o, f, x in self.entries}
         changed = False
         for origin, counter in dots:
-            e = m.get(origin, _Entry(0, frozenset()))
-            if counter <= e.frontier or counter in e.extras:
+            entry = m.get(origin)
+            if entry is None:
+                entry = m[origin] = (0, set())
+            if counter <= entry[0] or counter in entry[1]:
                 continue
-            m[origin] = _Entry(e.frontier, e.extras | {counter})
+            entry[1].add(counter)
             changed = True
-        return self._build(m) if changed else self
+        if not changed:
+            return self
+        return self._build({o: _Entry(f, frozenset(xs)) for o, (f, xs) in m.items()})
 
     def advance(self, origin: str, present: Iterable[int]) -> Cursor:
         """Move ``origin``'s frontier over ``present`` counters, in order from the
