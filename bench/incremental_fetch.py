@@ -41,7 +41,7 @@ def fill(path: Path, stored: int, origins: list[str]) -> None:
         msg_id = hashlib.sha256(b"m%d" % i).hexdigest()
         dots = ((origin, counter),)
         p1, p2 = write_parts(msg_id, dots)
-        body = '{"v":1,"type":"message","payload":{"i":%d}}' % i
+        body = '{"v":1,"type":"message","payload":{"i":' + str(i) + "}}"
         db.execute(
             "INSERT INTO messages (id, receiver, sender, application, type, time, received_ms, "
             "body, pubkey, sign, size, dots, fp1, fp2) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
