@@ -5,21 +5,32 @@ Invariants owned here:
   never float arithmetic.
 - Every failure (network, HTTP status, malformed JSON, missing field) becomes an
   ``ExplorerError`` with the URL and the reason; nothing else escapes a reader.
-- Retries with exponential backoff happen on connection errors, HTTP 5xx and 429 only.
+- Retries with exponential backoff happen on connection errors, HTTP 5xx and 429 only;
+  an error body that is plain text (Flosight's) is reported with its status and message.
+- ``check_hex``: when an explorer gives a transaction's ``hex``, the txid, floData and
+  P2PKH senders are taken from (or checked against) the bytes, so floData is bound to the
+  txid instead of trusted from an explorer field.
+- ``history`` returns an address's transactions oldest first in block order (the order
+  they apply in), from a resume height on.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol, Self
 
 import aiohttp
 import orjson
 
-from flocloud.protocol.errors import ExplorerError
+from flocloud.protocol.errors import ExplorerError, FlocloudError
+from flocloud.protocol.hashes import hash160
+from flocloud.protocol.keys import decode_address
+
+from .script import parse_p2pkh_script_sig
+from .tx import Transaction
 
 __all__ = [
     "ChainReader",
@@ -28,6 +39,7 @@ __all__ = [
     "HttpReader",
     "TxPage",
     "Utxo",
+    "check_hex",
     "make_reader",
     "to_sat",
 ]
@@ -38,6 +50,7 @@ class ChainStatus:
     best_height: int
     in_sync: bool
     chain: str
+    best_hash: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +65,51 @@ class ChainTx:
     senders: tuple[str, ...]
     outputs: tuple[tuple[str | None, int], ...]
     hex: str | None = None
+    block_hash: str | None = None
 
     @property
     def sender(self) -> str | None:
         """The first input's address (the FLO convention for "who sent this")."""
         return self.senders[0] if self.senders else None
+
+    def sent_by(self, address: str) -> bool:
+        """Whether any input spends from ``address`` (how the existing FLO cloud reads)."""
+        return address in self.senders
+
+
+def check_hex(tx: ChainTx, flo_data_given: bool = True) -> ChainTx:
+    """``tx`` with floData taken from its ``hex``, after checking the explorer's view.
+
+    The hex must hash to the txid; floData the explorer gave (``flo_data_given``) must
+    equal the floData in the bytes; a sender the explorer lists for a P2PKH input must be
+    the address of the public key in that input's scriptSig. Without hex, ``tx`` is
+    returned as is. Any mismatch is an ``ExplorerError`` (try another explorer).
+    """
+    if not tx.hex:
+        return tx
+    try:
+        raw = Transaction.from_hex(tx.hex)
+    except FlocloudError as exc:
+        raise ExplorerError(f"tx {tx.txid}: its hex does not decode ({exc.message})") from None
+    if raw.txid != tx.txid:
+        raise ExplorerError(f"tx {tx.txid}: its hex hashes to {raw.txid}")
+    flo = raw.flo_data.decode("utf-8", errors="replace")
+    if flo_data_given and tx.flo_data != flo:
+        raise ExplorerError(f"tx {tx.txid}: the explorer's floData differs from its hex")
+    if not raw.is_coinbase and len(tx.senders) == len(raw.inputs):
+        for i, (txin, sender) in enumerate(zip(raw.inputs, tx.senders, strict=True)):
+            parsed = parse_p2pkh_script_sig(txin.script_sig)
+            if parsed is None:
+                continue
+            try:
+                listed = decode_address(sender).hash160
+            except FlocloudError:
+                raise ExplorerError(
+                    f"tx {tx.txid}: input {i} sender {sender!r} is no address"
+                ) from None
+            if listed != hash160(parsed[1]):
+                raise ExplorerError(f"tx {tx.txid}: input {i} is not signed by {sender}")
+    return replace(tx, flo_data=flo)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +131,18 @@ class Utxo:
 class ChainReader(Protocol):
     """What flocloud needs from a FLO explorer."""
 
+    base_url: str
+
     async def status(self) -> ChainStatus: ...
+
+    async def block_hash(self, height: int) -> str: ...
+
+    async def history(
+        self, address: str, *, since_height: int = 0, after_txid: str | None = None
+    ) -> list[ChainTx]:
+        """Oldest first in block order, from block ``since_height`` (an explorer with a
+        txid cursor may start after ``after_txid``, a transaction of that block)."""
+        ...
 
     async def address_txs(self, address: str, page: int = 1, page_size: int = 50) -> TxPage: ...
 
@@ -164,6 +228,9 @@ class HttpReader:
                     try:
                         doc = orjson.loads(body) if body else None
                     except orjson.JSONDecodeError:
+                        if resp.status >= 400:  # Flosight answers errors in plain text
+                            text = body.decode("utf-8", errors="replace").strip()[:300]
+                            raise ExplorerError(f"{url}: HTTP {resp.status}: {text}") from None
                         raise ExplorerError(f"{url}: response is not JSON") from None
                     if resp.status >= 400 or (isinstance(doc, dict) and "error" in doc):
                         msg = doc.get("error") if isinstance(doc, dict) else None
@@ -173,6 +240,8 @@ class HttpReader:
                     return doc
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 last = str(exc) or type(exc).__name__
+                if isinstance(exc, TimeoutError):
+                    last = f"no answer within {self.timeout} s"
         raise ExplorerError(f"{url}: explorer unreachable after {self.retries + 1} tries ({last})")
 
     async def get(self, path: str, **params: Any) -> Any:
@@ -206,6 +275,34 @@ class HttpReader:
             page += 1
         for tx in reversed(collected) if oldest_first else collected:
             yield tx
+
+    async def history(
+        self, address: str, *, since_height: int = 0, after_txid: str | None = None
+    ) -> list[ChainTx]:
+        """Transactions of ``address`` from block ``since_height`` on (and unconfirmed
+        ones last), oldest first in block order; explorers list newest first, and within
+        a block in reverse block order."""
+        newest_first: list[ChainTx] = []
+        page, total = 1, 1
+        while page <= total:
+            batch = await self.address_txs(  # type: ignore[attr-defined]
+                address, page=page, since_height=since_height
+            )
+            total = batch.total_pages
+            older = False
+            for tx in batch.txs:
+                if tx.block_height is not None and tx.block_height < since_height:
+                    older = True
+                    break
+                newest_first.append(tx)
+            if older:
+                break
+            page += 1
+        return newest_first[::-1]
+
+    async def block_hash(self, height: int) -> str:
+        doc = await self.get(f"/api/block-index/{height}")
+        return str(_field(doc, "blockHash"))
 
 
 def _field(doc: Any, *path: str) -> Any:

@@ -73,7 +73,8 @@ def add_routes(app: web.Application, node: Node) -> None:
 
     async def index(request: web.Request) -> web.StreamResponse:
         if "application/json" in request.headers.get("Accept", ""):
-            return _json(node.service.describe(node.key.address, node.key.pubkey_hex))
+            doc = node.service.describe(node.key.address, node.key.pubkey_hex)
+            return _json({**doc, "epoch": node.epoch()})
         from flocloud.web import dashboard_html
 
         return web.Response(text=dashboard_html(), content_type="text/html")
