@@ -16,9 +16,9 @@ import pytest
 
 from flocloud.chain.blockbook import BlockbookV1Reader
 from flocloud.chain.devchain import DevChain, Rejected
+from flocloud.chain.follower import RegistryFollower
 from flocloud.chain.publisher import DUST_LIMIT, Publisher, build_data_tx
 from flocloud.chain.reader import Utxo
-from flocloud.chain.follower import RegistryFollower
 from flocloud.chain.registry import make_admin_update, make_registry_update
 from flocloud.chain.script import p2pkh_script
 from flocloud.chain.tx import OutPoint, Transaction, TxIn, TxOut, sign_p2pkh_input

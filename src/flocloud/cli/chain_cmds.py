@@ -150,10 +150,12 @@ def state(
     if as_json:
         click.echo(orjson.dumps(st.to_json()).decode())
         return
+    import sys
+
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 200)  # IDs stay whole in pipes
     epoch = f"block {st.epoch.height} {st.epoch.hash[:16]}…" if st.epoch else "no update yet"
     nodes = Table("supernode ID", "URI", "flocloud endpoint", title=f"registry {reg} @ {epoch}")
     for n in st.nodes:
