@@ -150,7 +150,18 @@ def add_routes(app: web.Application, node: Node) -> None:
                 0,
                 {"id": node.key.address, "uri": node.config.public_url or node.url, "status": "up"},
             )
-        return _json({"nodes": nodes})
+        reg = node.registry
+        rules = (
+            {
+                "replicationFactor": reg.replication_factor,
+                "writeQuorum": reg.write_quorum,
+                "virtualNodes": reg.virtual_nodes,
+                "config": dict(reg.config.raw),
+            }
+            if reg is not None
+            else {}
+        )
+        return _json({"nodes": nodes, "epoch": node.epoch(), **rules})
 
     async def digest(request: web.Request) -> web.Response:
         """The anti-entropy fingerprint of what this node holds for a key: replicas that
