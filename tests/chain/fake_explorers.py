@@ -112,6 +112,17 @@ class FakeChain:
 
     # -- views ----------------------------------------------------------------------------
 
+    def placed(self, h: int, tx: Transaction) -> dict[str, Any]:
+        """Where a transaction is (v1 and Flosight name these fields alike)."""
+        return {
+            "blockhash": self.block_hash(h),
+            "blockheight": h,
+            "confirmations": self.tip - h + 1,
+            "time": 1_700_000_000 + h,
+            "blocktime": 1_700_000_000 + h,
+            "size": tx.size,
+        }
+
     def v1(self, h: int, tx: Transaction, fork: bool) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "txid": tx.txid,
@@ -129,12 +140,7 @@ class FakeChain:
                                   "isAddress": True, "type": "pubkeyhash"}}
                 for n, o in enumerate(tx.outputs)
             ],
-            "blockhash": self.block_hash(h),
-            "blockheight": h,
-            "confirmations": self.tip - h + 1,
-            "time": 1_700_000_000 + h,
-            "blocktime": 1_700_000_000 + h,
-            "size": tx.size,
+            **self.placed(h, tx),
             "hex": tx.to_hex(),
         }  # fmt: skip
         if fork and tx.flo_data:
@@ -177,12 +183,7 @@ class FakeChain:
                                   "addresses": [address_from_script(o.script_pubkey, REGTEST)]}}
                 for n, o in enumerate(tx.outputs)
             ],
-            "blockhash": self.block_hash(h),
-            "blockheight": h,
-            "confirmations": self.tip - h + 1,
-            "time": 1_700_000_000 + h,
-            "blocktime": 1_700_000_000 + h,
-            "size": tx.size,
+            **self.placed(h, tx),
             "floData": self.flo_view(tx),
         }  # fmt: skip
 

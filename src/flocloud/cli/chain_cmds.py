@@ -98,6 +98,13 @@ def run_chain(coro: Awaitable[T], timeout: float) -> T:
     return asyncio.run(bounded())
 
 
+def publish_options(fn: F) -> F:
+    fn = click.option("--json", "as_json", is_flag=True)(fn)
+    return click.option("--fee-rate", type=float, default=1.0, show_default=True, help="sat/byte")(
+        fn
+    )
+
+
 def _parse_value(text: str) -> Any:
     try:
         return orjson.loads(text)
@@ -232,8 +239,7 @@ def _publish(
 @click.option("--config", "config_items", multiple=True, metavar="KEY=VALUE")
 @click.option("--add-app", nargs=2, multiple=True, metavar="NAME ADMIN_ID")
 @click.option("--remove-app", multiple=True, metavar="NAME")
-@click.option("--fee-rate", type=float, default=1.0, show_default=True, help="sat/byte")
-@click.option("--json", "as_json", is_flag=True)
+@publish_options
 def publish(
     explorers: tuple[str, ...],
     explorer_kind: str,
@@ -288,8 +294,7 @@ def publish(
 @click.option("--add-trusted", multiple=True, metavar="ID")
 @click.option("--remove-trusted", multiple=True, metavar="ID")
 @click.option("--setting", "settings", multiple=True, metavar="KEY=VALUE")
-@click.option("--fee-rate", type=float, default=1.0, show_default=True, help="sat/byte")
-@click.option("--json", "as_json", is_flag=True)
+@publish_options
 def admin(
     explorers: tuple[str, ...],
     explorer_kind: str,
