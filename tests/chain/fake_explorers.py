@@ -205,6 +205,7 @@ class FakeExplorer:
         r.add_get("/api/addrs/{a}/txs", self.fs_txs)
         r.add_get("/api/block/{hash}", self.fs_block)
         r.add_get("/api/status", self.fs_status)
+        r.add_get("/api/rawtx/{t}", self.fs_rawtx)
         self.server = TestServer(app, host="127.0.0.1")
 
     async def __aenter__(self) -> FakeExplorer:
@@ -290,3 +291,9 @@ class FakeExplorer:
 
     async def fs_status(self, request: web.Request) -> web.Response:
         return web.json_response({"info": {"blocks": self.chain.tip, "network": "testnet"}})
+
+    async def fs_rawtx(self, request: web.Request) -> web.Response:
+        for _, _, tx in self.chain.located():
+            if tx.txid == request.match_info["t"]:
+                return web.json_response({"rawtx": tx.to_hex()})
+        return web.Response(text="Not found", status=404)

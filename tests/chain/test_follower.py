@@ -169,9 +169,10 @@ async def test_unrelated_flo_data_does_not_grow_the_state() -> None:
     assert state.epoch is not None and state.epoch.height == BASE  # only updates move it
 
 
-async def test_lying_explorer_fails_over_to_an_honest_one() -> None:
-    """An explorer whose floData view differs from the transaction's hex is an error;
-    the follower asks the next explorer."""
+@pytest.mark.parametrize("kind", ["blockbook", "blockbook-v2", "flosight"])
+async def test_lying_explorer_fails_over_to_an_honest_one(kind: str) -> None:
+    """An explorer whose floData view differs from the transaction's hex (in the view, or
+    Flosight's /api/rawtx) is an error; the follower asks the next explorer."""
     honest_chain = registry_chain()
     lying_chain = registry_chain()
     first = lying_chain.blocks[0][0]
@@ -180,9 +181,9 @@ async def test_lying_explorer_fails_over_to_an_honest_one() -> None:
     )
     async with FakeExplorer(lying_chain) as liar, FakeExplorer(honest_chain) as honest:
         with pytest.raises(ExplorerError, match="floData differs from its hex"):
-            await read(liar, "blockbook")
+            await read(liar, kind)
         follower = RegistryFollower(
-            [make_reader("blockbook", liar.url, retries=0), make_reader("blockbook", honest.url)],
+            [make_reader(kind, liar.url, retries=0), make_reader(kind, honest.url)],
             REG.address,
             REGTEST,
         )
@@ -217,3 +218,24 @@ async def test_timeout_holds_end_to_end_then_failover() -> None:
         await alone.aclose()
         assert len(state.nodes) == 2 and follower.explorer == fast.url
     assert took < 5, took  # the slow explorer got its second, not its retries' worth
+
+
+async def test_a_shorter_chain_undoes_updates() -> None:
+    """Blocks disappear (the explorer follows a shorter best chain for a while): the
+    updates in them are undone, and come back when a branch brings them again."""
+    chain = FakeChain()
+    add_x = signed_tx([REG], upd(add_nodes=[(X.address, X.pubkey_hex, "x.example")]))
+    add_y = signed_tx([REG], upd(add_nodes=[(Y.address, Y.pubkey_hex, "y.example")]))
+    chain.add_block(add_x)
+    chain.add_block(add_y)
+    async with FakeExplorer(chain) as explorer, RegistryFollower(
+        make_reader("blockbook", explorer.url), REG.address, REGTEST, confirmations=1
+    ) as follower:
+        assert len((await follower.refresh()).nodes) == 2
+        chain.replace_from(BASE + 1)
+        shorter = await follower.refresh()
+        assert [n.id for n in shorter.nodes] == [X.address]
+        chain.add_block(add_y, tag="c")
+        again = await follower.refresh()
+    assert len(again.nodes) == 2 and again.epoch is not None
+    assert again.epoch.hash == chain.block_hash(BASE + 1)

@@ -70,6 +70,10 @@ class FlosightReader(HttpReader):
         out = [t for h in sorted(by_height) for t in by_height[h]]
         return out + [t for t in txs if t.block_height is None]
 
+    async def raw_hex(self, txid: str) -> str | None:
+        """The transaction's bytes (``/api/rawtx``): Flosight's tx view carries no hex."""
+        return str(_field(await self.get(f"/api/rawtx/{txid}"), "rawtx"))
+
     async def status(self) -> ChainStatus:
         doc = await self.get("/api/status", q="getInfo")
         info = _field(doc, "info")

@@ -18,8 +18,10 @@ Invariants owned here:
 - A refresh is all or nothing: it works on copies and keeps them only when every read
   succeeded. It runs under one deadline (``timeout``) across every request, retry and
   page; each explorer is tried in turn (failover), starting with the last one that
-  worked. An explorer whose transaction view disagrees with the transaction's hex is an
-  error like any other, and the next explorer is asked.
+  worked. Every registry or admin update is checked against the transaction's hex (from
+  the explorer's view, or fetched with ``raw_hex`` when the view has none, as Flosight's):
+  a view that disagrees with the hex is an error like any other, and the next explorer
+  is asked.
 - Admin updates (sub-admins, trusted IDs, settings) are read from each app admin's own
   address; when the set of apps an address administers changes, its fold starts over.
 """
@@ -37,8 +39,9 @@ from flocloud.protocol.errors import ExplorerError, FlocloudError
 from flocloud.protocol.keys import check_address
 from flocloud.protocol.params import Network
 
-from .reader import ChainReader, ChainTx
+from .reader import ChainReader, ChainTx, check_hex
 from .registry import (
+    KEY,
     MAX_SKIPPED,
     AdminRecord,
     AppInfo,
@@ -89,13 +92,23 @@ class _AdminFold:
     epoch: Epoch | None = None
 
 
+async def _checked(reader: ChainReader, tx: ChainTx) -> ChainTx:
+    """``tx`` checked against its hex, fetched when the explorer's view had none."""
+    if tx.hex:
+        return tx  # the reader checked it when it parsed the view
+    raw = await reader.raw_hex(tx.txid)
+    return check_hex(replace(tx, hex=raw)) if raw else tx
+
+
 async def _sync(
     reader: ChainReader,
     source: _Source[V],
     fold: Callable[[V, ChainTx], V],
     confirmations: int,
+    relevant: Callable[[ChainTx], bool],
 ) -> _Source[V]:
-    """Undo blocks no longer on the best chain, then apply the new confirmed ones."""
+    """Undo blocks no longer on the best chain, then apply the new confirmed ones
+    (``relevant`` ones checked against their hex first)."""
     blocks = list(source.blocks)
     value = source.value
     while blocks:
@@ -155,12 +168,16 @@ async def _sync(
             raise ExplorerError(f"{reader.base_url}: transaction {tx.txid} has no block hash")
         if pending and pending[0].block_height != tx.block_height:
             close_block()
-        pending.append(tx)
+        pending.append(await _checked(reader, tx) if relevant(tx) else tx)
     close_block()
     if blocks:
         floor = blocks[-1].height - REORG_WINDOW
         blocks = [b for b in blocks[:-1] if b.height >= floor] + [blocks[-1]]
     return replace(source, value=value, blocks=tuple(blocks))
+
+
+def _mentions(names: frozenset[str]) -> Callable[[ChainTx], bool]:
+    return lambda tx: any(name in tx.flo_data for name in names)
 
 
 class RegistryFollower:
@@ -231,7 +248,9 @@ class RegistryFollower:
     async def _refresh_with(
         self, reader: ChainReader
     ) -> tuple[_Source[NetworkState], dict[str, _Source[_AdminFold]]]:
-        registry = await _sync(reader, self._registry, apply_update, self.confirmations)
+        registry = await _sync(
+            reader, self._registry, apply_update, self.confirmations, lambda t: KEY in t.flo_data
+        )
         by_admin: dict[str, set[str]] = {}
         for app in registry.value.apps:
             by_admin.setdefault(app.admin, set()).add(app.name)
@@ -243,7 +262,7 @@ class RegistryFollower:
                 fresh = _AdminFold(apps)
                 old = _Source(address, fresh, fresh)
             admins[address] = await _sync(
-                reader, old, self._admin_fold(address), self.confirmations
+                reader, old, self._admin_fold(address), self.confirmations, _mentions(apps)
             )
         return registry, admins
 

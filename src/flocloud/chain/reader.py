@@ -137,6 +137,8 @@ class ChainReader(Protocol):
 
     async def block_hash(self, height: int) -> str: ...
 
+    async def raw_hex(self, txid: str) -> str | None: ...
+
     async def history(
         self, address: str, *, since_height: int = 0, after_txid: str | None = None
     ) -> list[ChainTx]:
@@ -286,7 +288,7 @@ class HttpReader:
         page, total = 1, 1
         while page <= total:
             batch = await self.address_txs(  # type: ignore[attr-defined]
-                address, page=page, since_height=since_height
+                address, page=page, page_size=1000, since_height=since_height
             )
             total = batch.total_pages
             older = False
@@ -303,6 +305,10 @@ class HttpReader:
     async def block_hash(self, height: int) -> str:
         doc = await self.get(f"/api/block-index/{height}")
         return str(_field(doc, "blockHash"))
+
+    async def raw_hex(self, txid: str) -> str | None:
+        """A transaction's hex when the explorer's views lack it (None: not available)."""
+        return None
 
 
 def _field(doc: Any, *path: str) -> Any:
