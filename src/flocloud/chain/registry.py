@@ -68,6 +68,7 @@ __all__ = [
     "apply_update",
     "make_admin_update",
     "make_registry_update",
+    "node_entry",
 ]
 
 log = logging.getLogger("flocloud.chain.registry")
@@ -92,6 +93,15 @@ class Epoch:
         if isinstance(doc, dict) and isinstance(doc.get("height"), int):
             return cls(int(doc["height"]), str(doc.get("hash", "")))
         return None
+
+
+def node_entry(pubkey: str, endpoint: str) -> dict[str, str]:
+    """The ``newNodes`` entry of a flocloud node whose websocket URL is ``endpoint``:
+    the bare ``uri`` the existing cloud reads (scheme and ``/ws`` dropped) plus the
+    ``flocloud`` key with the endpoint itself."""
+    bare = endpoint.split("://", 1)[-1].rstrip("/")
+    bare = bare[: -len("/ws")] if bare.endswith("/ws") else bare
+    return {"pubKey": pubkey, "uri": bare, ENDPOINT_KEY: endpoint}
 
 
 def _ws_from(uri: str) -> str:
