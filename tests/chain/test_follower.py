@@ -228,9 +228,12 @@ async def test_a_shorter_chain_undoes_updates() -> None:
     add_y = signed_tx([REG], upd(add_nodes=[(Y.address, Y.pubkey_hex, "y.example")]))
     chain.add_block(add_x)
     chain.add_block(add_y)
-    async with FakeExplorer(chain) as explorer, RegistryFollower(
-        make_reader("blockbook", explorer.url), REG.address, REGTEST, confirmations=1
-    ) as follower:
+    async with (
+        FakeExplorer(chain) as explorer,
+        RegistryFollower(
+            make_reader("blockbook", explorer.url), REG.address, REGTEST, confirmations=1
+        ) as follower,
+    ):
         assert len((await follower.refresh()).nodes) == 2
         chain.replace_from(BASE + 1)
         shorter = await follower.refresh()
