@@ -242,3 +242,14 @@ async def test_a_shorter_chain_undoes_updates() -> None:
         again = await follower.refresh()
     assert len(again.nodes) == 2 and again.epoch is not None
     assert again.epoch.hash == chain.block_hash(BASE + 1)
+
+
+async def test_a_mismatch_on_a_transaction_nobody_reads_is_no_error() -> None:
+    """The registry ID's app data whose explorer view differs from its hex does not stop
+    the registry from being read (only updates must match their bytes)."""
+    chain = registry_chain()
+    noise = chain.blocks[1][1]
+    chain.lie_about(noise.txid, '{"demo": {"hello": "rewritten"}}')
+    async with FakeExplorer(chain) as explorer:
+        state = await read(explorer, "blockbook")
+    assert len(state.nodes) == 2 and state.ignored == 1

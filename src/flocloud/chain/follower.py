@@ -93,11 +93,14 @@ class _AdminFold:
 
 
 async def _checked(reader: ChainReader, tx: ChainTx) -> ChainTx:
-    """``tx`` checked against its hex, fetched when the explorer's view had none."""
-    if tx.hex:
-        return tx  # the reader checked it when it parsed the view
-    raw = await reader.raw_hex(tx.txid)
-    return check_hex(replace(tx, hex=raw)) if raw else tx
+    """``tx`` checked against its hex (fetched when the explorer's view had none); a
+    view that disagrees with the bytes is the explorer's error."""
+    if not tx.hex:
+        raw = await reader.raw_hex(tx.txid)
+        tx = check_hex(replace(tx, hex=raw)) if raw else tx
+    if tx.mismatch:
+        raise ExplorerError(f"{reader.base_url}: {tx.mismatch}")
+    return tx
 
 
 async def _sync(

@@ -7,9 +7,10 @@ Invariants owned here:
   ``ExplorerError`` with the URL and the reason; nothing else escapes a reader.
 - Retries with exponential backoff happen on connection errors, HTTP 5xx and 429 only;
   an error body that is plain text (Flosight's) is reported with its status and message.
-- ``check_hex``: when an explorer gives a transaction's ``hex``, the txid, floData and
-  P2PKH senders are taken from (or checked against) the bytes, so floData is bound to the
-  txid instead of trusted from an explorer field.
+- ``check_hex``: when an explorer gives a transaction's ``hex``, floData is taken from the
+  bytes and the txid and P2PKH senders are checked against them, so floData is bound to
+  the txid instead of trusted from an explorer field; a disagreement is recorded on the
+  transaction (``mismatch``) for its user to refuse.
 - ``history`` returns an address's transactions oldest first in block order (the order
   they apply in), from a resume height on.
 """
@@ -66,6 +67,7 @@ class ChainTx:
     outputs: tuple[tuple[str | None, int], ...]
     hex: str | None = None
     block_hash: str | None = None
+    mismatch: str | None = None  # how the explorer's view disagrees with ``hex`` (check_hex)
 
     @property
     def sender(self) -> str | None:
@@ -77,39 +79,48 @@ class ChainTx:
         return address in self.senders
 
 
+def _hex_mismatch(tx: ChainTx, raw: Transaction, flo: str, flo_data_given: bool) -> str | None:
+    if raw.txid != tx.txid:
+        return f"tx {tx.txid}: its hex hashes to {raw.txid}"
+    if flo_data_given and tx.flo_data != flo:
+        return f"tx {tx.txid}: the explorer's floData differs from its hex"
+    if raw.is_coinbase or len(tx.senders) != len(raw.inputs):
+        return None
+    for i, (txin, sender) in enumerate(zip(raw.inputs, tx.senders, strict=True)):
+        parsed = parse_p2pkh_script_sig(txin.script_sig)
+        if parsed is None:
+            continue
+        try:
+            listed = decode_address(sender).hash160
+        except FlocloudError:
+            return f"tx {tx.txid}: input {i} sender {sender!r} is no address"
+        if listed != hash160(parsed[1]):
+            return f"tx {tx.txid}: input {i} is not signed by {sender}"
+    return None
+
+
 def check_hex(tx: ChainTx, flo_data_given: bool = True) -> ChainTx:
-    """``tx`` with floData taken from its ``hex``, after checking the explorer's view.
+    """``tx`` with floData taken from its ``hex``, and what in the explorer's view
+    disagrees with the bytes in ``mismatch``.
 
     The hex must hash to the txid; floData the explorer gave (``flo_data_given``) must
     equal the floData in the bytes; a sender the explorer lists for a P2PKH input must be
     the address of the public key in that input's scriptSig. Without hex, ``tx`` is
-    returned as is. Any mismatch is an ``ExplorerError`` (try another explorer).
+    returned as is. A reader never fails on a mismatch (the address may hold other
+    transactions nobody reads); whoever uses the transaction refuses it
+    (``RegistryFollower``: the explorer is in error, the next one is asked).
     """
     if not tx.hex:
         return tx
     try:
         raw = Transaction.from_hex(tx.hex)
     except FlocloudError as exc:
-        raise ExplorerError(f"tx {tx.txid}: its hex does not decode ({exc.message})") from None
-    if raw.txid != tx.txid:
-        raise ExplorerError(f"tx {tx.txid}: its hex hashes to {raw.txid}")
+        return replace(tx, mismatch=f"tx {tx.txid}: its hex does not decode ({exc.message})")
     flo = raw.flo_data.decode("utf-8", errors="replace")
-    if flo_data_given and tx.flo_data != flo:
-        raise ExplorerError(f"tx {tx.txid}: the explorer's floData differs from its hex")
-    if not raw.is_coinbase and len(tx.senders) == len(raw.inputs):
-        for i, (txin, sender) in enumerate(zip(raw.inputs, tx.senders, strict=True)):
-            parsed = parse_p2pkh_script_sig(txin.script_sig)
-            if parsed is None:
-                continue
-            try:
-                listed = decode_address(sender).hash160
-            except FlocloudError:
-                raise ExplorerError(
-                    f"tx {tx.txid}: input {i} sender {sender!r} is no address"
-                ) from None
-            if listed != hash160(parsed[1]):
-                raise ExplorerError(f"tx {tx.txid}: input {i} is not signed by {sender}")
-    return replace(tx, flo_data=flo)
+    why = _hex_mismatch(tx, raw, flo, flo_data_given)
+    if why is not None and raw.txid != tx.txid:
+        return replace(tx, mismatch=why)  # the bytes are not this transaction's
+    return replace(tx, flo_data=flo, mismatch=why)
 
 
 @dataclass(frozen=True, slots=True)
