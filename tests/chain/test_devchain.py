@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -307,3 +308,33 @@ def test_cli_devchain_subprocess(tmp_path: Path) -> None:
     assert proc.returncode == 0, output
     assert "devchain stopped" in output
     assert os.path.exists(tmp_path / "d" / "chain.sqlite3")
+
+
+async def test_sdk_client_follows_the_registry(chain: DevChain) -> None:
+    """A long-lived client refreshes its registry periodically (no node is contacted)."""
+    from flocloud.client import Client
+
+    reg, a, b = key("registry"), key("node-a"), key("node-b")
+    await funded(chain, reg)
+    async with BlockbookV1Reader(chain.url) as reader:
+        pub = Publisher(reader, reg)
+        await pub.publish_many(make_registry_update(add_nodes=[(a.address, a.pubkey_hex, "a:1")]))
+        await chain.mine(1)
+        client = await Client.from_chain(
+            key("user"), explorer=chain.url, registry=reg.address, min_confirmations=1,
+            registry_refresh=0.2,
+        )  # fmt: skip
+        try:
+            assert list(client.network.nodes) == [a.address]
+            await pub.publish_many(
+                make_registry_update(add_nodes=[(b.address, b.pubkey_hex, "b:1")])
+            )
+            await chain.mine(1)
+            for _ in range(300):  # up to 15 s: one refresh takes a little over a second
+                if len(client.network.nodes) == 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert sorted(client.network.nodes) == sorted([a.address, b.address])
+            assert client.network.nodes[b.address].ws_url == "wss://b:1/ws"
+        finally:
+            await client.aclose()
