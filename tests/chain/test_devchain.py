@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -15,9 +17,10 @@ import pytest
 
 from flocloud.chain.blockbook import BlockbookV1Reader
 from flocloud.chain.devchain import DevChain, Rejected
+from flocloud.chain.follower import RegistryFollower
 from flocloud.chain.publisher import DUST_LIMIT, Publisher, build_data_tx
 from flocloud.chain.reader import Utxo
-from flocloud.chain.registry import RegistryReader, make_registry_update
+from flocloud.chain.registry import make_admin_update, make_registry_update
 from flocloud.chain.script import p2pkh_script
 from flocloud.chain.tx import OutPoint, Transaction, TxIn, TxOut, sign_p2pkh_input
 from flocloud.protocol.errors import InsufficientFunds
@@ -130,37 +133,87 @@ class TestChainLife:
             await again.stop()
 
     async def test_api_shapes_and_registry_round_trip(self, chain: DevChain) -> None:
-        """Blockbook v1 shapes (floData absent when empty) and a registry read back."""
-        reg, node, stranger = key("registry"), key("node-1"), key("stranger")
-        await funded(chain, reg)
-        await funded(chain, stranger)
+        """Blockbook v1 shapes (floData absent when empty) and a registry read back: bad
+        entries are skipped one by one, other floData of the registry ID only counted,
+        sub-admins and trusted IDs come from the admin's own transactions."""
+        reg, node, admin, stranger = key("registry"), key("node-1"), key("admin"), key("stranger")
+        for k in (reg, admin, stranger):
+            await funded(chain, k)
         async with BlockbookV1Reader(chain.url) as reader:
             updates = make_registry_update(
-                add_nodes=[(node.address, node.pubkey_hex, "ws://127.0.0.1:1/ws")],
+                add_nodes=[(node.address, node.pubkey_hex, "127.0.0.1:1", "ws://127.0.0.1:1/ws")],
                 config={"backupDepth": 2},
-                add_apps={"demo": {"admin": reg.address, "trusted": [stranger.address]}},
+                add_apps={"demo": admin.address},
             )
             await Publisher(reader, reg).publish_many(updates)
-            # noise the registry must skip: another sender; bad JSON; a node whose key lies
+            # noise the registry must skip: another sender; other floData; a lying key
             await Publisher(reader, stranger).publish(b'{"SuperNodeStorage":{"removeNodes":["x"]}}')
             await Publisher(reader, reg).publish(b"not json")
-            liar = {"newNodes": {key("n2").address: {"pubKey": node.pubkey_hex, "uri": "x"}}}
-            import json
-
+            await Publisher(reader, reg).publish(b'{"demo": {"some": "app data"}}')
+            liar = {
+                "newNodes": {key("n2").address: {"pubKey": node.pubkey_hex, "uri": "x"}},
+                "config": {"virtualNodes": 0, "writeQuorum": 2},
+            }
             await Publisher(reader, reg).publish(json.dumps({"SuperNodeStorage": liar}).encode())
-            unconfirmed = await RegistryReader(reader, reg.address, REGTEST).load()
-            assert unconfirmed.nodes == ()
+            for payload in make_admin_update(
+                "demo", add_sub_admins=[stranger.address], add_trusted=[node.address]
+            ):
+                await Publisher(reader, admin).publish(payload)
+            follower = RegistryFollower(reader, reg.address, REGTEST, confirmations=2)
             await chain.mine(1)
-            state = await RegistryReader(reader, reg.address, REGTEST).load()
+            unconfirmed = await follower.refresh()
+            assert unconfirmed.nodes == ()  # one block deep, two asked
+            await chain.mine(1)
+            state = await follower.refresh()
+            fresh = await RegistryFollower(reader, reg.address, REGTEST, confirmations=2).load()
             page = await reader.address_txs(reg.address)
+        assert state == fresh
         assert [n.id for n in state.nodes] == [node.address]
+        assert state.nodes[0].ws_url == "ws://127.0.0.1:1/ws"
         assert state.replication_factor == 1  # backupDepth 2 but only one node
-        assert state.app("demo") is not None and state.app("demo").trusted == (stranger.address,)  # type: ignore[union-attr]
+        assert (state.virtual_nodes, state.write_quorum) == (32, 1)  # 0 refused, W <= N
+        assert state.config.raw["writeQuorum"] == 2  # the good entry of that tx applied
+        demo = state.app("demo")
+        assert demo is not None and demo.admin == admin.address
+        assert (demo.sub_admins, demo.trusted) == ((stranger.address,), (node.address,))
         reasons = [r for _, r in state.skipped]
-        assert any("not JSON" in r for r in reasons)
+        assert len(reasons) == 2, reasons
         assert any("does not hash" in r for r in reasons)
+        assert any("virtualNodes must be in 1..1024, got 0" in r for r in reasons)
+        assert state.ignored == 2  # "not json" and the app data: counted, not listed
+        assert state.epoch is not None and state.epoch.height == chain.state.height - 1
         funding = [t for t in page.txs if t.flo_data == "faucet"]
         assert funding and all(t.sender == chain.faucet_address for t in funding)
+
+    async def test_reorg_running_and_fresh_followers_agree(self, chain: DevChain) -> None:
+        """Add X at h, add Y at h+1; then h+1 is replaced by a branch carrying a config
+        change instead. A follower that had applied Y and a fresh one end equal."""
+        reg, x, y = key("registry"), key("node-x"), key("node-y")
+        await funded(chain, reg)
+        async with BlockbookV1Reader(chain.url) as reader:
+            pub = Publisher(reader, reg)
+            await pub.publish_many(
+                make_registry_update(add_nodes=[(x.address, x.pubkey_hex, "x:1")])
+            )
+            await chain.mine(1)
+            await pub.publish_many(
+                make_registry_update(add_nodes=[(y.address, y.pubkey_hex, "y:1")])
+            )
+            await chain.mine(1)
+            running = RegistryFollower(reader, reg.address, REGTEST, confirmations=1)
+            before = await running.refresh()
+            assert [n.id for n in before.nodes] == sorted([x.address, y.address])
+            fork = chain.state.height
+            await chain.invalidate(fork, drop=True)
+            await pub.publish_many(make_registry_update(config={"backupDepth": 3}))
+            await chain.mine(2)
+            after = await running.refresh()
+            fresh = await RegistryFollower(reader, reg.address, REGTEST, confirmations=1).load()
+        assert after == fresh
+        assert [n.id for n in after.nodes] == [x.address]
+        assert after.backup_depth == 3
+        assert after.epoch is not None and after.epoch.height == fork
+        assert after.epoch != before.epoch
 
     async def test_http_endpoints(self, chain: DevChain) -> None:
         """Faucet, mine, utxo, tx, block and error shapes over HTTP."""
@@ -255,3 +308,33 @@ def test_cli_devchain_subprocess(tmp_path: Path) -> None:
     assert proc.returncode == 0, output
     assert "devchain stopped" in output
     assert os.path.exists(tmp_path / "d" / "chain.sqlite3")
+
+
+async def test_sdk_client_follows_the_registry(chain: DevChain) -> None:
+    """A long-lived client refreshes its registry periodically (no node is contacted)."""
+    from flocloud.client import Client
+
+    reg, a, b = key("registry"), key("node-a"), key("node-b")
+    await funded(chain, reg)
+    async with BlockbookV1Reader(chain.url) as reader:
+        pub = Publisher(reader, reg)
+        await pub.publish_many(make_registry_update(add_nodes=[(a.address, a.pubkey_hex, "a:1")]))
+        await chain.mine(1)
+        client = await Client.from_chain(
+            key("user"), explorer=chain.url, registry=reg.address, min_confirmations=1,
+            registry_refresh=0.2,
+        )  # fmt: skip
+        try:
+            assert list(client.network.nodes) == [a.address]
+            await pub.publish_many(
+                make_registry_update(add_nodes=[(b.address, b.pubkey_hex, "b:1")])
+            )
+            await chain.mine(1)
+            for _ in range(300):  # up to 15 s: one refresh takes a little over a second
+                if len(client.network.nodes) == 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert sorted(client.network.nodes) == sorted([a.address, b.address])
+            assert client.network.nodes[b.address].ws_url == "wss://b:1/ws"
+        finally:
+            await client.aclose()

@@ -120,7 +120,12 @@ def test_node_init(tmp_path: Path) -> None:
     info = json.loads(out.stdout)
     assert oct((tmp_path / "n" / "node.key").stat().st_mode & 0o777) == "0o600"
     entry = info["registryEntry"]["SuperNodeStorage"]["newNodes"][info["floID"]]
-    assert entry == {"pubKey": info["pubKey"], "uri": "ws://127.0.0.1:7555/ws"}
+    # the bare URI the existing cloud reads, flocloud's endpoint in the extra key
+    assert entry == {
+        "pubKey": info["pubKey"],
+        "uri": "127.0.0.1:7555",
+        "flocloud": "ws://127.0.0.1:7555/ws",
+    }
     assert "--add-node " + info["floID"] in info["publishCommand"]
     again = subprocess.run(
         [sys.executable, "-m", "flocloud.cli", "node", "init", str(tmp_path / "n")],

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_helpers import ARGS, ARTIFACTS, CHROMIUM
 
 from flocloud.devnet import Network
 from net_helpers import running_network
+from web_helpers import ARGS, ARTIFACTS, CHROMIUM
 
 
 @pytest.fixture(scope="module")

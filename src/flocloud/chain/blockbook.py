@@ -1,7 +1,10 @@
 """Blockbook readers: v1 (``/api/...``, what FLO wallets use) and v2 (``/api/v2/...``).
 
-Shapes: flo-chain.md §4.1. v1 omits ``floData`` when it is empty and gives amounts as FLO
-numbers; v2 gives amounts as satoshi strings and floData under ``coinSpecificData``.
+Shapes: flo-chain.md §4.1. RanchiMall's fork: v1 omits ``floData`` when it is empty and
+gives amounts as FLO numbers; v2 gives amounts as satoshi strings and floData under
+``coinSpecificData``. Upstream Blockbook has no ``floData`` field in v1 and fills
+``coinSpecificData`` only for mempool transactions: there floData is read from ``hex``.
+Whenever ``hex`` is given, the transaction is checked against it (``check_hex``).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from typing import Any
 
 from flocloud.protocol.errors import ExplorerError
 
-from .reader import ChainStatus, ChainTx, HttpReader, TxPage, Utxo, _field, to_sat
+from .reader import ChainStatus, ChainTx, HttpReader, TxPage, Utxo, _field, check_hex, to_sat
 
 __all__ = ["BlockbookV1Reader", "BlockbookV2Reader"]
 
@@ -38,7 +41,11 @@ class BlockbookV1Reader(HttpReader):
             best_height=int(_field(bb, "bestHeight")),
             in_sync=bool(bb.get("inSync", True)),
             chain=str(backend.get("chain", "")),
+            best_hash=str(backend.get("bestBlockHash", "")),
         )
+
+    async def block_hash(self, height: int) -> str:
+        return str(_field(await self.get(f"{self.prefix}/block-index/{height}"), "blockHash"))
 
     def _tx(self, doc: Any) -> ChainTx:
         if not isinstance(doc, dict) or "txid" not in doc:
@@ -57,20 +64,28 @@ class BlockbookV1Reader(HttpReader):
             if isinstance(vout, dict)
         )
         height = _int(doc.get("blockheight"))
-        return ChainTx(
+        tx = ChainTx(
             txid=str(doc["txid"]),
-            block_height=height if height is not None and height >= 0 else None,
+            block_height=height if height is not None and height > 0 else None,
             confirmations=_int(doc.get("confirmations"), 0) or 0,
             time=_int(doc.get("blocktime") or doc.get("time")),
             flo_data=str(doc.get("floData", "")),
             senders=tuple(s for s in senders if s),
             outputs=outputs,
-            hex=doc.get("hex"),
+            hex=doc.get("hex") or None,
+            block_hash=doc.get("blockhash") or None,
         )
+        return check_hex(tx, flo_data_given="floData" in doc)
 
-    async def address_txs(self, address: str, page: int = 1, page_size: int = 50) -> TxPage:
+    async def address_txs(
+        self, address: str, page: int = 1, page_size: int = 50, since_height: int = 0
+    ) -> TxPage:
         doc = await self.get(
-            f"{self.prefix}/address/{address}", details="txs", page=page, pageSize=page_size
+            f"{self.prefix}/address/{address}",
+            details="txs",
+            page=page,
+            pageSize=page_size,
+            **({"from": since_height} if since_height > 0 else {}),
         )
         if not isinstance(doc, dict):
             raise ExplorerError("address response is not a JSON object")
@@ -121,16 +136,19 @@ class BlockbookV2Reader(BlockbookV1Reader):
             for vout in doc.get("vout", [])
         )
         height = _int(doc.get("blockHeight"))
-        return ChainTx(
+        given = isinstance(specific, dict) and "floData" in specific
+        tx = ChainTx(
             txid=str(doc["txid"]),
             block_height=height if height is not None and height > 0 else None,
             confirmations=_int(doc.get("confirmations"), 0) or 0,
             time=_int(doc.get("blockTime")),
-            flo_data=str(specific.get("floData", "") if isinstance(specific, dict) else ""),
+            flo_data=str(specific["floData"]) if given else "",
             senders=tuple(s for s in senders if s),
             outputs=outputs,
-            hex=doc.get("hex"),
+            hex=doc.get("hex") or None,
+            block_hash=doc.get("blockHash") or None,
         )
+        return check_hex(tx, flo_data_given=given)
 
     async def utxos(self, address: str, confirmed_only: bool = False) -> list[Utxo]:
         doc = await self.get(

@@ -103,6 +103,41 @@ def mine(blocks: int, url: str) -> None:
 
 
 @devchain_group.command()
+@click.option("--depth", type=int, default=1, show_default=True, help="Blocks to replace.")
+@click.option(
+    "--blocks", type=int, help="Blocks of the competing branch (default: depth + 1, longer)."
+)
+@click.option(
+    "--drop", is_flag=True, help="Discard the replaced blocks' transactions (default: re-mine)."
+)
+@click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FLOCLOUD_EXPLORER")
+def reorg(depth: int, blocks: int | None, drop: bool, url: str) -> None:
+    """Reorganise: invalidate the newest DEPTH blocks, then mine a competing branch."""
+
+    async def main() -> Any:
+        from flocloud.chain.blockbook import BlockbookV1Reader
+
+        async with BlockbookV1Reader(url, retries=0, timeout=5) as reader:
+            tip = (await reader.status()).best_height
+        gone = await _post(url, "/api/invalidate", {"height": tip - depth + 1, "drop": drop})
+        mined = await _post(url, "/api/mine", {"blocks": blocks or depth + 1})
+        return gone, mined
+
+    gone, mined = asyncio.run(main())
+    click.echo(f"replaced {len(gone['result'])} block(s); height {mined['height']}")
+
+
+@devchain_group.command()
+@click.argument("height", type=int)
+@click.option("--drop", is_flag=True, help="Discard their transactions (default: to mempool).")
+@click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FLOCLOUD_EXPLORER")
+def invalidate(height: int, drop: bool, url: str) -> None:
+    """Disconnect blocks HEIGHT..tip (as Flo Core's invalidateblock)."""
+    doc = asyncio.run(_post(url, "/api/invalidate", {"height": height, "drop": drop}))
+    click.echo(f"disconnected {len(doc['result'])} block(s); height {doc['height']}")
+
+
+@devchain_group.command()
 @click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FLOCLOUD_EXPLORER")
 @click.option("--json", "as_json", is_flag=True)
 def status(url: str, as_json: bool) -> None:

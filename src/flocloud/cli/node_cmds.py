@@ -77,10 +77,14 @@ def init(
             network=network, host=host, port=port, uri=uri, explorer=explorer, registry=registry
         )
     )
-    entry = {
-        "SuperNodeStorage": {"newNodes": {key.address: {"pubKey": key.pubkey_hex, "uri": uri}}}
-    }
-    command = f"flocloud chain publish --network {network} --wif <REGISTRY_WIF> --add-node {key.address} {key.pubkey_hex} {uri}"
+    from flocloud.chain.registry import node_entry
+
+    published = node_entry(key.pubkey_hex, uri)  # bare uri for the existing cloud + endpoint
+    entry = {"SuperNodeStorage": {"newNodes": {key.address: published}}}
+    command = (
+        f"flocloud chain publish --network {network} --wif <REGISTRY_WIF> --add-node "
+        f"{key.address} {key.pubkey_hex} {published['uri']} --endpoint {key.address} {uri}"
+    )
     if as_json:
         click.echo(
             orjson.dumps(

@@ -7,6 +7,9 @@ Invariants owned here:
 - Routing comes from the chain registry (``NetworkView``): requests go to the first live
   node of the key's preference list and fail over to the next on refusal or timeout,
   without waiting for the chain.
+- A client built ``from_chain`` keeps its ``RegistryFollower``: it refreshes its registry
+  every ``registry_refresh`` seconds, and at once (at most once a second) when a node's
+  reply carries a newer ``epoch`` than its own.
 - Messages addressed to this client whose payload is encrypted are decrypted for it;
   anything that fails to decrypt is returned with ``encrypted=True`` and the payload as is.
 """
@@ -14,12 +17,14 @@ Invariants owned here:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 
@@ -39,7 +44,12 @@ from flocloud.protocol.objects import object_id
 from .connection import NodeConnection, SubQueue
 from .network import NetworkView, NodeRef
 
+if TYPE_CHECKING:
+    from flocloud.chain.follower import RegistryFollower
+
 __all__ = ["Client", "Message", "ObjectState"]
+
+log = logging.getLogger("flocloud.client")
 
 T = TypeVar("T")
 
@@ -99,6 +109,12 @@ class Client:
         self._pubkeys: dict[str, bytes] = {key.address: key.public_key}
         self._subs = itertools.count(1)
         self._registry_pubkeys: dict[str, bytes] = {}
+        self._set_pubkeys(network)
+        self.follower: RegistryFollower | None = None
+        self._refresh_task: asyncio.Task[None] | None = None
+        self._refresh_now: asyncio.Event | None = None
+
+    def _set_pubkeys(self, network: NetworkView) -> None:
         for node in network.nodes.values():
             if node.pubkey:
                 self._registry_pubkeys[node.id] = bytes.fromhex(node.pubkey)
@@ -113,24 +129,73 @@ class Client:
         explorer: str,
         registry: str,
         explorer_kind: str = "blockbook",
-        min_confirmations: int = 1,
+        min_confirmations: int = 6,
         request_timeout: float = 5.0,
+        registry_refresh: float = 60.0,
+        chain_timeout: float = 60.0,
     ) -> Client:
-        """Read the registry from a chain explorer (or the local dev chain) and connect."""
+        """Read the registry from chain explorers (``explorer``: a URL, or ``kind=URL``
+        items separated by commas, tried in turn) and connect; the client then follows
+        the registry (see the module invariants)."""
+        from flocloud.chain.follower import RegistryFollower
+        from flocloud.chain.networks import parse_explorers
         from flocloud.chain.reader import make_reader
-        from flocloud.chain.registry import RegistryReader
 
-        reader = make_reader(explorer_kind, explorer)
+        readers = [make_reader(k, u) for k, u in parse_explorers([explorer], explorer_kind)]
+        follower = RegistryFollower(
+            readers, registry, key.network, confirmations=min_confirmations, timeout=chain_timeout
+        )
         try:
-            state = await RegistryReader(
-                reader, registry, key.network, min_confirmations=min_confirmations
-            ).load()
-        finally:
-            await reader.aclose()
+            state = await follower.load()
+        except BaseException:
+            await follower.aclose()
+            raise
         if not state.nodes:
+            await follower.aclose()
             raise Unavailable(f"the registry {registry} lists no supernodes")
-        view = NetworkView.from_state(state, clock=time.monotonic)
-        return cls(key, view, timeout=request_timeout)
+        client = cls(
+            key, NetworkView.from_state(state, clock=time.monotonic), timeout=request_timeout
+        )
+        client.follower = follower
+        client._refresh_now = asyncio.Event()
+        client._refresh_task = asyncio.create_task(client._follow(registry_refresh))
+        return client
+
+    async def _follow(self, every: float) -> None:
+        """Refresh the registry every ``every`` s, or soon after a newer epoch is seen."""
+        assert self._refresh_now is not None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(every):
+                    await self._refresh_now.wait()
+            self._refresh_now.clear()
+            try:
+                await self.refresh_registry()
+            except FlocloudError as exc:
+                log.warning("registry refresh failed: %s", exc.message)
+            await asyncio.sleep(1.0)  # at most one refresh a second
+
+    async def refresh_registry(self) -> None:
+        """Re-read the registry now and route by it (keeps what it knows of failures)."""
+        if self.follower is None:
+            return
+        state = await self.follower.refresh()
+        if not state.nodes:
+            return  # never route by an empty registry
+        view = NetworkView.from_state(state, clock=self.network.clock)
+        view.down_for = self.network.down_for
+        view._down_until = dict(self.network._down_until)
+        self.network = view
+        self._set_pubkeys(view)
+
+    def _saw_epoch(self, reply: Any) -> None:
+        if (
+            self.follower is not None
+            and self._refresh_now is not None
+            and isinstance(reply, dict)
+            and self.follower.is_newer(reply.get("epoch"))
+        ):
+            self._refresh_now.set()
 
     async def __aenter__(self) -> Client:
         return self
@@ -139,6 +204,13 @@ class Client:
         await self.aclose()
 
     async def aclose(self) -> None:
+        if self._refresh_task is not None:
+            self._refresh_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresh_task
+            self._refresh_task = None
+        if self.follower is not None:
+            await self.follower.aclose()
         for conn in list(self._conns.values()):
             await conn.close()
         self._conns.clear()
@@ -184,6 +256,7 @@ class Client:
                 last = exc
                 continue
             self.network.mark_up(node.id)
+            self._saw_epoch(result)
             return result, node
         raise Unavailable(f"no supernode answered for {key_id}: {last.message}", last.details)
 

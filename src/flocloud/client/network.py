@@ -10,7 +10,7 @@ Invariants owned here:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,15 +54,13 @@ class NetworkView:
 
     @classmethod
     def from_state(cls, state: Any, *, clock: Callable[[], float]) -> NetworkView:
-        """Build from a chain ``NetworkState`` (nodes with id/uri/pubkey, config)."""
-        nodes = {n.id: NodeRef(n.id, n.uri, getattr(n, "pubkey", "")) for n in state.nodes}
-        config: Mapping[str, Any] = getattr(state, "config", {}) or {}
-        rf = int(getattr(state, "replication_factor", 1) or 1)
-        vn = config.get("virtualNodes", DEFAULT_VIRTUAL_NODES)
+        """Build from the registry follower's ``NetworkState`` (values already validated;
+        each node's ``ws_url`` is its flocloud endpoint)."""
+        nodes = {n.id: NodeRef(n.id, n.ws_url, n.pubkey) for n in state.nodes}
         return cls(
             nodes=nodes,
-            replication_factor=rf,
-            virtual_nodes=int(vn) if isinstance(vn, int) else DEFAULT_VIRTUAL_NODES,
+            replication_factor=state.replication_factor,
+            virtual_nodes=state.virtual_nodes,
             clock=clock,
         )
 

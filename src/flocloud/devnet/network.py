@@ -44,6 +44,9 @@ __all__ = [
 
 log = logging.getLogger("flocloud.devnet")
 COIN = 100_000_000
+# a registry update applies 6 blocks deep (the default everywhere); the devnet mines
+# them at once after publishing, so nothing waits for the block interval
+CONFIRMATIONS = 6
 
 
 def deterministic_key(label: str) -> PrivateKey:
@@ -182,6 +185,11 @@ class NodeProcess(Proc):
     def id(self) -> str:
         return self.key.address
 
+    @property
+    def registry_entry(self) -> tuple[str, str, str, str]:
+        """(ID, public key, bare URI, flocloud endpoint), as the registry publishes it."""
+        return (self.id, self.key.pubkey_hex, f"127.0.0.1:{self.port}", self.ws_url)
+
 
 def standalone_node(directory: Path, *, settings: str = "", name: str = "node") -> NodeProcess:
     """A supernode process with no chain (apps and limits from ``settings``, TOML text
@@ -284,13 +292,13 @@ class Network:
                 if resp.status != 200:
                     raise RuntimeError(f"faucet failed: {await resp.text()}")
         updates = make_registry_update(
-            add_nodes=[(n.id, n.key.pubkey_hex, n.ws_url) for n in self.nodes],
+            add_nodes=[n.registry_entry for n in self.nodes],
             config={"backupDepth": self.backup_depth, "writeQuorum": self.write_quorum},
             add_apps={"demo": self.client_key.address},
         )
         async with BlockbookV1Reader(self.chain.url) as reader:
             await Publisher(reader, self.registry_key).publish_many(updates)
-        await self.mine()
+        await self.mine(CONFIRMATIONS)
 
     async def mine(self, blocks: int = 1) -> None:
         async with (
@@ -397,9 +405,9 @@ class Network:
         self._write_node_config(node)
         async with BlockbookV1Reader(self.chain.url) as reader:
             await Publisher(reader, self.registry_key).publish_many(
-                make_registry_update(add_nodes=[(node.id, node.key.pubkey_hex, node.ws_url)])
+                make_registry_update(add_nodes=[node.registry_entry])
             )
-        await self.mine()
+        await self.mine(CONFIRMATIONS)
         node.start()
         await node.wait_healthy(30)
         self.save_state()
@@ -415,7 +423,7 @@ class Network:
             await Publisher(reader, self.registry_key).publish_many(
                 make_registry_update(remove_nodes=[self.nodes[i].id])
             )
-        await self.mine()
+        await self.mine(CONFIRMATIONS)
         self.removed.add(i)
         self.nodes[i].stop()
         self.save_state()

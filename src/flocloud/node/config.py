@@ -39,7 +39,7 @@ class ChainConfig:
     explorer: str = ""  # empty: no chain; apps come from [apps]
     explorer_kind: str = "blockbook"
     registry: str = ""
-    min_confirmations: int = 1
+    min_confirmations: int = 6  # blocks deep before a registry update applies
     refresh_seconds: float = 10.0
 
 

@@ -77,7 +77,8 @@ def add_routes(app: web.Application, node: Node) -> None:
 
     async def index(request: web.Request) -> web.StreamResponse:
         if "application/json" in request.headers.get("Accept", ""):
-            return _json(node.service.describe(node.key.address, node.key.pubkey_hex))
+            doc = node.service.describe(node.key.address, node.key.pubkey_hex)
+            return _json({**doc, "epoch": node.epoch()})
         from flocloud.web import dashboard_html
 
         return web.Response(text=dashboard_html(), content_type="text/html")
@@ -154,13 +155,15 @@ def add_routes(app: web.Application, node: Node) -> None:
                 {"id": node.key.address, "uri": node.config.public_url or node.url, "status": "up"},
             )
         view = peers.view
+        reg = node.registry
         return _json(
             {
                 "nodes": nodes,
                 "replication_factor": view.replication_factor,
                 "write_quorum": view.write_quorum,
                 "virtual_nodes": view.virtual_nodes,
-                "epoch": node.registry_epoch,
+                "config": dict(reg.config.raw) if reg is not None else {},
+                "epoch": node.epoch(),
                 "registry": node.config.chain.registry,
                 "explorer": node.config.chain.explorer,
             }

@@ -75,9 +75,9 @@ class RegistryView:
 
     @classmethod
     def from_state(cls, state: Any) -> RegistryView:
-        vn = state.config.get("virtualNodes", DEFAULT_VIRTUAL_NODES)
-        vn = vn if isinstance(vn, int) and vn > 0 else DEFAULT_VIRTUAL_NODES
-        nodes = {n.id: (n.uri, n.pubkey) for n in state.nodes}
+        """From the follower's ``NetworkState``: its values are already validated."""
+        vn = state.virtual_nodes
+        nodes = {n.id: (n.ws_url, n.pubkey) for n in state.nodes}
         placement = Placement.build(nodes, vn) if nodes else None
         return cls(nodes, state.replication_factor, state.write_quorum, vn, placement)
 

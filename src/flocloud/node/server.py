@@ -24,7 +24,7 @@ import logging
 import signal
 import ssl
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import WSMsgType, web
@@ -39,6 +39,9 @@ from .config import AppConfig, NodeConfig
 from .limits import TokenBucket
 from .peers import Peers, RegistryView
 from .service import NodeService, Subscriber, parse_filter
+
+if TYPE_CHECKING:
+    from flocloud.chain.registry import NetworkState
 
 __all__ = ["Node", "run_node"]
 
@@ -148,6 +151,8 @@ class Connection:
             self.node.service.metrics.requests[op] += 1
             reply = await self.dispatch(op, frame, rid)
             if reply is not None:
+                if op in ("put", "query"):  # the client sees which registry we route by
+                    reply = {**reply, "epoch": self.node.epoch()}
                 await self.send({"id": rid, "ok": True, **reply})
         except FlocloudError as exc:
             self.node.service.metrics.rejected[exc.code] += 1
@@ -342,7 +347,7 @@ class Node:
         self.url = ""
         self._registry_task: asyncio.Task[None] | None = None
         self.network_nodes: list[dict[str, str]] = []
-        self.registry_epoch: dict[str, Any] | None = None  # the last registry tx applied
+        self.registry: NetworkState | None = None
 
     async def start(self) -> None:
         data_dir = self.config.path(self.config.data_dir)
@@ -381,37 +386,44 @@ class Node:
         log.info("supernode %s listening on %s (data %s)", self.key.address, self.url, data_dir)
 
     async def _follow_registry(self) -> None:
+        from flocloud.chain.follower import RegistryFollower
+        from flocloud.chain.networks import parse_explorers
         from flocloud.chain.reader import make_reader
-        from flocloud.chain.registry import RegistryReader
         from flocloud.protocol.params import network_by_name
 
         chain = self.config.chain
-        reader = make_reader(chain.explorer_kind, chain.explorer)
-        registry = RegistryReader(
-            reader,
+        readers = [
+            make_reader(kind, url)
+            for kind, url in parse_explorers([chain.explorer], chain.explorer_kind)
+        ]
+        follower = RegistryFollower(
+            readers,
             chain.registry,
             network_by_name(self.config.network),
-            min_confirmations=chain.min_confirmations,
+            confirmations=chain.min_confirmations,
         )
-        state = None
         try:
             while True:
                 try:
-                    state = await (registry.load() if state is None else registry.refresh(state))
+                    state = await follower.refresh()
+                    self.registry = state
                     self.service.set_apps(
-                        {a.name: AppConfig(a.admin, a.trusted) for a in state.apps}
+                        {a.name: AppConfig(a.admin, a.writers) for a in state.apps}
                     )
                     self.peers.update(RegistryView.from_state(state))
                     self._close_removed_peers()
                     self.network_nodes = [
-                        {"id": n.id, "uri": n.uri, "pubKey": n.pubkey} for n in state.nodes
+                        {"id": n.id, "uri": n.ws_url, "pubKey": n.pubkey} for n in state.nodes
                     ]
-                    self.registry_epoch = {"height": state.height, "txid": state.last_txid}
                 except FlocloudError as exc:
                     log.warning("registry refresh failed: %s", exc.message)
                 await asyncio.sleep(chain.refresh_seconds)
         finally:
-            await reader.aclose()
+            await follower.aclose()
+
+    def epoch(self) -> dict[str, Any] | None:
+        """The registry epoch this node routes by (``{"height", "hash"}``), if any."""
+        return self.registry.epoch.to_json() if self.registry and self.registry.epoch else None
 
     def _close_removed_peers(self) -> None:
         """Links from supernodes the registry no longer lists close at once (finding 8)."""

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from flocloud.chain.registry import NetworkState
 from flocloud.protocol.keys import PrivateKey
 from flocloud.storage.sqlite import SqliteStore
 
@@ -28,6 +29,8 @@ class HttpNode(Protocol):
     service: NodeService
     store: SqliteStore | None
     url: str
-    registry_epoch: dict[str, Any] | None
+    registry: NetworkState | None
+
+    def epoch(self) -> dict[str, Any] | None: ...
 
     async def websocket(self, request: web.Request) -> web.StreamResponse: ...

@@ -2,7 +2,10 @@
 
 Shapes follow flo-chain.md §4.1 (``floData`` absent when empty; amounts as FLO numbers,
 ``*Sat`` fields as strings; address history newest first). Dev-only extras:
-``POST /api/faucet`` ``{"address", "amount"}`` (FLO) and ``POST /api/mine`` ``{"blocks"}``.
+``POST /api/faucet`` ``{"address", "amount"}`` (FLO), ``POST /api/mine`` ``{"blocks"}`` and
+``POST /api/invalidate`` ``{"height", "drop"}`` (disconnect blocks ``height``..tip, as Flo
+Core's ``invalidateblock``; their transactions return to the mempool, or are discarded with
+``"drop": true``; the blocks mined next form the competing branch).
 Errors are ``{"error": "..."}`` with HTTP 400 (bad request) or 404. Every route allows any
 origin (CORS, preflights answered), so a web page can read the registry from the chain.
 """
@@ -158,6 +161,10 @@ class DevChain:
                 self.state.mine(self.coinbase_script, int(time.time())).hash for _ in range(blocks)
             ]
 
+    async def invalidate(self, height: int, *, drop: bool = False) -> list[str]:
+        async with self._lock:
+            return self.state.invalidate(height, drop=drop)
+
     async def submit(self, raw_hex: str) -> str:
         async with self._lock:
             try:
@@ -269,6 +276,7 @@ class DevChain:
             r.add_get(prefix + "/block-index/{height}", self.h_block_index)
         r.add_post("/api/faucet", self.h_faucet)
         r.add_post("/api/mine", self.h_mine)
+        r.add_post("/api/invalidate", self.h_invalidate)
 
     @staticmethod
     def _err(message: str, status: int = 400) -> web.Response:
@@ -306,6 +314,9 @@ class DevChain:
         except (FlocloudError, ValueError) as exc:
             return self._err(f"invalid request: {getattr(exc, 'message', exc)}")
         txids = self.state.address_txids(address)
+        if request.query.get("from", "").isdigit():  # Blockbook: from this block height on
+            low = int(request.query["from"])
+            txids = [t for t in txids if (f := self.state.tx(t)) and (f[1] is None or f[1] >= low)]
         if request.query.get("confirmed") == "true":
             txids = [t for t in txids if (found := self.state.tx(t)) and found[1] is not None]
         total_pages = max(1, (len(txids) + size - 1) // size)
@@ -433,4 +444,17 @@ class DevChain:
         if not 1 <= blocks <= 1000:
             return self._err("blocks must be 1..1000")
         hashes = await self.mine(blocks)
+        return web.json_response({"result": hashes, "height": self.state.height})
+
+    async def h_invalidate(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            height = int(body["height"])
+            drop = body.get("drop", False) is True
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return self._err('body must be {"height": N, "drop": false}')
+        try:
+            hashes = await self.invalidate(height, drop=drop)
+        except Rejected as exc:
+            return self._err(str(exc))
         return web.json_response({"result": hashes, "height": self.state.height})

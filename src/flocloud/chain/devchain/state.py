@@ -7,8 +7,14 @@ outputs, the fee is at least the minimum relay fee (1000 sat/kB by default), flo
 most 1040 bytes, versions 1-2, no dust outputs.
 
 What is simplified (dev only): blocks carry no proof of work (the block hash is SHA256d of
-a header-like record: height, previous hash, merkle root of txids, time); coinbase outputs
-are spendable at once (no 100-block maturity); the subsidy is a flat 50 FLO.
+a header-like record: height, previous hash, merkle root of txids, time, a random nonce);
+coinbase outputs are spendable at once (no 100-block maturity); the subsidy is a flat 50
+FLO.
+
+Reorganisations (for testing readers): ``invalidate(height)`` disconnects the blocks from
+``height`` to the tip, as Flo Core's ``invalidateblock`` does: their transactions go back
+to the mempool (or, with ``drop=True``, are discarded with everything spending them), and
+the next blocks mined form the competing branch, with new hashes.
 
 Invariant: every state change happens in one SQLite transaction, so a crash never leaves a
 half-applied block or a mempool entry without its spends.
@@ -16,6 +22,7 @@ half-applied block or a mempool entry without its spends.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -240,6 +247,52 @@ class ChainState:
         self.db.execute("COMMIT")
         return tx.txid
 
+    def _spenders(self, txid: str) -> list[str]:
+        rows = self.db.execute(
+            "SELECT DISTINCT spent_by FROM outputs WHERE txid=? AND spent_by IS NOT NULL", (txid,)
+        )
+        return [r[0] for r in rows]
+
+    def _drop_tx(self, txid: str) -> None:
+        """Remove ``txid`` and, first, every transaction spending its outputs."""
+        for child in self._spenders(txid):
+            self._drop_tx(child)
+        self.db.execute("UPDATE outputs SET spent_by=NULL WHERE spent_by=?", (txid,))
+        self.db.execute("DELETE FROM outputs WHERE txid=?", (txid,))
+        self.db.execute("DELETE FROM addr_txs WHERE txid=?", (txid,))
+        self.db.execute("DELETE FROM txs WHERE txid=?", (txid,))
+
+    def invalidate(self, height: int, *, drop: bool = False) -> list[str]:
+        """Disconnect blocks ``height``..tip (not the genesis); returns their hashes.
+
+        Their coinbases vanish (with what spends them); their other transactions go back
+        to the mempool, or are dropped with their descendants when ``drop``.
+        """
+        if not 1 <= height <= self.height:
+            raise Rejected(f"height must be in 1..{self.height}")
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            gone = []
+            for h in range(self.height, height - 1, -1):
+                block = self.block(h)
+                assert block is not None
+                gone.append(block.hash)
+                txids = self.block_txids(h)
+                for txid in reversed(txids):
+                    if txid == txids[0] or drop:  # the coinbase is always first
+                        if self.tx(txid) is not None:
+                            self._drop_tx(txid)
+                    else:
+                        self.db.execute(
+                            "UPDATE txs SET height=NULL, pos=NULL WHERE txid=?", (txid,)
+                        )
+                self.db.execute("DELETE FROM blocks WHERE height=?", (h,))
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+        return gone
+
     def mine(self, coinbase_script: bytes, now: int) -> BlockInfo:
         """Mine one block: a coinbase plus the whole mempool, in arrival order."""
         self.db.execute("BEGIN IMMEDIATE")
@@ -265,7 +318,8 @@ class ChainState:
             txids = [coinbase.txid, *pool]
             merkle = sha256d("".join(txids).encode())
             header = height.to_bytes(4, "little") + bytes.fromhex(prev_hash) + merkle
-            block_hash = sha256d(header + now.to_bytes(8, "little"))[::-1].hex()
+            nonce = os.urandom(8)  # a competing branch never repeats a hash
+            block_hash = sha256d(header + now.to_bytes(8, "little") + nonce)[::-1].hex()
             self.db.execute(
                 "INSERT INTO blocks (height, hash, prev, time) VALUES (?,?,?,?)",
                 (height, block_hash, prev_hash, now),
