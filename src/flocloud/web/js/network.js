@@ -24,12 +24,13 @@ async function getJson(fetchImpl, url, init) {
   return doc;
 }
 
-/** The websocket URL of a registry URI (`ws(s)://host/ws` or `http(s)://host`). */
+/** The websocket URL of a registry URI: a bare `host[:port][/path]` means TLS
+ * (`wss://<uri>/ws`, the existing FLO cloud's rule); a URI with a scheme is used as written. */
 export function wsUrl(uri) {
   let u = String(uri).replace(/\/+$/, "");
   if (u.startsWith("http://")) u = "ws://" + u.slice(7);
   else if (u.startsWith("https://")) u = "wss://" + u.slice(8);
-  else if (!/^wss?:\/\//.test(u)) u = "ws://" + u;
+  else if (!/^wss?:\/\//.test(u)) u = "wss://" + u;
   return u.endsWith("/ws") ? u : u + "/ws";
 }
 
@@ -38,39 +39,48 @@ export function httpUrl(uri) {
   return wsUrl(uri).replace(/^ws/, "http").replace(/\/ws$/, "");
 }
 
-/** Fold one registry transaction into the state (the rule of flocloud/chain/registry.py). */
+/** Fold one registry transaction into the state (the rules of flocloud/chain/registry.py,
+ * docs/protocol.md §10): any input from the registry ID makes it the registry's; a bad
+ * entry is skipped alone (and reported), never the whole transaction; flocloud's own
+ * endpoint is the extra `flocloud` key of a `newNodes` entry; `addApps` values are plain IDs. */
 export function applyUpdate(state, tx) {
   const next = { ...state, epoch: { txid: tx.txid, height: tx.height ?? state.epoch?.height ?? null } };
-  if (tx.sender !== state.registry) return { ...next, skipped: [...state.skipped, [tx.txid, "not sent by the registry"]] };
+  const senders = tx.senders || [tx.sender];
+  if (!senders.includes(state.registry)) return state;
   let content;
   try { content = JSON.parse(tx.floData)[REGISTRY_KEY]; } catch { content = undefined; }
-  if (!content || typeof content !== "object") return { ...next, skipped: [...state.skipped, [tx.txid, `no ${REGISTRY_KEY} object`]] };
+  if (!content || typeof content !== "object") return state; // other data of the registry ID
   const nodes = new Map(state.nodes.map((n) => [n.id, n]));
   const apps = new Map(state.apps.map((a) => [a.name, a]));
   const config = { ...state.config };
-  try {
-    for (const id of content.removeNodes || []) nodes.delete(String(id));
-    for (const [id, info] of Object.entries(content.newNodes || {})) {
+  const skipped = [...state.skipped];
+  const each = (what, fn) => { try { fn(); } catch (e) { skipped.push([tx.txid, `${what}: ${e.message}`]); } };
+  for (const id of content.removeNodes || []) nodes.delete(String(id));
+  for (const [id, info] of Object.entries(content.newNodes || {})) {
+    each(`node ${id}`, () => {
       checkAddress(id, state.network);
       const pub = parsePubKey(String(info.pubKey || ""));
-      if (addressFromPubKey(pub, state.network) !== id) throw new Error(`node ${id}: pubKey does not hash to the ID`);
-      nodes.set(id, { id, pubKey: String(info.pubKey).toLowerCase(), uri: String(info.uri || "") });
-    }
-    for (const [id, uri] of Object.entries(content.updateNodes || {})) if (nodes.has(id)) nodes.set(id, { ...nodes.get(id), uri: String(uri) });
-    Object.assign(config, content.config || {});
-    for (const name of content.removeApps || []) apps.delete(String(name));
-    for (const [name, v] of Object.entries(content.addApps || {})) {
-      const admin = typeof v === "string" ? v : v && v.admin;
-      const trusted = typeof v === "string" ? [] : (v && v.trusted) || [];
-      checkAddress(admin, state.network);
-      trusted.forEach((t) => checkAddress(t, state.network));
-      apps.set(name, { name, admin, trusted });
-    }
-  } catch (e) {
-    return { ...next, skipped: [...state.skipped, [tx.txid, e.message]] };
+      if (addressFromPubKey(pub, state.network) !== id) throw new Error("pubKey does not hash to the ID");
+      const uri = String(info.uri || "");
+      nodes.set(id, { id, pubKey: String(info.pubKey).toLowerCase(), uri: typeof info.flocloud === "string" && info.flocloud ? info.flocloud : uri });
+    });
   }
+  for (const [id, uri] of Object.entries(content.updateNodes || {})) if (nodes.has(id)) nodes.set(id, { ...nodes.get(id), uri: String(uri) });
+  if (content.config && typeof content.config === "object") Object.assign(config, content.config);
+  for (const name of content.removeApps || []) apps.delete(String(name));
+  for (const [name, admin] of Object.entries(content.addApps || {})) {
+    each(`app ${name}`, () => {
+      if (typeof admin !== "string") throw new Error("addApps values are plain admin IDs");
+      checkAddress(admin, state.network);
+      apps.set(name, { name, admin, trusted: [] });
+    });
+  }
+  return finish({ ...next, nodes, apps, config, skipped });
+}
+
+function finish({ nodes, apps, skipped, ...rest }) {
   const byId = (a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-  return { ...next, nodes: [...nodes.values()].sort(byId), apps: [...apps.values()], config };
+  return { ...rest, nodes: [...nodes.values()].sort(byId), apps: [...apps.values()], skipped: skipped.slice(-32) };
 }
 
 export class Network {
@@ -111,7 +121,7 @@ export class Network {
   }
 
   /** The registry read from a chain explorer's Blockbook v1 API (the dev chain has one). */
-  static async fromChain({ explorer, registry, network = "mainnet", minConfirmations = 1, fetch: f = globalThis.fetch.bind(globalThis) }) {
+  static async fromChain({ explorer, registry, network = "mainnet", minConfirmations = 6, fetch: f = globalThis.fetch.bind(globalThis) }) {
     checkAddress(registry, network);
     const base = String(explorer).replace(/\/+$/, "");
     const txs = [];
@@ -120,12 +130,12 @@ export class Network {
       total = Number(doc.totalPages || 1);
       for (const t of doc.txs || []) {
         if ((t.confirmations || 0) < minConfirmations) continue;
-        const vin = (t.vin || [])[0] || {};
-        txs.push({ txid: t.txid, sender: (vin.addresses || [])[0] || "", floData: t.floData || "", height: t.blockheight >= 0 ? t.blockheight : null });
+        const senders = (t.vin || []).map((v) => (v.addresses || [])[0] || v.addr || "");
+        txs.push({ txid: t.txid, senders, floData: t.floData || "", height: t.blockheight >= 0 ? t.blockheight : null });
       }
     }
     let state = { network, registry, nodes: [], apps: [], config: {}, epoch: null, skipped: [] };
-    for (const tx of txs.reverse()) if (tx.sender === registry) state = applyUpdate(state, tx);
+    for (const tx of txs.reverse()) state = applyUpdate(state, tx);
     const depth = Number.isInteger(state.config.backupDepth) && state.config.backupDepth >= 0 ? state.config.backupDepth : 1;
     const rf = Math.max(1, Math.min(depth + 1, state.nodes.length || 1));
     const wq = Number.isInteger(state.config.writeQuorum) && state.config.writeQuorum >= 1 ? Math.min(state.config.writeQuorum, rf) : Math.min(2, rf);

@@ -1,6 +1,6 @@
 // flocloud.js: the flocloud browser client, built by scripts/build-web from src/flocloud/web/js (do not edit)
-// sources-sha256: 0c76f9b3afcf3c368fba8e18e7efa111914420d580a94731d59b95dbd863b0b3
-// bundle-sha256: 9e8468e98436a67514d7cec7b57d4c95213cd3e2e5f42c058665feb53ca3d4b1
+// sources-sha256: de6f0f4ac697bd1b7734b7a30f530156511d781023a0c84d25b59eed80b70426
+// bundle-sha256: 8c3fb842b7121a509e6ae335dd73667e46abea22eb0cc67acd6b13bd0b721918
 // js/errors.js
 var ERROR_CODES = Object.freeze([
   "bad-format",
@@ -3660,7 +3660,7 @@ function wsUrl(uri) {
   let u = String(uri).replace(/\/+$/, "");
   if (u.startsWith("http://")) u = "ws://" + u.slice(7);
   else if (u.startsWith("https://")) u = "wss://" + u.slice(8);
-  else if (!/^wss?:\/\//.test(u)) u = "ws://" + u;
+  else if (!/^wss?:\/\//.test(u)) u = "wss://" + u;
   return u.endsWith("/ws") ? u : u + "/ws";
 }
 function httpUrl(uri) {
@@ -3668,40 +3668,51 @@ function httpUrl(uri) {
 }
 function applyUpdate(state, tx2) {
   const next = { ...state, epoch: { txid: tx2.txid, height: tx2.height ?? state.epoch?.height ?? null } };
-  if (tx2.sender !== state.registry) return { ...next, skipped: [...state.skipped, [tx2.txid, "not sent by the registry"]] };
+  const senders = tx2.senders || [tx2.sender];
+  if (!senders.includes(state.registry)) return state;
   let content;
   try {
     content = JSON.parse(tx2.floData)[REGISTRY_KEY];
   } catch {
     content = void 0;
   }
-  if (!content || typeof content !== "object") return { ...next, skipped: [...state.skipped, [tx2.txid, `no ${REGISTRY_KEY} object`]] };
+  if (!content || typeof content !== "object") return state;
   const nodes = new Map(state.nodes.map((n) => [n.id, n]));
   const apps = new Map(state.apps.map((a) => [a.name, a]));
   const config = { ...state.config };
-  try {
-    for (const id of content.removeNodes || []) nodes.delete(String(id));
-    for (const [id, info] of Object.entries(content.newNodes || {})) {
+  const skipped = [...state.skipped];
+  const each = (what, fn) => {
+    try {
+      fn();
+    } catch (e) {
+      skipped.push([tx2.txid, `${what}: ${e.message}`]);
+    }
+  };
+  for (const id of content.removeNodes || []) nodes.delete(String(id));
+  for (const [id, info] of Object.entries(content.newNodes || {})) {
+    each(`node ${id}`, () => {
       checkAddress(id, state.network);
       const pub = parsePubKey(String(info.pubKey || ""));
-      if (addressFromPubKey(pub, state.network) !== id) throw new Error(`node ${id}: pubKey does not hash to the ID`);
-      nodes.set(id, { id, pubKey: String(info.pubKey).toLowerCase(), uri: String(info.uri || "") });
-    }
-    for (const [id, uri] of Object.entries(content.updateNodes || {})) if (nodes.has(id)) nodes.set(id, { ...nodes.get(id), uri: String(uri) });
-    Object.assign(config, content.config || {});
-    for (const name of content.removeApps || []) apps.delete(String(name));
-    for (const [name, v] of Object.entries(content.addApps || {})) {
-      const admin = typeof v === "string" ? v : v && v.admin;
-      const trusted = typeof v === "string" ? [] : v && v.trusted || [];
-      checkAddress(admin, state.network);
-      trusted.forEach((t) => checkAddress(t, state.network));
-      apps.set(name, { name, admin, trusted });
-    }
-  } catch (e) {
-    return { ...next, skipped: [...state.skipped, [tx2.txid, e.message]] };
+      if (addressFromPubKey(pub, state.network) !== id) throw new Error("pubKey does not hash to the ID");
+      const uri = String(info.uri || "");
+      nodes.set(id, { id, pubKey: String(info.pubKey).toLowerCase(), uri: typeof info.flocloud === "string" && info.flocloud ? info.flocloud : uri });
+    });
   }
+  for (const [id, uri] of Object.entries(content.updateNodes || {})) if (nodes.has(id)) nodes.set(id, { ...nodes.get(id), uri: String(uri) });
+  if (content.config && typeof content.config === "object") Object.assign(config, content.config);
+  for (const name of content.removeApps || []) apps.delete(String(name));
+  for (const [name, admin] of Object.entries(content.addApps || {})) {
+    each(`app ${name}`, () => {
+      if (typeof admin !== "string") throw new Error("addApps values are plain admin IDs");
+      checkAddress(admin, state.network);
+      apps.set(name, { name, admin, trusted: [] });
+    });
+  }
+  return finish({ ...next, nodes, apps, config, skipped });
+}
+function finish({ nodes, apps, skipped, ...rest }) {
   const byId = (a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
-  return { ...next, nodes: [...nodes.values()].sort(byId), apps: [...apps.values()], config };
+  return { ...rest, nodes: [...nodes.values()].sort(byId), apps: [...apps.values()], skipped: skipped.slice(-32) };
 }
 var Network = class _Network {
   /**
@@ -3738,7 +3749,7 @@ var Network = class _Network {
     return this.nodes.find((n) => n.id === id);
   }
   /** The registry read from a chain explorer's Blockbook v1 API (the dev chain has one). */
-  static async fromChain({ explorer, registry, network: network2 = "mainnet", minConfirmations = 1, fetch: f = globalThis.fetch.bind(globalThis) }) {
+  static async fromChain({ explorer, registry, network: network2 = "mainnet", minConfirmations = 6, fetch: f = globalThis.fetch.bind(globalThis) }) {
     checkAddress(registry, network2);
     const base = String(explorer).replace(/\/+$/, "");
     const txs = [];
@@ -3747,12 +3758,12 @@ var Network = class _Network {
       total = Number(doc.totalPages || 1);
       for (const t of doc.txs || []) {
         if ((t.confirmations || 0) < minConfirmations) continue;
-        const vin = (t.vin || [])[0] || {};
-        txs.push({ txid: t.txid, sender: (vin.addresses || [])[0] || "", floData: t.floData || "", height: t.blockheight >= 0 ? t.blockheight : null });
+        const senders = (t.vin || []).map((v) => (v.addresses || [])[0] || v.addr || "");
+        txs.push({ txid: t.txid, senders, floData: t.floData || "", height: t.blockheight >= 0 ? t.blockheight : null });
       }
     }
     let state = { network: network2, registry, nodes: [], apps: [], config: {}, epoch: null, skipped: [] };
-    for (const tx2 of txs.reverse()) if (tx2.sender === registry) state = applyUpdate(state, tx2);
+    for (const tx2 of txs.reverse()) state = applyUpdate(state, tx2);
     const depth = Number.isInteger(state.config.backupDepth) && state.config.backupDepth >= 0 ? state.config.backupDepth : 1;
     const rf = Math.max(1, Math.min(depth + 1, state.nodes.length || 1));
     const wq = Number.isInteger(state.config.writeQuorum) && state.config.writeQuorum >= 1 ? Math.min(state.config.writeQuorum, rf) : Math.min(2, rf);
