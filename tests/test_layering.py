@@ -70,3 +70,64 @@ def test_modules_stay_small() -> None:
     """No module grows past 800 lines."""
     big = [str(p) for p in SRC.rglob("*.py") if len(p.read_text().splitlines()) > 800]
     assert big == []
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(SRC.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _all_imports(path: Path, name: str) -> set[str]:
+    """Every flocloud module ``path`` imports, however: top level, under TYPE_CHECKING,
+    inside a function, absolute or relative."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name.startswith("flocloud"))
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            if not mod.startswith("flocloud"):
+                continue
+            out.add(mod)
+            out.update(f"{mod}.{a.name}" for a in node.names)  # "from . import http"
+    return out
+
+
+def test_no_import_cycles() -> None:
+    """No module reaches itself through imports (TYPE_CHECKING and function-local ones
+    count too: a cycle hidden there is still a cycle in the design)."""
+    files = {_module_name(p): p for p in SRC.rglob("*.py")}
+    graph = {
+        m: {i for i in _all_imports(p, m) if i in files and i != m and not m.startswith(i + ".")}
+        for m, p in files.items()
+    }
+    # a package's __init__ re-exporting its modules is not a cycle with them
+    graph = {m: {i for i in deps if not i.startswith(m + ".")} for m, deps in graph.items()}
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}
+
+    def visit(m: str, stack: list[str]) -> None:
+        state[m] = 1
+        stack.append(m)
+        for d in sorted(graph[m]):
+            if state.get(d) == 1:
+                cycles.append([*stack[stack.index(d) :], d])
+            elif d not in state:
+                visit(d, stack)
+        stack.pop()
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [])
+    assert cycles == []

@@ -10,8 +10,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from flocloud.chain.blockbook import BlockbookV1Reader, BlockbookV2Reader
+from flocloud.chain.explorers import make_reader
 from flocloud.chain.flosight import FlosightReader
-from flocloud.chain.reader import make_reader, to_sat
+from flocloud.chain.reader import to_sat
 from flocloud.protocol.errors import ExplorerError
 
 ADDR = "FNaN9McoBAEFUjkRmNQRYLmBF8SpS7Tgfk"

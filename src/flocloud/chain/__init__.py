@@ -7,12 +7,13 @@ the publisher, and presets of the real networks. The embedded dev chain is
 """
 
 from .blockbook import BlockbookV1Reader, BlockbookV2Reader
+from .explorers import make_reader
 from .flosight import FlosightReader
 from .follower import DEFAULT_CONFIRMATIONS, RegistryFollower
 from .netconfig import RegistryConfig, check_config_value
 from .networks import PRESETS, ChainPreset, preset
 from .publisher import Publisher, build_data_tx
-from .reader import ChainReader, ChainStatus, ChainTx, Utxo, check_hex, make_reader
+from .reader import ChainReader, ChainStatus, ChainTx, Utxo, check_hex
 from .registry import (
     AppInfo,
     Epoch,

@@ -114,6 +114,7 @@ async def _sync(
     (``relevant`` ones checked against their hex first)."""
     blocks = list(source.blocks)
     value = source.value
+    best = (await reader.status()).best_height if blocks else 0
     while blocks:
         top = blocks[-1]
         try:
@@ -123,7 +124,9 @@ async def _sync(
             if tip.best_height >= top.height:
                 raise
             current = ""  # the chain is now shorter than this block
-        if current == top.hash:
+        # still on the best chain, and still deep enough (a reorg onto a shorter branch
+        # can leave a remembered block with fewer than ``confirmations``)
+        if current == top.hash and best - top.height + 1 >= confirmations:
             break
         log.warning(
             "registry follower: block %d %s of %s is no longer on the best chain; refolding",

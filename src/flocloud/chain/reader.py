@@ -41,7 +41,6 @@ __all__ = [
     "TxPage",
     "Utxo",
     "check_hex",
-    "make_reader",
     "to_sat",
 ]
 
@@ -329,20 +328,3 @@ def _field(doc: Any, *path: str) -> Any:
             raise ExplorerError(f"explorer response lacks {'.'.join(path)}")
         cur = cur[key]
     return cur
-
-
-def make_reader(kind: str, base_url: str, **kw: Any) -> Any:
-    """``blockbook`` (v1, default), ``blockbook-v2`` or ``flosight``."""
-    from .blockbook import BlockbookV1Reader, BlockbookV2Reader
-    from .flosight import FlosightReader
-
-    classes = {
-        "blockbook": BlockbookV1Reader,
-        "blockbook-v1": BlockbookV1Reader,
-        "blockbook-v2": BlockbookV2Reader,
-        "flosight": FlosightReader,
-    }
-    try:
-        return classes[kind](base_url, **kw)
-    except KeyError:
-        raise ExplorerError(f"unknown explorer kind {kind!r}: {', '.join(classes)}") from None

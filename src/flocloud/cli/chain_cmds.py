@@ -70,7 +70,7 @@ def explorer_list(explorers: tuple[str, ...], kind: str, network: str) -> list[t
 
 
 def make_readers(pairs: list[tuple[str, str]], timeout: float) -> list[Any]:
-    from flocloud.chain.reader import make_reader
+    from flocloud.chain.explorers import make_reader
 
     # one request may take the whole budget; the follower's deadline bounds the total
     return [make_reader(k, u, timeout=min(timeout, 20.0)) for k, u in pairs]

@@ -137,9 +137,9 @@ class Client:
         """Read the registry from chain explorers (``explorer``: a URL, or ``kind=URL``
         items separated by commas, tried in turn) and connect; the client then follows
         the registry (see the module invariants)."""
+        from flocloud.chain.explorers import make_reader
         from flocloud.chain.follower import RegistryFollower
         from flocloud.chain.networks import parse_explorers
-        from flocloud.chain.reader import make_reader
 
         readers = [make_reader(k, u) for k, u in parse_explorers([explorer], explorer_kind)]
         follower = RegistryFollower(

@@ -386,9 +386,9 @@ class Node:
         log.info("supernode %s listening on %s (data %s)", self.key.address, self.url, data_dir)
 
     async def _follow_registry(self) -> None:
+        from flocloud.chain.explorers import make_reader
         from flocloud.chain.follower import RegistryFollower
         from flocloud.chain.networks import parse_explorers
-        from flocloud.chain.reader import make_reader
         from flocloud.protocol.params import network_by_name
 
         chain = self.config.chain
