@@ -7,7 +7,8 @@ Format (RanchiMall SuperNodeStorage, flo-chain.md §7; read as it is on the real
         "removeNodes": [floID, ...],
         "updateNodes": {floID: uri},
         "config":      {key: value},
-        "addApps":     {name: adminID | {"admin": adminID, "trusted": [IDs]}},
+        "addApps":     {name: adminID | {"admin": adminID, "trusted": [IDs],
+                                         "strictObjects": [object names | "*"]}},
         "removeApps":  [name, ...]}}
 
 Invariants owned here:
@@ -67,6 +68,7 @@ class AppInfo:
     name: str
     admin: str
     trusted: tuple[str, ...] = ()
+    strict: tuple[str, ...] = ()  # strict object names ("*": all), docs/protocol.md §5
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +114,13 @@ class NetworkState:
             "nodes": [{"id": n.id, "pubKey": n.pubkey, "uri": n.uri} for n in self.nodes],
             "config": dict(self.config),
             "apps": [
-                {"name": a.name, "admin": a.admin, "trusted": list(a.trusted)} for a in self.apps
+                {
+                    "name": a.name,
+                    "admin": a.admin,
+                    "trusted": list(a.trusted),
+                    "strictObjects": list(a.strict),
+                }
+                for a in self.apps
             ],
             "epoch": {"txid": self.last_txid, "height": self.height},
             "skipped": [{"txid": t, "reason": r} for t, r in self.skipped],
@@ -121,18 +129,22 @@ class NetworkState:
 
 def _app_from(name: str, value: Any, network: Network) -> AppInfo:
     trusted: list[str]
+    strict: Any = []
     if isinstance(value, str):
         admin, trusted = value, []
     elif isinstance(value, dict) and isinstance(value.get("admin"), str):
         admin, trusted = value["admin"], value.get("trusted") or []
         if not isinstance(trusted, list) or not all(isinstance(t, str) for t in trusted):
             raise ValueError(f"app {name}: trusted must be a list of IDs")
+        strict = value.get("strictObjects") or []
+        if not isinstance(strict, list) or not all(isinstance(t, str) for t in strict):
+            raise ValueError(f"app {name}: strictObjects must be a list of object names")
     else:
         raise ValueError(f"app {name}: value must be an admin ID or {{admin, trusted}}")
     check_address(admin, network)
     for t in trusted:
         check_address(t, network)
-    return AppInfo(name, admin, tuple(trusted))
+    return AppInfo(name, admin, tuple(trusted), tuple(strict))
 
 
 def apply_update(state: NetworkState, tx: ChainTx) -> NetworkState:

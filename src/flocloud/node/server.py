@@ -37,6 +37,7 @@ from .config import AppConfig, NodeConfig
 from .limits import TokenBucket
 from .peers import Peers, RegistryView
 from .service import NodeService, Subscriber, parse_filter
+from .strict import StrictObjects
 
 __all__ = ["Node", "run_node"]
 
@@ -206,6 +207,8 @@ class Connection:
             raise Forbidden("replication requests need an authenticated supernode link")
         if peer in peers.blocked:
             raise Unavailable("partitioned (fault injection)")
+        if op.startswith("peer.paxos."):
+            return await self.node.strict.serve(op, f)
         if op == "peer.key":
             return await peers.serve_key(f.get("receiver"), f.get("after"))
         if op == "peer.replicate":
@@ -332,6 +335,8 @@ class Node:
         self.peers = Peers(self)
         self.service.replicate = self.peers.replicate
         self.service.prepare_key = self.peers.prepare_key
+        self.strict = StrictObjects(self)
+        self.service.strict_write = self.strict.write
         app = web.Application(client_max_size=self.config.limits.max_message_bytes * 2 + 4096)
         from . import http
 
@@ -375,7 +380,7 @@ class Node:
                 try:
                     state = await (registry.load() if state is None else registry.refresh(state))
                     self.service.set_apps(
-                        {a.name: AppConfig(a.admin, a.trusted) for a in state.apps}
+                        {a.name: AppConfig(a.admin, a.trusted, a.strict) for a in state.apps}
                     )
                     self.peers.update(RegistryView.from_state(state))
                     self.network_nodes = [

@@ -20,7 +20,6 @@ from typing import Any
 from flocloud.protocol.envelope import Envelope, parse_envelope
 from flocloud.protocol.envelope import Limits as EnvelopeLimits
 from flocloud.protocol.errors import BadFormat, NotFound, RateLimited
-from flocloud.protocol.objects import merge_diff
 from flocloud.protocol.writes import (
     About,
     ObjectWrite,
@@ -117,6 +116,10 @@ class NodeService:
         self.replicate: Callable[[Envelope, int], Awaitable[int]] | None = None
         # before serving a receiver: make sure this node holds what its replicas hold
         self.prepare_key: Callable[[str], Awaitable[None]] | None = None
+        # strict objects (node/strict.py): an ack, or None for a merge object
+        self.strict_write: (
+            Callable[[Envelope, ObjectWrite], Awaitable[dict[str, Any] | None]] | None
+        ) = None
         store.on_commit = self._on_commit
 
     def set_apps(self, apps: Mapping[str, AppConfig]) -> None:
@@ -154,6 +157,10 @@ class NodeService:
             )
         if self.prepare_key is not None:
             await self.prepare_key(body.receiverID)
+        if isinstance(write, ObjectWrite) and self.strict_write is not None:
+            strict_ack = await self.strict_write(env, write)
+            if strict_ack is not None:
+                return strict_ack
         result = await self.store.put(
             env, self.now_ms(), quota_bytes=self.config.limits.quota_bytes_per_id, write=write
         )
@@ -199,61 +206,16 @@ class NodeService:
         return {"messages": [r.to_wire() for r in records], "next": nxt, "more": more}
 
     async def object_get(self, application: Any, name: Any, version: Any = None) -> dict[str, Any]:
-        if not isinstance(application, str) or not isinstance(name, str):
-            raise BadFormat("application and name must be strings")
-        if version is not None and type(version) is not int:
-            raise BadFormat("version must be an integer")
-        obj = await self.store.get_object(application, name, version)
-        if obj is None:
-            raise NotFound(
-                f"object {application}/{name}"
-                + (f" version {version}" if version else "")
-                + " not found"
-            )
-        return {
-            "application": application,
-            "name": name,
-            "version": obj.version,
-            "value": obj.value,
-            "msgId": obj.id,
-        }
+        from . import objects
+
+        return await objects.object_get(self, application, name, version)
 
     async def object_changes(
         self, application: Any, name: Any, since_version: Any, mode: Any = "patches"
     ) -> dict[str, Any]:
-        if not isinstance(application, str) or not isinstance(name, str):
-            raise BadFormat("application and name must be strings")
-        if type(since_version) is not int or since_version < 0:
-            raise BadFormat("since_version must be a non-negative integer")
-        if mode not in ("patches", "diff"):
-            raise BadFormat('mode must be "patches" or "diff"')
-        latest = await self.store.get_object(application, name)
-        if latest is None:
-            raise NotFound(f"object {application}/{name} not found")
-        if mode == "patches":
-            changes = await self.store.object_changes(application, name, since_version)
-            return {
-                "version": latest.version,
-                "changes": [
-                    {
-                        "version": c.version,
-                        "kind": c.kind,
-                        "change": c.change,
-                        "msgId": c.id,
-                        "sender": c.sender,
-                        "time": c.time,
-                    }
-                    for c in changes
-                ],
-            }
-        base = (
-            await self.store.get_object(application, name, since_version) if since_version else None
-        )
-        base_value = base.value if base else None
-        patch = merge_diff(base_value, latest.value) if since_version and base else None
-        if patch is None:
-            return {"version": latest.version, "kind": "reset", "value": latest.value}
-        return {"version": latest.version, "kind": "patch", "patch": patch}
+        from . import objects
+
+        return await objects.object_changes(self, application, name, since_version, mode)
 
     async def schemas(self, application: Any) -> dict[str, Any]:
         if not isinstance(application, str):
