@@ -186,7 +186,7 @@ class TestObjects:
             *(
                 write(TRUSTED, "patch", {"patch": {f"k{i}": i}, "parents": [first["msgId"]]})
                 for i in range(4)
-            )  # fmt: skip
+            )
         )
         latest = await ws.req("object.get", application="demo", name="settings")
         assert latest["mode"] == "merge" and latest["count"] == 5
@@ -233,7 +233,7 @@ class TestObjects:
     async def test_strict_object_compare_and_set(self, ws: Ws) -> None:
         """A strict object (N = 1 here): of concurrent compare-and-set writes at one version
         exactly one is acknowledged, the others get version-conflict naming the version now;
-        a write without expected_version is refused."""
+        a write without expected_version is a compare-and-set at its parents' version."""
         oid = object_id("demo", "counter", REGTEST)
 
         def cas_env(value: Any, parents: list[str], expected: str) -> Any:
@@ -261,9 +261,13 @@ class TestObjects:
         assert state["mode"] == "strict" and state["version"] == winners[0]["version"]
         again = await ws.put(first_env)  # the first write again: idempotent
         assert again["duplicate"] is True
-        blind = env(ADMIN, oid, {"name": "counter", "value": 9, "parents": state["heads"]},
+        # without expected_version: a compare-and-set at the version of the parents
+        stale = env(ADMIN, oid, {"name": "counter", "value": 9, "parents": [first["msgId"]]},
                     application="demo", type="flocloud.object.reset")  # fmt: skip
-        assert await code_of(ws.put(blind)) == "bad-format"
+        assert await code_of(ws.put(stale)) == "version-conflict"
+        fresh = env(ADMIN, oid, {"name": "counter", "value": 9, "parents": state["heads"]},
+                    application="demo", type="flocloud.object.reset")  # fmt: skip
+        assert (await ws.put(fresh))["version"].startswith("3-")
 
     async def test_schemas(self, ws: Ws) -> None:
         """The admin publishes schemas, anyone reads them, writes that don't match are refused."""

@@ -474,13 +474,14 @@ class Client:
         """Sign a write based on ``expected`` (or the current version) and send it.
 
         Merge objects: the write names the heads it was based on and is never refused for
-        concurrency. Strict objects: a compare-and-set at ``expected``; without one, the
-        SDK reads the version and retries on conflict, so the write lands linearizably.
+        concurrency. Strict objects: every write is a compare-and-set at the version of
+        its parents (``expected``, or the version just read; then the SDK reads again and
+        retries on conflict, so the write lands linearizably after the others).
         A lost compare-and-set raises ``ObjectConflict`` with the object as it is now."""
         for _ in range(10):
             base = await self._get_or_empty(app, name, expected)
             payload: dict[str, Any] = {"name": name, **body, "parents": sorted(base.heads)}
-            if expected is not None or base.mode == "strict":
+            if expected is not None:
                 payload["expected_version"] = base.version
             env = self.sign(self._object_key(app, name), payload, app=app, type=type)
             try:

@@ -286,7 +286,8 @@ class Network:
         updates = make_registry_update(
             add_nodes=[(n.id, n.key.pubkey_hex, n.ws_url) for n in self.nodes],
             config={"backupDepth": self.backup_depth, "writeQuorum": self.write_quorum},
-            add_apps={"demo": self.client_key.address},
+            # objects named strict/... are strict (compare-and-set by majority)
+            add_apps={"demo": {"admin": self.client_key.address, "strictObjects": ["strict/*"]}},
         )
         async with BlockbookV1Reader(self.chain.url) as reader:
             await Publisher(reader, self.registry_key).publish_many(updates)
@@ -453,6 +454,29 @@ class Network:
                     after = page["next"]
             finally:
                 await conn.close()
+
+    async def objects_on(self, app: str, name: str) -> dict[str, tuple[str, Any]]:
+        """Each running replica's ``(version, value)`` of an object (``("0", None)`` when
+        it has none), read from that node alone."""
+        from flocloud.client.connection import NodeConnection
+        from flocloud.protocol.errors import NotFound
+        from flocloud.protocol.objects import object_id
+
+        out: dict[str, tuple[str, Any]] = {}
+        async with aiohttp.ClientSession() as session:
+            for node in self.replicas(object_id(app, name, REGTEST)):
+                if not node.running:
+                    continue
+                conn = NodeConnection(node.ws_url, session, timeout=5)
+                await conn.connect()
+                try:
+                    reply = await conn.request("object.get", application=app, name=name)
+                    out[node.name] = (reply["version"], reply["value"])
+                except NotFound:
+                    out[node.name] = ("0", None)
+                finally:
+                    await conn.close()
+        return out
 
     async def ids_on(self, node: NodeProcess, receiver: str) -> set[str]:
         return set(await self.records_on(node, receiver))

@@ -30,9 +30,12 @@ __all__ = ["change_to_wire", "is_strict", "object_changes", "object_get", "state
 
 
 def is_strict(svc: NodeService, application: str, name: str) -> bool:
-    """Is this a strict object (registry ``strictObjects``, or the node's ``[apps.*]``)?"""
+    """Is this a strict object? The app's ``strictObjects`` (registry) or ``strict`` (a
+    node's ``[apps.*]``) lists names; an entry ending in ``*`` matches a name prefix."""
     app = svc.apps.get(application)
-    return app is not None and ("*" in app.strict or name in app.strict)
+    return app is not None and any(
+        s == name or (s.endswith("*") and name.startswith(s[:-1])) for s in app.strict
+    )
 
 
 def _names(application: Any, name: Any) -> tuple[str, str]:

@@ -4,7 +4,8 @@ The node shell around ``flocloud.protocol.paxos``: the proposer side runs for a 
 write, the acceptor side serves ``peer.paxos.prepare`` / ``peer.paxos.accept``.
 
 Invariants owned here:
-- A write of a strict object must carry ``expected_version`` ``V``; it is acknowledged
+- Every write of a strict object is a compare-and-set at ``V``: its ``expected_version``,
+  or else the version of its parents. It is acknowledged
   ``ok`` only once the Paxos instance (object, ``V``) chose it, so of two writes at the same
   version at most one is ever acknowledged. It is then stored here (``decided``) and
   replicated like any write; every replica folds it after ``V``.
@@ -14,8 +15,8 @@ Invariants owned here:
   (the write may still be chosen later; sending the same envelope again is safe).
 - Acceptor state is committed before the reply (``storage/objects.py``).
 - Which objects are strict comes from the application registry (``strictObjects`` in the
-  app's record, or ``strict`` in a node's ``[apps.*]``); a merge object refuses
-  ``expected_version``: compare-and-set without a majority round would be a lie.
+  app's record, or ``strict`` in a node's ``[apps.*]``; ``node/objects.is_strict``); a merge
+  object refuses ``expected_version``: compare-and-set without a majority round would lie.
 """
 
 from __future__ import annotations
@@ -87,13 +88,16 @@ class StrictObjects:
                     "(compare-and-set needs a strict object, see strictObjects)"
                 )
             return None
-        expected = write.expected_version
-        if expected is None:
-            raise BadFormat(
-                f"{app}/{name} is a strict object: every write is a compare-and-set and "
-                "names expected_version (the SDK reads the current version for you)"
-            )
         store = self._svc.store
+        expected = write.expected_version
+        if expected is None:  # a compare-and-set at the version of the write's parents
+            expected = await store.read(
+                lambda db: objstore.version_of_parents(db, app, name, write.parents)
+            )
+            if expected is None:
+                raise Unavailable(
+                    f"this replica does not know the parents of the write to {app}/{name}"
+                )
         if await store.have([env.id]):
             return await self._commit(env, write)  # a retry of a chosen write
         await self._check_base(app, name, expected)

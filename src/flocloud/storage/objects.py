@@ -51,6 +51,7 @@ __all__ = [
     "object_changes",
     "object_state",
     "object_version",
+    "version_of_parents",
 ]
 
 
@@ -227,6 +228,25 @@ def object_version(db: sqlite3.Connection, app: str, name: str, version: str) ->
     if f.version != version:
         raise NotFound(f"version {version} of {app}/{name} is not known here")
     return ObjectState(app, name, version, f.heads, f.value, len(f.order))
+
+
+def version_of_parents(
+    db: sqlite3.Connection, app: str, name: str, parents: tuple[str, ...]
+) -> str | None:
+    """The version whose heads are ``parents`` (None if one is not applied here)."""
+    if not parents:
+        return EMPTY_VERSION
+    ops = {op.id: op for op, _ in _ops(db, app, name)}
+    if any(p not in ops for p in parents):
+        return None
+    applied = db.execute(
+        f"SELECT COUNT(*) FROM object_writes WHERE pos IS NOT NULL AND msg_id IN "
+        f"({','.join('?' * len(parents))})",
+        parents,
+    ).fetchone()[0]
+    if applied != len(parents):
+        return None
+    return version_of(parents, len(closure(ops, parents)))
 
 
 def object_changes(db: sqlite3.Connection, app: str, name: str, since: str) -> list[ObjectChange]:

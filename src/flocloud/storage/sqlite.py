@@ -652,6 +652,10 @@ class SqliteStore:
         acceptor state (``storage/objects.py``)."""
         return await self._write(op)
 
+    async def read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``fn(db)`` on a read-only connection (``storage/objects.py`` readers)."""
+        return await self._read(fn)
+
     async def get_object(
         self, application: str, name: str, version: str | None = None
     ) -> ObjectState | None:
