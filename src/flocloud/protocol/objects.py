@@ -9,7 +9,8 @@ Invariants owned here:
 - ``merge_diff(a, b)`` returns a patch ``p`` with ``canonical(merge_patch(a, p)) ==
   canonical(b)`` (byte equality: ``1``, ``1.0`` and ``true`` differ, key order does not), or
   ``None`` when RFC 7386 cannot express the change (``b`` contains ``null`` inside an
-  object, which a merge patch would read as "delete"); callers then send the whole value.
+  object, which a merge patch would read as "delete") or ``b`` is ``null``; callers then
+  send the whole value.
 - ``canonical(v)`` is the comparison form of a JSON value: sorted keys, no spaces, numbers
   as Python writes them (so an integer and a float of the same magnitude differ).
 """
