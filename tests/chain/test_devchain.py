@@ -138,7 +138,13 @@ class TestChainLife:
             updates = make_registry_update(
                 add_nodes=[(node.address, node.pubkey_hex, "ws://127.0.0.1:1/ws")],
                 config={"backupDepth": 2},
-                add_apps={"demo": {"admin": reg.address, "trusted": [stranger.address]}},
+                add_apps={
+                    "demo": {
+                        "admin": reg.address,
+                        "trusted": [stranger.address],
+                        "strictObjects": ["strict/*"],
+                    }
+                },  # fmt: skip
             )
             await Publisher(reader, reg).publish_many(updates)
             # noise the registry must skip: another sender; bad JSON; a node whose key lies
@@ -156,6 +162,7 @@ class TestChainLife:
         assert [n.id for n in state.nodes] == [node.address]
         assert state.replication_factor == 1  # backupDepth 2 but only one node
         assert state.app("demo") is not None and state.app("demo").trusted == (stranger.address,)  # type: ignore[union-attr]
+        assert state.app("demo").strict == ("strict/*",)  # type: ignore[union-attr]
         reasons = [r for _, r in state.skipped]
         assert any("not JSON" in r for r in reasons)
         assert any("does not hash" in r for r in reasons)

@@ -114,12 +114,8 @@ class NetworkState:
             "nodes": [{"id": n.id, "pubKey": n.pubkey, "uri": n.uri} for n in self.nodes],
             "config": dict(self.config),
             "apps": [
-                {
-                    "name": a.name,
-                    "admin": a.admin,
-                    "trusted": list(a.trusted),
-                    "strictObjects": list(a.strict),
-                }
+                {"name": a.name, "admin": a.admin, "trusted": list(a.trusted)}
+                | ({"strictObjects": list(a.strict)} if a.strict else {})
                 for a in self.apps
             ],
             "epoch": {"txid": self.last_txid, "height": self.height},
