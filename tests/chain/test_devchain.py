@@ -144,7 +144,7 @@ class TestChainLife:
                         "trusted": [stranger.address],
                         "strictObjects": ["strict/*"],
                     }
-                },  # fmt: skip
+                },
             )
             await Publisher(reader, reg).publish_many(updates)
             # noise the registry must skip: another sender; bad JSON; a node whose key lies
