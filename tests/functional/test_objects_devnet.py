@@ -20,6 +20,7 @@ from flocloud.protocol.objectlog import parse_version, version_of
 from flocloud.protocol.objects import canonical, object_id
 from flocloud.protocol.params import REGTEST
 from net_helpers import running_network
+from sim.convergence import check_convergence, replica_from_wire
 from sim.linearizability import Op, cas_register, check
 
 pytestmark = pytest.mark.slow
@@ -195,6 +196,13 @@ async def test_merge_writes_converge_across_a_partition(
     version, value = await converged(devnet, "board")
     assert value["left"] is True and value["right"] == 1.0 and type(value["right"]) is float
     assert sorted(value["items"]) == ["L", "R"] and parse_version(version)[0] == 5
+    replicas = {}
+    for i, c in enumerate(conns):
+        state = await c.request("object.get", application="demo", name="board")
+        changes = await c.request("object.changes", application="demo", name="board",
+                                  since_version="0")  # fmt: skip
+        replicas[f"node {i}"] = replica_from_wire(state, changes)
+    assert check_convergence(replicas, settled=True) == []
 
 
 async def test_strict_objects_are_linearizable_under_faults(

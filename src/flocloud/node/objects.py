@@ -14,6 +14,7 @@ Invariants owned here:
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from flocloud.protocol.errors import BadFormat, NotFound
@@ -52,26 +53,13 @@ def _version_arg(version: Any, what: str) -> str:
 
 
 def state_to_wire(state: ObjectState) -> dict[str, Any]:
-    return {
-        "application": state.application,
-        "name": state.name,
-        "version": state.version,
-        "heads": list(state.heads),
-        "count": state.count,
-        "value": state.value,
-    }
+    return asdict(state)
 
 
 def change_to_wire(c: ObjectChange) -> dict[str, Any]:
-    return {
-        "msgId": c.id,
-        "kind": c.kind,
-        "change": c.change,
-        "parents": list(c.parents),
-        "sender": c.sender,
-        "time": c.time,
-        "version": c.version,
-    }
+    wire = asdict(c)
+    wire["msgId"] = wire.pop("id")
+    return wire
 
 
 async def _pulled(svc: NodeService, application: str, name: str, call: Any) -> Any:

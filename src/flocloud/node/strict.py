@@ -14,6 +14,8 @@ Invariants owned here:
   when no majority of the ``N`` replicas answered, or the round kept losing to others
   (the write may still be chosen later; sending the same envelope again is safe).
 - Acceptor state is committed before the reply (``storage/objects.py``).
+- No ballot is used twice: it is ``(round, "<node ID>/<random nonce>")``, fresh for each
+  attempt, so a restarted proposer cannot reuse one with another value.
 - Which objects are strict comes from the application registry (``strictObjects`` in the
   app's record, or ``strict`` in a node's ``[apps.*]``; ``node/objects.is_strict``); a merge
   object refuses ``expected_version``: compare-and-set without a majority round would lie.
@@ -153,9 +155,13 @@ class StrictObjects:
         own = (env.id, env.to_wire())
         for attempt in range(ATTEMPTS):
             rnd = self.rounds.get(key, 0) + 1
+            if len(self.rounds) > 10_000:  # only a hint of the rounds others use
+                self.rounds.clear()
             self.rounds[key] = rnd
-            prop = Proposer((rnd, me), own, len(acceptors))
-            base = {"application": app, "name": name, "instance": instance, "ballot": [rnd, me]}
+            # a ballot is never used twice, even across restarts: a fresh nonce each time
+            tag = f"{me}/{os.urandom(8).hex()}"
+            prop = Proposer((rnd, tag), own, len(acceptors))
+            base = {"application": app, "name": name, "instance": instance, "ballot": [rnd, tag]}
 
             def fold_promise(p: Proposer, who: str, r: dict[str, Any]) -> Proposer:
                 v = r.get("value")

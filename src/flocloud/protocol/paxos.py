@@ -6,7 +6,9 @@ are the object's ``N`` replicas; a majority (``N // 2 + 1``) decides. This modul
 the two state machines and no I/O; ``flocloud.node.strict`` drives them.
 
 Invariants owned here:
-- A ballot is ``(round, proposer ID)``, compared as a tuple; ``NO_BALLOT`` is below all.
+- A ballot is ``(round, proposer tag)``, compared as a tuple; ``NO_BALLOT`` is below all.
+  Safety needs every ballot to be used with one value only: proposers make the tag unique
+  per attempt (``flocloud.node.strict`` adds a fresh nonce).
 - An acceptor promises a ballot only above every ballot it promised, accepts a value only
   at a ballot at least its promise, and reports the value it accepted last (with its
   ballot) in each promise. Its new state must be durable before its reply is sent.

@@ -104,12 +104,12 @@ def object_state(db: sqlite3.Connection, app: str, name: str) -> ObjectState | N
     return ObjectState(app, name, row[0], tuple(_loads(row[1])), _loads(row[2]), int(row[3]))
 
 
-def _save_state(db: sqlite3.Connection, app: str, name: str, f: Folded) -> None:
+def _save_state(db: sqlite3.Connection, app: str, name: str, f: Folded, count: int) -> None:
     db.execute(
         "INSERT INTO object_state (application, name, version, heads, value, count) "
         "VALUES (?,?,?,?,?,?) ON CONFLICT(application, name) DO UPDATE SET "
         "version=excluded.version, heads=excluded.heads, value=excluded.value, count=excluded.count",
-        (app, name, f.version, _json_text(list(f.heads)), _json_text(f.value), len(f.order)),
+        (app, name, f.version, _json_text(list(f.heads)), _json_text(f.value), count),
     )
 
 
@@ -120,7 +120,7 @@ def refold(db: sqlite3.Connection, app: str, name: str) -> Folded:
     db.executemany(
         "UPDATE object_writes SET pos=? WHERE msg_id=?", [(i, oid) for i, oid in enumerate(f.order)]
     )
-    _save_state(db, app, name, f)
+    _save_state(db, app, name, f, len(f.order))
     return f
 
 
@@ -170,13 +170,7 @@ def apply_object_write(
         value = apply_op(state.value if state is not None else None, op)
         folded = Folded((env.id,), (), (env.id,), value, version_of([env.id], count), ())
         db.execute("UPDATE object_writes SET pos=? WHERE msg_id=?", (count - 1, env.id))
-        db.execute(
-            "INSERT INTO object_state (application, name, version, heads, value, count) "
-            "VALUES (?,?,?,?,?,?) ON CONFLICT(application, name) DO UPDATE SET "
-            "version=excluded.version, heads=excluded.heads, value=excluded.value, "
-            "count=excluded.count",
-            (app, name, folded.version, _json_text([env.id]), _json_text(value), count),
-        )
+        _save_state(db, app, name, folded, count)
     else:
         folded = refold(db, app, name)
     if check is not None and env.id not in folded.pending:
