@@ -215,6 +215,10 @@ class TestObjects:
         assert await code_of(
             write(ADMIN, "patch", {"patch": {"x": 1}, "parents": ["ab" * 32]})
         ) == ("not-found")
+        # the old integer versions: a clear refusal, not a silent merge
+        assert await code_of(write(ADMIN, "patch", {"patch": {"x": 1}, "expected_version": 1})) == (
+            "bad-format"
+        )
         assert await code_of(write(EVE, "reset", {"value": {}})) == "forbidden"
         assert await code_of(ws.req("object.get", application="demo", name="nope")) == "not-found"
         assert (

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import random
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +126,52 @@ async def test_schemas_tags_notes_do_not_depend_on_arrival(tmp_path: Path) -> No
         seen.add(((await store.schemas("app"))[target]["minimum"], rec.tags, rec.note))
         await store.close()
     assert seen == {(2, ("y", "x"), "new")}
+
+
+async def test_old_objects_migrate_and_fold_like_a_fresh_replica(tmp_path: Path) -> None:
+    """A store of the integer-version era (migration 5, table ``objects``) opens with the
+    same object value; a new replica that gets those old envelopes folds them the same."""
+    from flocloud.protocol.fingerprint import id_parts
+    from flocloud.storage.migrations import MIGRATIONS, register_functions
+
+    old = [
+        build_envelope(A, receiver=OID, application="app", type="flocloud.object.reset",
+                       payload={"name": "doc", "value": {"a": 1}}, time_ms=10),
+        build_envelope(A, receiver=OID, application="app", type="flocloud.object.patch",
+                       payload={"name": "doc", "patch": {"b": 2}, "expected_version": 1}, time_ms=20),
+        build_envelope(A, receiver=OID, application="app", type="flocloud.object.patch",
+                       payload={"name": "doc", "patch": {"a": None}, "expected_version": 2}, time_ms=30),
+    ]  # fmt: skip
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    register_functions(db)
+    for m in MIGRATIONS[:5]:
+        for statement in m.split(";"):
+            if statement.strip():
+                db.execute(statement)
+    db.execute("PRAGMA user_version = 5")
+    values = [{"a": 1}, {"a": 1, "b": 2}, {"b": 2}]
+    for n, (e, value) in enumerate(zip(old, values, strict=True), start=1):
+        p1, p2 = id_parts(e.id)
+        db.execute(
+            "INSERT INTO messages (id, receiver, sender, application, type, time, received_ms, "
+            "body, pubkey, sign, size, kseq, fp1, fp2) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (e.id, OID, A.address, "app", e.body.type, e.body.time, 1, e.body_text,
+             e.pubkey.hex(), e.signature.hex(), 10, n, p1, p2),
+        )  # fmt: skip
+        w = parse_write(e.body)
+        db.execute(
+            "INSERT INTO objects VALUES (?,?,?,?,?,?,?)",
+            ("app", "doc", n, w.kind, json.dumps(w.change), json.dumps(value), e.id),  # type: ignore[union-attr]
+        )
+    db.close()
+    store = await SqliteStore.open(path)
+    migrated = await store.get_object("app", "doc")
+    assert migrated is not None and migrated.value == {"b": 2} and migrated.count == 3
+    await store.close()
+    fresh = await SqliteStore.open(tmp_path / "fresh.sqlite3")
+    for e in reversed(old):
+        await fresh.put(e, 1, origin="peer")
+    again = await fresh.get_object("app", "doc")
+    assert again is not None and (again.version, again.value) == (migrated.version, {"b": 2})
+    await fresh.close()

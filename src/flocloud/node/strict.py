@@ -83,6 +83,11 @@ class StrictObjects:
     async def write(self, env: Envelope, write: ObjectWrite) -> dict[str, Any] | None:
         """The ack of a strict object's write, or None for a merge object."""
         app, name = env.body.application, write.name
+        if write.legacy:
+            raise BadFormat(
+                "expected_version is a version string (as object.get returns it) and the "
+                "write names its parents: see docs/protocol.md §5"
+            )
         if not is_strict(self._svc, app, name):
             if write.expected_version is not None:
                 raise BadFormat(

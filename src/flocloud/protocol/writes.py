@@ -20,7 +20,9 @@ Invariants owned here:
 - ``parse_write`` raises ``BadFormat`` with a precise message for any malformed payload.
 - Object writes name their causal parents (``parents``: sorted, distinct message ids, at
   most ``MAX_PARENTS``; ``objectlog`` folds them). ``expected_version`` (a version
-  string, strict objects only) must be the version of exactly those parents.
+  string, strict objects only) must be the version of exactly those parents. A stored
+  write of the old protocol (integer ``expected_version``, no ``parents``) parses as a
+  root (``legacy``), so old data folds the same on every replica; nodes refuse new ones.
 - The permission rules are pure functions of the registry's application record.
 """
 
@@ -75,6 +77,7 @@ class ObjectWrite:
     change: Any  # reset: the value; patch: the merge patch; list: {"op", "path", "item"}
     parents: tuple[str, ...] = ()
     expected_version: str | None = None  # compare-and-set (strict objects)
+    legacy: bool = False  # an integer expected_version (protocol before issue 11)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +129,8 @@ def _parents(p: dict[str, Any]) -> tuple[str, ...]:
 
 def _expected(p: dict[str, Any], parents: tuple[str, ...]) -> str | None:
     v = p.get("expected_version")
-    if v is None:
-        return None
+    if v is None or (type(v) is int and not parents and "parents" not in p):
+        return None  # absent, or a stored write of the old integer versions (see legacy)
     _, prefixes = parse_version(v)
     if prefixes != tuple(sorted(x[:HEAD_PREFIX] for x in parents)):
         raise BadFormat("expected_version must be the version of the write's parents")
@@ -166,7 +169,9 @@ def parse_write(body: Body) -> Write:
         _expect_receiver(body, name)
         kind = OBJECT_TYPES[t]
         parents = _parents(p)
-        return ObjectWrite(name, kind, _object_change(kind, p), parents, _expected(p, parents))
+        legacy = type(p.get("expected_version")) is int and "parents" not in p
+        change = _object_change(kind, p)
+        return ObjectWrite(name, kind, change, parents, _expected(p, parents), legacy)
     if t == "flocloud.schema":
         target = p.get("target")
         if not isinstance(target, str) or not _TARGET.match(target):

@@ -79,8 +79,10 @@ MIGRATIONS: list[str] = [
     DROP INDEX messages_sender;
     """,
     # objects: 6: objects as the fold of their writes (causal parents, content-derived
-    # versions, flocloud.protocol.objectlog); old rows become a chain in version order and
-    # are folded when the store opens; Paxos acceptor state of strict objects
+    # versions, flocloud.protocol.objectlog); old writes become roots (no parents), as
+    # parse_write reads their envelopes, so a replica that gets them later folds them the
+    # same (by time: the order they were written in); folded when the store opens; Paxos
+    # acceptor state of strict objects
     """
     CREATE TABLE object_writes (
         msg_id TEXT PRIMARY KEY, application TEXT NOT NULL, name TEXT NOT NULL,
@@ -89,11 +91,8 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX object_writes_object ON object_writes(application, name, pos);
     INSERT INTO object_writes (msg_id, application, name, time, sender, kind, change, parents)
-        SELECT o.msg_id, o.application, o.name, m.time, m.sender, o.kind, o.change,
-               CASE WHEN LAG(o.msg_id) OVER w IS NULL THEN '[]'
-                    ELSE json_array(LAG(o.msg_id) OVER w) END
-        FROM objects o JOIN messages m ON m.id = o.msg_id
-        WINDOW w AS (PARTITION BY o.application, o.name ORDER BY o.version);
+        SELECT o.msg_id, o.application, o.name, m.time, m.sender, o.kind, o.change, '[]'
+        FROM objects o JOIN messages m ON m.id = o.msg_id;
     CREATE TABLE object_state (
         application TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,
         heads TEXT NOT NULL, value TEXT NOT NULL, count INTEGER NOT NULL,
