@@ -45,7 +45,8 @@ def test_publish_then_state_once_confirmed(chain: ChainProcess) -> None:
         "chain", "publish", "--explorer", chain.url, "--wif", reg.to_wif(),
         "--add-node", node.address, node.pubkey_hex, "ws://127.0.0.1:1/ws",
         "--config", "backupDepth=2", "--config", "name=test net",
-        "--add-app", "demo", admin.address, "--trusted", "demo", node.address, "--json",
+        "--add-app", "demo", admin.address, "--trusted", "demo", node.address,
+        "--strict", "demo", "orders/*", "--json",
     )  # fmt: skip
     txids = json.loads(published.stdout)["txids"]
     assert len(txids) == 1
@@ -61,7 +62,8 @@ def test_publish_then_state_once_confirmed(chain: ChainProcess) -> None:
         {"id": node.address, "pubKey": node.pubkey_hex, "uri": "ws://127.0.0.1:1/ws"}
     ]
     assert state["config"] == {"backupDepth": 2, "name": "test net"}
-    assert state["apps"] == [{"name": "demo", "admin": admin.address, "trusted": [node.address]}]
+    assert state["apps"] == [{"name": "demo", "admin": admin.address, "trusted": [node.address],
+                              "strictObjects": ["orders/*"]}]  # fmt: skip
     assert state["epoch"]["txid"] == txids[0]
     table = run("chain", "state", "--explorer", chain.url, "--registry", reg.address).stdout
     assert node.address in table and "demo" in table

@@ -209,8 +209,9 @@ async def test_strict_objects_are_linearizable_under_faults(
     devnet: Network, conns: list[NodeConnection]
 ) -> None:
     """Concurrent compare-and-set writers on every node while a replica is killed and
-    restarted: the recorded history is linearizable (Wing-Gong checker); with two of the
-    three replicas down a strict write is unavailable, never acknowledged."""
+    restarted, then one is partitioned from the others: the recorded history is
+    linearizable (Wing-Gong checker); with two of the three replicas down a strict write
+    is unavailable, never acknowledged."""
     name = "strict/lin"
     history: list[Op] = []
     t0 = time.monotonic()
@@ -242,8 +243,12 @@ async def test_strict_objects_are_linearizable_under_faults(
             await conn.connect()
             return conn
 
+        done = asyncio.Event()
+
         async def writer(w: int, rounds: int) -> None:
             for i in range(rounds):
+                if done.is_set() and i >= 6:
+                    return
                 try:
                     conn = await connect((w + i) % 3)
                 except FlocloudError:
@@ -252,18 +257,31 @@ async def test_strict_objects_are_linearizable_under_faults(
                     await one(conn, w, i)
                 finally:
                     await conn.close()
+                await asyncio.sleep(0.1)
 
         async def faults() -> None:
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.3)
             devnet.kill(2)
-            await asyncio.sleep(2.0)
+            await asyncio.sleep(1.0)
             devnet.nodes[2].start()
             await devnet.nodes[2].wait_healthy(30)
+            devnet.partition([0], [1, 2])  # clients still reach node 0; its peers do not
+            await asyncio.sleep(2.0)
+            devnet.heal()
+            done.set()
 
-        await asyncio.gather(writer(0, 12), writer(1, 12), writer(2, 12), faults())
+        # at most 3 x 20 ops: the checker's search keeps a 62-bit mask
+        await asyncio.gather(writer(0, 20), writer(1, 20), writer(2, 20), faults())
 
     oks = [op for op in history if op.output == "ok"]
-    assert oks and any(op.output == "fail" for op in history)
+    print(
+        "HIST",
+        len(oks),
+        sum(op.output == "fail" for op in history),
+        sum(not op.known for op in history),
+    )
+    # (conflicts are likely here and certain in test_concurrent_cas_through_two_replicas)
+    assert len(oks) >= 5 and sum(op.known for op in history) >= 10
     assert check(cas_register("0"), history) is not None, history
     # the final state: what every replica holds once they converged, read after all ops
     final, _ = await converged(devnet, name)

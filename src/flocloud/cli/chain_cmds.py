@@ -122,6 +122,13 @@ def state(
     metavar="APP ID",
     help="Trusted writer of an app added here.",
 )
+@click.option(
+    "--strict",
+    nargs=2,
+    multiple=True,
+    metavar="APP OBJECT",
+    help="A strict object (compare-and-set by majority) of an app added here; NAME* a prefix.",
+)
 @click.option("--remove-app", multiple=True, metavar="NAME")
 @click.option("--fee-rate", type=float, default=1.0, show_default=True, help="sat/byte")
 @click.option("--json", "as_json", is_flag=True)
@@ -136,6 +143,7 @@ def publish(
     config_items: tuple[str, ...],
     add_app: tuple[tuple[str, str], ...],
     trusted: tuple[tuple[str, str], ...],
+    strict: tuple[tuple[str, str], ...],
     remove_app: tuple[str, ...],
     fee_rate: float,
     as_json: bool,
@@ -157,7 +165,13 @@ def publish(
     apps: dict[str, Any] = {}
     for name, admin in add_app:
         extra = [t for a, t in trusted if a == name]
-        apps[name] = {"admin": admin, "trusted": extra} if extra else admin
+        strict_objects = [o for a, o in strict if a == name]
+        record: dict[str, Any] = {"admin": admin}
+        if extra:
+            record["trusted"] = extra
+        if strict_objects:
+            record["strictObjects"] = strict_objects
+        apps[name] = record if len(record) > 1 else admin
     payloads = make_registry_update(
         add_nodes=add_node,
         remove_nodes=remove_node,
