@@ -71,8 +71,6 @@ class StrictObjects:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.rounds: dict[tuple[str, str, str], int] = {}
-        self.proposals = 0
-        self.conflicts = 0
 
     @property
     def _svc(self) -> Any:
@@ -113,11 +111,16 @@ class StrictObjects:
         await store.check_schema(
             app, f"object:{name}", apply_op(current.value if current else None, op)
         )
-        self.proposals += 1
-        chosen = await self._decide(app, name, expected, env)
+        events = self._svc.metrics.replication  # /metrics: flocloud_replication_total
+        events["strict_rounds"] += 1
+        try:
+            chosen = await self._decide(app, name, expected, env)
+        except Unavailable:
+            events["strict_unavailable"] += 1
+            raise
         if chosen.id == env.id:
             return await self._commit(env, write)
-        self.conflicts += 1
+        events["strict_conflicts"] += 1
         await self._commit(chosen, parse_write(chosen.body))
         raise await self._conflict(app, name, expected)
 
