@@ -285,8 +285,9 @@ def derive_about(db: sqlite3.Connection, target_id: str) -> None:
     """A message's tags and note from every tag/note write about it."""
     rows = db.execute(
         "SELECT type, body FROM messages WHERE target=? AND type IN ('flocloud.tag', "
-        "'flocloud.note') ORDER BY time, id",
-        (target_id,),
+        "'flocloud.note') AND receiver = (SELECT receiver FROM messages WHERE id=?) "
+        "ORDER BY time, id",
+        (target_id, target_id),
     ).fetchall()
     tags: list[str] = []
     note = None

@@ -354,20 +354,19 @@ class SqliteStore:
         )
         if isinstance(write, About):
             db.execute("UPDATE messages SET target=? WHERE seq=?", (write.target_id, seq))
-        elif any(  # by the target index only: with receiver in the query, SQLite picked
-            # the receiver index and scanned every write of the receiver
-            t == "flocloud.delete" and r == body.receiverID
-            for r, t in db.execute("SELECT receiver, type FROM messages WHERE target=?", (env.id,))
-        ):
-            db.execute("UPDATE messages SET deleted=1 WHERE seq=?", (seq,))  # tombstone came first
-        if (
-            not isinstance(write, About)
-            and db.execute(
-                "SELECT 1 FROM messages WHERE target=? AND type IN ('flocloud.tag', 'flocloud.note') LIMIT 1",
-                (env.id,),
-            ).fetchone()
-        ):
-            objects.derive_about(db, env.id)  # tags or notes came first
+        else:  # writes about this one that came first (by the target index only: with
+            # receiver in the query, SQLite picked the receiver index and scanned it all)
+            about = {
+                t
+                for r, t in db.execute(
+                    "SELECT receiver, type FROM messages WHERE target=?", (env.id,)
+                )
+                if r == body.receiverID
+            }
+            if "flocloud.delete" in about:
+                db.execute("UPDATE messages SET deleted=1 WHERE seq=?", (seq,))
+            if about & {"flocloud.tag", "flocloud.note"}:
+                objects.derive_about(db, env.id)
         db.execute(
             "INSERT INTO quota (sender, bytes) VALUES (?, ?) ON CONFLICT(sender) DO UPDATE SET bytes = bytes + excluded.bytes",
             (body.senderID, size),
