@@ -90,7 +90,7 @@ def test_user_commands(devnet: Network, tmp_path: Path) -> None:
     conflict = cli("object", "patch", "demo", "strict/cfg", '{"n": 3}', "--expected-version", s1,
                    *cli.admin, check=False)  # fmt: skip
     assert conflict.returncode != 0 and "version-conflict" in conflict.stderr
-    assert s2 in conflict.stderr
+    assert s2 in conflict.stderr and '{"n":2}' in conflict.stderr  # what the object is now
     cli("delete", first)
     remaining = [json.loads(line)["id"] for line in cli("fetch", "--json").stdout.splitlines()]
     assert first not in remaining and second in remaining

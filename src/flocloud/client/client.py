@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
+import orjson
 
 from flocloud.protocol.encryption import is_sealed, open_json, seal_json
 from flocloud.protocol.envelope import Envelope, build_envelope, parse_envelope
@@ -73,6 +74,11 @@ class Message:
     note: str | None = None
     received_ms: int | None = None
     envelope: dict[str, str] = field(default_factory=dict)
+
+
+def _short_json(value: Any, limit: int = 200) -> str:
+    text = orjson.dumps(value).decode()
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 class Client:
@@ -493,7 +499,8 @@ class Client:
                         current = await self.get(app, name)
                     except NotFound:
                         pass
-                    raise ObjectConflict(exc.message, current) from None
+                    now = "absent" if current is None else _short_json(current.value)
+                    raise ObjectConflict(f"{exc.message}; it is now {now}", current) from None
                 continue  # a strict object moved on: read it again
             return str(reply.get("version", "0"))
         raise Unavailable(f"{app}/{name}: too many concurrent writers, try again")
