@@ -153,6 +153,29 @@ async def test_concurrent_cas_through_two_replicas(
     assert parse_version(final)[0] == len(history)  # one chain: every write follows the last
 
 
+async def test_diffs_are_exact_from_every_replica(
+    devnet: Network, conns: list[NodeConnection]
+) -> None:
+    """Finding 3: nested type changes ({"x": 1} -> {"x": true}, [1] -> [1.0]) and a null in
+    an array: the diff from every replica turns the old value into the new one, byte for
+    byte in canonical JSON."""
+    from flocloud.protocol.objects import merge_patch
+
+    old = {"x": 1, "a": [1], "n": {"keep": 0, "drop": 1}}
+    root = obj_write(devnet, "types", "reset", {"value": old})
+    await conns[0].request("put", envelope=root.to_wire())
+    change = {"x": True, "a": [1.0, None], "n": {"drop": None}}
+    patch = obj_write(devnet, "types", "patch", {"patch": change, "parents": [root.id]})
+    await conns[1].request("put", envelope=patch.to_wire())
+    _, now = await converged(devnet, "types")
+    assert canonical(now) == canonical({"x": True, "a": [1.0, None], "n": {"keep": 0}})
+    for c in conns:
+        diff = await c.request("object.changes", application="demo", name="types",
+                               since_version="1-" + root.id[:24], mode="diff")  # fmt: skip
+        assert diff["kind"] == "patch"
+        assert canonical(merge_patch(old, diff["patch"])) == canonical(now)
+
+
 async def test_lists_never_become_chimeras(devnet: Network, conns: list[NodeConnection]) -> None:
     """Finding 4: [1,2,3]; through one replica remove the first element, through another
     append 4, at once: every replica ends with [2, 3, 4]."""
