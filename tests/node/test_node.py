@@ -203,6 +203,7 @@ class TestObjects:
         )
         assert [c["msgId"] for c in changes["changes"]][-1] == merged["msgId"]
         assert len(changes["changes"]) == 5 and changes["changes"][-1]["version"] == now["version"]
+        assert changes["more"] is False
         diff = await ws.req(
             "object.changes", application="demo", name="settings", since_version=v1, mode="diff"
         )

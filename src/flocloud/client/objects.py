@@ -60,6 +60,7 @@ class ObjectChanges:
     version: str
     heads: tuple[str, ...]
     changes: tuple[ObjectChange, ...]
+    more: bool = False  # over 1,000 writes: the first ones only (the diff mode has all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +112,8 @@ def change_from_wire(c: dict[str, Any]) -> ObjectChange:
 def changes_from_wire(reply: dict[str, Any]) -> ObjectChanges | ObjectDiff:
     version, heads = str(reply.get("version")), tuple(reply.get("heads", ()))
     if "changes" in reply:
-        return ObjectChanges(version, heads, tuple(change_from_wire(c) for c in reply["changes"]))
+        changes = tuple(change_from_wire(c) for c in reply["changes"])
+        return ObjectChanges(version, heads, changes, bool(reply.get("more", False)))
     return ObjectDiff(
         version, heads, str(reply.get("kind")), reply.get("patch"), reply.get("value")
     )

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
     from .service import NodeService
 
+MAX_CHANGES = 1000  # writes per object.changes reply; beyond, "more" (the diff mode has all)
+
 __all__ = ["change_to_wire", "is_strict", "object_changes", "object_get", "state_to_wire"]
 
 
@@ -113,7 +115,9 @@ async def object_changes(
     latest, extra = await _pulled(svc, app, obj, call)
     head = {"version": latest.version, "heads": list(latest.heads), "count": latest.count}
     if mode == "patches":
-        return {**head, "changes": [change_to_wire(c) for c in extra]}
+        page = extra[:MAX_CHANGES]
+        more = len(extra) > MAX_CHANGES
+        return {**head, "changes": [change_to_wire(c) for c in page], "more": more}
     patch = merge_diff(extra.value, latest.value) if extra is not None else None
     if patch is None:
         return {**head, "kind": "reset", "value": latest.value}
