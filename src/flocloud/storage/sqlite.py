@@ -397,7 +397,7 @@ class SqliteStore:
         them: object versions, schemas, quota, the key's fingerprint. Returns how many."""
 
         def op(db: sqlite3.Connection) -> int:
-            dropped = 0
+            gone: list[str] = []
             for msg_id in ids:
                 row = db.execute(
                     "SELECT sender, size FROM messages WHERE id=? AND receiver=?",
@@ -413,10 +413,10 @@ class SqliteStore:
                     "UPDATE key_digest SET n=n-1, s1=s1-?, s2=s2-? WHERE receiver=?",
                     (p1, p2, receiver),
                 )
-                dropped += 1
-            objects.drop_object_writes(db, ids)
+                gone.append(msg_id)
+            objects.drop_object_writes(db, gone)
             db.execute("DELETE FROM key_digest WHERE receiver=? AND n<=0", (receiver,))
-            return dropped
+            return len(gone)
 
         result: int = await self._write(op)
         return result
