@@ -264,6 +264,8 @@ class TestObjects:
         )
         state = await ws.req("object.get", application="demo", name="counter")
         assert state["mode"] == "strict" and state["version"] == winners[0]["version"]
+        read = await ws.req("object.get", application="demo", name="counter", consistent=True)
+        assert read["version"] == state["version"]
         again = await ws.put(first_env)  # the first write again: idempotent
         assert again["duplicate"] is True
         # without expected_version: a compare-and-set at the version of the parents

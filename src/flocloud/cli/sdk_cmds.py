@@ -224,11 +224,14 @@ def _show_write(version: str) -> None:
 @click.argument("app")
 @click.argument("name")
 @click.option("--version", help="A version the object had (default: now).")
+@click.option("--consistent", is_flag=True, help="Strict objects: a linearizable read.")
 @client_options
 @run_with_client
-async def object_get(client: Client, app: str, name: str, version: str | None) -> None:
+async def object_get(
+    client: Client, app: str, name: str, version: str | None, consistent: bool
+) -> None:
     """Print the object as JSON: version, heads, mode and value."""
-    state = await client.get(app, name, version)
+    state = await client.get(app, name, version, consistent=consistent)
     doc = {"version": state.version, "heads": list(state.heads), "mode": state.mode}
     click.echo(orjson.dumps({**doc, "value": state.value}).decode())
 

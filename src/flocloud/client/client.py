@@ -405,11 +405,17 @@ class Client:
     def _object_key(self, app: str, name: str) -> str:
         return object_id(app, name, self.key.network)
 
-    async def get(self, app: str, name: str, version: str | None = None) -> ObjectState:
-        """The whole object now (or at a version it had): value, version, heads, mode."""
+    async def get(
+        self, app: str, name: str, version: str | None = None, *, consistent: bool = False
+    ) -> ObjectState:
+        """The whole object now (or at a version it had): value, version, heads, mode.
+        ``consistent``: for a strict object, a linearizable read (the node catches up with
+        a majority of the object's replicas first); otherwise one replica's state."""
         fields: dict[str, Any] = {"application": app, "name": name}
         if version is not None:
             fields["version"] = version
+        if consistent:
+            fields["consistent"] = True
         reply = await self._request(self._object_key(app, name), "object.get", **fields)
         return state_from_wire(app, name, reply)
 

@@ -57,8 +57,8 @@ class SyncClient:
     def fetch(self, receiver: str | None = None, **kw: Any) -> tuple[list[Message], int | None]:
         return self._run(self._client.fetch(receiver, **kw))
 
-    def get(self, app: str, name: str, version: str | None = None) -> ObjectState:
-        return self._run(self._client.get(app, name, version))
+    def get(self, app: str, name: str, version: str | None = None, **kw: Any) -> ObjectState:
+        return self._run(self._client.get(app, name, version, **kw))
 
     def changes(
         self, app: str, name: str, since_version: str, **kw: Any

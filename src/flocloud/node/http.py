@@ -116,7 +116,12 @@ def add_routes(app: web.Application, node: Node) -> None:
     async def get_object(request: web.Request) -> web.Response:
         m = request.match_info
         return _json(
-            await node.service.object_get(m["app"], m["name"], request.query.get("version"))
+            await node.service.object_get(
+                m["app"],
+                m["name"],
+                request.query.get("version"),
+                request.query.get("consistent") in ("1", "true"),
+            )
         )
 
     async def object_changes(request: web.Request) -> web.Response:

@@ -77,10 +77,14 @@ async def _pulled(svc: NodeService, application: str, name: str, call: Any) -> A
 
 
 async def object_get(
-    svc: NodeService, application: Any, name: Any, version: Any = None
+    svc: NodeService, application: Any, name: Any, version: Any = None, consistent: Any = False
 ) -> dict[str, Any]:
+    """``consistent`` (strict objects): catch up with the object's majority first, so the
+    read is linearizable (docs/protocol.md §5.6); otherwise this replica's state."""
     app, obj = _names(application, name)
     ver = None if version is None else _version_arg(version, "version")
+    if consistent is True and ver is None and is_strict(svc, app, obj) and svc.strict_sync:
+        await svc.strict_sync(app, obj)
 
     async def call() -> ObjectState:
         state = await svc.store.get_object(app, obj, ver)

@@ -179,7 +179,9 @@ class Connection:
                 svc.metrics.subscriptions -= 1
             return {"sub": f.get("sub")}
         if op == "object.get":
-            return await svc.object_get(f.get("application"), f.get("name"), f.get("version"))
+            return await svc.object_get(
+                f.get("application"), f.get("name"), f.get("version"), f.get("consistent")
+            )
         if op == "object.changes":
             return await svc.object_changes(
                 f.get("application"),
@@ -337,6 +339,7 @@ class Node:
         self.service.prepare_key = self.peers.prepare_key
         self.strict = StrictObjects(self)
         self.service.strict_write = self.strict.write
+        self.service.strict_sync = self.strict.catch_up
         app = web.Application(client_max_size=self.config.limits.max_message_bytes * 2 + 4096)
         from . import http
 

@@ -120,6 +120,7 @@ class NodeService:
         self.strict_write: (
             Callable[[Envelope, ObjectWrite], Awaitable[dict[str, Any] | None]] | None
         ) = None
+        self.strict_sync: Callable[[str, str], Awaitable[None]] | None = None
         store.on_commit = self._on_commit
 
     def set_apps(self, apps: Mapping[str, AppConfig]) -> None:
@@ -205,10 +206,12 @@ class NodeService:
         nxt = records[-1].kseq if records else f.after
         return {"messages": [r.to_wire() for r in records], "next": nxt, "more": more}
 
-    async def object_get(self, application: Any, name: Any, version: Any = None) -> dict[str, Any]:
+    async def object_get(
+        self, application: Any, name: Any, version: Any = None, consistent: Any = False
+    ) -> dict[str, Any]:
         from . import objects
 
-        return await objects.object_get(self, application, name, version)
+        return await objects.object_get(self, application, name, version, consistent)
 
     async def object_changes(
         self, application: Any, name: Any, since_version: Any, mode: Any = "patches"

@@ -1,7 +1,8 @@
 """Strict objects: compare-and-set writes decided by a majority of the object's replicas.
 
 The node shell around ``flocloud.protocol.paxos``: the proposer side runs for a client's
-write, the acceptor side serves ``peer.paxos.prepare`` / ``peer.paxos.accept``.
+write (and for consistent reads, ``catch_up``), the acceptor side serves
+``peer.paxos.prepare`` / ``peer.paxos.accept`` / ``peer.paxos.peek``.
 
 Invariants owned here:
 - Every write of a strict object is a compare-and-set at ``V``: its ``expected_version``,
@@ -31,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 from flocloud.protocol.envelope import Envelope, parse_envelope
 from flocloud.protocol.errors import BadFormat, FlocloudError, Unavailable, VersionConflict
 from flocloud.protocol.objectlog import EMPTY_VERSION, ObjectOp, apply_op, parse_version
+from flocloud.protocol.objects import object_id
+from flocloud.protocol.params import network_by_name
 from flocloud.protocol.paxos import Ballot, Promise, Proposer, on_accept, on_prepare
 from flocloud.protocol.writes import ObjectWrite, parse_write
 from flocloud.storage import objects as objstore
@@ -156,9 +159,8 @@ class StrictObjects:
 
     async def _decide(self, app: str, name: str, instance: str, env: Envelope) -> Envelope:
         """Run Paxos rounds until a value is chosen for (object, ``instance``)."""
-        peers = self.node.peers
-        me = peers.self_id
-        acceptors = list(peers.replica_set(env.body.receiverID)) or [me]
+        me = self.node.peers.self_id
+        acceptors = self._acceptors(app, name)
         key = (app, name, instance)
         own = (env.id, env.to_wire())
         for attempt in range(ATTEMPTS):
@@ -250,11 +252,55 @@ class StrictObjects:
             log.debug("%s to %s failed: %s", op, acceptor, exc.message)
             return None
 
+    # -- linearizable reads -------------------------------------------------------------
+
+    async def catch_up(self, app: str, name: str) -> None:
+        """Bring this replica's state of a strict object up to every acknowledged write:
+        ask the acceptors what they accepted after the local version; while a majority
+        answers and one of them accepted something, finish that instance (a round that
+        chooses it or what was chosen), store it, and look again. A write acknowledged
+        before this started is accepted by a majority, so some answer names it: a read
+        after ``catch_up`` is linearizable."""
+        acceptors = self._acceptors(app, name)
+        for _ in range(64):
+            current = await self._svc.store.get_object(app, name)
+            version = current.version if current is not None else EMPTY_VERSION
+            request = {"application": app, "name": name, "instance": version, "ballot": [0, ""]}
+            replies = await asyncio.gather(
+                *(self._ask(a, "peer.paxos.peek", request) for a in acceptors)
+            )
+            answers = [r for r in replies if r is not None]
+            if len(answers) < len(acceptors) // 2 + 1:
+                raise Unavailable(
+                    f"{app}/{name} is a strict object and only {len(answers)} of its "
+                    f"{len(acceptors)} replicas answered (a majority is needed)"
+                )
+            seen = [r["value"] for r in answers if isinstance(r.get("value"), list)]
+            if not seen:
+                return
+            found = parse_envelope(seen[0][1], now_ms=None, limits=self._svc.envelope_limits)
+            chosen = await self._decide(app, name, version, found)
+            await self._commit(chosen, parse_write(chosen.body))
+        raise Unavailable(f"{app}/{name}: still catching up, try again")
+
+    def _acceptors(self, app: str, name: str) -> list[str]:
+        peers = self.node.peers
+        key = object_id(app, name, network_by_name(self._svc.config.network))
+        return list(peers.replica_set(key)) or [peers.self_id]
+
     # -- the acceptor ------------------------------------------------------------------
 
     async def serve(self, op: str, f: dict[str, Any]) -> dict[str, Any]:
         app, name, inst = _instance(f)
         ballot = _ballot(f.get("ballot"))
+        if op == "peer.paxos.peek":  # what this acceptor accepted, without promising
+
+            def peek(db: sqlite3.Connection) -> dict[str, Any]:
+                state = objstore.acceptor_load(db, app, name, inst)
+                return {"value": list(state.value) if state.value is not None else None}
+
+            peeked: dict[str, Any] = await self._svc.store.read(peek)
+            return peeked
         if op == "peer.paxos.prepare":
 
             def prepare(db: sqlite3.Connection) -> dict[str, Any]:
