@@ -5,7 +5,8 @@ Invariants owned here:
   ``seq`` (the incremental cursor) and whether it was a duplicate.
 - Order of checks for a write: envelope validation (size, format, signature, clock), then
   rate limit per sender ID, then permissions from the application registry, then the
-  store's atomic checks (duplicate, quota, compare-and-set, schema).
+  store's atomic checks (duplicate, quota, known parents, schema); a strict object's
+  write goes through its majority round first (``strict.py``).
 - Live delivery happens after commit, from the store's commit callback, so a subscriber
   never sees a write that could still be lost.
 """

@@ -10,8 +10,9 @@ Invariants owned here:
   NORMAL by default survives process crashes, FULL also power loss).
 - ``seq`` is SQLite's AUTOINCREMENT rowid: strictly increasing, never reused, assigned
   inside the committing transaction, so a cursor never skips or repeats a write.
-- Compare-and-set of objects, quotas and schema checks run inside the writer, so
-  concurrent writers cannot both win.
+- Quotas, schema checks and the derived state (objects folded from their writes,
+  schemas, tags, notes: ``storage/objects.py``) run inside the writer, so concurrent
+  writers cannot both win and the derived state matches the stored writes.
 - Each key's (receiver's) anti-entropy fingerprint in ``key_digest`` is updated in the
   transaction that stores or drops one of its writes, so it always equals the
   fingerprint of the stored ids (``flocloud.protocol.fingerprint``).
