@@ -38,7 +38,7 @@ def env(sender: PrivateKey, receiver: str, payload: Any, **kw: Any) -> Envelope:
 
 def start_node(tmp: Path, limits: str = "", *, wait: bool = True) -> NodeProcess:
     """Start a node process; ``wait=False`` in async tests (then await wait_healthy)."""
-    settings = f'[limits]\n{limits}\n[apps.demo]\nadmin = "{ADMIN.address}"\ntrusted = ["{TRUSTED.address}"]\n'
+    settings = f'[limits]\n{limits}\n[apps.demo]\nadmin = "{ADMIN.address}"\ntrusted = ["{TRUSTED.address}"]\nstrict = ["counter"]\n'
     proc = standalone_node(tmp, settings=settings)
     proc.start()
     if wait:

@@ -30,6 +30,7 @@ class Cli:
         self.cwd = devnet.base.parent  # the CLI finds .devnet/devnet.json from here
         self.env = {**os.environ, "FLOCLOUD_CONFIG_DIR": str(home), "PYTHONUNBUFFERED": "1"}
         self.admin = ["--key-file", str(devnet.base / "client-key.json")]
+        self.admin_id = devnet.client_key.address
 
     def __call__(
         self, *args: str, stdin: str = "", check: bool = True
@@ -66,32 +67,30 @@ def test_user_commands(devnet: Network, tmp_path: Path) -> None:
         for line in cli("fetch", "--json", "--after", cursor).stdout.splitlines()
     ]
     assert newer[0] == third and newest in newer  # the refused one is stored, as it says
-    assert cli("object", "reset", "demo", "cfg", '{"a": 1}', *cli.admin).stdout.strip() == "1"
-    assert (
-        cli(
-            "object", "patch", "demo", "cfg", '{"b": 2}', "--expected-version", "1", *cli.admin
-        ).stdout.strip()
-        == "2"
+    v1 = cli("object", "reset", "demo", "cfg", '{"a": 1}', *cli.admin).stdout.strip()
+    assert v1.startswith("1-")
+    v2 = cli("object", "patch", "demo", "cfg", '{"b": 2}', *cli.admin).stdout.strip()
+    v3 = cli("object", "append", "demo", "cfg", "4", "--path", "list", *cli.admin).stdout.strip()
+    assert v2.startswith("2-") and v3.startswith("3-")
+    got = json.loads(cli("object", "get", "demo", "cfg").stdout)
+    assert (got["version"], got["mode"], got["value"]) == (
+        v3,
+        "merge",
+        {"a": 1, "b": 2, "list": [4]},
     )
-    conflict = cli(
-        "object",
-        "patch",
-        "demo",
-        "cfg",
-        '{"c": 3}',
-        "--expected-version",
-        "1",
-        *cli.admin,
-        check=False,
-    )
+    diff = json.loads(cli("object", "changes", "demo", "cfg", "--since", v1, "--diff").stdout)
+    assert diff["patch"] == {"b": 2, "list": [4]}
+    history = cli("object", "history", "demo", "cfg").stdout.splitlines()
+    assert [line.split()[0] for line in history] == [v1, v2, v3]
+    assert all(cli.admin_id in line for line in history)
+    # a strict object: compare-and-set; a stale version is refused and says what is current
+    s1 = cli("object", "reset", "demo", "strict/cfg", '{"n": 1}', *cli.admin).stdout.strip()
+    s2 = cli("object", "patch", "demo", "strict/cfg", '{"n": 2}', "--expected-version", s1,
+             *cli.admin).stdout.strip()  # fmt: skip
+    conflict = cli("object", "patch", "demo", "strict/cfg", '{"n": 3}', "--expected-version", s1,
+                   *cli.admin, check=False)  # fmt: skip
     assert conflict.returncode != 0 and "version-conflict" in conflict.stderr
-    assert json.loads(cli("object", "get", "demo", "cfg").stdout) == {
-        "version": 2,
-        "value": {"a": 1, "b": 2},
-    }
-    assert json.loads(cli("object", "changes", "demo", "cfg", "--since", "1", "--diff").stdout)[
-        "patch"
-    ] == {"b": 2}
+    assert s2 in conflict.stderr and '{"n":2}' in conflict.stderr  # what the object is now
     cli("delete", first)
     remaining = [json.loads(line)["id"] for line in cli("fetch", "--json").stdout.splitlines()]
     assert first not in remaining and second in remaining

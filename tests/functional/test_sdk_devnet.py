@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from flocloud import Client, SyncClient
+from flocloud.client import ObjectConflict, ObjectDiff
 from flocloud.devnet import Network
 from flocloud.protocol.errors import FlocloudError
 from flocloud.protocol.keys import PrivateKey
@@ -86,16 +87,25 @@ async def test_send_fetch_cursor_subscribe(alice: Client, admin: Client) -> None
 
 
 async def test_objects_and_permissions(admin: Client, alice: Client) -> None:
-    """The app admin writes objects (CAS); others may read but not write."""
+    """The app admin writes objects (merge, and compare-and-set on a strict one); others
+    may read but not write; changes are typed; a lost CAS says what the object is now."""
     v1 = await admin.reset("demo", "board", {"title": "t", "items": []})
-    v2 = await admin.patch("demo", "board", {"title": "T"}, expected_version=v1)
-    with pytest.raises(FlocloudError) as conflict:
-        await admin.patch("demo", "board", {"title": "X"}, expected_version=v1)
-    assert conflict.value.code == "version-conflict"
+    v2 = await admin.patch("demo", "board", {"title": "T"})
+    await admin.append("demo", "board", "milk", path=["items"])
     state = await alice.get("demo", "board")
-    assert (state.version, state.value) == (v2, {"title": "T", "items": []})
-    changes = await alice.changes("demo", "board", v1, mode="diff")
-    assert changes["patch"] == {"title": "T"}
+    assert state.value == {"title": "T", "items": ["milk"]} and state.mode == "merge"
+    diff = await alice.changes("demo", "board", v1, mode="diff")
+    assert isinstance(diff, ObjectDiff) and diff.apply({"title": "t", "items": []}) == state.value
+    history = await alice.history("demo", "board")
+    assert [c.version for c in history][:2] == [v1, v2]
+    assert {c.sender for c in history} == {admin.id}
+    s1 = await admin.reset("demo", "strict/board", {"title": "t"})
+    s2 = await admin.patch("demo", "strict/board", {"title": "T"}, expected_version=s1)
+    with pytest.raises(ObjectConflict) as conflict:
+        await admin.patch("demo", "strict/board", {"title": "X"}, expected_version=s1)
+    assert conflict.value.code == "version-conflict"
+    assert conflict.value.current is not None and conflict.value.current.version == s2
+    assert conflict.value.current.value == {"title": "T"}
     with pytest.raises(FlocloudError) as denied:
         await alice.reset("demo", "board", {})
     assert denied.value.code == "forbidden"

@@ -193,59 +193,64 @@ class TestSubscribe:
 
 
 class TestObjects:
-    async def test_reset_patch_cas_versions(self, ws: Ws) -> None:
-        """Objects: reset, patch with compare-and-set, wholesome and incremental reads."""
+    async def test_merge_object_concurrent_patches_all_survive(self, ws: Ws) -> None:
+        """A merge object: concurrent patches based on one version all apply (different
+        fields), the next write merges the heads; reads by version, changes and an exact
+        diff; expected_version is refused on a merge object."""
         oid = object_id("demo", "settings", REGTEST)
 
         def write(sender: Any, kind: str, payload: dict[str, Any]) -> Any:
-            return ws.put(
-                env(
-                    sender,
-                    oid,
-                    {"name": "settings", **payload},
-                    application="demo",
-                    type=f"flocloud.object.{kind}",
-                )
-            )
+            e = env(sender, oid, {"name": "settings", **payload}, application="demo",
+                    type=f"flocloud.object.{kind}")  # fmt: skip
+            return ws.put(e)
 
-        assert (await write(ADMIN, "reset", {"value": {"theme": "dark", "size": 1}}))[
-            "version"
-        ] == 1
-        results = await asyncio.gather(
+        first = await write(ADMIN, "reset", {"value": {"theme": "dark", "size": 1}})
+        v1 = first["version"]
+        assert v1 == "1-" + first["msgId"][:24]
+        acks = await asyncio.gather(
             *(
-                write(TRUSTED, "patch", {"patch": {"size": i}, "expected_version": 1})
-                for i in range(2, 6)
-            ),
-            return_exceptions=True,
+                write(TRUSTED, "patch", {"patch": {f"k{i}": i}, "parents": [first["msgId"]]})
+                for i in range(4)
+            )
         )
-        winners = [r for r in results if isinstance(r, dict)]
-        assert len(winners) == 1 and winners[0]["version"] == 2
-        assert all(
-            isinstance(r, FlocloudError) and r.code == "version-conflict"
-            for r in results
-            if not isinstance(r, dict)
-        )
-        await write(ADMIN, "patch", {"patch": {"theme": None, "lang": "en"}, "expected_version": 2})
         latest = await ws.req("object.get", application="demo", name="settings")
-        assert (
-            latest["version"] == 3
-            and "theme" not in latest["value"]
-            and latest["value"]["lang"] == "en"
-        )
-        v1 = await ws.req("object.get", application="demo", name="settings", version=1)
-        assert v1["value"] == {"theme": "dark", "size": 1}
+        assert latest["mode"] == "merge" and latest["count"] == 5
+        assert sorted(latest["heads"]) == sorted(a["msgId"] for a in acks)
+        assert latest["value"] == {"theme": "dark", "size": 1, "k0": 0, "k1": 1, "k2": 2, "k3": 3}
+        merged = await write(ADMIN, "patch", {"patch": {"theme": None, "size": 1.0},
+                                              "parents": latest["heads"]})  # fmt: skip
+        now = await ws.req("object.get", application="demo", name="settings")
+        assert now["heads"] == [merged["msgId"]] and now["version"] == merged["version"]
+        old = await ws.req("object.get", application="demo", name="settings", version=v1)
+        assert old["value"] == {"theme": "dark", "size": 1}
         changes = await ws.req(
-            "object.changes", application="demo", name="settings", since_version=1
+            "object.changes", application="demo", name="settings", since_version=v1
         )
-        assert [c["version"] for c in changes["changes"]] == [2, 3]
+        assert [c["msgId"] for c in changes["changes"]][-1] == merged["msgId"]
+        assert len(changes["changes"]) == 5 and changes["changes"][-1]["version"] == now["version"]
+        assert changes["more"] is False
         diff = await ws.req(
-            "object.changes", application="demo", name="settings", since_version=1, mode="diff"
+            "object.changes", application="demo", name="settings", since_version=v1, mode="diff"
         )
-        from flocloud.protocol.objects import merge_patch
+        from flocloud.protocol.objects import canonical, merge_patch
 
-        assert merge_patch(v1["value"], diff["patch"]) == latest["value"]
+        assert diff["patch"]["size"] == 1.0 and type(diff["patch"]["size"]) is float
+        assert canonical(merge_patch(old["value"], diff["patch"])) == canonical(now["value"])
+        assert await code_of(write(ADMIN, "patch", {"patch": {"x": 1},
+            "parents": now["heads"], "expected_version": now["version"]})) == "bad-format"  # fmt: skip
+        assert await code_of(
+            write(ADMIN, "patch", {"patch": {"x": 1}, "parents": ["ab" * 32]})
+        ) == ("not-found")
+        # the old integer versions: a clear refusal, not a silent merge
+        assert await code_of(write(ADMIN, "patch", {"patch": {"x": 1}, "expected_version": 1})) == (
+            "bad-format"
+        )
         assert await code_of(write(EVE, "reset", {"value": {}})) == "forbidden"
         assert await code_of(ws.req("object.get", application="demo", name="nope")) == "not-found"
+        assert (
+            await code_of(ws.req("object.get", application="demo", name="settings", version=3))
+            == "bad-format"
+        )
         wrong_id = env(
             ADMIN,
             BOB.address,
@@ -254,6 +259,47 @@ class TestObjects:
             type="flocloud.object.reset",
         )
         assert await code_of(ws.put(wrong_id)) == "bad-format"
+
+    async def test_strict_object_compare_and_set(self, ws: Ws) -> None:
+        """A strict object (N = 1 here): of concurrent compare-and-set writes at one version
+        exactly one is acknowledged, the others get version-conflict naming the version now;
+        a write without expected_version is a compare-and-set at its parents' version."""
+        oid = object_id("demo", "counter", REGTEST)
+
+        def cas_env(value: Any, parents: list[str], expected: str) -> Any:
+            return env(ADMIN, oid, {"name": "counter", "value": value, "parents": parents,
+                                    "expected_version": expected}, application="demo",
+                       type="flocloud.object.reset")  # fmt: skip
+
+        def cas(value: Any, parents: list[str], expected: str) -> Any:
+            return ws.put(cas_env(value, parents, expected))
+
+        first_env = cas_env(0, [], "0")
+        first = await ws.put(first_env)
+        results = await asyncio.gather(
+            *(cas(i, [first["msgId"]], first["version"]) for i in range(1, 6)),
+            return_exceptions=True,
+        )
+        winners = [r for r in results if isinstance(r, dict)]
+        assert len(winners) == 1
+        losers = [r for r in results if not isinstance(r, dict)]
+        assert all(isinstance(r, FlocloudError) and r.code == "version-conflict" for r in losers)
+        assert all(
+            winners[0]["version"] in r.message for r in losers if isinstance(r, FlocloudError)
+        )
+        state = await ws.req("object.get", application="demo", name="counter")
+        assert state["mode"] == "strict" and state["version"] == winners[0]["version"]
+        read = await ws.req("object.get", application="demo", name="counter", consistent=True)
+        assert read["version"] == state["version"]
+        again = await ws.put(first_env)  # the first write again: idempotent
+        assert again["duplicate"] is True
+        # without expected_version: a compare-and-set at the version of the parents
+        stale = env(ADMIN, oid, {"name": "counter", "value": 9, "parents": [first["msgId"]]},
+                    application="demo", type="flocloud.object.reset")  # fmt: skip
+        assert await code_of(ws.put(stale)) == "version-conflict"
+        fresh = env(ADMIN, oid, {"name": "counter", "value": 9, "parents": state["heads"]},
+                    application="demo", type="flocloud.object.reset")  # fmt: skip
+        assert (await ws.put(fresh))["version"].startswith("3-")
 
     async def test_schemas(self, ws: Ws) -> None:
         """The admin publishes schemas, anyone reads them, writes that don't match are refused."""

@@ -11,7 +11,7 @@ import pytest
 
 from flocloud.protocol.cursor import Cursor
 from flocloud.protocol.envelope import build_envelope
-from flocloud.protocol.errors import NotFound, QuotaExceeded, VersionConflict
+from flocloud.protocol.errors import NotFound, QuotaExceeded
 from flocloud.protocol.fingerprint import Fingerprint, key_position
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.objects import object_id
@@ -118,7 +118,8 @@ async def test_refused_write_does_not_disturb_its_batch(tmp_path: Path) -> None:
 
 
 async def test_objects_tombstones_and_reopen(tmp_path: Path) -> None:
-    """Derived objects and tombstones persist across a reopen; CAS and missing targets refuse."""
+    """Derived objects and tombstones persist across a reopen; unknown parents and missing
+    targets refuse."""
     path = tmp_path / "s.sqlite3"
     store = await SqliteStore.open(path)
     oid = object_id("app", "o", REGTEST)
@@ -133,23 +134,24 @@ async def test_objects_tombstones_and_reopen(tmp_path: Path) -> None:
     patch = build_envelope(
         A,
         receiver=oid,
-        payload={"name": "o", "patch": {"b": 2}, "expected_version": 1},
+        payload={"name": "o", "patch": {"b": 2}, "parents": [reset.id]},
         time_ms=2,
         application="app",
         type="flocloud.object.patch",
     )
-    stale = build_envelope(
+    unknown_parent = build_envelope(
         A,
         receiver=oid,
-        payload={"name": "o", "patch": {"c": 3}, "expected_version": 1},
+        payload={"name": "o", "patch": {"c": 3}, "parents": ["ab" * 32]},
         time_ms=3,
         application="app",
         type="flocloud.object.patch",
     )
-    assert (await store.put(reset, 1)).version == 1
-    assert (await store.put(patch, 1)).version == 2
-    with pytest.raises(VersionConflict):
-        await store.put(stale, 1)
+    v1 = (await store.put(reset, 1)).version
+    v2 = (await store.put(patch, 1)).version
+    assert v1 == "1-" + reset.id[:24] and v2 == "2-" + patch.id[:24]
+    with pytest.raises(NotFound):  # a client's write based on a version unknown here
+        await store.put(unknown_parent, 1)
     msg = build_envelope(A, receiver=B.address, payload=1, time_ms=4)
     await store.put(msg, 1)
     await store.put(
@@ -168,8 +170,8 @@ async def test_objects_tombstones_and_reopen(tmp_path: Path) -> None:
     await store.close()
     again = await SqliteStore.open(path)
     obj = await again.get_object("app", "o")
-    assert obj is not None and (obj.version, obj.value) == (2, {"a": 1, "b": 2})
-    assert [c.version for c in await again.object_changes("app", "o", 0)] == [1, 2]
+    assert obj is not None and (obj.version, obj.value) == (v2, {"a": 1, "b": 2})
+    assert [c.version for c in await again.object_changes("app", "o", "0")] == [v1, v2]
     page = await again.query(MessageFilter(B.address, ids=(msg.id,), include_deleted=True))
     assert page.records[0].deleted
     assert (await again.put(msg, 9)).duplicate
@@ -254,6 +256,11 @@ async def test_key_digests_follow_puts_and_drops(tmp_path: Path) -> None:
         "CREATE INDEX messages_receiver ON messages(receiver, seq); "
         "CREATE INDEX messages_app_type ON messages(application, type, seq); "
         "CREATE INDEX messages_sender ON messages(sender, seq); "
+        # back to migration 4's object tables too
+        "DROP TABLE object_writes; DROP TABLE object_state; DROP TABLE paxos; "
+        "CREATE TABLE objects (application TEXT NOT NULL, name TEXT NOT NULL, "
+        "version INTEGER NOT NULL, kind TEXT NOT NULL, change TEXT NOT NULL, value TEXT NOT NULL, "
+        "msg_id TEXT NOT NULL, PRIMARY KEY (application, name, version)); "
         "DROP TABLE dots; DROP TABLE dot_counters; DROP INDEX messages_receiver_seq; "
         "ALTER TABLE messages DROP COLUMN dots; "
         "CREATE INDEX messages_receiver_kseq ON messages(receiver, kseq); "

@@ -24,6 +24,7 @@ from flocloud.protocol.fingerprint import (
     write_parts,
 )
 from flocloud.protocol.keys import PrivateKey
+from flocloud.protocol.objectlog import ObjectOp, fold
 from flocloud.protocol.objects import merge_diff, merge_patch, object_id
 from flocloud.protocol.params import MAINNET, TESTNET
 from flocloud.protocol.signatures import sign_data
@@ -353,7 +354,52 @@ def objects() -> dict[str, Any]:
         "object_ids": ids,
         "merge_patch": [{"target": t, "patch": p, "result": r} for t, p, r in rfc],
         "merge_diff": diffs,
+        **object_log(),
     }
+
+
+def object_log() -> dict[str, Any]:
+    """Fold, version ids and exact diffs (docs/protocol.md §5)."""
+
+    def w(label: str, time: int, parents: list[str], kind: str, change: Any) -> dict[str, Any]:
+        return {"id": hashlib.sha256(label.encode()).hexdigest(), "time": time,
+                "parents": sorted(parents), "kind": kind, "change": change}  # fmt: skip
+
+    root = w("root", 10, [], "reset", {"title": "todo", "items": [1, 2, 3]})
+    rm = w("rm", 20, [root["id"]], "list", {"op": "remove", "path": ["items"], "item": 1})
+    add = w("add", 20, [root["id"]], "list", {"op": "append", "path": ["items"], "item": 4})
+    t1 = w("t1", 30, [root["id"]], "patch", {"title": "TODO"})
+    t2 = w("t2", 25, [root["id"]], "patch", {"title": "Todo", "done": False})
+    merge = w("merge", 40, sorted([rm["id"], add["id"], t1["id"], t2["id"]]), "patch", {"n": 1.0})
+    orphan = w("orphan", 5, ["ab" * 32], "reset", "never applied")
+    cases = [
+        ("one reset", [root]),
+        ("concurrent list writes", [add, rm, root]),
+        ("concurrent patches, tie-break by time", [t1, t2, root]),
+        ("merged heads", [merge, t1, rm, root, t2, add]),
+        ("a write waiting for its parent", [root, orphan]),
+    ]
+    fold_cases = []
+    for name, writes in cases:
+        f = fold(
+            ObjectOp(x["id"], x["time"], tuple(x["parents"]), x["kind"], x["change"])
+            for x in writes
+        )
+        fold_cases.append({"name": name, "writes": writes, "order": list(f.order),
+                           "heads": list(f.heads), "version": f.version, "value": f.value})  # fmt: skip
+    exact = []
+    for a, b in [
+        ({"x": 1}, {"x": True}),
+        ({"x": 1}, {"x": 1.0}),
+        ([1], [1.0]),
+        ({"a": [1, None]}, {"a": [None, 1]}),
+        ({"a": {"b": 1, "c": 2}}, {"a": {"c": 2}}),
+        ({"a": 0.0}, {"a": -0.0}),
+        ({"a": 1}, {"a": 1, "b": None}),
+        ({"a": {"b": 1}}, None),
+    ]:
+        exact.append({"from": a, "to": b, "patch": merge_diff(a, b)})
+    return {"fold": fold_cases, "exact_diff": exact}
 
 
 def fingerprints() -> dict[str, Any]:

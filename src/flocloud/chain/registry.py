@@ -146,6 +146,13 @@ class AppInfo:
     settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
+    def strict(self) -> tuple[str, ...]:
+        """The app's strict objects (docs/protocol.md §5): names, ``prefix*`` or ``*``, from
+        the ``strictObjects`` setting its admin publishes (a list of strings)."""
+        v = self.settings.get("strictObjects")
+        return tuple(x for x in v if isinstance(x, str)) if isinstance(v, list) else ()
+
+    @property
     def writers(self) -> tuple[str, ...]:
         """IDs besides the admin that write the app's objects: sub-admins, trusted IDs."""
         return tuple(dict.fromkeys((*self.sub_admins, *self.trusted)))

@@ -294,6 +294,14 @@ def publish(
 @click.option("--add-trusted", multiple=True, metavar="ID")
 @click.option("--remove-trusted", multiple=True, metavar="ID")
 @click.option("--setting", "settings", multiple=True, metavar="KEY=VALUE")
+@click.option(
+    "--strict",
+    "strict_objects",
+    multiple=True,
+    metavar="OBJECT",
+    help="A strict object (compare-and-set by majority); NAME* a prefix, * all (the "
+    "strictObjects setting).",
+)
 @publish_options
 def admin(
     explorers: tuple[str, ...],
@@ -307,6 +315,7 @@ def admin(
     add_trusted: tuple[str, ...],
     remove_trusted: tuple[str, ...],
     settings: tuple[str, ...],
+    strict_objects: tuple[str, ...],
     fee_rate: float,
     as_json: bool,
 ) -> None:
@@ -324,7 +333,8 @@ def admin(
             remove_sub_admins=remove_sub_admin,
             add_trusted=add_trusted,
             remove_trusted=remove_trusted,
-            settings=_key_values(settings, "--setting"),
+            settings=_key_values(settings, "--setting")
+            | ({"strictObjects": list(strict_objects)} if strict_objects else {}),
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

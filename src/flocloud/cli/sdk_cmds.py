@@ -204,69 +204,132 @@ async def watch(
 
 @click.group()
 def object() -> None:
-    """Application objects: get, reset, patch, changes."""
+    """Application objects: get, reset, patch, append, remove, changes, history."""
+
+
+def _expected_option(fn: F) -> F:
+    return click.option(
+        "--expected-version",
+        help="Compare-and-set (strict objects): only if the object is still at this version.",
+    )(fn)
+
+
+def _show_write(version: str) -> None:
+    click.echo(version)
 
 
 @object.command("get")
 @click.argument("app")
 @click.argument("name")
-@click.option("--version", type=int)
+@click.option("--version", help="A version the object had (default: now).")
+@click.option("--consistent", is_flag=True, help="Strict objects: a linearizable read.")
 @client_options
 @run_with_client
-async def object_get(client: Client, app: str, name: str, version: int | None) -> None:
-    """Print the object (latest or --version) as JSON."""
-    state = await client.get(app, name, version)
-    click.echo(orjson.dumps({"version": state.version, "value": state.value}).decode())
+async def object_get(
+    client: Client, app: str, name: str, version: str | None, consistent: bool
+) -> None:
+    """Print the object as JSON: version, heads, mode and value."""
+    state = await client.get(app, name, version, consistent=consistent)
+    doc = {"version": state.version, "heads": list(state.heads), "mode": state.mode}
+    click.echo(orjson.dumps({**doc, "value": state.value}).decode())
 
 
 @object.command("reset")
 @click.argument("app")
 @click.argument("name")
 @click.argument("value", required=False)
-@click.option("--expected-version", type=int)
+@_expected_option
 @client_options
 @run_with_client
 async def object_reset(
-    client: Client, app: str, name: str, value: str | None, expected_version: int | None
+    client: Client, app: str, name: str, value: str | None, expected_version: str | None
 ) -> None:
     """Replace the object with VALUE (JSON; stdin when omitted). Prints the new version."""
-    version = await client.reset(
-        app, name, _json_arg(value, "VALUE"), expected_version=expected_version
+    _show_write(
+        await client.reset(app, name, _json_arg(value, "VALUE"), expected_version=expected_version)
     )
-    click.echo(version)
 
 
 @object.command("patch")
 @click.argument("app")
 @click.argument("name")
 @click.argument("patch", required=False)
-@click.option("--expected-version", type=int, required=True)
+@_expected_option
 @client_options
 @run_with_client
 async def object_patch(
-    client: Client, app: str, name: str, patch: str | None, expected_version: int
+    client: Client, app: str, name: str, patch: str | None, expected_version: str | None
 ) -> None:
-    """Apply a JSON merge patch (RFC 7386) at --expected-version. Prints the new version."""
-    version = await client.patch(
-        app, name, _json_arg(patch, "PATCH"), expected_version=expected_version
+    """Apply a JSON merge patch (RFC 7386). Prints the new version."""
+    _show_write(
+        await client.patch(app, name, _json_arg(patch, "PATCH"), expected_version=expected_version)
     )
-    click.echo(version)
+
+
+def _list_command(op: str, doc: str) -> None:
+    @object.command(op, help=doc)
+    @click.argument("app")
+    @click.argument("name")
+    @click.argument("item", required=False)
+    @click.option("--path", default="", help="Keys to the array, dot-separated (default: root).")
+    @_expected_option
+    @client_options
+    @run_with_client
+    async def cmd(
+        client: Client,
+        app: str,
+        name: str,
+        item: str | None,
+        path: str,
+        expected_version: str | None,
+    ) -> None:
+        keys = [k for k in path.split(".") if k]
+        _show_write(
+            await client.append(
+                app,
+                name,
+                _json_arg(item, "ITEM"),
+                path=keys,
+                op=op,
+                expected_version=expected_version,
+            )
+        )
+
+
+_list_command("append", "Append ITEM (JSON) to the array at --path; concurrent appends all stay.")
+_list_command("prepend", "Put ITEM (JSON) first in the array at --path.")
+_list_command("remove", "Remove every element equal to ITEM (JSON) from the array at --path.")
 
 
 @object.command("changes")
 @click.argument("app")
 @click.argument("name")
-@click.option("--since", "since_version", type=int, required=True)
-@click.option("--diff", is_flag=True, help="One merge patch from --since to latest.")
+@click.option("--since", "since_version", default="0", show_default=True)
+@click.option("--diff", is_flag=True, help="One change from --since to now.")
 @client_options
 @run_with_client
 async def object_changes(
-    client: Client, app: str, name: str, since_version: int, diff: bool
+    client: Client, app: str, name: str, since_version: str, diff: bool
 ) -> None:
-    """Print what changed since a version, as JSON."""
-    reply = await client.changes(app, name, since_version, mode="diff" if diff else "patches")
-    reply = {k: v for k, v in reply.items() if k not in ("id", "ok")}
-    click.echo(orjson.dumps(reply).decode())
+    """Print what changed since a version, as JSON (writes with who wrote them, or a diff)."""
+    result = await client.changes(app, name, since_version, mode="diff" if diff else "patches")
+    click.echo(orjson.dumps(asdict(result)).decode())
+
+
+@object.command("history")
+@click.argument("app")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@client_options
+@run_with_client
+async def object_history(client: Client, app: str, name: str, as_json: bool) -> None:
+    """Every write of the object in order: version after it, who wrote it, what it did."""
+    for c in await client.history(app, name):
+        if as_json:
+            click.echo(orjson.dumps(asdict(c)).decode())
+        else:
+            what = orjson.dumps(c.change).decode()
+            click.echo(f"{c.version}  {c.sender}  {c.time}  {c.kind} {what[:80]}")
 
 
 @click.command()

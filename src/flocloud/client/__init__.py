@@ -1,7 +1,25 @@
 """flocloud.client: the SDK (``Client`` async, ``SyncClient`` blocking)."""
 
-from .client import Client, Message, ObjectState
+from .client import Client, Message
 from .network import NetworkView, NodeRef
+from .objects import (
+    ObjectChange,
+    ObjectChanges,
+    ObjectConflict,
+    ObjectDiff,
+    ObjectState,
+)
 from .sync import SyncClient
 
-__all__ = ["Client", "Message", "NetworkView", "NodeRef", "ObjectState", "SyncClient"]
+__all__ = [
+    "Client",
+    "Message",
+    "NetworkView",
+    "NodeRef",
+    "ObjectChange",
+    "ObjectChanges",
+    "ObjectConflict",
+    "ObjectDiff",
+    "ObjectState",
+    "SyncClient",
+]

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
+import orjson
 
 from flocloud.protocol.encryption import is_sealed, open_json, seal_json
 from flocloud.protocol.envelope import Envelope, build_envelope, parse_envelope
@@ -37,17 +38,27 @@ from flocloud.protocol.errors import (
     ProtocolViolation,
     RequestRejected,
     Unavailable,
+    VersionConflict,
 )
 from flocloud.protocol.keys import PrivateKey, check_address, parse_pubkey
 from flocloud.protocol.objects import object_id
 
 from .connection import NodeConnection, SubQueue
 from .network import NetworkView, NodeRef
+from .objects import (
+    ObjectChange,
+    ObjectChanges,
+    ObjectConflict,
+    ObjectDiff,
+    ObjectState,
+    changes_from_wire,
+    state_from_wire,
+)
 
 if TYPE_CHECKING:
     from flocloud.chain.follower import RegistryFollower
 
-__all__ = ["Client", "Message", "ObjectState"]
+__all__ = ["Client", "Message"]
 
 log = logging.getLogger("flocloud.client")
 
@@ -76,14 +87,9 @@ class Message:
     cursor: str | None = None  # on a live event: the cursor to resume after this message
 
 
-@dataclass(frozen=True, slots=True)
-class ObjectState:
-    """An application object at one version."""
-
-    application: str
-    name: str
-    version: int
-    value: Any
+def _short_json(value: Any, limit: int = 200) -> str:
+    text = orjson.dumps(value).decode()
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 class Client:
@@ -481,19 +487,35 @@ class Client:
     def _object_key(self, app: str, name: str) -> str:
         return object_id(app, name, self.key.network)
 
-    async def get(self, app: str, name: str, version: int | None = None) -> ObjectState:
-        """The whole object at its latest (or a given) version."""
+    async def get(
+        self, app: str, name: str, version: str | None = None, *, consistent: bool = False
+    ) -> ObjectState:
+        """The whole object now (or at a version it had): value, version, heads, mode.
+        ``consistent``: for a strict object, a linearizable read (the node catches up with
+        a majority of the object's replicas first); otherwise one replica's state."""
         fields: dict[str, Any] = {"application": app, "name": name}
         if version is not None:
             fields["version"] = version
+        if consistent:
+            fields["consistent"] = True
         reply = await self._request(self._object_key(app, name), "object.get", **fields)
-        return ObjectState(app, name, int(reply.get("version", 0)), reply.get("value"))
+        return state_from_wire(app, name, reply)
+
+    async def _get_or_empty(self, app: str, name: str, version: str | None) -> ObjectState:
+        try:
+            return await self.get(app, name, version)
+        except NotFound:
+            if version not in (None, "0"):
+                raise
+            return ObjectState(app, name, "0", None)
 
     async def changes(
-        self, app: str, name: str, since_version: int, *, mode: str = "patches"
-    ) -> dict[str, Any]:
-        """What changed since ``since_version``: the patches, or one diff (``mode="diff"``)."""
-        return await self._request(
+        self, app: str, name: str, since_version: str, *, mode: str = "patches"
+    ) -> ObjectChanges | ObjectDiff:
+        """What changed since ``since_version`` (``"0"``: since the start): the writes not
+        in its history in fold order (``ObjectChanges``), or one ``ObjectDiff`` whose
+        ``apply(value at since_version)`` is the current value."""
+        reply = await self._request(
             self._object_key(app, name),
             "object.changes",
             application=app,
@@ -501,25 +523,75 @@ class Client:
             since_version=since_version,
             mode=mode,
         )
+        return changes_from_wire(reply)
+
+    async def history(self, app: str, name: str) -> tuple[ObjectChange, ...]:
+        """Every write of the object in fold order: who wrote what, the version after."""
+        result = await self.changes(app, name, "0")
+        assert isinstance(result, ObjectChanges)
+        return result.changes
 
     async def reset(
-        self, app: str, name: str, value: Any, *, expected_version: int | None = None
-    ) -> int:
-        """Replace the whole object; returns the new version."""
-        payload: dict[str, Any] = {"name": name, "value": value}
-        if expected_version is not None:
-            payload["expected_version"] = expected_version
-        return await self._object_write(app, name, "flocloud.object.reset", payload)
+        self, app: str, name: str, value: Any, *, expected_version: str | None = None
+    ) -> str:
+        """Replace the whole object; returns the version after the write."""
+        return await self._object_write(
+            app, name, "flocloud.object.reset", {"value": value}, expected_version
+        )
 
-    async def patch(self, app: str, name: str, patch: Any, *, expected_version: int) -> int:
-        """Apply an RFC 7386 merge patch if the object is still at ``expected_version``."""
-        payload = {"name": name, "patch": patch, "expected_version": expected_version}
-        return await self._object_write(app, name, "flocloud.object.patch", payload)
+    async def patch(
+        self, app: str, name: str, patch: Any, *, expected_version: str | None = None
+    ) -> str:
+        """Apply an RFC 7386 merge patch; returns the version after the write."""
+        return await self._object_write(
+            app, name, "flocloud.object.patch", {"patch": patch}, expected_version
+        )
 
-    async def _object_write(self, app: str, name: str, type: str, payload: Any) -> int:
-        env = self.sign(self._object_key(app, name), payload, app=app, type=type)
-        reply = await self.put(env)
-        return int(reply.get("version", 0))
+    async def append(
+        self,
+        app: str,
+        name: str,
+        item: Any,
+        *,
+        path: tuple[str, ...] | list[str] = (),
+        op: str = "append",
+        expected_version: str | None = None,
+    ) -> str:
+        """Add ``item`` to the array at ``path`` (``op``: ``append``, ``prepend``, or
+        ``remove`` every equal element). Concurrent list writes all apply."""
+        body = {"op": op, "path": list(path), "item": item}
+        return await self._object_write(app, name, "flocloud.object.list", body, expected_version)
+
+    async def _object_write(
+        self, app: str, name: str, type: str, body: dict[str, Any], expected: str | None
+    ) -> str:
+        """Sign a write based on ``expected`` (or the current version) and send it.
+
+        Merge objects: the write names the heads it was based on and is never refused for
+        concurrency. Strict objects: every write is a compare-and-set at the version of
+        its parents (``expected``, or the version just read; then the SDK reads again and
+        retries on conflict, so the write lands linearizably after the others).
+        A lost compare-and-set raises ``ObjectConflict`` with the object as it is now."""
+        for _ in range(10):
+            base = await self._get_or_empty(app, name, expected)
+            payload: dict[str, Any] = {"name": name, **body, "parents": sorted(base.heads)}
+            if expected is not None:
+                payload["expected_version"] = base.version
+            env = self.sign(self._object_key(app, name), payload, app=app, type=type)
+            try:
+                reply = await self.put(env)
+            except VersionConflict as exc:
+                if expected is not None:
+                    current = None
+                    try:
+                        current = await self.get(app, name)
+                    except NotFound:
+                        pass
+                    now = "absent" if current is None else _short_json(current.value)
+                    raise ObjectConflict(f"{exc.message}; it is now {now}", current) from None
+                continue  # a strict object moved on: read it again
+            return str(reply.get("version", "0"))
+        raise Unavailable(f"{app}/{name}: too many concurrent writers, try again")
 
     # -- delete / tag / note ------------------------------------------------------------
 

@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 
 from flocloud.protocol.keys import PrivateKey
 
-from .client import Client, Message, ObjectState
+from .client import Client, Message
 from .network import NetworkView
+from .objects import ObjectChange, ObjectChanges, ObjectDiff, ObjectState
 
 __all__ = ["SyncClient"]
 
@@ -56,17 +57,25 @@ class SyncClient:
     def fetch(self, receiver: str | None = None, **kw: Any) -> tuple[list[Message], str | None]:
         return self._run(self._client.fetch(receiver, **kw))
 
-    def get(self, app: str, name: str, version: int | None = None) -> ObjectState:
-        return self._run(self._client.get(app, name, version))
+    def get(self, app: str, name: str, version: str | None = None, **kw: Any) -> ObjectState:
+        return self._run(self._client.get(app, name, version, **kw))
 
-    def changes(self, app: str, name: str, since_version: int, **kw: Any) -> dict[str, Any]:
+    def changes(
+        self, app: str, name: str, since_version: str, **kw: Any
+    ) -> ObjectChanges | ObjectDiff:
         return self._run(self._client.changes(app, name, since_version, **kw))
 
-    def reset(self, app: str, name: str, value: Any, **kw: Any) -> int:
+    def history(self, app: str, name: str) -> tuple[ObjectChange, ...]:
+        return self._run(self._client.history(app, name))
+
+    def reset(self, app: str, name: str, value: Any, **kw: Any) -> str:
         return self._run(self._client.reset(app, name, value, **kw))
 
-    def patch(self, app: str, name: str, patch: Any, *, expected_version: int) -> int:
-        return self._run(self._client.patch(app, name, patch, expected_version=expected_version))
+    def patch(self, app: str, name: str, patch: Any, **kw: Any) -> str:
+        return self._run(self._client.patch(app, name, patch, **kw))
+
+    def append(self, app: str, name: str, item: Any, **kw: Any) -> str:
+        return self._run(self._client.append(app, name, item, **kw))
 
     def delete(self, message_id: str, **kw: Any) -> str:
         return self._run(self._client.delete(message_id, **kw))

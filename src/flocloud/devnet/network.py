@@ -284,10 +284,14 @@ class Network:
     async def _publish_registry(self) -> None:
         from flocloud.chain.blockbook import BlockbookV1Reader
         from flocloud.chain.publisher import Publisher
-        from flocloud.chain.registry import make_registry_update
+        from flocloud.chain.registry import make_admin_update, make_registry_update
 
         async with aiohttp.ClientSession() as session:
             body = {"address": self.registry_key.address, "amount": "10", "mine": True}
+            async with session.post(self.chain.url + "/api/faucet", json=body) as resp:
+                if resp.status != 200:
+                    raise RuntimeError(f"faucet failed: {await resp.text()}")
+            body = {"address": self.client_key.address, "amount": "1", "mine": True}
             async with session.post(self.chain.url + "/api/faucet", json=body) as resp:
                 if resp.status != 200:
                     raise RuntimeError(f"faucet failed: {await resp.text()}")
@@ -296,8 +300,12 @@ class Network:
             config={"backupDepth": self.backup_depth, "writeQuorum": self.write_quorum},
             add_apps={"demo": self.client_key.address},
         )
+        # the app's admin says, from its own address, that objects named strict/... are
+        # strict (compare-and-set by majority): the strictObjects setting
+        settings = make_admin_update("demo", settings={"strictObjects": ["strict/*"]})
         async with BlockbookV1Reader(self.chain.url) as reader:
             await Publisher(reader, self.registry_key).publish_many(updates)
+            await Publisher(reader, self.client_key).publish_many(settings)
         await self.mine(CONFIRMATIONS)
 
     async def mine(self, blocks: int = 1) -> None:
@@ -461,6 +469,29 @@ class Network:
                     after = page["next"]
             finally:
                 await conn.close()
+
+    async def objects_on(self, app: str, name: str) -> dict[str, tuple[str, Any]]:
+        """Each running replica's ``(version, value)`` of an object (``("0", None)`` when
+        it has none), read from that node alone."""
+        from flocloud.client.connection import NodeConnection
+        from flocloud.protocol.errors import NotFound
+        from flocloud.protocol.objects import object_id
+
+        out: dict[str, tuple[str, Any]] = {}
+        async with aiohttp.ClientSession() as session:
+            for node in self.replicas(object_id(app, name, REGTEST)):
+                if not node.running:
+                    continue
+                conn = NodeConnection(node.ws_url, session, timeout=5)
+                await conn.connect()
+                try:
+                    reply = await conn.request("object.get", application=app, name=name)
+                    out[node.name] = (reply["version"], reply["value"])
+                except NotFound:
+                    out[node.name] = ("0", None)
+                finally:
+                    await conn.close()
+        return out
 
     async def ids_on(self, node: NodeProcess, receiver: str) -> set[str]:
         return set(await self.records_on(node, receiver))

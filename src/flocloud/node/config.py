@@ -58,6 +58,8 @@ class ReplicationConfig:
 class AppConfig:
     admin: str
     trusted: tuple[str, ...] = ()
+    # strict objects (linearizable compare-and-set through a majority round): names, or "*"
+    strict: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from flocloud.protocol.placement import Placement
 from .config import NodeConfig
 from .service import NodeService
 
-__all__ = ["NodeCore", "PeerNet", "ViewShape"]
+__all__ = ["NodeCore", "PeerNet", "ReplicatedNode", "ViewShape"]
 
 
 class NodeCore(Protocol):
@@ -61,3 +61,10 @@ class PeerNet(Protocol):
     async def each_live_neighbour(
         self, work: Callable[[str], Awaitable[Any]], what: str, skip: Container[str] = ()
     ) -> None: ...
+
+
+class ReplicatedNode(NodeCore, Protocol):
+    """A supernode with its replication shell, as strict objects see it."""
+
+    @property
+    def peers(self) -> PeerNet: ...

@@ -122,13 +122,16 @@ def add_routes(app: web.Application, node: Node) -> None:
         m = request.match_info
         return _json(
             await node.service.object_get(
-                m["app"], m["name"], _int(request.query.get("version"), "version")
+                m["app"],
+                m["name"],
+                request.query.get("version"),
+                request.query.get("consistent") in ("1", "true"),
             )
         )
 
     async def object_changes(request: web.Request) -> web.Response:
         m, q = request.match_info, request.query
-        since = _int(q.get("since"), "since") or 0
+        since = q.get("since") or "0"
         return _json(
             await node.service.object_changes(m["app"], m["name"], since, q.get("mode", "patches"))
         )

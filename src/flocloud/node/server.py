@@ -39,6 +39,7 @@ from .config import AppConfig, NodeConfig
 from .limits import TokenBucket
 from .peers import Peers, RegistryView
 from .service import NodeService, Subscriber, parse_filter
+from .strict import StrictObjects
 
 if TYPE_CHECKING:
     from flocloud.chain.registry import NetworkState
@@ -183,7 +184,9 @@ class Connection:
                 svc.remove_subscriber(sub)
             return {"sub": f.get("sub")}
         if op == "object.get":
-            return await svc.object_get(f.get("application"), f.get("name"), f.get("version"))
+            return await svc.object_get(
+                f.get("application"), f.get("name"), f.get("version"), f.get("consistent")
+            )
         if op == "object.changes":
             return await svc.object_changes(
                 f.get("application"),
@@ -219,6 +222,8 @@ class Connection:
             raise
         if peer in peers.blocked:
             raise Unavailable("partitioned (fault injection)")
+        if op.startswith("peer.paxos."):
+            return await self.node.strict.serve(op, f)
         if op == "peer.key":
             return await peers.serve_key(f.get("receiver"), f.get("after"))
         if op == "peer.replicate":
@@ -363,6 +368,9 @@ class Node:
         self.service.is_replica = lambda key: (
             self.peers.view.placement is None or (self.key.address in self.peers.replica_set(key))
         )
+        self.strict = StrictObjects(self)
+        self.service.strict_write = self.strict.write
+        self.service.strict_sync = self.strict.catch_up
         app = web.Application(client_max_size=self.config.limits.max_message_bytes * 2 + 4096)
         http.add_routes(app, self)
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -408,7 +416,7 @@ class Node:
                     state = await follower.refresh()
                     self.registry = state
                     self.service.set_apps(
-                        {a.name: AppConfig(a.admin, a.writers) for a in state.apps}
+                        {a.name: AppConfig(a.admin, a.writers, a.strict) for a in state.apps}
                     )
                     self.peers.update(RegistryView.from_state(state))
                     self._close_removed_peers()

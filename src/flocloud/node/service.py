@@ -9,7 +9,8 @@ Invariants owned here:
   that is (``forward``) instead of numbering it on the side.
 - Order of checks for a write: envelope validation (size, format, signature, clock), then
   rate limit per sender ID, then permissions from the application registry, then the
-  store's atomic checks (duplicate, quota, compare-and-set, schema).
+  store's atomic checks (duplicate, quota, known parents, schema); a strict object's
+  write goes through its majority round first (``strict.py``).
 - Live delivery happens after commit, from the store's commit callback, so a subscriber
   never sees a write that could still be lost. Subscribers are indexed by receiver: a
   commit costs the same however many subscribers other keys have.
@@ -28,7 +29,6 @@ from flocloud.protocol.cursor import Cursor, Dot
 from flocloud.protocol.envelope import Envelope, parse_unverified
 from flocloud.protocol.envelope import Limits as EnvelopeLimits
 from flocloud.protocol.errors import BadFormat, NotFound, RateLimited, Unavailable
-from flocloud.protocol.objects import merge_diff
 from flocloud.protocol.writes import (
     About,
     ObjectWrite,
@@ -41,6 +41,7 @@ from flocloud.protocol.writes import (
 from flocloud.storage.sqlite import SqliteStore
 from flocloud.storage.store import MessageFilter, PutResult, QueryPage, Record
 
+from . import objects
 from .config import AppConfig, NodeConfig
 from .limits import BucketMap, Metrics
 from .verify import BatchVerifier
@@ -150,6 +151,11 @@ class NodeService:
         self.is_replica: Callable[[str], bool] = lambda key: True
         # others that follow commits (anti-entropy's shared roots)
         self.commit_listeners: list[Callable[[list[tuple[Record, str | None]]], None]] = []
+        # strict objects (node/strict.py): an ack, or None for a merge object
+        self.strict_write: (
+            Callable[[Envelope, ObjectWrite], Awaitable[dict[str, Any] | None]] | None
+        ) = None
+        self.strict_sync: Callable[[str, str], Awaitable[None]] | None = None
         store.on_commit = self._on_commit
 
     def add_subscriber(self, sub: Subscriber) -> None:
@@ -192,6 +198,10 @@ class NodeService:
             handed = await self.forward(env)
             if handed is not None:
                 return handed
+        if isinstance(write, ObjectWrite) and self.strict_write is not None:
+            strict_ack = await self.strict_write(env, write)
+            if strict_ack is not None:
+                return strict_ack
         result = await self.store.put(
             env, self.now_ms(), quota_bytes=self.config.limits.quota_bytes_per_id, write=write
         )
@@ -293,62 +303,15 @@ class NodeService:
             page = await self.store.query(f)
         return page
 
-    async def object_get(self, application: Any, name: Any, version: Any = None) -> dict[str, Any]:
-        if not isinstance(application, str) or not isinstance(name, str):
-            raise BadFormat("application and name must be strings")
-        if version is not None and type(version) is not int:
-            raise BadFormat("version must be an integer")
-        obj = await self.store.get_object(application, name, version)
-        if obj is None:
-            raise NotFound(
-                f"object {application}/{name}"
-                + (f" version {version}" if version else "")
-                + " not found"
-            )
-        return {
-            "application": application,
-            "name": name,
-            "version": obj.version,
-            "value": obj.value,
-            "msgId": obj.id,
-        }
+    async def object_get(
+        self, application: Any, name: Any, version: Any = None, consistent: Any = False
+    ) -> dict[str, Any]:
+        return await objects.object_get(self, application, name, version, consistent)
 
     async def object_changes(
         self, application: Any, name: Any, since_version: Any, mode: Any = "patches"
     ) -> dict[str, Any]:
-        if not isinstance(application, str) or not isinstance(name, str):
-            raise BadFormat("application and name must be strings")
-        if type(since_version) is not int or since_version < 0:
-            raise BadFormat("since_version must be a non-negative integer")
-        if mode not in ("patches", "diff"):
-            raise BadFormat('mode must be "patches" or "diff"')
-        latest = await self.store.get_object(application, name)
-        if latest is None:
-            raise NotFound(f"object {application}/{name} not found")
-        if mode == "patches":
-            changes = await self.store.object_changes(application, name, since_version)
-            return {
-                "version": latest.version,
-                "changes": [
-                    {
-                        "version": c.version,
-                        "kind": c.kind,
-                        "change": c.change,
-                        "msgId": c.id,
-                        "sender": c.sender,
-                        "time": c.time,
-                    }
-                    for c in changes
-                ],
-            }
-        base = (
-            await self.store.get_object(application, name, since_version) if since_version else None
-        )
-        base_value = base.value if base else None
-        patch = merge_diff(base_value, latest.value) if since_version and base else None
-        if patch is None:
-            return {"version": latest.version, "kind": "reset", "value": latest.value}
-        return {"version": latest.version, "kind": "patch", "patch": patch}
+        return await objects.object_changes(self, application, name, since_version, mode)
 
     async def schemas(self, application: Any) -> dict[str, Any]:
         if not isinstance(application, str):

@@ -3,8 +3,9 @@
 A write is a signed envelope; its ``type`` says what it does:
 
 =========================  ==============================================================
-``flocloud.object.reset``  ``{"name", "value", "expected_version"?}``: replace an object
-``flocloud.object.patch``  ``{"name", "patch", "expected_version"}``: RFC 7386 merge patch
+``flocloud.object.reset``  ``{"name", "value", "parents"?, "expected_version"?}``: replace
+``flocloud.object.patch``  ``{"name", "patch", "parents"?, "expected_version"?}``: RFC 7386
+``flocloud.object.list``   ``{"name", "op", "path", "item", "parents"?, "expected_version"?}``
 ``flocloud.schema``        ``{"target": "message:<type>" | "object:<name>", "schema"}``
 ``flocloud.delete``        ``{"id"}``: tombstone for a message (receiver or app admin)
 ``flocloud.tag``           ``{"id", "tag": str | null}`` (app admins)
@@ -17,6 +18,11 @@ Invariants owned here:
   ``object_id(application, name)``; a schema's name is ``"$schema:" + target``), so they
   are placed like any other key.
 - ``parse_write`` raises ``BadFormat`` with a precise message for any malformed payload.
+- Object writes name their causal parents (``parents``: sorted, distinct message ids, at
+  most ``MAX_PARENTS``; ``objectlog`` folds them). ``expected_version`` (a version
+  string, strict objects only) must be the version of exactly those parents. A stored
+  write of the old protocol (integer ``expected_version``, no ``parents``) parses as a
+  root (``legacy``), so old data folds the same on every replica; nodes refuse new ones.
 - The permission rules are pure functions of the registry's application record.
 """
 
@@ -29,9 +35,12 @@ from typing import Any
 from .envelope import Body
 from .errors import BadFormat, Forbidden
 from .keys import decode_address
+from .objectlog import HEAD_PREFIX, LIST_OPS, parse_version
 from .objects import object_id
 
 __all__ = [
+    "MAX_PARENTS",
+    "OBJECT_TYPES",
     "RESERVED_PREFIX",
     "About",
     "MessageWrite",
@@ -46,6 +55,12 @@ __all__ = [
 ]
 
 RESERVED_PREFIX = "flocloud."
+MAX_PARENTS = 64
+OBJECT_TYPES = {
+    "flocloud.object.reset": "reset",
+    "flocloud.object.patch": "patch",
+    "flocloud.object.list": "list",
+}
 _MSG_ID = re.compile(r"^[0-9a-f]{64}$")
 _TARGET = re.compile(r"^(message|object):.{1,256}$", re.S)
 
@@ -58,9 +73,11 @@ class MessageWrite:
 @dataclass(frozen=True, slots=True)
 class ObjectWrite:
     name: str
-    kind: str  # "reset" | "patch"
-    change: Any
-    expected_version: int | None
+    kind: str  # "reset" | "patch" | "list"
+    change: Any  # reset: the value; patch: the merge patch; list: {"op", "path", "item"}
+    parents: tuple[str, ...] = ()
+    expected_version: str | None = None  # compare-and-set (strict objects)
+    legacy: bool = False  # an integer expected_version (protocol before issue 11)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,12 +114,46 @@ def _expect_receiver(body: Body, name: str) -> None:
         raise BadFormat(f"{body.type} must be addressed to object_id(application, {name!r})")
 
 
-def _version(value: Any, required: bool) -> int | None:
-    if value is None and not required:
-        return None
-    if type(value) is not int or value < 0:
-        raise BadFormat("expected_version must be a non-negative integer")
-    return int(value)
+def _parents(p: dict[str, Any]) -> tuple[str, ...]:
+    parents = p.get("parents", [])
+    if (
+        not isinstance(parents, list)
+        or len(parents) > MAX_PARENTS
+        or not all(isinstance(x, str) and _MSG_ID.match(x) for x in parents)
+    ):
+        raise BadFormat(f"parents must be a list of at most {MAX_PARENTS} message ids")
+    if parents != sorted(set(parents)):
+        raise BadFormat("parents must be sorted and distinct")
+    return tuple(parents)
+
+
+def _expected(p: dict[str, Any], parents: tuple[str, ...]) -> str | None:
+    v = p.get("expected_version")
+    if v is None or (type(v) is int and not parents and "parents" not in p):
+        return None  # absent, or a stored write of the old integer versions (see legacy)
+    _, prefixes = parse_version(v)
+    if prefixes != tuple(sorted(x[:HEAD_PREFIX] for x in parents)):
+        raise BadFormat("expected_version must be the version of the write's parents")
+    return str(v)
+
+
+def _object_change(kind: str, p: dict[str, Any]) -> Any:
+    if kind == "reset":
+        if "value" not in p:
+            raise BadFormat("object reset needs a value")
+        return p["value"]
+    if kind == "patch":
+        if "patch" not in p:
+            raise BadFormat("object patch needs a patch")
+        return p["patch"]
+    op, path = p.get("op"), p.get("path", [])
+    if op not in LIST_OPS:
+        raise BadFormat(f"list op must be one of {', '.join(LIST_OPS)}")
+    if not isinstance(path, list) or not all(isinstance(k, str) for k in path):
+        raise BadFormat("path must be a list of object keys (strings)")
+    if "item" not in p:
+        raise BadFormat("a list write needs an item")
+    return {"op": op, "path": path, "item": p["item"]}
 
 
 def parse_write(body: Body) -> Write:
@@ -111,20 +162,16 @@ def parse_write(body: Body) -> Write:
     if not t.startswith(RESERVED_PREFIX):
         return MessageWrite()
     p = _payload(body)
-    if t in ("flocloud.object.reset", "flocloud.object.patch"):
+    if t in OBJECT_TYPES:
         name = p.get("name")
         if not isinstance(name, str) or not name or name.startswith("$"):
             raise BadFormat("object name must be a non-empty string not starting with $")
         _expect_receiver(body, name)
-        if t.endswith("reset"):
-            if "value" not in p:
-                raise BadFormat("object reset needs a value")
-            return ObjectWrite(
-                name, "reset", p["value"], _version(p.get("expected_version"), False)
-            )
-        if "patch" not in p:
-            raise BadFormat("object patch needs a patch")
-        return ObjectWrite(name, "patch", p["patch"], _version(p.get("expected_version"), True))
+        kind = OBJECT_TYPES[t]
+        parents = _parents(p)
+        legacy = type(p.get("expected_version")) is int and "parents" not in p
+        change = _object_change(kind, p)
+        return ObjectWrite(name, kind, change, parents, _expected(p, parents), legacy)
     if t == "flocloud.schema":
         target = p.get("target")
         if not isinstance(target, str) or not _TARGET.match(target):

@@ -107,6 +107,34 @@ MIGRATIONS: list[str] = [
     DROP INDEX messages_receiver_kseq;
     CREATE INDEX messages_receiver_seq ON messages(receiver, seq);
     """,
+    # 7: objects as the fold of their writes (causal parents, content-derived
+    # versions, flocloud.protocol.objectlog); old writes become roots (no parents), as
+    # parse_write reads their envelopes, so a replica that gets them later folds them the
+    # same (by time: the order they were written in); folded when the store opens; Paxos
+    # acceptor state of strict objects
+    """
+    CREATE TABLE object_writes (
+        msg_id TEXT PRIMARY KEY, application TEXT NOT NULL, name TEXT NOT NULL,
+        time INTEGER NOT NULL, sender TEXT NOT NULL, kind TEXT NOT NULL, change TEXT NOT NULL,
+        parents TEXT NOT NULL, pos INTEGER
+    );
+    CREATE INDEX object_writes_object ON object_writes(application, name, pos);
+    INSERT INTO object_writes (msg_id, application, name, time, sender, kind, change, parents)
+        SELECT o.msg_id, o.application, o.name, m.time, m.sender, o.kind, o.change, '[]'
+        FROM objects o JOIN messages m ON m.id = o.msg_id;
+    CREATE TABLE object_state (
+        application TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,
+        heads TEXT NOT NULL, value TEXT NOT NULL, count INTEGER NOT NULL,
+        PRIMARY KEY (application, name)
+    );
+    CREATE TABLE paxos (
+        application TEXT NOT NULL, name TEXT NOT NULL, instance TEXT NOT NULL,
+        promised_round INTEGER NOT NULL, promised_node TEXT NOT NULL,
+        accepted_round INTEGER NOT NULL, accepted_node TEXT NOT NULL, value_id TEXT, value TEXT,
+        PRIMARY KEY (application, name, instance)
+    );
+    DROP TABLE objects;
+    """,
 ]
 
 

@@ -12,8 +12,9 @@ Invariants owned here:
   inside the committing transaction: the local log that catch-up follows.
 - Dots are assigned and merged inside the write's transaction (``storage/dots.py``); a
   write's fingerprint parts cover its id and its dots.
-- Compare-and-set of objects, quotas and schema checks run inside the writer, so
-  concurrent writers cannot both win.
+- Quotas, schema checks and the derived state (objects folded from their writes,
+  schemas, tags, notes: ``storage/objects.py``) run inside the writer, so concurrent
+  writers cannot both win and the derived state matches the stored writes.
 - Each key's (receiver's) anti-entropy fingerprint in ``key_digest`` is updated in the
   transaction that stores or drops one of its writes, so it always equals the
   fingerprint of the stored ids (``flocloud.protocol.fingerprint``).
@@ -46,10 +47,8 @@ from flocloud.protocol.errors import (
     QuotaExceeded,
     SchemaMismatch,
     Unavailable,
-    VersionConflict,
 )
 from flocloud.protocol.fingerprint import Fingerprint, key_position, prefix_end, write_parts
-from flocloud.protocol.objects import merge_patch
 from flocloud.protocol.writes import (
     About,
     MessageWrite,
@@ -59,10 +58,12 @@ from flocloud.protocol.writes import (
     parse_write,
 )
 
+from . import objects
 from .dots import assign_dot, dots_text, merge_dots, parse_dots_text
 from .migrations import migrate
+from .objects import ObjectChange, ObjectState
 from .query import query_page
-from .store import MessageFilter, ObjectVersion, PutResult, QueryPage, Record, StoreStats
+from .store import MessageFilter, PutResult, QueryPage, Record, StoreStats
 
 __all__ = ["SqliteStore"]
 
@@ -135,6 +136,9 @@ class SqliteStore:
             self._store_id = str(
                 db.execute("SELECT value FROM meta WHERE key='store_id'").fetchone()[0]
             )
+            db.execute("BEGIN IMMEDIATE")
+            objects.refold_unfolded(db)
+            db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise Unavailable(f"cannot open the store {self.path}: {exc}") from None
         self._writer = threading.Thread(
@@ -241,18 +245,21 @@ class SqliteStore:
         origin: str | None = None,
         dots: tuple[Dot, ...] | None = None,
         write: Write | None = None,
+        decided: bool = False,
     ) -> PutResult:
         """Store one validated envelope (permissions are the caller's business).
 
         ``dots``: the dots a replica was given (merged into a stored copy's); when None
-        this store accepts the write from a client and assigns its own next dot.
-        ``origin``: the peer that forwarded it. ``write``: the envelope's ``parse_write``,
-        when the caller already has it.
+        this store numbers the write with its own next dot. ``origin``: the peer that
+        forwarded it. ``write``: the envelope's ``parse_write``, when the caller already has
+        it. Writes from peers (``origin``) and ``decided`` ones (chosen by a strict object's
+        majority round) were accepted by a node already: schema and causal-parent checks
+        are that node's, not repeated here.
         """
         if write is None:
             write = parse_write(env.body)
         result: PutResult = await self._write(
-            lambda db: self._put(db, env, write, received_ms, quota_bytes, origin, dots)
+            lambda db: self._put(db, env, write, received_ms, quota_bytes, origin, dots, decided)
         )
         return result
 
@@ -283,6 +290,10 @@ class SqliteStore:
                 f"{target} does not match the application's schema at {where}: {err.message}"[:300]
             )
 
+    async def check_schema(self, application: str, target: str, value: Any) -> None:
+        """``schema-mismatch`` if ``value`` breaks the application's schema for ``target``."""
+        await self._read(lambda db: self._check_schema(db, application, target, value))
+
     def _put(
         self,
         db: sqlite3.Connection,
@@ -292,14 +303,16 @@ class SqliteStore:
         quota_bytes: int | None,
         origin: str | None,
         dots: tuple[Dot, ...] | None = None,
+        decided: bool = False,
     ) -> PutResult:
         body = env.body
+        accepting = origin is None and not decided  # this node accepts it from a client
         row = db.execute("SELECT seq, dots FROM messages WHERE id=?", (env.id,)).fetchone()
         if row is not None:
             version = None
             if isinstance(write, ObjectWrite):
-                v = db.execute("SELECT version FROM objects WHERE msg_id=?", (env.id,)).fetchone()
-                version = v[0] if v else None
+                state = objects.object_state(db, body.application, write.name)
+                version = state.version if state else None
             have = parse_dots_text(row[1])
             if dots and not set(dots) <= set(have):
                 have = self._more_dots(db, env.id, body.receiverID, have, dots)
@@ -313,27 +326,8 @@ class SqliteStore:
                 )
         version = None
         target_row = None
-        if isinstance(write, MessageWrite):
+        if isinstance(write, MessageWrite) and accepting:
             self._check_schema(db, body.application, f"message:{body.type}", body.payload)
-        elif isinstance(write, ObjectWrite):
-            current = db.execute(
-                "SELECT version, value FROM objects WHERE application=? AND name=? ORDER BY version DESC LIMIT 1",
-                (body.application, write.name),
-            ).fetchone()
-            cur_version, cur_value = (
-                (current[0], orjson.loads(current[1])) if current else (0, None)
-            )
-            if write.expected_version is not None and write.expected_version != cur_version:
-                raise VersionConflict(
-                    f"object {write.name} is at version {cur_version}, not {write.expected_version}"
-                )
-            value = (
-                write.change
-                if write.kind == "reset"
-                else merge_patch(cur_value if cur_value is not None else {}, write.change)
-            )
-            self._check_schema(db, body.application, f"object:{write.name}", value)
-            version = cur_version + 1
         elif isinstance(write, SchemaWrite):
             try:
                 jsonschema.Draft202012Validator.check_schema(write.schema)
@@ -343,7 +337,7 @@ class SqliteStore:
             target_row = db.execute(
                 "SELECT receiver FROM messages WHERE id=?", (write.target_id,)
             ).fetchone()
-            if target_row is None and not (origin and write.kind == "delete"):
+            if target_row is None and not origin:
                 raise NotFound(f"message {write.target_id} is not stored here")
             if target_row is not None and target_row[0] != body.receiverID:
                 raise BadFormat("a delete/tag/note must be addressed to the target's receiver")
@@ -367,52 +361,38 @@ class SqliteStore:
         )
         if isinstance(write, About):
             db.execute("UPDATE messages SET target=? WHERE seq=?", (write.target_id, seq))
-        elif any(  # by the target index only: with receiver in the query, SQLite picked
-            # the receiver index and scanned every write of the receiver
-            t == "flocloud.delete" and r == body.receiverID
-            for r, t in db.execute("SELECT receiver, type FROM messages WHERE target=?", (env.id,))
-        ):
-            db.execute("UPDATE messages SET deleted=1 WHERE seq=?", (seq,))  # tombstone came first
+        else:  # writes about this one that came first (by the target index only: with
+            # receiver in the query, SQLite picked the receiver index and scanned it all)
+            about = {
+                t
+                for r, t in db.execute(
+                    "SELECT receiver, type FROM messages WHERE target=?", (env.id,)
+                )
+                if r == body.receiverID
+            }
+            if "flocloud.delete" in about:
+                db.execute("UPDATE messages SET deleted=1 WHERE seq=?", (seq,))
+            if about & {"flocloud.tag", "flocloud.note"}:
+                objects.derive_about(db, env.id)
         db.execute(
             "INSERT INTO quota (sender, bytes) VALUES (?, ?) ON CONFLICT(sender) DO UPDATE SET bytes = bytes + excluded.bytes",
             (body.senderID, size),
         )
         if isinstance(write, ObjectWrite):
-            db.execute(
-                "INSERT INTO objects (application, name, version, kind, change, value, msg_id) VALUES (?,?,?,?,?,?,?)",
-                (
-                    body.application,
-                    write.name,
-                    version,
-                    write.kind,
-                    orjson.dumps(write.change).decode(),
-                    orjson.dumps(value).decode(),
-                    env.id,
-                ),
-            )
+            app, target = body.application, f"object:{write.name}"
+            version = objects.apply_object_write(
+                db, env, write, need_parents=accepting,
+                check=(lambda v: self._check_schema(db, app, target, v)) if accepting else None,
+            )  # fmt: skip
         elif isinstance(write, SchemaWrite):
-            db.execute(
-                "INSERT INTO schemas (application, target, schema, msg_id) VALUES (?,?,?,?) "
-                "ON CONFLICT(application, target) DO UPDATE SET schema=excluded.schema, msg_id=excluded.msg_id",
-                (body.application, write.target, orjson.dumps(write.schema).decode(), env.id),
+            objects.apply_schema(
+                db, body.application, write.target, write.schema, env.id, body.time
             )
         elif isinstance(write, About):
             if write.kind == "delete":
                 db.execute("UPDATE messages SET deleted=1 WHERE id=?", (write.target_id,))
-            elif write.kind == "note":
-                db.execute("UPDATE messages SET note=? WHERE id=?", (write.value, write.target_id))
             else:
-                tags = orjson.loads(
-                    db.execute(
-                        "SELECT tags FROM messages WHERE id=?", (write.target_id,)
-                    ).fetchone()[0]
-                )
-                if write.value is not None and write.value not in tags:
-                    tags.append(write.value)
-                db.execute(
-                    "UPDATE messages SET tags=? WHERE id=?",
-                    (orjson.dumps(tags).decode(), write.target_id),
-                )
+                objects.derive_about(db, write.target_id)
         rec = Record(seq, env.id, body.receiverID, body.senderID, body.application, body.type, body.time,
                      received_ms, env.body_text, env.pubkey.hex(), env.signature.hex(), origin=origin, dots=stored)  # fmt: skip
         self._committed.append((rec, body.comment))
@@ -454,7 +434,7 @@ class SqliteStore:
         them: object versions, schemas, quota, the key's fingerprint. Returns how many."""
 
         def op(db: sqlite3.Connection) -> int:
-            dropped = 0
+            gone: list[str] = []
             for msg_id in ids:
                 row = db.execute(
                     "SELECT sender, size, fp1, fp2 FROM messages WHERE id=? AND receiver=?",
@@ -464,16 +444,16 @@ class SqliteStore:
                     continue
                 db.execute("DELETE FROM messages WHERE id=?", (msg_id,))
                 db.execute("DELETE FROM dots WHERE id=?", (msg_id,))
-                db.execute("DELETE FROM objects WHERE msg_id=?", (msg_id,))
                 db.execute("DELETE FROM schemas WHERE msg_id=?", (msg_id,))
                 db.execute("UPDATE quota SET bytes = bytes - ? WHERE sender=?", (row[1], row[0]))
                 db.execute(
                     "UPDATE key_digest SET n=n-1, s1=s1-?, s2=s2-? WHERE receiver=?",
                     (row[2], row[3], receiver),
                 )
-                dropped += 1
+                gone.append(msg_id)
+            objects.drop_object_writes(db, gone)
             db.execute("DELETE FROM key_digest WHERE receiver=? AND n<=0", (receiver,))
-            return dropped
+            return len(gone)
 
         result: int = await self._write(op)
         return result
@@ -683,48 +663,36 @@ class SqliteStore:
         result: Record | None = await self._read(run)
         return result
 
-    async def _object_rows(
-        self, application: str, name: str, sql_tail: str, args: tuple[Any, ...]
-    ) -> list[ObjectVersion]:
-        def run(db: sqlite3.Connection) -> list[ObjectVersion]:
-            rows = db.execute(
-                "SELECT o.version, o.kind, o.change, o.value, o.msg_id, m.sender, m.time FROM objects o "
-                "JOIN messages m ON m.id = o.msg_id WHERE o.application=? AND o.name=? " + sql_tail,
-                (application, name, *args),
-            ).fetchall()
-            return [
-                ObjectVersion(
-                    application,
-                    name,
-                    r[0],
-                    r[1],
-                    orjson.loads(r[2]),
-                    orjson.loads(r[3]),
-                    r[4],
-                    r[5],
-                    r[6],
-                )
-                for r in rows
-            ]
+    async def transact(self, op: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``op(db)`` in the writer (committed before this returns); strict objects'
+        acceptor state (``storage/objects.py``)."""
+        return await self._write(op)
 
-        result: list[ObjectVersion] = await self._read(run)
-        return result
+    async def read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``fn(db)`` on a read-only connection (``storage/objects.py`` readers)."""
+        return await self._read(fn)
 
     async def get_object(
-        self, application: str, name: str, version: int | None = None
-    ) -> ObjectVersion | None:
-        if version is None:
-            rows = await self._object_rows(application, name, "ORDER BY o.version DESC LIMIT 1", ())
-        else:
-            rows = await self._object_rows(application, name, "AND o.version=?", (version,))
-        return rows[0] if rows else None
+        self, application: str, name: str, version: str | None = None
+    ) -> ObjectState | None:
+        """The object now, or at ``version`` (``not-found`` if that version is unknown)."""
+
+        def run(db: sqlite3.Connection) -> ObjectState | None:
+            if version is None:
+                return objects.object_state(db, application, name)
+            return objects.object_version(db, application, name, version)
+
+        result: ObjectState | None = await self._read(run)
+        return result
 
     async def object_changes(
-        self, application: str, name: str, since_version: int
-    ) -> list[ObjectVersion]:
-        return await self._object_rows(
-            application, name, "AND o.version>? ORDER BY o.version LIMIT 1000", (since_version,)
+        self, application: str, name: str, since_version: str
+    ) -> list[ObjectChange]:
+        """The writes not in ``since_version``'s history, in fold order."""
+        result: list[ObjectChange] = await self._read(
+            lambda db: objects.object_changes(db, application, name, since_version)
         )
+        return result
 
     async def schemas(self, application: str) -> dict[str, Any]:
         def run(db: sqlite3.Connection) -> dict[str, Any]:
@@ -753,9 +721,7 @@ class SqliteStore:
             messages, size = db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(size),0) FROM messages"
             ).fetchone()
-            objects = db.execute(
-                "SELECT COUNT(DISTINCT application || char(0) || name) FROM objects"
-            ).fetchone()[0]
+            objects = db.execute("SELECT COUNT(*) FROM object_state").fetchone()[0]
             db_bytes = sum(
                 p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.exists()
             )

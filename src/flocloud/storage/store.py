@@ -13,28 +13,25 @@ Invariants owned here (every implementation keeps them):
   transaction failed is never visible.
 - The same message id twice is a no-op that returns the original ``seq`` (``duplicate``).
 - Objects, schemas, tombstones, tags and notes are derived from the stored writes inside
-  the same transaction, so the derived state never disagrees with the stored envelopes.
+  the same transaction, so the derived state never disagrees with the stored envelopes;
+  the derived state is a function of the set of stored writes, not of their arrival
+  order (``storage/objects.py``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flocloud.protocol.cursor import Cursor, Dot
 from flocloud.protocol.envelope import Envelope
 
+if TYPE_CHECKING:
+    from .objects import ObjectChange, ObjectState
+
 EMPTY = Cursor()
 
-__all__ = [
-    "MessageFilter",
-    "ObjectVersion",
-    "PutResult",
-    "QueryPage",
-    "Record",
-    "Store",
-    "StoreStats",
-]
+__all__ = ["MessageFilter", "PutResult", "QueryPage", "Record", "Store", "StoreStats"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +39,7 @@ class PutResult:
     seq: int
     duplicate: bool = False
     dots: tuple[Dot, ...] = ()
-    version: int | None = None  # for object writes: the new version
+    version: str | None = None  # for object writes: the object's version after it
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,19 +108,6 @@ class MessageFilter:
 
 
 @dataclass(frozen=True, slots=True)
-class ObjectVersion:
-    application: str
-    name: str
-    version: int
-    kind: str  # reset | patch
-    change: Any  # the value (reset) or the merge patch (patch)
-    value: Any  # the whole object after this version
-    id: str
-    sender: str
-    time: int
-
-
-@dataclass(frozen=True, slots=True)
 class StoreStats:
     messages: int
     objects: int
@@ -154,12 +138,12 @@ class Store(Protocol):
     async def query(self, f: MessageFilter) -> QueryPage: ...
 
     async def get_object(
-        self, application: str, name: str, version: int | None = None
-    ) -> ObjectVersion | None: ...
+        self, application: str, name: str, version: str | None = None
+    ) -> ObjectState | None: ...
 
     async def object_changes(
-        self, application: str, name: str, since_version: int
-    ) -> list[ObjectVersion]: ...
+        self, application: str, name: str, since_version: str
+    ) -> list[ObjectChange]: ...
 
     async def schemas(self, application: str) -> dict[str, Any]: ...
 

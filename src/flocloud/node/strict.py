@@ -1,0 +1,337 @@
+"""Strict objects: compare-and-set writes decided by a majority of the object's replicas.
+
+The node shell around ``flocloud.protocol.paxos``: the proposer side runs for a client's
+write (and for consistent reads, ``catch_up``), the acceptor side serves
+``peer.paxos.prepare`` / ``peer.paxos.accept`` / ``peer.paxos.peek``.
+
+Invariants owned here:
+- Every write of a strict object is a compare-and-set at ``V``: its ``expected_version``,
+  or else the version of its parents. It is acknowledged
+  ``ok`` only once the Paxos instance (object, ``V``) chose it, so of two writes at the same
+  version at most one is ever acknowledged. It is then stored here (``decided``) and
+  replicated like any write; every replica folds it after ``V``.
+- ``version-conflict`` only when another write was chosen after ``V`` (this node then
+  stores and replicates that write too, so the loser can read what won); ``unavailable``
+  when no majority of the ``N`` replicas answered, or the round kept losing to others
+  (the write may still be chosen later; sending the same envelope again is safe).
+- Acceptor state is committed before the reply (``storage/objects.py``).
+- No ballot is used twice: it is ``(round, "<node ID>/<random nonce>")``, fresh for each
+  attempt, so a restarted proposer cannot reuse one with another value.
+- Which objects are strict comes from the application registry (``strictObjects`` in the
+  app's record, or ``strict`` in a node's ``[apps.*]``; ``node/objects.is_strict``); a merge
+  object refuses ``expected_version``: compare-and-set without a majority round would lie.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+from flocloud.protocol.envelope import Envelope, parse_envelope
+from flocloud.protocol.errors import BadFormat, FlocloudError, Unavailable, VersionConflict
+from flocloud.protocol.objectlog import EMPTY_VERSION, ObjectOp, apply_op, parse_version
+from flocloud.protocol.objects import object_id
+from flocloud.protocol.params import network_by_name
+from flocloud.protocol.paxos import Ballot, Promise, Proposer, on_accept, on_prepare
+from flocloud.protocol.writes import ObjectWrite, parse_write
+from flocloud.storage import objects as objstore
+
+from .objects import is_strict
+
+if TYPE_CHECKING:
+    import sqlite3
+
+from .context import ReplicatedNode as Node
+
+__all__ = ["StrictObjects"]
+
+log = logging.getLogger("flocloud.node.strict")
+ATTEMPTS = 6
+
+
+def _ballot(value: Any) -> Ballot:
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or type(value[0]) is not int
+        or not isinstance(value[1], str)
+    ):
+        raise BadFormat("ballot must be [round, node ID]")
+    return (int(value[0]), str(value[1]))
+
+
+def _instance(f: dict[str, Any]) -> tuple[str, str, str]:
+    app, name, inst = f.get("application"), f.get("name"), f.get("instance")
+    if not isinstance(app, str) or not isinstance(name, str) or not name:
+        raise BadFormat("paxos requests name an application and an object")
+    parse_version(inst)
+    return app, name, str(inst)
+
+
+class StrictObjects:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.rounds: dict[tuple[str, str, str], int] = {}
+
+    @property
+    def _svc(self) -> Any:
+        return self.node.service
+
+    # -- the proposer: a client's write --------------------------------------------------
+
+    async def write(self, env: Envelope, write: ObjectWrite) -> dict[str, Any] | None:
+        """The ack of a strict object's write, or None for a merge object."""
+        app, name = env.body.application, write.name
+        if write.legacy:
+            raise BadFormat(
+                "expected_version is a version string (as object.get returns it) and the "
+                "write names its parents: see docs/protocol.md §5"
+            )
+        if not is_strict(self._svc, app, name):
+            if write.expected_version is not None:
+                raise BadFormat(
+                    f"{app}/{name} is a merge object: it takes no expected_version "
+                    "(compare-and-set needs a strict object, see strictObjects)"
+                )
+            return None
+        store = self._svc.store
+        expected = write.expected_version
+        if expected is None:  # a compare-and-set at the version of the write's parents
+            expected = await store.read(
+                lambda db: objstore.version_of_parents(db, app, name, write.parents)
+            )
+            if expected is None:
+                raise Unavailable(
+                    f"this replica does not know the parents of the write to {app}/{name}"
+                )
+        if await store.have([env.id]):
+            return await self._commit(env, write)  # a retry of a chosen write
+        await self._check_base(app, name, expected)
+        current = await store.get_object(app, name)
+        op = ObjectOp(env.id, env.body.time, write.parents, write.kind, write.change)
+        await store.check_schema(
+            app, f"object:{name}", apply_op(current.value if current else None, op)
+        )
+        events = self._svc.metrics.replication  # /metrics: flocloud_replication_total
+        events["strict_rounds"] += 1
+        try:
+            chosen = await self._decide(app, name, expected, env)
+        except Unavailable:
+            events["strict_unavailable"] += 1
+            raise
+        if chosen.id == env.id:
+            return await self._commit(env, write)
+        events["strict_conflicts"] += 1
+        await self._commit(chosen, parse_write(chosen.body))
+        raise await self._conflict(app, name, expected)
+
+    async def _check_base(self, app: str, name: str, expected: str) -> None:
+        """``expected`` must be this replica's current version: an older one lost already
+        (``version-conflict``); an unknown one means this replica lags (``unavailable``)."""
+        store = self._svc.store
+        current = await store.get_object(app, name)
+        cur = current.version if current is not None else EMPTY_VERSION
+        if cur == expected:
+            return
+        try:
+            known = expected == EMPTY_VERSION or await store.get_object(app, name, expected)
+        except FlocloudError:
+            known = False
+        if not known:
+            raise Unavailable(f"this replica does not know version {expected} of {app}/{name}")
+        raise await self._conflict(app, name, expected)
+
+    async def _conflict(self, app: str, name: str, expected: str) -> VersionConflict:
+        current = await self._svc.store.get_object(app, name)
+        now = current.version if current is not None else EMPTY_VERSION
+        return VersionConflict(f"{app}/{name} is now at version {now}, not {expected}")
+
+    async def _commit(self, env: Envelope, write: Any) -> dict[str, Any]:
+        svc = self._svc
+        result = await svc.store.put(env, svc.now_ms(), write=write, decided=True)
+        ack: dict[str, Any] = {
+            "msgId": env.id,
+            "dots": [list(d) for d in result.dots],
+            "duplicate": result.duplicate,
+            "version": result.version,
+        }
+        if svc.replicate is not None:  # the chosen write also spreads like any write
+            ack["replicas"], _ = await svc.replicate(env, result)
+        return ack
+
+    async def _decide(self, app: str, name: str, instance: str, env: Envelope) -> Envelope:
+        """Run Paxos rounds until a value is chosen for (object, ``instance``)."""
+        me = self.node.peers.self_id
+        acceptors = self._acceptors(app, name)
+        key = (app, name, instance)
+        own = (env.id, env.to_wire())
+        for attempt in range(ATTEMPTS):
+            rnd = self.rounds.get(key, 0) + 1
+            if len(self.rounds) > 10_000:  # only a hint of the rounds others use
+                self.rounds.clear()
+            self.rounds[key] = rnd
+            # a ballot is never used twice, even across restarts: a fresh nonce each time
+            tag = f"{me}/{os.urandom(8).hex()}"
+            prop = Proposer((rnd, tag), own, len(acceptors))
+            base = {"application": app, "name": name, "instance": instance, "ballot": [rnd, tag]}
+
+            def fold_promise(p: Proposer, who: str, r: dict[str, Any]) -> Proposer:
+                v = r.get("value")
+                value = (str(v[0]), v[1]) if isinstance(v, list) and len(v) == 2 else None
+                promise = Promise(
+                    r.get("promised_ok") is True,
+                    _ballot(r.get("promised")),
+                    _ballot(r.get("accepted")),
+                    value,
+                )
+                return p.on_promise(who, promise)
+
+            prop, answered = await self._round(
+                acceptors, "peer.paxos.prepare", base, prop, fold_promise, "accept"
+            )
+            if prop.phase == "accept":
+                request = {**base, "value": list(prop.proposal)}
+
+                def fold_accept(p: Proposer, who: str, r: dict[str, Any]) -> Proposer:
+                    return p.on_accepted(who, r.get("accepted") is True, _ballot(r.get("promised")))
+
+                prop, answered = await self._round(
+                    acceptors, "peer.paxos.accept", request, prop, fold_accept, "chosen"
+                )
+                if prop.phase == "chosen":
+                    value_id, wire = prop.proposal
+                    chosen = parse_envelope(wire, now_ms=None, limits=self._svc.envelope_limits)
+                    if chosen.id != value_id:
+                        raise Unavailable("an acceptor returned a value that is not its id")
+                    return chosen
+            self.rounds[key] = max(self.rounds[key], prop.highest[0])
+            if prop.phase != "rejected" and answered < len(acceptors) // 2 + 1:
+                raise Unavailable(
+                    f"{app}/{name} is a strict object and only {answered} of its "
+                    f"{len(acceptors)} replicas answered (a majority is needed)"
+                )
+            # another proposer is ahead: back off a little, with jitter, and go higher
+            await asyncio.sleep((0.01 + int.from_bytes(os.urandom(1)) / 2550) * (attempt + 1))
+        raise Unavailable(f"{app}/{name}: the majority round kept losing to concurrent writers")
+
+    async def _round(
+        self,
+        acceptors: list[str],
+        op: str,
+        request: dict[str, Any],
+        prop: Proposer,
+        fold: Any,
+        goal: str,
+    ) -> tuple[Proposer, int]:
+        """Send ``request`` to every acceptor; feed replies to ``prop`` until it reaches
+        ``goal``, is rejected, or every acceptor answered or timed out."""
+        tasks = {asyncio.ensure_future(self._ask(a, op, request)): a for a in acceptors}
+        answered = 0
+        pending = set(tasks)
+        try:
+            while pending and prop.phase not in (goal, "rejected"):
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for t in done:
+                    reply = t.result()
+                    if reply is not None:
+                        answered += 1
+                        try:
+                            prop = fold(prop, tasks[t], reply)
+                        except FlocloudError as exc:
+                            log.debug("bad %s reply from %s: %s", op, tasks[t], exc.message)
+        finally:
+            for t in pending:
+                t.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return prop, answered
+
+    async def _ask(self, acceptor: str, op: str, request: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            if acceptor == self.node.peers.self_id:
+                return await self.serve(op, request)
+            conn = await self.node.peers.link(acceptor, probe=True)
+            return await conn.request(op, **request)
+        except FlocloudError as exc:
+            log.debug("%s to %s failed: %s", op, acceptor, exc.message)
+            return None
+
+    # -- linearizable reads -------------------------------------------------------------
+
+    async def catch_up(self, app: str, name: str) -> None:
+        """Bring this replica's state of a strict object up to every acknowledged write:
+        ask the acceptors what they accepted after the local version; while a majority
+        answers and one of them accepted something, finish that instance (a round that
+        chooses it or what was chosen), store it, and look again. A write acknowledged
+        before this started is accepted by a majority, so some answer names it: a read
+        after ``catch_up`` is linearizable."""
+        acceptors = self._acceptors(app, name)
+        for _ in range(64):
+            current = await self._svc.store.get_object(app, name)
+            version = current.version if current is not None else EMPTY_VERSION
+            request = {"application": app, "name": name, "instance": version, "ballot": [0, ""]}
+            replies = await asyncio.gather(
+                *(self._ask(a, "peer.paxos.peek", request) for a in acceptors)
+            )
+            answers = [r for r in replies if r is not None]
+            if len(answers) < len(acceptors) // 2 + 1:
+                raise Unavailable(
+                    f"{app}/{name} is a strict object and only {len(answers)} of its "
+                    f"{len(acceptors)} replicas answered (a majority is needed)"
+                )
+            seen = [r["value"] for r in answers if isinstance(r.get("value"), list)]
+            if not seen:
+                return
+            found = parse_envelope(seen[0][1], now_ms=None, limits=self._svc.envelope_limits)
+            chosen = await self._decide(app, name, version, found)
+            await self._commit(chosen, parse_write(chosen.body))
+        raise Unavailable(f"{app}/{name}: still catching up, try again")
+
+    def _acceptors(self, app: str, name: str) -> list[str]:
+        peers = self.node.peers
+        key = object_id(app, name, network_by_name(self._svc.config.network))
+        return list(peers.replica_set(key)) or [peers.self_id]
+
+    # -- the acceptor ------------------------------------------------------------------
+
+    async def serve(self, op: str, f: dict[str, Any]) -> dict[str, Any]:
+        app, name, inst = _instance(f)
+        ballot = _ballot(f.get("ballot"))
+        if op == "peer.paxos.peek":  # what this acceptor accepted, without promising
+
+            def peek(db: sqlite3.Connection) -> dict[str, Any]:
+                state = objstore.acceptor_load(db, app, name, inst)
+                return {"value": list(state.value) if state.value is not None else None}
+
+            peeked: dict[str, Any] = await self._svc.store.read(peek)
+            return peeked
+        if op == "peer.paxos.prepare":
+
+            def prepare(db: sqlite3.Connection) -> dict[str, Any]:
+                state, p = on_prepare(objstore.acceptor_load(db, app, name, inst), ballot)
+                objstore.acceptor_save(db, app, name, inst, state)
+                return {
+                    "promised_ok": p.ok,
+                    "promised": list(p.promised),
+                    "accepted": list(p.accepted),
+                    "value": list(p.value) if p.value is not None else None,
+                }
+
+            result: dict[str, Any] = await self._svc.store.transact(prepare)
+            return result
+        if op == "peer.paxos.accept":
+            v = f.get("value")
+            if not isinstance(v, list) or len(v) != 2 or not isinstance(v[0], str):
+                raise BadFormat("value must be [write id, envelope]")
+            value = (v[0], v[1])
+
+            def accept(db: sqlite3.Connection) -> dict[str, Any]:
+                state, ok, promised = on_accept(
+                    objstore.acceptor_load(db, app, name, inst), ballot, value
+                )
+                objstore.acceptor_save(db, app, name, inst, state)
+                return {"accepted": ok, "promised": list(promised)}
+
+            result = await self._svc.store.transact(accept)
+            return result
+        raise BadFormat(f"unknown op {op!r}")

@@ -1,0 +1,122 @@
+"""Single-decree Paxos for strict objects: which write follows a version. Pure.
+
+One Paxos instance per (object, version ``V``) decides the one write that follows ``V``
+(the compare-and-set writes with ``expected_version = V`` compete for it). The acceptors
+are the object's ``N`` replicas; a majority (``N // 2 + 1``) decides. This module holds
+the two state machines and no I/O; ``flocloud.node.strict`` drives them.
+
+Invariants owned here:
+- A ballot is ``(round, proposer tag)``, compared as a tuple; ``NO_BALLOT`` is below all.
+  Safety needs every ballot to be used with one value only: proposers make the tag unique
+  per attempt (``flocloud.node.strict`` adds a fresh nonce).
+- An acceptor promises a ballot only above every ballot it promised, accepts a value only
+  at a ballot at least its promise, and reports the value it accepted last (with its
+  ballot) in each promise. Its new state must be durable before its reply is sent.
+- A proposer that gathered a majority of promises proposes the value accepted at the
+  highest ballot among them, or its own when there is none; a value accepted by a majority
+  at one ballot is chosen, and no other value can be chosen in that instance.
+- Values are opaque here: a value is ``(value id, payload)``; equality is by id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+__all__ = [
+    "NO_BALLOT",
+    "AcceptorState",
+    "Ballot",
+    "Promise",
+    "Proposer",
+    "majority",
+    "on_accept",
+    "on_prepare",
+]
+
+Ballot = tuple[int, str]
+NO_BALLOT: Ballot = (0, "")
+Value = tuple[str, Any]  # (id, payload)
+
+
+def majority(n: int) -> int:
+    return n // 2 + 1
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptorState:
+    promised: Ballot = NO_BALLOT
+    accepted: Ballot = NO_BALLOT
+    value: Value | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Promise:
+    ok: bool
+    promised: Ballot  # the acceptor's promise after this request
+    accepted: Ballot = NO_BALLOT
+    value: Value | None = None
+
+
+def on_prepare(state: AcceptorState, ballot: Ballot) -> tuple[AcceptorState, Promise]:
+    """Phase 1b."""
+    if ballot <= state.promised:
+        return state, Promise(False, state.promised)
+    new = replace(state, promised=ballot)
+    return new, Promise(True, ballot, state.accepted, state.value)
+
+
+def on_accept(
+    state: AcceptorState, ballot: Ballot, value: Value
+) -> tuple[AcceptorState, bool, Ballot]:
+    """Phase 2b: ``(state, accepted?, promise)``."""
+    if ballot < state.promised:
+        return state, False, state.promised
+    return AcceptorState(ballot, ballot, value), True, ballot
+
+
+@dataclass(frozen=True, slots=True)
+class Proposer:
+    """One proposer's attempt at one ballot. Feed it replies; read ``phase``:
+    ``"prepare"`` → ``"accept"`` (send ``proposal`` to every acceptor) → ``"chosen"``;
+    ``"rejected"`` when an acceptor promised a higher ballot (retry above ``highest``)."""
+
+    ballot: Ballot
+    own: Value
+    n: int
+    phase: str = "prepare"
+    promised_by: frozenset[str] = frozenset()
+    accepted_by: frozenset[str] = frozenset()
+    best: tuple[Ballot, Value] | None = None
+    highest: Ballot = NO_BALLOT
+    refused_by: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def proposal(self) -> Value:
+        return self.best[1] if self.best is not None else self.own
+
+    def _refused(self, who: str, promised: Ballot) -> Proposer:
+        refused = self.refused_by | {who}
+        phase = "rejected" if self.n - len(refused) < majority(self.n) else self.phase
+        return replace(self, refused_by=refused, highest=max(self.highest, promised), phase=phase)
+
+    def on_promise(self, who: str, p: Promise) -> Proposer:
+        if self.phase != "prepare":
+            return self
+        if not p.ok:
+            return self._refused(who, p.promised)
+        best = self.best
+        if p.value is not None and (best is None or p.accepted > best[0]):
+            best = (p.accepted, p.value)
+        promised_by = self.promised_by | {who}
+        phase = "accept" if len(promised_by) >= majority(self.n) else "prepare"
+        return replace(self, promised_by=promised_by, best=best, phase=phase)
+
+    def on_accepted(self, who: str, ok: bool, promised: Ballot) -> Proposer:
+        if self.phase != "accept":
+            return self
+        if not ok:
+            return self._refused(who, promised)
+        accepted_by = self.accepted_by | {who}
+        phase = "chosen" if len(accepted_by) >= majority(self.n) else "accept"
+        return replace(self, accepted_by=accepted_by, phase=phase)
