@@ -198,7 +198,8 @@ async def test_lists_never_become_chimeras(devnet: Network, conns: list[NodeConn
 async def test_merge_writes_converge_across_a_partition(
     devnet: Network, conns: list[NodeConnection]
 ) -> None:
-    """Merge writes are available on both sides of a partition and never lost: patches to
+    """Merge writes are accepted on both sides of a partition and never lost: the side
+    below the quorum stores them and says so (``unavailable``, ``replicas: 1``); patches to
     different fields and list appends from both sides all survive the heal."""
     root = obj_write(devnet, "board", "reset", {"value": {"items": []}})
     await conns[0].request("put", envelope=root.to_wire())
@@ -210,8 +211,10 @@ async def test_merge_writes_converge_across_a_partition(
               obj_write(devnet, "board", "list", {"op": "append", "path": ["items"], "item": "L", "parents": [root.id]})]  # fmt: skip
         w1 = [obj_write(devnet, "board", "patch", {"patch": {"right": 1.0}, "parents": [root.id]}),
               obj_write(devnet, "board", "list", {"op": "append", "path": ["items"], "item": "R", "parents": [root.id]})]  # fmt: skip
-        for e in w0:
-            await conns[0].request("put", envelope=e.to_wire())
+        for e in w0:  # the lonely side stores them but cannot make W=2: unavailable, kept
+            with pytest.raises(FlocloudError) as below:
+                await conns[0].request("put", envelope=e.to_wire())
+            assert below.value.code == "unavailable" and below.value.details["replicas"] == 1
         for e in w1:
             await conns[1].request("put", envelope=e.to_wire())
     finally:
