@@ -128,7 +128,10 @@ async def test_stand_in_hands_writes_back(devnet: Network) -> None:
         ids = [await c.send(receiver, {"n": i}) for i in range(5)]
     finally:
         await c.aclose()
-    assert set(ids) <= await devnet.ids_on(stand_in, receiver), "the stand-in keeps the hints"
+    async def hinted() -> bool:  # the quorum's sends go on after the ack, towards N copies
+        return set(ids) <= await devnet.ids_on(stand_in, receiver)
+
+    await devnet.wait_until(hinted, 10, what="the stand-in to keep the hints")
     down.start()
     await down.wait_healthy(30)
 

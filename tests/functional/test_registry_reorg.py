@@ -45,7 +45,7 @@ async def view(devnet: Network, i: int) -> tuple[Any, list[str], int]:
     """(epoch of GET /, registered node IDs, replication factor) as node ``i`` sees them."""
     me = await get(devnet.nodes[i].url + "/")
     net = await get(devnet.nodes[i].url + "/api/network")
-    return me["epoch"], sorted(n["id"] for n in net["nodes"]), net.get("replicationFactor", 0)
+    return me["epoch"], sorted(n["id"] for n in net["nodes"]), net.get("replication_factor", 0)
 
 
 async def publish(devnet: Network, **update: Any) -> None:
