@@ -114,8 +114,13 @@ def test_client_api_in_the_browser(page: Any, net: Network) -> None:
           for await (const m of client.subscribe({receiver: box, signal: ac.signal})) { seen.push(m.payload.n); ac.abort(); }
           out.subscribed = [seen, client._subscriptions.size];
           const v1 = await admin.reset("demo", "api-board", {title: "a", items: []});
-          const v2 = await admin.patch("demo", "api-board", {title: "b"}, {expectedVersion: v1});
-          out.conflict = await code(admin.patch("demo", "api-board", {title: "c"}, {expectedVersion: v1}));
+          const v2 = await admin.patch("demo", "api-board", {title: "b"});
+          await admin.append("demo", "api-board", "x", {path: ["items"]});
+          // compare-and-set is for strict objects (the devnet's demo: strict/*)
+          const s1 = await admin.reset("demo", "strict/api", {n: 1});
+          await admin.patch("demo", "strict/api", {n: 2}, {expectedVersion: s1});
+          out.conflict = await code(admin.patch("demo", "strict/api", {n: 3}, {expectedVersion: s1}));
+          out.strict = (await client.get("demo", "strict/api", {consistent: true})).value;
           out.forbidden = await code(client.reset("demo", "api-board", {}));
           out.missing = await code(client.get("demo", "no-such-object"));
           out.badId = await code(client.send("not-an-id", 1));
@@ -137,8 +142,10 @@ def test_client_api_in_the_browser(page: Any, net: Network) -> None:
         "not-found",
         "invalid-address",
     )
-    assert result["value"] == {"title": "b", "items": []} and result["atV1"]["title"] == "a"
-    assert result["diff"]["patch"] == {"title": "b"} and result["history"] == ["reset", "patch"]
+    assert result["value"] == {"title": "b", "items": ["x"]} and result["atV1"]["title"] == "a"
+    assert result["strict"] == {"n": 2}
+    assert result["diff"]["patch"] == {"title": "b", "items": ["x"]}
+    assert result["history"] == ["reset", "patch", "list"]
 
     async def py_side() -> tuple[Any, str]:
         async with await py_client(net, py) as c:

@@ -100,7 +100,8 @@ def test_data_browser_follows_an_id_and_an_object(
         async with await py_client(net, net.client_key) as admin:
             mid = await admin.send(receiver, {"hello": "dashboard"}, app="web")
             v1 = await admin.reset("demo", "board", {"title": "todo", "items": []})
-            await admin.patch("demo", "board", {"title": "TODO"}, expected_version=v1)
+            await admin.patch("demo", "board", {"title": "TODO"})
+            assert (await admin.get("demo", "board", v1)).value["title"] == "todo"
             return mid
 
     mid = run_async(write)

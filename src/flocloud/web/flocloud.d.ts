@@ -18,7 +18,8 @@ export declare class FlocloudError extends Error {
 
 export type NetworkName = "mainnet" | "testnet" | "regtest";
 export type Cursor = unknown;
-export type Version = unknown;
+/** An object version: opaque, content-derived ("0", or "<count>-<heads>", docs/protocol.md §5.3). */
+export type Version = string;
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 export declare const NETWORKS: Readonly<Record<NetworkName, { name: NetworkName; p2pkh: number; p2sh: number[]; wif: number[] }>>;
@@ -165,8 +166,8 @@ export declare class Subscription implements AsyncIterableIterator<Message> {
   [Symbol.asyncIterator](): Subscription;
   close(): void;
 }
-export interface ObjectState { application: string; name: string; version: Version; value: Json; msgId?: string }
-export interface Change { version: Version; kind: "reset" | "patch"; change?: Json; patch?: Json; value?: Json; msgId?: string; sender?: string; time?: number }
+export interface ObjectState { application: string; name: string; version: Version; value: Json; heads: string[]; mode?: "merge" | "strict"; msgId?: string }
+export interface Change { version: Version; kind: "reset" | "patch" | "list"; change?: Json; patch?: Json; value?: Json; msgId?: string; sender?: string; time?: number }
 
 export declare class Client {
   constructor(opts: { key: Key; network: Network; timeout?: number });
@@ -181,11 +182,12 @@ export declare class Client {
   fetch(opts?: FetchOptions): Promise<{ messages: Message[]; next: Cursor; more: boolean }>;
   subscribe(opts?: SubscribeOptions): Subscription;
   objectId(app: string, name: string): string;
-  get(app: string, name: string, opts?: { version?: Version }): Promise<ObjectState>;
+  get(app: string, name: string, opts?: { version?: Version; consistent?: boolean }): Promise<ObjectState>;
   changes(app: string, name: string, opts?: { since?: Version; mode?: "patches" | "diff" }): Promise<{ version: Version; changes?: Change[]; kind?: string; patch?: Json; value?: Json }>;
   history(app: string, name: string): Promise<Change[]>;
   reset(app: string, name: string, value: Json, opts?: { expectedVersion?: Version }): Promise<Version>;
   patch(app: string, name: string, patch: Json, opts?: { expectedVersion?: Version }): Promise<Version>;
+  append(app: string, name: string, item: Json, opts?: { path?: string[]; op?: "append" | "prepend" | "remove"; expectedVersion?: Version }): Promise<Version>;
   delete(messageId: string, opts?: { receiver?: string }): Promise<string>;
   tag(messageId: string, tag: string | null, opts: { receiver: string }): Promise<string>;
   note(messageId: string, note: string | null, opts: { receiver: string }): Promise<string>;

@@ -1,6 +1,6 @@
 // flocloud.js: the flocloud browser client, built by scripts/build-web from src/flocloud/web/js (do not edit)
-// sources-sha256: de6f0f4ac697bd1b7734b7a30f530156511d781023a0c84d25b59eed80b70426
-// bundle-sha256: 8c3fb842b7121a509e6ae335dd73667e46abea22eb0cc67acd6b13bd0b721918
+// sources-sha256: 28da82ccb3217646b9fad11636e5afcf26a8e8811fc1633b1184d53e5351fe63
+// bundle-sha256: 5f72997f5c8a4675a70745368d1cc928907ac2f244ca6fce96b987d5231b9b50
 // js/errors.js
 var ERROR_CODES = Object.freeze([
   "bad-format",
@@ -4101,38 +4101,65 @@ var Client = class _Client {
   objectId(app, name) {
     return objectId(app, name, this.key.network);
   }
-  /** The whole object at its latest (or a given) version: {application, name, version, value, msgId}. */
-  async get(app, name, { version } = {}) {
+  /**
+   * The whole object at its latest (or a given) version:
+   * {application, name, version, value, heads, mode, msgId}. `consistent` (strict objects):
+   * a linearizable read (the node catches up with a majority of the object's replicas).
+   */
+  async get(app, name, { version, consistent } = {}) {
     const fields = { application: app, name };
     if (version !== void 0 && version !== null) fields.version = version;
+    if (consistent) fields.consistent = true;
     const r = await this._request(this.objectId(app, name), "object.get", fields);
-    return { application: app, name, version: r.version, value: r.value, msgId: r.msgId };
+    return { application: app, name, version: r.version, value: r.value, heads: r.heads || [], mode: r.mode, msgId: r.msgId };
   }
-  /** What changed since `since`: the patches, or one diff (`mode: "diff"`). */
-  changes(app, name, { since = 0, mode = "patches" } = {}) {
-    return this._request(this.objectId(app, name), "object.changes", { application: app, name, since_version: since, mode });
+  /** What changed since `since` (a version, `"0"`: the start): the writes in fold order, or one diff (`mode: "diff"`). */
+  changes(app, name, { since = "0", mode = "patches" } = {}) {
+    return this._request(this.objectId(app, name), "object.changes", { application: app, name, since_version: String(since), mode });
   }
-  /** Every version of an object with the change that made it. */
+  /** Every write of the object in fold order, with who wrote it and the version after it. */
   async history(app, name) {
-    return (await this.changes(app, name, { since: 0 })).changes || [];
+    return (await this.changes(app, name, { since: "0" })).changes || [];
   }
-  /** Replace the whole object; resolves with the new version. */
+  /** Replace the whole object; resolves with the version after the write. */
   reset(app, name, value, { expectedVersion } = {}) {
-    const payload = { name, value };
-    if (expectedVersion !== void 0 && expectedVersion !== null) payload.expected_version = expectedVersion;
-    return this._objectWrite(app, name, "flocloud.object.reset", payload);
+    return this._objectWrite(app, name, "flocloud.object.reset", { value }, expectedVersion);
+  }
+  /** Apply an RFC 7386 merge patch; resolves with the version after the write. */
+  patch(app, name, patch, { expectedVersion } = {}) {
+    return this._objectWrite(app, name, "flocloud.object.patch", { patch }, expectedVersion);
+  }
+  /** Add `item` to the array at `path` (`op`: "append", "prepend", or "remove" every equal element); concurrent list writes all apply. */
+  append(app, name, item, { path = [], op = "append", expectedVersion } = {}) {
+    return this._objectWrite(app, name, "flocloud.object.list", { op, path, item }, expectedVersion);
   }
   /**
-   * Apply an RFC 7386 merge patch if the object is still at `expectedVersion` (default: the
-   * version read just before); `version-conflict` otherwise. Resolves with the new version.
+   * A write based on `expectedVersion` (or the version just read): it names that version's
+   * heads as its parents (docs/protocol.md §5.1). Merge objects never refuse it for
+   * concurrency. Strict objects take every write as a compare-and-set at its parents'
+   * version: with `expectedVersion` a lost one rejects with `version-conflict`; without, the
+   * client reads again and retries, so the write lands after the others.
    */
-  async patch(app, name, patch, { expectedVersion } = {}) {
-    const expected = expectedVersion ?? (await this.get(app, name)).version;
-    return this._objectWrite(app, name, "flocloud.object.patch", { name, patch, expected_version: expected });
-  }
-  async _objectWrite(app, name, type, payload) {
-    const env = this.sign(this.objectId(app, name), payload, { app, type });
-    return (await this.put(env)).version;
+  async _objectWrite(app, name, type, body, expectedVersion) {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      let base;
+      try {
+        base = await this.get(app, name, { version: expectedVersion });
+      } catch (e) {
+        if (e.code !== "not-found" || expectedVersion != null && expectedVersion !== "0") throw e;
+        base = { version: "0", heads: [] };
+      }
+      const payload = { name, ...body, parents: [...base.heads].sort() };
+      if (expectedVersion != null) payload.expected_version = base.version;
+      const env = this.sign(this.objectId(app, name), payload, { app, type });
+      try {
+        return (await this.put(env)).version;
+      } catch (e) {
+        if (e.code === "version-conflict" && expectedVersion == null) continue;
+        throw e;
+      }
+    }
+    throw new FlocloudError("unavailable", `${app}/${name}: too many concurrent writers, try again`);
   }
   // -- delete / tag / note ----------------------------------------------------------------
   async _about(messageId2, receiver, type, payload) {
