@@ -1,19 +1,29 @@
 """HTTP routes of a supernode: self-description, dashboard, metrics, read APIs.
 
-Invariant: errors are JSON ``{"error": {"code", "message"}}`` with a 4xx status (5xx only
-for ``internal``/``unavailable``); read endpoints allow any origin (CORS) because all data
-served is public and signed.
+Invariants: every error is JSON ``{"error": {"code", "message"}}`` with a 4xx status (5xx
+only for ``internal``/``unavailable``), aiohttp's own included (404, 405, 413, a payload
+that does not decode); query parameters go through the request schemas of
+``requests.py``; a request (body read, handling, response write) that takes longer than
+``request_timeout_seconds`` is dropped, so a client that does not read cannot hold a
+reply in memory. Read endpoints allow any origin (CORS): all data served is public and
+signed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
-from flocloud.protocol.errors import BadFormat, FlocloudError, NotFound
+from flocloud.protocol.errors import BadFormat, FlocloudError, NotFound, Unavailable
+
+from .gate import CODE_BY_STATUS, error_body
+from .requests import ChangesQuery, Filter, ObjectQuery, from_query
 
 if TYPE_CHECKING:
     from .server import Node
@@ -45,26 +55,50 @@ def _error(exc: FlocloudError) -> web.Response:
     return _json({"error": exc.to_dict()}, _STATUS.get(exc.code, 400))
 
 
-def _int(value: str | None, name: str) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise BadFormat(f"{name} must be an integer") from None
-
-
 def add_routes(app: web.Application, node: Node) -> None:
+    lim = node.config.limits
+
     @web.middleware
     async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
         try:
-            response: web.StreamResponse = await handler(request)
-            return response
+            if request.path == "/ws":  # a websocket bounds itself (server.Connection)
+                ws: web.StreamResponse = await handler(request)
+                return ws
+            try:
+                async with asyncio.timeout(lim.request_timeout_seconds):
+                    response: web.StreamResponse = await handler(request)
+                    if isinstance(response, web.Response) and not response.prepared:
+                        await response.prepare(request)
+                        await response.write_eof()
+                    return response
+            except TimeoutError:
+                if request.transport is not None:
+                    request.transport.abort()
+                node.resource_log.warning(
+                    "http-timeout", "dropped a request from %s: too slow", request.remote
+                )
+                raise Unavailable(
+                    f"request not done within {lim.request_timeout_seconds:g} s"
+                ) from None
         except FlocloudError as exc:
             node.service.metrics.rejected[exc.code] += 1
             return _error(exc)
-        except web.HTTPException:
-            raise
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            code = CODE_BY_STATUS.get(exc.status, "bad-format")
+            node.service.metrics.rejected[code] += 1
+            headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+            return web.Response(
+                status=exc.status,
+                body=error_body(code, exc.text or exc.reason),
+                content_type="application/json",
+                headers={"Access-Control-Allow-Origin": "*", **headers},
+            )
+        except (HttpProcessingError, RequestPayloadError) as exc:
+            node.service.metrics.rejected["bad-format"] += 1
+            message = getattr(exc, "message", "") or str(exc)
+            return _error(BadFormat(f"request body: {message}"))
         except Exception:
             log.exception("internal error on %s %s", request.method, request.path)
             return _json({"error": {"code": "internal", "message": "internal error"}}, 500)
@@ -84,49 +118,34 @@ def add_routes(app: web.Application, node: Node) -> None:
     async def metrics(request: web.Request) -> web.Response:
         assert node.store is not None
         st = await node.store.stats()
-        text = node.service.metrics.render(st.messages, st.db_bytes, st.commits, st.writes)
+        body = node.service.metrics.render(st.messages, st.db_bytes, st.commits, st.writes)
         return web.Response(
-            text=text,
-            content_type="text/plain",
-            charset="utf-8",
-            headers={"Access-Control-Allow-Origin": "*"},
+            body=body,
+            headers={
+                "Access-Control-Allow-Origin": "*",
+                "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
+            },
         )
 
     async def messages(request: web.Request) -> web.Response:
-        q = request.query
-        filt: dict[str, Any] = {
-            k: q[k]
-            for k in ("receiver", "application", "type", "sender", "comment", "order")
-            if k in q
-        }
-        for k in ("after", "limit", "since", "until"):
-            v = _int(q.get(k), k)
-            if v is not None:
-                filt[k] = v
-        if "ids" in q:
-            filt["ids"] = q["ids"].split(",")
-        if q.get("include_deleted") in ("1", "true"):
-            filt["include_deleted"] = True
-        return _json(await node.service.query(filt))
+        params: dict[str, Any] = dict(request.query)
+        if "ids" in params:
+            params["ids"] = [i for i in str(params["ids"]).split(",") if i]
+        return _json(await node.service.query(from_query(params, Filter)))
 
     async def post_message(request: web.Request) -> web.Response:
         body = await request.read()
-        return _json(await node.service.put(body))
+        return _json(await node.service.put(body, source=node.client_ip(request)))
 
     async def get_object(request: web.Request) -> web.Response:
         m = request.match_info
-        return _json(
-            await node.service.object_get(
-                m["app"], m["name"], _int(request.query.get("version"), "version")
-            )
-        )
+        q = from_query(dict(request.query), ObjectQuery)
+        return _json(await node.service.object_get(m["app"], m["name"], q.version))
 
     async def object_changes(request: web.Request) -> web.Response:
-        m, q = request.match_info, request.query
-        since = _int(q.get("since"), "since") or 0
-        return _json(
-            await node.service.object_changes(m["app"], m["name"], since, q.get("mode", "patches"))
-        )
+        m = request.match_info
+        q = from_query(dict(request.query), ChangesQuery)
+        return _json(await node.service.object_changes(m["app"], m["name"], q.since, q.mode))
 
     async def schemas(request: web.Request) -> web.Response:
         return _json(await node.service.schemas(request.match_info["app"]))
@@ -173,3 +192,4 @@ def add_routes(app: web.Application, node: Node) -> None:
     app.router.add_get("/api/network", network)
     app.router.add_get("/api/digest/{receiver}", digest)
     app.router.add_route("*", "/api/{rest:.*}", not_found)  # JSON errors, not HTML
+    app.router.add_route("*", "/api", not_found)

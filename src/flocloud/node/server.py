@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import json
 import logging
@@ -33,9 +34,12 @@ from flocloud.protocol.envelope import parse_envelope
 from flocloud.protocol.errors import BadFormat, FlocloudError, Forbidden, RateLimited, Unavailable
 from flocloud.storage.sqlite import SqliteStore
 
+from . import requests as rq
 from .config import AppConfig, NodeConfig
-from .limits import TokenBucket
+from .gate import Gate, GuardedRunner
+from .limits import ByteBudget, RateLimitedLog, TokenBucket
 from .peers import Peers, RegistryView
+from .requests import decode_frame, frame_id
 from .service import NodeService, Subscriber, parse_filter
 
 __all__ = ["Node", "run_node"]
@@ -68,21 +72,89 @@ def setup_logging(config: NodeConfig) -> None:
 
 
 class Connection:
-    """One websocket client."""
+    """One websocket client. Memory is bounded in bytes: request frames being handled
+    (``max_inflight_bytes``), queries running (``max_inflight_queries``, each page at most
+    ``max_reply_bytes``) and replies queued (``max_outgoing_bytes``, and all connections
+    together ``max_outgoing_bytes_total``). A reply that finds no room within
+    ``write_timeout_seconds`` means the client is not reading: the connection is cut."""
 
-    def __init__(self, node: Node, ws: web.WebSocketResponse, peer: str) -> None:
-        self.node, self.ws, self.peer = node, ws, peer
+    def __init__(
+        self, node: Node, ws: web.WebSocketResponse, peer: str, transport: Any = None
+    ) -> None:
+        self.node, self.ws, self.peer, self.transport = node, ws, peer, transport
         lim = node.config.limits
-        self.out: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=lim.subscription_queue)
+        self.lim = lim
+        self.out: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.queued = 0  # bytes in ``out`` and being sent
+        self.room = asyncio.Event()
+        self.room.set()
         self.bucket = TokenBucket(lim.rate_per_connection, lim.burst_per_connection)
         self.inflight = asyncio.Semaphore(lim.max_inflight_per_connection)
+        self.inflight_bytes = ByteBudget(lim.max_inflight_bytes)
+        self.queries = asyncio.Semaphore(lim.max_inflight_queries)
         self.subs: dict[str, Subscriber] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.background: set[asyncio.Task[None]] = set()
         self.peer_state: dict[str, Any] = {}
+        self.cut = False
+
+    def _full(self, extra: int) -> bool:
+        """No room for ``extra`` more bytes (a connection with nothing queued always has)."""
+        if self.queued == 0:
+            return False
+        if self.queued + extra > self.lim.max_outgoing_bytes:
+            return True
+        if self.node.outgoing + extra > self.lim.max_outgoing_bytes_total:
+            self.node.outgoing_blocked = True
+            return True
+        return False
+
+    def _queue(self, data: bytes) -> None:
+        self.queued += len(data)
+        self.node.outgoing += len(data)
+        self.out.put_nowait(data)
 
     async def send(self, frame: dict[str, Any]) -> None:
-        await self.out.put(orjson.dumps(frame))
+        """Queue a frame, waiting for room (the client reads), at most the write timeout."""
+        data = orjson.dumps(frame)
+        if self.cut:
+            return
+        if self._full(len(data)):
+            try:
+                async with asyncio.timeout(self.lim.write_timeout_seconds):
+                    while self._full(len(data)) and not self.cut:
+                        self.room.clear()
+                        await self.room.wait()
+            except TimeoutError:
+                self.cut_off("slow reader: replies not read within the write timeout")
+        if not self.closed():
+            self._queue(data)
+
+    def closed(self) -> bool:
+        return self.cut
+
+    def cut_off(self, why: str) -> None:
+        """Drop what is queued and close the socket of a client that does not read."""
+        if self.cut:
+            return
+        self.cut = True
+        self.node.service.metrics.slow_consumers += 1
+        self.node.resource_log.warning("slow-reader", "cut off %s: %s", self.peer, why)
+        self._drain_queue()
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _drain_queue(self) -> None:
+        while not self.out.empty():
+            data = self.out.get_nowait()
+            if data is not None:
+                self._sent(len(data))
+
+    def _sent(self, n: int) -> None:
+        self.queued -= n
+        self.node.outgoing -= n
+        self.room.set()
+        self.node.room()
 
     async def writer(self) -> None:
         while True:
@@ -93,9 +165,12 @@ class Connection:
                 await self.ws.send_str(data.decode())
             except (ConnectionError, RuntimeError):
                 return
+            finally:
+                self._sent(len(data))
 
     async def serve(self) -> None:
         writer = asyncio.create_task(self.writer())
+        self.node.rooms.add(self.room)
         try:
             async for msg in self.ws:
                 if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
@@ -103,49 +178,51 @@ class Connection:
                         self.node.service.metrics.rejected["rate-limited"] += 1
                         await self.send(
                             {
-                                "id": _frame_id(msg.data),
+                                "id": frame_id(msg.data),
                                 "ok": False,
                                 "error": RateLimited("connection request rate exceeded").to_dict(),
                             }
                         )
                         continue
+                    size = len(msg.data)
                     await self.inflight.acquire()
+                    await self.inflight_bytes.acquire(size)
                     task = asyncio.create_task(self.handle(msg.data))
                     self.tasks.add(task)
-                    task.add_done_callback(self._done)
+                    task.add_done_callback(functools.partial(self._done, size=size))
                 elif msg.type == WSMsgType.ERROR:
                     break
         finally:
+            self.node.rooms.discard(self.room)
             for sub in self.subs.values():
                 self.node.service.subscribers.discard(sub)
             self.node.service.metrics.subscriptions -= len(self.subs)
             self.subs.clear()
             for task in list(self.tasks):
                 task.cancel()
-            with contextlib.suppress(asyncio.QueueFull):
-                self.out.put_nowait(None)
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
+            self._drain_queue()
 
-    def _done(self, task: asyncio.Task[None]) -> None:
+    def _done(self, task: asyncio.Task[None], size: int) -> None:
         self.tasks.discard(task)
         self.inflight.release()
+        self.inflight_bytes.release(size)
 
     async def handle(self, data: str | bytes) -> None:
         rid: Any = None
         op = "?"
         try:
             try:
-                frame = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                raise BadFormat("frame is not valid JSON") from None
-            if not isinstance(frame, dict):
-                raise BadFormat("frame must be a JSON object")
-            rid = frame.get("id")
-            op = str(frame.get("op"))
+                req = decode_frame(data)
+            except FlocloudError:
+                rid = frame_id(data)
+                raise
+            rid = req.id
+            op = str(req.__struct_config__.tag)
             self.node.service.metrics.requests[op] += 1
-            reply = await self.dispatch(op, frame, rid)
+            reply = await self.dispatch(req)
             if reply is not None:
                 await self.send({"id": rid, "ok": True, **reply})
         except FlocloudError as exc:
@@ -160,80 +237,75 @@ class Connection:
                 {"id": rid, "ok": False, "error": {"code": "internal", "message": "internal error"}}
             )
 
-    async def dispatch(self, op: str, f: dict[str, Any], rid: Any) -> dict[str, Any] | None:
+    async def dispatch(self, req: rq.Frame) -> dict[str, Any] | None:
         svc = self.node.service
-        if op == "put":
-            if "envelope" not in f:
-                raise BadFormat("put needs an envelope")
-            return await svc.put(f["envelope"], restore=f.get("restore") is True)
-        if op == "query":
-            return await svc.query(f.get("filter"))
-        if op == "subscribe":
-            await self.subscribe(rid, f.get("sub"), f.get("filter"))
-            return None
-        if op == "unsubscribe":
-            sub = self.subs.pop(str(f.get("sub")), None)
-            if sub is not None:
-                svc.subscribers.discard(sub)
-                svc.metrics.subscriptions -= 1
-            return {"sub": f.get("sub")}
-        if op == "object.get":
-            return await svc.object_get(f.get("application"), f.get("name"), f.get("version"))
-        if op == "object.changes":
-            return await svc.object_changes(
-                f.get("application"),
-                f.get("name"),
-                f.get("since_version"),
-                f.get("mode", "patches"),
-            )
-        if op == "schema.get":
-            return await svc.schemas(f.get("application"))
-        if op == "ping":
-            return {"pong": svc.now_ms(), "client": self.peer}
-        if op.startswith("peer."):
-            return await self.peer_op(op, f)
-        raise BadFormat(f"unknown op {op!r}")
+        match req:
+            case rq.Put():
+                return await svc.put(req.envelope.to_dict(), restore=req.restore, source=self.peer)
+            case rq.Query():
+                async with self.queries:
+                    return await svc.query(req.filter)
+            case rq.Subscribe():
+                await self.subscribe(req.id, req.sub, req.filter)
+                return None
+            case rq.Unsubscribe():
+                sub = self.subs.pop(req.sub, None)
+                if sub is not None:
+                    svc.subscribers.discard(sub)
+                    svc.metrics.subscriptions -= 1
+                return {"sub": req.sub}
+            case rq.ObjectGet():
+                return await svc.object_get(req.application, req.name, req.version)
+            case rq.ObjectChanges():
+                return await svc.object_changes(
+                    req.application, req.name, req.since_version, req.mode
+                )
+            case rq.SchemaGet():
+                return await svc.schemas(req.application)
+            case rq.Ping():
+                return {"pong": svc.now_ms(), "client": self.peer}
+            case rq.PeerRequest():
+                return await self.peer_op(req)
+        raise BadFormat(f"unknown op {req.__struct_config__.tag!r}")  # pragma: no cover
 
-    async def peer_op(self, op: str, f: dict[str, Any]) -> dict[str, Any]:
+    async def peer_op(self, req: rq.PeerRequest) -> dict[str, Any]:
         """Replication requests: only from a supernode that proved its registered key."""
         peers = self.node.peers
-        if op == "peer.hello":
-            return peers.hello(self.peer_state, f.get("node_id"), f.get("nonce"))
-        if op == "peer.auth":
-            return peers.auth(self.peer_state, f.get("sign"))
+        if isinstance(req, rq.PeerHello):
+            return peers.hello(self.peer_state, req.node_id, req.nonce)
+        if isinstance(req, rq.PeerAuth):
+            return peers.auth(self.peer_state, req.sign)
         peer = self.peer_state.get("peer")
         if not peer:
             raise Forbidden("replication requests need an authenticated supernode link")
         if peer in peers.blocked:
             raise Unavailable("partitioned (fault injection)")
-        if op == "peer.key":
-            return await peers.serve_key(f.get("receiver"), f.get("after"))
-        if op == "peer.replicate":
-            limits = self.node.service.envelope_limits
-            env = parse_envelope(f.get("envelope"), now_ms=None, limits=limits)
-            kseq = f.get("kseq") if type(f.get("kseq")) is int else None
-            result = await self.node.service.store_replica(env, origin=peer, kseq=kseq)
-            return {"seq": result.kseq, "duplicate": result.duplicate}
-        if op == "peer.sync":
-            return await peers.serve_sync(
-                peer, f.get("after"), f.get("limit"), from_top=f.get("from_top") is True
-            )
         ae = peers.antientropy
-        if op == "peer.digest":
-            return await ae.serve_digest(peer, f.get("ranges"))
-        if op == "peer.ids":
-            return await ae.serve_ids(f.get("receiver"), f.get("ranges"), f.get("max_time"))
-        if op == "peer.get":
-            return await ae.serve_get(f.get("ids"))
-        if op == "peer.push":
-            return await ae.serve_push(peer, f.get("records"))
-        raise BadFormat(f"unknown op {op!r}")
+        match req:
+            case rq.PeerKey():
+                return await peers.serve_key(req.receiver, rq.cursor_int(req.after))
+            case rq.PeerReplicate():
+                limits = self.node.service.envelope_limits
+                env = parse_envelope(req.envelope.to_dict(), now_ms=None, limits=limits)
+                result = await self.node.service.store_replica(env, origin=peer, kseq=req.kseq)
+                return {"seq": result.kseq, "duplicate": result.duplicate}
+            case rq.PeerSync():
+                return await peers.serve_sync(
+                    peer, rq.cursor_int(req.after), req.limit, from_top=req.from_top
+                )
+            case rq.PeerDigest():
+                return await ae.serve_digest(peer, req.ranges)
+            case rq.PeerIds():
+                return await ae.serve_ids(req.receiver, req.ranges, req.max_time)
+            case rq.PeerGet():
+                return await ae.serve_get(req.ids)
+            case rq.PeerPush():
+                return await ae.serve_push(peer, req.records)
+        raise BadFormat(f"unknown op {req.__struct_config__.tag!r}")  # pragma: no cover
 
-    async def subscribe(self, rid: Any, sub_id: Any, filt: Any) -> None:
+    async def subscribe(self, rid: Any, sub_id: str, filt: rq.Filter) -> None:
         """Acknowledge, then stream stored matches, the end marker, then live ones."""
         svc = self.node.service
-        if not isinstance(sub_id, str) or not sub_id or len(sub_id) > 64:
-            raise BadFormat("sub must be a string of 1-64 characters")
         if sub_id in self.subs:
             raise BadFormat(f"subscription {sub_id} already exists")
         if len(self.subs) >= self.node.config.limits.max_subscriptions:
@@ -257,7 +329,8 @@ class Connection:
         svc.subscribers.add(sub)  # registered before the stored phase: nothing falls in between
         svc.metrics.subscriptions += 1
         await self.send({"id": rid, "ok": True, "sub": sub_id})
-        await self._stored_phase(sub_id, sub, f, buffered, state)
+        async with self.queries:
+            await self._stored_phase(sub_id, sub, f, buffered, state)
 
     async def _stored_phase(
         self, sub_id: str, sub: Subscriber, f: Any, buffered: list[Any], state: dict[str, Any]
@@ -267,12 +340,18 @@ class Connection:
         after = f.after
         while True:
             records, more = await self.node.service.store.query(
-                replace(f, after=after, newest_first=False, limit=500)
+                replace(
+                    f,
+                    after=after,
+                    newest_first=False,
+                    limit=500,
+                    max_bytes=self.lim.max_reply_bytes,
+                )
             )
             for rec in records:
                 await self.send({"sub": sub_id, "event": rec.to_wire()})
                 state["last"] = rec.kseq
-            if not more:
+            if not more or self.cut:
                 break
             after = records[-1].kseq
         await self.send({"sub": sub_id, "eose": True})
@@ -282,33 +361,26 @@ class Connection:
         buffered.clear()
 
     def _push_event(self, sub_id: str, sub: Subscriber, rec: Any, state: dict[str, Any]) -> None:
-        if rec.kseq <= state["last"] or state["closed"]:
+        if rec.kseq <= state["last"] or state["closed"] or self.cut:
             return
-        try:
-            self.out.put_nowait(orjson.dumps({"sub": sub_id, "event": rec.to_wire()}))
+        data = orjson.dumps({"sub": sub_id, "event": rec.to_wire()})
+        if self.out.qsize() < self.lim.subscription_queue and not self._full(len(data)):
+            self._queue(data)
             state["last"] = rec.kseq
-        except asyncio.QueueFull:
-            state["closed"] = True
-            svc = self.node.service
-            svc.subscribers.discard(sub)
-            if self.subs.pop(sub_id, None) is not None:
-                svc.metrics.subscriptions -= 1
-            svc.metrics.slow_consumers += 1
-            err = {
-                "code": "unavailable",
-                "message": "slow consumer: subscription closed, resubscribe with after=<last seq>",
-            }
-            task = asyncio.create_task(self.send({"sub": sub_id, "error": err}))
-            self.background.add(task)
-            task.add_done_callback(self.background.discard)
-
-
-def _frame_id(data: str | bytes) -> Any:
-    with contextlib.suppress(Exception):
-        frame = orjson.loads(data)
-        if isinstance(frame, dict):
-            return frame.get("id")
-    return None
+            return
+        state["closed"] = True
+        svc = self.node.service
+        svc.subscribers.discard(sub)
+        if self.subs.pop(sub_id, None) is not None:
+            svc.metrics.subscriptions -= 1
+        svc.metrics.slow_consumers += 1
+        err = {
+            "code": "unavailable",
+            "message": "slow consumer: subscription closed, resubscribe with after=<last seq>",
+        }
+        task = asyncio.create_task(self.send({"sub": sub_id, "error": err}))
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
 
 class Node:
@@ -322,6 +394,17 @@ class Node:
         self.url = ""
         self._registry_task: asyncio.Task[None] | None = None
         self.network_nodes: list[dict[str, str]] = []
+        self.resource_log = RateLimitedLog(log)
+        self.outgoing = 0  # bytes queued for every websocket together
+        self.rooms: set[asyncio.Event] = set()  # per connection: set when its replies drain
+        self.outgoing_blocked = False
+
+    def room(self) -> None:
+        """Wake connections waiting on the node-wide outgoing bound once it has room."""
+        if self.outgoing_blocked and self.outgoing < self.config.limits.max_outgoing_bytes_total:
+            self.outgoing_blocked = False
+            for event in self.rooms:
+                event.set()
 
     async def start(self) -> None:
         data_dir = self.config.path(self.config.data_dir)
@@ -332,11 +415,21 @@ class Node:
         self.peers = Peers(self)
         self.service.replicate = self.peers.replicate
         self.service.prepare_key = self.peers.prepare_key
-        app = web.Application(client_max_size=self.config.limits.max_message_bytes * 2 + 4096)
+        lim = self.config.limits
+        app = web.Application(client_max_size=lim.max_message_bytes * 2 + 4096)
         from . import http
 
         http.add_routes(app, self)
-        self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        _quiet_resource_errors(asyncio.get_running_loop(), self.resource_log)
+        self.gate = Gate(self.config, self.service.metrics, self.resource_log)
+        self.runner = GuardedRunner(
+            app,
+            self.gate,
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=lim.header_timeout_seconds,
+            max_line_size=lim.max_url_bytes,
+        )
         await self.runner.setup()
         ctx = None
         if self.config.tls_cert:
@@ -409,7 +502,7 @@ class Node:
             heartbeat=30,
         )
         await ws.prepare(request)
-        conn = Connection(self, ws, self.client_ip(request))
+        conn = Connection(self, ws, self.client_ip(request), request.transport)
         self.connections.add(conn)
         self.service.metrics.connections += 1
         try:
@@ -432,6 +525,24 @@ class Node:
         if self.store is not None:
             await self.store.close()
         log.info("supernode %s stopped", self.key.address)
+
+
+def _quiet_resource_errors(loop: asyncio.AbstractEventLoop, rlog: RateLimitedLog) -> None:
+    """Out-of-descriptor and similar accept errors are logged once per interval, not once
+    per pending connection (asyncio's default logs a traceback for each)."""
+    default = loop.get_exception_handler()
+
+    def handler(lp: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, OSError) and "accept" in str(context.get("message", "")):
+            rlog.warning("accept", "%s: %s", context.get("message"), exc)
+            return
+        if default is not None:
+            default(lp, context)
+        else:
+            lp.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
 
 
 def run_node(config: NodeConfig) -> None:

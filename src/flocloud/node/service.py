@@ -4,7 +4,7 @@ Invariants owned here:
 - A write is acknowledged only after the store committed it; the ack carries the node's
   ``seq`` (the incremental cursor) and whether it was a duplicate.
 - Order of checks for a write: envelope validation (size, format, signature, clock), then
-  rate limit per sender ID, then permissions from the application registry, then the
+  the write budgets (sender ID, source, node), then permissions from the application registry, then the
   store's atomic checks (duplicate, quota, compare-and-set, schema).
 - Live delivery happens after commit, from the store's commit callback, so a subscriber
   never sees a write that could still be lost.
@@ -19,7 +19,7 @@ from typing import Any
 
 from flocloud.protocol.envelope import Envelope, parse_envelope
 from flocloud.protocol.envelope import Limits as EnvelopeLimits
-from flocloud.protocol.errors import BadFormat, NotFound, RateLimited
+from flocloud.protocol.errors import BadFormat, NotFound, RateLimited, StaleTime
 from flocloud.protocol.objects import merge_diff
 from flocloud.protocol.writes import (
     About,
@@ -34,58 +34,28 @@ from flocloud.storage.sqlite import SqliteStore
 from flocloud.storage.store import MessageFilter, PutResult, Record
 
 from .config import AppConfig, NodeConfig
-from .limits import BucketMap, Metrics
+from .limits import Metrics, WriteBudget
+from .requests import Filter, cursor_int
 
 __all__ = ["NodeService", "Subscriber", "parse_filter"]
 
 
-def _opt_str(d: Mapping[str, Any], key: str) -> str | None:
-    v = d.get(key)
-    if v is None:
-        return None
-    if not isinstance(v, str):
-        raise BadFormat(f"filter.{key} must be a string")
-    return v
-
-
-def _opt_int(d: Mapping[str, Any], key: str) -> int | None:
-    v = d.get(key)
-    if v is None:
-        return None
-    if type(v) is not int:
-        raise BadFormat(f"filter.{key} must be an integer")
-    return int(v)
-
-
-def parse_filter(d: Any, max_limit: int) -> MessageFilter:
-    """A query/subscription filter from its wire form."""
-    if not isinstance(d, Mapping):
-        raise BadFormat("filter must be an object")
-    receiver = _opt_str(d, "receiver")
-    if not receiver:
-        raise BadFormat("filter.receiver is required")
-    ids = d.get("ids")
-    if ids is not None and (
-        not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or len(ids) > 1000
-    ):
-        raise BadFormat("filter.ids must be a list of at most 1000 message ids")
-    limit = _opt_int(d, "limit")
-    order = d.get("order", "asc")
-    if order not in ("asc", "desc"):
-        raise BadFormat('filter.order must be "asc" or "desc"')
+def parse_filter(d: Filter, max_limit: int, max_bytes: int | None = None) -> MessageFilter:
+    """A query/subscription filter from its validated wire form (``requests.Filter``)."""
     return MessageFilter(
-        receiver=receiver,
-        application=_opt_str(d, "application"),
-        type=_opt_str(d, "type"),
-        sender=_opt_str(d, "sender"),
-        comment=_opt_str(d, "comment"),
-        since=_opt_int(d, "since"),
-        until=_opt_int(d, "until"),
-        ids=tuple(ids) if ids is not None else None,
-        after=_opt_int(d, "after"),
-        limit=max(1, min(limit if limit is not None else 100, max_limit)),
-        newest_first=order == "desc",
-        include_deleted=bool(d.get("include_deleted", False)),
+        receiver=d.receiver,
+        application=d.application,
+        type=d.type,
+        sender=d.sender,
+        comment=d.comment,
+        since=d.since,
+        until=d.until,
+        ids=tuple(d.ids) if d.ids is not None else None,
+        after=cursor_int(d.after),
+        limit=max(1, min(d.limit if d.limit is not None else 100, max_limit)),
+        newest_first=d.order == "desc",
+        include_deleted=d.include_deleted,
+        max_bytes=max_bytes,
     )
 
 
@@ -111,7 +81,7 @@ class NodeService:
         self.metrics = Metrics()
         lim = config.limits
         self.envelope_limits = EnvelopeLimits(lim.max_message_bytes, lim.max_depth, lim.max_skew_ms)
-        self.id_buckets = BucketMap(lim.rate_per_id, lim.burst_per_id)
+        self.budget = WriteBudget(lim)
         self.apps: dict[str, AppConfig] = dict(config.apps)
         self.subscribers: set[Subscriber] = set()
         self.replicate: Callable[[Envelope, int], Awaitable[int]] | None = None
@@ -127,16 +97,23 @@ class NodeService:
 
     # -- writes -------------------------------------------------------------------------
 
-    async def put(self, wire: Any, *, restore: bool = False) -> dict[str, Any]:
-        """Accept a client write. ``restore`` (re-storing exported messages) skips only the
-        clock-skew check: the signature and every other rule still apply."""
-        now = None if restore else self.now_ms()
-        env = parse_envelope(wire, now_ms=now, limits=self.envelope_limits)
+    async def put(
+        self, wire: Any, *, restore: bool = False, source: str | None = None
+    ) -> dict[str, Any]:
+        """Accept a client write from ``source`` (the client's IP, for its write budget).
+
+        ``restore`` (re-storing exported messages) lifts only the lower bound of the clock
+        window: anyone may restore a write however old, never one dated more than
+        ``max_skew_ms`` ahead. The signature, the budgets and every other rule still apply.
+        """
+        now = self.now_ms()
+        env = parse_envelope(wire, now_ms=None if restore else now, limits=self.envelope_limits)
         body = env.body
-        if not self.id_buckets.take(body.senderID, self.now_ms() / 1000):
-            raise RateLimited(
-                f"{body.senderID} is writing faster than {self.config.limits.rate_per_id}/s"
-            )
+        if restore and body.time > now + self.config.limits.max_skew_ms:
+            raise StaleTime("a restored write may be old, not dated in the future")
+        refused = self.budget.take(body.senderID, source, len(env.body_text), now / 1000)
+        if refused is not None:
+            raise RateLimited(refused)
         write = parse_write(body)
         app = self.apps.get(body.application)
         admin, trusted = (app.admin, app.trusted) if app else (None, ())
@@ -190,8 +167,10 @@ class NodeService:
 
     # -- reads --------------------------------------------------------------------------
 
-    async def query(self, filt: Any) -> dict[str, Any]:
-        f = parse_filter(filt, self.config.limits.query_max_limit)
+    async def query(self, filt: Filter) -> dict[str, Any]:
+        """A page of matches: at most ``limit`` records and about ``max_reply_bytes``."""
+        lim = self.config.limits
+        f = parse_filter(filt, lim.query_max_limit, lim.max_reply_bytes)
         if self.prepare_key is not None:
             await self.prepare_key(f.receiver)
         records, more = await self.store.query(f)

@@ -78,6 +78,12 @@ MIGRATIONS: list[str] = [
     DROP INDEX messages_app_type;
     DROP INDEX messages_sender;
     """,
+    # harden: 6: anti-entropy settles on the node's receive time, not the signed client
+    # time (a client chooses that one): the covering index sums by received_ms
+    """
+    CREATE INDEX messages_receiver_id_received ON messages(receiver, id, received_ms, fp1, fp2);
+    DROP INDEX messages_receiver_id;
+    """,
 ]
 
 

@@ -488,8 +488,17 @@ class SqliteStore:
         sql = f"SELECT {_COLUMNS} FROM messages WHERE {' AND '.join(where)} ORDER BY kseq {order}, id {order} LIMIT ?"
 
         def run(db: sqlite3.Connection) -> tuple[list[Record], bool]:
-            rows = db.execute(sql, (*args, f.limit + 1)).fetchall()
-            return [_record(r) for r in rows[: f.limit]], len(rows) > f.limit
+            if f.max_bytes is None:
+                rows = db.execute(sql, (*args, f.limit + 1)).fetchall()
+                return [_record(r) for r in rows[: f.limit]], len(rows) > f.limit
+            out: list[Record] = []
+            size = 0  # a page also stops at about max_bytes of bodies
+            for row in db.execute(sql, (*args, f.limit + 1)):
+                if len(out) == f.limit or (out and size + len(row[8]) > f.max_bytes):
+                    return out, True
+                out.append(_record(row))
+                size += len(row[8])
+            return out, False
 
         result: tuple[list[Record], bool] = await self._read(run)
         return result
@@ -558,12 +567,12 @@ class SqliteStore:
     async def receiver_ids(
         self, receiver: str, prefix: str = "", max_time: int | None = None
     ) -> list[str]:
-        """The ids stored for ``receiver`` that start with ``prefix`` (and whose signed
-        time is at most ``max_time``), sorted."""
+        """The ids stored for ``receiver`` that start with ``prefix`` (and that this node
+        received at most at ``max_time``), sorted."""
 
         def run(db: sqlite3.Connection) -> list[str]:
             rows = db.execute(
-                "SELECT id FROM messages WHERE receiver=? AND id >= ? AND id < ? AND time <= ? "
+                "SELECT id FROM messages WHERE receiver=? AND id >= ? AND id < ? AND received_ms <= ? "
                 "ORDER BY id",
                 (receiver, prefix, prefix_end(prefix), _time_bound(max_time)),
             )
@@ -575,8 +584,8 @@ class SqliteStore:
     async def id_fingerprints(
         self, receiver: str, prefixes: list[str], max_time: int | None = None
     ) -> list[Fingerprint]:
-        """For each id prefix, the fingerprint of ``receiver``'s ids under it (written at
-        most at ``max_time``): sums over the covering index, no rows leave SQLite."""
+        """For each id prefix, the fingerprint of ``receiver``'s ids under it (received here
+        at most at ``max_time``): sums over the covering index, no rows leave SQLite."""
 
         def run(db: sqlite3.Connection) -> list[Fingerprint]:
             out = []
@@ -584,7 +593,7 @@ class SqliteStore:
             for p in prefixes:
                 n, a, b = db.execute(
                     "SELECT COUNT(*), COALESCE(SUM(fp1),0), COALESCE(SUM(fp2),0) FROM messages "
-                    "WHERE receiver=? AND id >= ? AND id < ? AND time <= ?",
+                    "WHERE receiver=? AND id >= ? AND id < ? AND received_ms <= ?",
                     (receiver, p, prefix_end(p), bound),
                 ).fetchone()
                 out.append(Fingerprint(int(n), int(a), int(b)))
