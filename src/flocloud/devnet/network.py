@@ -183,6 +183,13 @@ class NodeProcess(Proc):
         return self.key.address
 
 
+# a local network's clients all come from 127.0.0.1: per-source budgets sized for all of them
+LOOPBACK_BUDGETS = (
+    "rate_per_source = 1e6\nburst_per_source = 1000000\nbytes_per_source = 1e10\n"
+    "burst_bytes_per_source = 10000000000\nmax_connections_per_source = 1024\n"
+)
+
+
 def standalone_node(directory: Path, *, settings: str = "", name: str = "node") -> NodeProcess:
     """A supernode process with no chain (apps and limits from ``settings``, TOML text
     appended to the config); call ``start()`` and ``await wait_healthy()``."""
@@ -264,6 +271,8 @@ class Network:
             # a local network converges fast: compare replicas often, hand off soon
             "[replication]\nanti_entropy_seconds = 1.0\nsettle_seconds = 2.0\nhandoff_grace_seconds = "
             f"{max(2.0, 3 * self.registry_refresh)}\n"
+            # every client of a local network is 127.0.0.1: one source with room for all
+            f"\n[limits]\n{LOOPBACK_BUDGETS}"
         )
 
     def _write_client_key(self) -> Path:

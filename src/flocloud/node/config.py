@@ -47,6 +47,7 @@ class Limits:
     max_inflight_bytes: int = 4 * 1024 * 1024  # request frames being handled, per connection
     max_reply_bytes: int = 4 * 1024 * 1024  # a query page stops here (more: true)
     max_inflight_queries: int = 4  # queries and subscription backlogs running, per connection
+    max_queries_total: int = 16  # pages being read from the store at once, whole node
     max_outgoing_bytes: int = 16 * 1024 * 1024  # replies queued for one websocket
     max_outgoing_bytes_total: int = 256 * 1024 * 1024  # ... for all of them together
     write_timeout_seconds: float = 10.0  # a reply that cannot be queued/sent this long: cut
@@ -55,14 +56,14 @@ class Limits:
     header_timeout_seconds: float = 10.0  # to send a request head (also the keep-alive idle)
     request_timeout_seconds: float = 30.0  # HTTP: body read, handling and response write
     max_url_bytes: int = 72 * 1024  # request line (GET /api/messages?ids= of 1000 ids)
-    rate_per_source: float = 200.0  # writes per second per source (client IP or /64)
-    burst_per_source: int = 1000
+    rate_per_source: float = 500.0  # writes per second per source (client IP or /64)
+    burst_per_source: int = 5000
     bytes_per_source: float = 1024 * 1024  # bytes of writes per second per source
     burst_bytes_per_source: int = 16 * 1024 * 1024
-    rate_global: float = 5000.0  # client writes per second for the whole node
-    burst_global: int = 20000
-    bytes_global: float = 16 * 1024 * 1024  # bytes of client writes per second, whole node
-    burst_bytes_global: int = 256 * 1024 * 1024
+    rate_global: float = 20000.0  # client writes per second for the whole node
+    burst_global: int = 100000
+    bytes_global: float = 32 * 1024 * 1024  # bytes of client writes per second, whole node
+    burst_bytes_global: int = 512 * 1024 * 1024
 
 
 @dataclass(frozen=True)

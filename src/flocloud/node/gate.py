@@ -1,8 +1,8 @@
 """The door of a supernode: which TCP connections get in, and how HTTP-level errors look.
 
 Invariants owned here:
-- At most ``max_connections`` TCP connections are open, kept below the process's
-  open-file limit (whose soft value is raised to the hard one at start), so ``accept``
+- At most ``max_connections`` TCP connections are open, kept ``FD_RESERVE`` below the
+  process's open-file limit (whose soft value is raised to the hard one at start), so ``accept``
   never runs out of descriptors and store files and peer links always find one; at most
   ``max_connections_per_source`` come from one client IP (one IPv6 /64). Trusted proxies
   are exempt from the per-source cap (they carry many clients). A refused connection is
@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 from aiohttp import web
-from aiohttp.http_exceptions import LineTooLong
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 
 from .limits import RateLimitedLog, source_key
 
@@ -37,12 +37,21 @@ if TYPE_CHECKING:
     from .config import NodeConfig
     from .limits import Metrics
 
-__all__ = ["FD_RESERVE", "Gate", "GuardedRunner", "error_body", "raise_file_limit"]
+__all__ = ["BACKLOG", "FD_RESERVE", "Gate", "GuardedRunner", "error_body", "raise_file_limit"]
 
 log = logging.getLogger("flocloud.node.gate")
 
-FD_RESERVE = 64  # descriptors kept for the store, logs, peer links and the listening socket
-CODE_BY_STATUS = {400: "bad-format", 404: "not-found", 413: "too-large", 414: "too-large"}
+BACKLOG = 128  # the listen backlog: asyncio accepts up to this many at once
+# descriptors kept free: a burst of accepts (closed at once when over a limit, but open for
+# a moment), the store's files, logs, peer links and the listening socket
+FD_RESERVE = BACKLOG + 64
+CODE_BY_STATUS = {
+    400: "bad-format",
+    404: "not-found",
+    413: "too-large",
+    414: "too-large",
+    431: "too-large",
+}
 
 
 def error_body(code: str, message: str) -> bytes:
@@ -143,6 +152,15 @@ class _Handler(RequestHandler):
         self._source = None
         super().connection_lost(exc)
 
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        """A client's broken request body (bad Content-Encoding, broken chunks) found while
+        skipping it is the client's error: a rate-limited line, not a traceback."""
+        exc = kw.get("exc_info")
+        if isinstance(exc, RequestPayloadError | HttpProcessingError):
+            self.gate.rlog.warning("bad-body", "bad request body: %s", _one_line(str(exc)))
+            return
+        super().log_exception(*args, **kw)
+
     def handle_error(
         self,
         request: BaseRequest,
@@ -150,8 +168,11 @@ class _Handler(RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
-        if isinstance(exc, LineTooLong):
-            status = 414 if "line" in str(exc).lower() and status == 400 else status
+        if isinstance(exc, LineTooLong):  # args: (the data, the limit, its size)
+            data, limit = exc.args[0], exc.args[1]
+            url = bytes(data[:1]) == b"/" if isinstance(data, bytes | bytearray) else False
+            status = 414 if url else 431
+            message = f"{'request line' if url else 'header'} longer than {limit} bytes"
         code = CODE_BY_STATUS.get(status, "bad-format" if status < 500 else "internal")
         if status >= 500:
             log.error("error handling a request from %s", request.remote, exc_info=exc)

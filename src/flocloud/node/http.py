@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -23,6 +24,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from flocloud.protocol.errors import BadFormat, FlocloudError, NotFound, Unavailable
 
 from .gate import CODE_BY_STATUS, error_body
+from .limits import source_key
 from .requests import ChangesQuery, Filter, ObjectQuery, from_query
 
 if TYPE_CHECKING:
@@ -68,8 +70,7 @@ def add_routes(app: web.Application, node: Node) -> None:
                 async with asyncio.timeout(lim.request_timeout_seconds):
                     response: web.StreamResponse = await handler(request)
                     if isinstance(response, web.Response) and not response.prepared:
-                        await response.prepare(request)
-                        await response.write_eof()
+                        await write(request, response)
                     return response
             except TimeoutError:
                 if request.transport is not None:
@@ -96,12 +97,43 @@ def add_routes(app: web.Application, node: Node) -> None:
                 headers={"Access-Control-Allow-Origin": "*", **headers},
             )
         except (HttpProcessingError, RequestPayloadError) as exc:
+            # a body that does not decode (bad Content-Encoding, broken chunks): answer,
+            # skip the rest of it and close (the stream cannot be trusted past it)
             node.service.metrics.rejected["bad-format"] += 1
-            message = getattr(exc, "message", "") or str(exc)
-            return _error(BadFormat(f"request body: {message}"))
+            message = " ".join((getattr(exc, "message", "") or str(exc)).split())
+            request.content.feed_eof()
+            resp = _error(BadFormat(f"request body: {message}"))
+            resp.force_close()
+            return resp
         except Exception:
             log.exception("internal error on %s %s", request.method, request.path)
             return _json({"error": {"code": "internal", "message": "internal error"}}, 500)
+
+    pending: Counter[str] = Counter()  # bytes of HTTP responses being written, by source
+
+    async def write(request: web.Request, response: web.Response) -> None:
+        """Send a response, counted in the node's outgoing bytes: a source whose earlier
+        replies are still unread (over ``max_outgoing_bytes``), or a node over
+        ``max_outgoing_bytes_total``, gets ``unavailable`` instead of one more page."""
+        size = len(response.body) if isinstance(response.body, bytes) else 0
+        source = source_key(node.client_ip(request))
+        if pending[source] and (
+            pending[source] + size > lim.max_outgoing_bytes
+            or node.outgoing + size > lim.max_outgoing_bytes_total
+        ):
+            node.resource_log.warning("http-unread", "%s has unread replies: refusing more", source)
+            raise Unavailable("earlier replies to this source are still unread; read them first")
+        pending[source] += size
+        node.outgoing += size
+        try:
+            await response.prepare(request)
+            await response.write_eof()
+        finally:
+            pending[source] -= size
+            node.outgoing -= size
+            if pending[source] <= 0:
+                del pending[source]
+            node.room()
 
     app.middlewares.append(errors)
 

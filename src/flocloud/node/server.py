@@ -36,7 +36,7 @@ from flocloud.storage.sqlite import SqliteStore
 
 from . import requests as rq
 from .config import AppConfig, NodeConfig
-from .gate import Gate, GuardedRunner
+from .gate import BACKLOG, Gate, GuardedRunner
 from .limits import ByteBudget, RateLimitedLog, TokenBucket
 from .peers import Peers, RegistryView
 from .requests import decode_frame, frame_id
@@ -161,8 +161,8 @@ class Connection:
             data = await self.out.get()
             if data is None or self.ws.closed:
                 return
-            try:
-                await self.ws.send_str(data.decode())
+            try:  # the JSON bytes as a text frame, without a str copy of a large page
+                await self.ws.send_frame(data, WSMsgType.TEXT)
             except (ConnectionError, RuntimeError):
                 return
             finally:
@@ -222,9 +222,11 @@ class Connection:
             rid = req.id
             op = str(req.__struct_config__.tag)
             self.node.service.metrics.requests[op] += 1
-            reply = await self.dispatch(req)
-            if reply is not None:
-                await self.send({"id": rid, "ok": True, **reply})
+            # a query holds one of the connection's query slots until its page is queued
+            async with self.queries if isinstance(req, rq.Query) else contextlib.nullcontext():
+                reply = await self.dispatch(req)
+                if reply is not None:
+                    await self.send({"id": rid, "ok": True, **reply})
         except FlocloudError as exc:
             self.node.service.metrics.rejected[exc.code] += 1
             await self.send({"id": rid, "ok": False, "error": exc.to_dict()})
@@ -243,8 +245,7 @@ class Connection:
             case rq.Put():
                 return await svc.put(req.envelope.to_dict(), restore=req.restore, source=self.peer)
             case rq.Query():
-                async with self.queries:
-                    return await svc.query(req.filter)
+                return await svc.query(req.filter)
             case rq.Subscribe():
                 await self.subscribe(req.id, req.sub, req.filter)
                 return None
@@ -339,15 +340,16 @@ class Connection:
 
         after = f.after
         while True:
-            records, more = await self.node.service.store.query(
-                replace(
-                    f,
-                    after=after,
-                    newest_first=False,
-                    limit=500,
-                    max_bytes=self.lim.max_reply_bytes,
+            async with self.node.service.query_slots:
+                records, more = await self.node.service.store.query(
+                    replace(
+                        f,
+                        after=after,
+                        newest_first=False,
+                        limit=500,
+                        max_bytes=self.lim.max_reply_bytes,
+                    )
                 )
-            )
             for rec in records:
                 await self.send({"sub": sub_id, "event": rec.to_wire()})
                 state["last"] = rec.kseq
@@ -438,7 +440,12 @@ class Node:
                 self.config.path(self.config.tls_cert), self.config.path(self.config.tls_key)
             )
         site = web.TCPSite(
-            self.runner, self.config.host, self.config.port, ssl_context=ctx, reuse_address=True
+            self.runner,
+            self.config.host,
+            self.config.port,
+            ssl_context=ctx,
+            reuse_address=True,
+            backlog=BACKLOG,
         )
         await site.start()
         scheme = "https" if ctx else "http"

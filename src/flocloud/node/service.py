@@ -12,6 +12,7 @@ Invariants owned here:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -82,6 +83,7 @@ class NodeService:
         lim = config.limits
         self.envelope_limits = EnvelopeLimits(lim.max_message_bytes, lim.max_depth, lim.max_skew_ms)
         self.budget = WriteBudget(lim)
+        self.query_slots = asyncio.Semaphore(lim.max_queries_total)
         self.apps: dict[str, AppConfig] = dict(config.apps)
         self.subscribers: set[Subscriber] = set()
         self.replicate: Callable[[Envelope, int], Awaitable[int]] | None = None
@@ -173,9 +175,10 @@ class NodeService:
         f = parse_filter(filt, lim.query_max_limit, lim.max_reply_bytes)
         if self.prepare_key is not None:
             await self.prepare_key(f.receiver)
-        records, more = await self.store.query(f)
-        nxt = records[-1].kseq if records else f.after
-        return {"messages": [r.to_wire() for r in records], "next": nxt, "more": more}
+        async with self.query_slots:  # pages being read, node-wide: bounded memory
+            records, more = await self.store.query(f)
+            nxt = records[-1].kseq if records else f.after
+            return {"messages": [r.to_wire() for r in records], "next": nxt, "more": more}
 
     async def object_get(self, application: Any, name: Any, version: Any = None) -> dict[str, Any]:
         if not isinstance(application, str) or not isinstance(name, str):
