@@ -10,6 +10,7 @@ same inputs.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import socket
@@ -18,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import msgspec
 import orjson
 
@@ -30,7 +32,11 @@ __all__ = [
     "Deep",
     "Fuzzer",
     "Tally",
+    "check_http",
     "dumps",
+    "fuzz_http",
+    "fuzz_raw_http",
+    "fuzz_websocket",
     "http_request",
     "is_closed",
     "raw_http",
@@ -343,6 +349,95 @@ class Fuzzer:
                 b"GET \x00\x01 HTTP/1.1\r\n\r\n",
             ]
         )
+
+
+# -- drivers against a live node (``NodeProcess``-like: ``url``, ``ws_url``, ``port``) ----
+
+
+async def fuzz_websocket(node: Any, fz: Fuzzer, n: int, tally: Tally) -> None:
+    """``n`` frames pipelined on one websocket; each must get exactly one reply."""
+    answered = 0
+    done = asyncio.Event()
+    async with aiohttp.ClientSession() as session, session.ws_connect(node.ws_url) as ws:
+
+        async def reader() -> None:
+            nonlocal answered
+            async for msg in ws:
+                doc = orjson.loads(msg.data)
+                tally.reply(doc, "ws")
+                if "ok" in doc:
+                    answered += 1
+                    if answered >= n:
+                        done.set()
+
+        task = asyncio.create_task(reader())
+        for _ in range(n):
+            frame = fz.frame()
+            tally.inputs += 1
+            try:
+                frame.decode()
+                await ws.send_str(frame.decode())
+            except UnicodeDecodeError:
+                await ws.send_bytes(frame)
+        try:
+            await asyncio.wait_for(done.wait(), 60)
+        finally:
+            task.cancel()
+    assert answered == n, f"{n - answered} of {n} frames got no reply"
+
+
+async def fuzz_http(node: Any, fz: Fuzzer, n: int, tally: Tally) -> None:
+    sem = asyncio.Semaphore(8)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+
+        async def one(method: str, target: str, headers: dict[str, str], body: bytes) -> None:
+            async with sem:
+                try:
+                    async with session.request(
+                        method, node.url + target, headers=headers, data=body or None
+                    ) as resp:
+                        data = await resp.read()
+                        status = resp.status
+                except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
+                    tally.codes["closed"] += 1  # refused with a closed connection (413)
+                    return
+                except ValueError:  # the client library refused the input itself
+                    return
+                tally.inputs += 1
+                check_http(tally, status, data, method, target)
+
+        await asyncio.gather(*(one(*fz.http()) for _ in range(n)))
+
+
+def check_http(tally: Tally, status: int, data: bytes, method: str, target: str) -> None:
+    what = f"HTTP {method} {target[:80]} -> {status}"
+    if status >= 500 and status != 503:
+        tally.bad.append(f"{what}: {data[:200]!r}")
+        return
+    if status < 400:
+        tally.codes["ok"] += 1
+        return
+    if method == "HEAD":
+        tally.codes[f"http-{status}"] += 1
+        return
+    try:
+        doc: Any = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        tally.bad.append(f"{what}: not JSON: {data[:200]!r}")
+        return
+    tally.reply(doc, what)
+
+
+async def fuzz_raw_http(node: Any, fz: Fuzzer, n: int, tally: Tally) -> None:
+    for _ in range(n):
+        data = fz.raw_http()
+        tally.inputs += 1
+        answer = await asyncio.to_thread(raw_http, node.port, data)
+        status, body = http_request(answer)
+        if status == 0:
+            tally.bad.append(f"raw {data[:60]!r}: no HTTP answer: {answer[:100]!r}")
+            continue
+        check_http(tally, status, body, "RAW", repr(data[:60]))
 
 
 def raw_http(port: int, data: bytes, source: str = "127.0.0.1", timeout: float = 5.0) -> bytes:

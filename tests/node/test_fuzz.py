@@ -11,14 +11,13 @@ import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import orjson
 import pytest
 
 from flocloud.devnet.network import NodeProcess
-from fuzzing import Fuzzer, Tally, http_request, raw_http
+from fuzzing import Fuzzer, Tally, fuzz_http, fuzz_raw_http, fuzz_websocket
 from node_helpers import ALICE, BOB, env, start_node
 
 WS_INPUTS = 20_000
@@ -64,92 +63,6 @@ def assert_clean(tally: Tally, node: NodeProcess) -> None:
     assert not tally.bad, "\n".join(tally.bad[:20])
     log = node.log_path.read_text(errors="replace")
     assert "Traceback" not in log and "internal error" not in log, node.log_tail(40)
-
-
-async def fuzz_websocket(node: NodeProcess, fz: Fuzzer, n: int, tally: Tally) -> None:
-    """``n`` frames pipelined on one websocket; each must get exactly one reply."""
-    answered = 0
-    done = asyncio.Event()
-    async with aiohttp.ClientSession() as session, session.ws_connect(node.ws_url) as ws:
-
-        async def reader() -> None:
-            nonlocal answered
-            async for msg in ws:
-                doc = orjson.loads(msg.data)
-                tally.reply(doc, "ws")
-                if "ok" in doc:
-                    answered += 1
-                    if answered >= n:
-                        done.set()
-
-        task = asyncio.create_task(reader())
-        for _ in range(n):
-            frame = fz.frame()
-            tally.inputs += 1
-            try:
-                frame.decode()
-                await ws.send_str(frame.decode())
-            except UnicodeDecodeError:
-                await ws.send_bytes(frame)
-        try:
-            await asyncio.wait_for(done.wait(), 60)
-        finally:
-            task.cancel()
-    assert answered == n, f"{n - answered} of {n} frames got no reply"
-
-
-async def fuzz_http(node: NodeProcess, fz: Fuzzer, n: int, tally: Tally) -> None:
-    sem = asyncio.Semaphore(8)
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-
-        async def one(method: str, target: str, headers: dict[str, str], body: bytes) -> None:
-            async with sem:
-                try:
-                    async with session.request(
-                        method, node.url + target, headers=headers, data=body or None
-                    ) as resp:
-                        data = await resp.read()
-                        status = resp.status
-                except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
-                    tally.codes["closed"] += 1  # refused with a closed connection (413)
-                    return
-                except ValueError:  # the client library refused the input itself
-                    return
-                tally.inputs += 1
-                check_http(tally, status, data, method, target)
-
-        await asyncio.gather(*(one(*fz.http()) for _ in range(n)))
-
-
-def check_http(tally: Tally, status: int, data: bytes, method: str, target: str) -> None:
-    what = f"HTTP {method} {target[:80]} -> {status}"
-    if status >= 500 and status != 503:
-        tally.bad.append(f"{what}: {data[:200]!r}")
-        return
-    if status < 400:
-        tally.codes["ok"] += 1
-        return
-    if method == "HEAD":
-        tally.codes[f"http-{status}"] += 1
-        return
-    try:
-        doc: Any = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        tally.bad.append(f"{what}: not JSON: {data[:200]!r}")
-        return
-    tally.reply(doc, what)
-
-
-async def fuzz_raw_http(node: NodeProcess, fz: Fuzzer, n: int, tally: Tally) -> None:
-    for _ in range(n):
-        data = fz.raw_http()
-        tally.inputs += 1
-        answer = await asyncio.to_thread(raw_http, node.port, data)
-        status, body = http_request(answer)
-        if status == 0:
-            tally.bad.append(f"raw {data[:60]!r}: no HTTP answer: {answer[:100]!r}")
-            continue
-        check_http(tally, status, body, "RAW", repr(data[:60]))
 
 
 async def test_fuzz_live_node(fuzz_node: NodeProcess, good_session: aiohttp.ClientSession) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 
 import aiohttp
 
+from flocloud.client.keyfile import write_secret
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
 
@@ -196,7 +197,7 @@ def standalone_node(directory: Path, *, settings: str = "", name: str = "node") 
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     key = deterministic_key(f"standalone-{directory}")
-    (directory / "node.key").write_text(key.to_wif())
+    write_secret(directory / "node.key", key.to_wif())
     (directory / "node.toml").write_text(
         f'network = "regtest"\nport = {port}\ndata_dir = "data"\nkey_file = "node.key"\n{settings}\n'
     )

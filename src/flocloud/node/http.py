@@ -133,7 +133,6 @@ def add_routes(app: web.Application, node: Node) -> None:
             node.outgoing -= size
             if pending[source] <= 0:
                 del pending[source]
-            node.room()
 
     app.middlewares.append(errors)
 

@@ -22,6 +22,7 @@ import functools
 import ipaddress
 import json
 import logging
+import os
 import signal
 import ssl
 import time
@@ -35,7 +36,7 @@ from flocloud.protocol.errors import BadFormat, FlocloudError, Forbidden, RateLi
 from flocloud.storage.sqlite import SqliteStore
 
 from . import requests as rq
-from .config import AppConfig, NodeConfig
+from .config import KEY_ENV, AppConfig, NodeConfig
 from .gate import BACKLOG, Gate, GuardedRunner
 from .limits import ByteBudget, RateLimitedLog, TokenBucket
 from .peers import Peers, RegistryView
@@ -86,6 +87,7 @@ class Connection:
         self.lim = lim
         self.out: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.queued = 0  # bytes in ``out`` and being sent
+        self.waiting = 0  # bytes of frames waiting for room in ``out``
         self.room = asyncio.Event()
         self.room.set()
         self.bucket = TokenBucket(lim.rate_per_connection, lim.burst_per_connection)
@@ -100,14 +102,10 @@ class Connection:
 
     def _full(self, extra: int) -> bool:
         """No room for ``extra`` more bytes (a connection with nothing queued always has)."""
-        if self.queued == 0:
-            return False
-        if self.queued + extra > self.lim.max_outgoing_bytes:
-            return True
-        if self.node.outgoing + extra > self.lim.max_outgoing_bytes_total:
-            self.node.outgoing_blocked = True
-            return True
-        return False
+        return bool(self.queued) and (
+            self.queued + extra > self.lim.max_outgoing_bytes
+            or self.node.outgoing + extra > self.lim.max_outgoing_bytes_total
+        )
 
     def _queue(self, data: bytes) -> None:
         self.queued += len(data)
@@ -115,20 +113,42 @@ class Connection:
         self.out.put_nowait(data)
 
     async def send(self, frame: dict[str, Any]) -> None:
-        """Queue a frame, waiting for room (the client reads), at most the write timeout."""
+        """Queue a frame, waiting for room (the client reads), at most the write timeout.
+        A frame waiting counts in the node's outgoing bytes; when those pass
+        ``max_outgoing_bytes_total``, a connection that still has replies unread is cut
+        at once, so pages waiting for slow readers cannot add up across connections."""
         data = orjson.dumps(frame)
+        n = len(data)
         if self.cut:
             return
-        if self._full(len(data)):
-            try:
-                async with asyncio.timeout(self.lim.write_timeout_seconds):
-                    while self._full(len(data)) and not self.cut:
-                        self.room.clear()
-                        await self.room.wait()
-            except TimeoutError:
-                self.cut_off("slow reader: replies not read within the write timeout")
-        if not self.closed():
-            self._queue(data)
+        self.waiting += n
+        self.node.outgoing += n
+        try:
+            if self.node.outgoing > self.lim.max_outgoing_bytes_total and (
+                self.queued + self.waiting > n
+            ):
+                self.cut_off("the node's outgoing bytes are at their bound")
+                return
+            if self.queued and self.queued + n > self.lim.max_outgoing_bytes:
+                try:
+                    async with asyncio.timeout(self.lim.write_timeout_seconds):
+                        while self.queued and self.queued + n > self.lim.max_outgoing_bytes:
+                            self.room.clear()
+                            await self.room.wait()
+                            if self.closed():
+                                return
+                except TimeoutError:
+                    self.cut_off("slow reader: replies not read within the write timeout")
+                    return
+            if not self.closed():
+                self.queued += n  # moved from waiting to queued
+                self.waiting -= n
+                n = 0
+                self.out.put_nowait(data)
+        finally:
+            if n:  # not queued: release the reservation
+                self.waiting -= n
+                self.node.outgoing -= n
 
     def closed(self) -> bool:
         return self.cut
@@ -154,7 +174,6 @@ class Connection:
         self.queued -= n
         self.node.outgoing -= n
         self.room.set()
-        self.node.room()
 
     async def writer(self) -> None:
         while True:
@@ -170,7 +189,6 @@ class Connection:
 
     async def serve(self) -> None:
         writer = asyncio.create_task(self.writer())
-        self.node.rooms.add(self.room)
         try:
             async for msg in self.ws:
                 if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
@@ -193,7 +211,6 @@ class Connection:
                 elif msg.type == WSMsgType.ERROR:
                     break
         finally:
-            self.node.rooms.discard(self.room)
             for sub in self.subs.values():
                 self.node.service.subscribers.discard(sub)
             self.node.service.metrics.subscriptions -= len(self.subs)
@@ -397,16 +414,7 @@ class Node:
         self._registry_task: asyncio.Task[None] | None = None
         self.network_nodes: list[dict[str, str]] = []
         self.resource_log = RateLimitedLog(log)
-        self.outgoing = 0  # bytes queued for every websocket together
-        self.rooms: set[asyncio.Event] = set()  # per connection: set when its replies drain
-        self.outgoing_blocked = False
-
-    def room(self) -> None:
-        """Wake connections waiting on the node-wide outgoing bound once it has room."""
-        if self.outgoing_blocked and self.outgoing < self.config.limits.max_outgoing_bytes_total:
-            self.outgoing_blocked = False
-            for event in self.rooms:
-                event.set()
+        self.outgoing = 0  # bytes of replies queued or waiting, websockets and HTTP together
 
     async def start(self) -> None:
         data_dir = self.config.path(self.config.data_dir)
@@ -455,6 +463,9 @@ class Node:
             await self.peers.load_cursors()
             self.peers.start()
         log.info("supernode %s listening on %s (data %s)", self.key.address, self.url, data_dir)
+        key_file = self.config.path(self.config.key_file)
+        if not os.environ.get(KEY_ENV) and key_file.exists() and key_file.stat().st_mode & 0o077:
+            log.warning("the node key file %s is readable by other users: chmod 600 it", key_file)
 
     async def _follow_registry(self) -> None:
         from flocloud.chain.reader import make_reader
