@@ -78,7 +78,7 @@ class ChainConfig:
 @dataclass(frozen=True)
 class ReplicationConfig:
     anti_entropy_seconds: float = 5.0  # how often replicas compare range fingerprints
-    # anti-entropy leaves out writes received less than this long ago (still on their way)
+    # anti-entropy leaves out writes signed and received less than this long ago (in flight)
     settle_seconds: float = 10.0
     heartbeat_seconds: float = 1.0  # how often neighbours are pinged (failure detection)
     # a node hands off and deletes keys it no longer replicates only after the registry

@@ -78,10 +78,11 @@ MIGRATIONS: list[str] = [
     DROP INDEX messages_app_type;
     DROP INDEX messages_sender;
     """,
-    # harden: 6: anti-entropy settles on the node's receive time, not the signed client
-    # time (a client chooses that one): the covering index sums by received_ms
+    # harden: 6: anti-entropy settles a write by the earlier of its signed time and the
+    # node's receive time (a client can date a write ahead, never its arrival): the
+    # covering index holds both
     """
-    CREATE INDEX messages_receiver_id_received ON messages(receiver, id, received_ms, fp1, fp2);
+    CREATE INDEX messages_receiver_settle ON messages(receiver, id, time, received_ms, fp1, fp2);
     DROP INDEX messages_receiver_id;
     """,
 ]
