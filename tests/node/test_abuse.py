@@ -196,6 +196,8 @@ async def test_connection_flood(abuse_node: NodeProcess, good: aiohttp.ClientSes
 async def test_slowloris(abuse_node: NodeProcess, good: aiohttp.ClientSession) -> None:
     """100 connections that send one header line every half second are closed once the
     header timeout (3 s) passes; a normal client is served meanwhile."""
+    assert abuse_node.pid
+    before = rss_mib(abuse_node.pid)
     socks = [raw_socket(abuse_node.port, f"127.0.0.{30 + i % 5}") for i in range(100)]
     for s in socks:
         s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
@@ -218,11 +220,14 @@ async def test_slowloris(abuse_node: NodeProcess, good: aiohttp.ClientSession) -
         s.close()
     assert not open_, f"{len(open_)} slowloris connections still held after {took:.1f} s"
     assert took >= 2.5  # closed by the header timeout, not at once
+    assert rss_mib(abuse_node.pid) - before < 32
 
 
 async def test_sybil_writes(abuse_node: NodeProcess, good: aiohttp.ClientSession) -> None:
     """200 fresh IDs from one host share that host's byte budget; the node's disk grows at
     most by the burst plus the rate, and another source still writes."""
+    assert abuse_node.pid
+    before = rss_mib(abuse_node.pid)
     lim = Limits(bytes_per_source=262144.0)
     ids = [key(f"sybil{i}") for i in range(200)]
     envs = [
@@ -246,6 +251,7 @@ async def test_sybil_writes(abuse_node: NodeProcess, good: aiohttp.ClientSession
     allowed = lim.burst_bytes_per_source + lim.bytes_per_source * took + 30_100
     assert accepted * 30_100 <= allowed, (accepted, took)
     assert refused > 1000 and accepted >= lim.burst_bytes_per_source // 30_100
+    assert rss_mib(abuse_node.pid) - before < 64
 
 
 def test_write_budget_global_and_atomic() -> None:

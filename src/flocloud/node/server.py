@@ -4,8 +4,12 @@ Invariants owned here:
 - A client never sees a stack trace: every failure becomes ``{"code", "message"}``
   (unexpected ones are logged and answered ``internal``); one bad client never disturbs
   others (its errors stay on its connection).
+- Every frame is decoded and validated by its operation's schema (``requests.py``)
+  before any work, and gets exactly one reply carrying its ``id``.
 - Requests on one connection are pipelined (each runs as its own task, at most
-  ``max_inflight_per_connection`` at a time); replies carry the request's ``id``.
+  ``max_inflight_per_connection`` and ``max_inflight_bytes`` at a time).
+- Memory per connection is bounded in bytes (``Connection``): a client that leaves its
+  replies unread past ``write_timeout_seconds`` is disconnected.
 - A subscription sends its stored matches, then ``{"sub", "eose": true}``, then live
   matches. Live records that commit while the stored phase runs are buffered and sent
   after it, skipping any ``seq`` already sent: no gap, no duplicate. A subscriber whose
