@@ -58,7 +58,10 @@ async def main() -> None:
     p.add_argument("--clients", type=int, default=50)
     p.add_argument("--inflight", type=int, default=64)
     args = p.parse_args()
-    limits = "rate_per_id = 1e9\nburst_per_id = 1000000000\nrate_per_connection = 1e9\nburst_per_connection = 1000000000\nmax_skew_ms = 3600000"
+    limits = "rate_per_id = 1e9\nburst_per_id = 1000000000\nrate_per_connection = 1e9\nburst_per_connection = 1000000000\nmax_skew_ms = 3600000\n"
+    # every client is on 127.0.0.1: lift the per-source and node budgets
+    limits += "rate_per_source = 1e9\nburst_per_source = 1000000000\nrate_global = 1e9\nburst_global = 1000000000\n"
+    limits += "bytes_per_source = 1e12\nburst_bytes_per_source = 1000000000000\nbytes_global = 1e12\nburst_bytes_global = 1000000000000"
     node = standalone_node(Path(tempfile.mkdtemp()), settings=f"[limits]\n{limits}")
     node.start()
     await node.wait_healthy(30)

@@ -117,7 +117,7 @@ async def stored(url: str) -> int:
     async with aiohttp.ClientSession() as s, s.get(url + "/metrics") as r:
         for line in (await r.text()).splitlines():
             if line.startswith("flocloud_replicated_total "):
-                return int(line.split()[1])
+                return int(float(line.split()[1]))  # the exposition writes floats
     raise RuntimeError("no flocloud_replicated_total in /metrics")
 
 

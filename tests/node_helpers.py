@@ -59,7 +59,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
 def tight_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
     proc = start_node(
         tmp_path_factory.mktemp("tight"),
-        "rate_per_id = 2.0\nburst_per_id = 5\nquota_bytes_per_id = 60000\nsubscription_queue = 20\nmax_message_bytes = 30000",
+        "rate_per_id = 2.0\nburst_per_id = 5\nquota_bytes_per_id = 60000\nsubscription_queue = 20\nmax_message_bytes = 30000\nburst_bytes_per_source = 100000000",
     )
     yield proc
     proc.stop()

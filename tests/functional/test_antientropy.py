@@ -38,7 +38,7 @@ async def replication_metrics(url: str) -> dict[str, int]:
     for line in text.splitlines():
         if line.startswith("flocloud_replication_total{"):
             name, value = line.split(" ")
-            out[name.split('"')[1]] = int(value)
+            out[name.split('"')[1]] = int(float(value))  # the exposition writes floats
     return out
 
 

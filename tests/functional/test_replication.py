@@ -98,9 +98,17 @@ async def test_unregistered_process_cannot_replicate(devnet: Network) -> None:
         assert auth.value.code == "invalid-signature"
         with pytest.raises(FlocloudError):
             await conn.request("peer.replicate", envelope={})
-        for op in ("peer.digest", "peer.ids", "peer.get", "peer.push", "peer.key"):
+        # well-formed replication requests (a malformed one is bad-format before anything)
+        r = stranger.address
+        for op, fields in (
+            ("peer.digest", {"ranges": []}),
+            ("peer.ids", {"receiver": r, "ranges": []}),
+            ("peer.get", {"ids": []}),
+            ("peer.push", {"records": []}),
+            ("peer.key", {"receiver": r}),
+        ):
             with pytest.raises(FlocloudError) as refused:
-                await conn.request(op)
+                await conn.request(op, **fields)
             assert refused.value.code == "forbidden", op
         await conn.close()
 

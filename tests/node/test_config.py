@@ -43,3 +43,35 @@ def test_overrides_and_errors(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.toml")
     with pytest.raises(BadFormat, match="no node key"):
         load_config(None, key_file=str(tmp_path / "none.key")).key()
+
+
+def test_node_key_never_from_arguments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node key comes from FLOCLOUD_NODE_WIF or key_file; ``node run`` takes no --wif
+    (arguments show in ``ps``); ``node init --force`` leaves a 0600 key over a 0644 one."""
+    import os
+    import stat
+
+    from click.testing import CliRunner
+
+    from flocloud.cli.main import cli
+    from flocloud.node.config import KEY_ENV
+    from flocloud.protocol.keys import PrivateKey
+    from flocloud.protocol.params import REGTEST
+
+    runner = CliRunner()
+    d = tmp_path / "n"
+    assert runner.invoke(cli, ["node", "init", str(d)]).exit_code == 0
+    key_path = d / "node.key"
+    os.chmod(key_path, 0o644)
+    first = key_path.read_text()
+    assert runner.invoke(cli, ["node", "init", str(d), "--force"]).exit_code == 0
+    assert stat.S_IMODE(key_path.stat().st_mode) == 0o600 and key_path.read_text() != first
+    assert not list(d.glob("*.tmp"))
+    result = runner.invoke(cli, ["node", "run", "--wif", "x", "--config", str(d / "node.toml")])
+    assert result.exit_code != 0 and "No such option" in result.output
+    # the environment wins over the file
+    other = PrivateKey(b"\x07" * 32, REGTEST)
+    monkeypatch.setenv(KEY_ENV, other.to_wif())
+    assert load_config(d / "node.toml").key().address == other.address
+    monkeypatch.delenv(KEY_ENV)
+    assert load_config(d / "node.toml").key().to_wif() == key_path.read_text().strip()

@@ -251,7 +251,7 @@ async def test_key_digests_follow_puts_and_drops(tmp_path: Path) -> None:
 
     db = sqlite3.connect(path)
     db.executescript(
-        "DROP TABLE key_digest; DROP INDEX messages_receiver_id; "
+        "DROP TABLE key_digest; DROP INDEX messages_receiver_settle; "
         "ALTER TABLE messages DROP COLUMN fp1; ALTER TABLE messages DROP COLUMN fp2; "
         "CREATE INDEX messages_receiver ON messages(receiver, seq); "
         "CREATE INDEX messages_app_type ON messages(application, type, seq); "

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 import orjson
 
+from flocloud.client.keyfile import write_secret
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import network_by_name
 
@@ -68,9 +69,7 @@ def init(
             break
         except Exception:  # pragma: no cover - secret out of range, astronomically rare
             continue
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key.to_wif() + "\n")
+    write_secret(key_path, key.to_wif() + "\n")  # 0600, also over an older 0644 file
     uri = public_url or f"ws://{host}:{port}/ws"
     cfg_path.write_text(
         CONFIG_TEMPLATE.format(
@@ -107,23 +106,24 @@ def init(
 
 @node_group.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="node.toml")
-@click.option("--wif", help="Node key (overrides the config).")
 @click.option("--data-dir", help="Data directory (overrides the config).")
 @click.option("--host")
 @click.option("--port", type=int)
 def run(
     config_path: str | None,
-    wif: str | None,
     data_dir: str | None,
     host: str | None,
     port: int | None,
 ) -> None:
-    """Run a supernode until SIGTERM or Ctrl-C."""
+    """Run a supernode until SIGTERM or Ctrl-C.
+
+    The node key comes from the environment (FLOCLOUD_NODE_WIF) or the config's key_file,
+    never from an argument: arguments are visible to every user in ``ps``."""
     from flocloud.node.config import load_config
     from flocloud.node.server import run_node
 
     cfg = load_config(
-        Path(config_path) if config_path else None, wif=wif, data_dir=data_dir, host=host, port=port
+        Path(config_path) if config_path else None, data_dir=data_dir, host=host, port=port
     )
     cfg.key()  # fail early with a clear message when there is no key
     run_node(cfg)

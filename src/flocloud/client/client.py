@@ -434,7 +434,7 @@ class Client:
     ) -> AsyncIterator[Message]:
         """Stored matches, then live ones, until the caller stops iterating."""
         receiver = receiver or self.id
-        if "app" in filters:  # the same name as fetch's
+        if "app" in filters:  # the name ``fetch`` takes; the wire filter says application
             filters["application"] = filters.pop("app")
         filt = {"receiver": receiver, **{k: v for k, v in filters.items() if v is not None}}
         sub = f"s{next(self._subs)}"

@@ -41,15 +41,23 @@ def key_file_path() -> Path:
     return config_dir() / "key.json"
 
 
+def write_secret(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` with mode 0600, atomically: a fresh file is written and
+    renamed over the old one, so a replaced file never keeps a wider mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        os.fchmod(fh.fileno(), 0o600)  # whatever the umask
+        fh.write(text)
+    os.replace(tmp, path)
+
+
 def save_key(key: PrivateKey, path: Path | None = None) -> Path:
     """Write the key file (mode 0600, created atomically); returns its path."""
     path = path or key_file_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump({"wif": key.to_wif(), "floID": key.address}, fh)
-    os.replace(tmp, path)
+    write_secret(path, json.dumps({"wif": key.to_wif(), "floID": key.address}))
     return path
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import aiohttp
 
+from flocloud.client.keyfile import write_secret
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
 
@@ -191,13 +192,20 @@ class NodeProcess(Proc):
         return (self.id, self.key.pubkey_hex, f"127.0.0.1:{self.port}", self.ws_url)
 
 
+# a local network's clients all come from 127.0.0.1: per-source budgets sized for all of them
+LOOPBACK_BUDGETS = (
+    "rate_per_source = 1e6\nburst_per_source = 1000000\nbytes_per_source = 1e10\n"
+    "burst_bytes_per_source = 10000000000\nmax_connections_per_source = 1024\n"
+)
+
+
 def standalone_node(directory: Path, *, settings: str = "", name: str = "node") -> NodeProcess:
     """A supernode process with no chain (apps and limits from ``settings``, TOML text
     appended to the config); call ``start()`` and ``await wait_healthy()``."""
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     key = deterministic_key(f"standalone-{directory}")
-    (directory / "node.key").write_text(key.to_wif())
+    write_secret(directory / "node.key", key.to_wif())
     (directory / "node.toml").write_text(
         f'network = "regtest"\nport = {port}\ndata_dir = "data"\nkey_file = "node.key"\n{settings}\n'
     )
@@ -272,6 +280,8 @@ class Network:
             # a local network converges fast: compare replicas often, hand off soon
             "[replication]\nanti_entropy_seconds = 1.0\nsettle_seconds = 2.0\nhandoff_grace_seconds = "
             f"{max(2.0, 3 * self.registry_refresh)}\n"
+            # every client of a local network is 127.0.0.1: one source with room for all
+            f"\n[limits]\n{LOOPBACK_BUDGETS}"
         )
 
     def _write_client_key(self) -> Path:

@@ -138,8 +138,8 @@ class AntiEntropy:
         return {"ranges": out}
 
     async def serve_ids(self, receiver: Any, ranges: Any, max_time: Any = None) -> dict[str, Any]:
-        """Like ``serve_digest`` for the ids of one key (those signed at most at
-        ``max_time``, when given); small ranges list their ids."""
+        """Like ``serve_digest`` for the ids of one key (those settled at ``max_time``,
+        when given: signed or received by then); small ranges list their ids."""
         if not isinstance(receiver, str) or not receiver:
             raise BadFormat("peer.ids needs a receiver")
         if max_time is not None and (type(max_time) is not int or not 0 <= max_time < 2**62):
@@ -230,7 +230,10 @@ class AntiEntropy:
         for receiver in differing:
             if self.peers.self_id not in self.peers.replica_set(receiver):
                 continue  # not ours under our view: the peer's view differs
-            # writes of the last few seconds are still on their way: leave them out
+            # writes of the last few seconds are still on their way: leave them out. A
+            # write settles at the earlier of its signed time and its receive time: a
+            # client can date a write ahead, never its arrival (and replicas agree on the
+            # signed time, so a write repaired here a moment ago is not compared again)
             settle_ms = int(self.peers.node.config.replication.settle_seconds * 1000)
             settled = self.peers.node.service.now_ms() - settle_ms
             missing, _, _ = await self.diff_ids(conn, receiver, settled)
@@ -242,7 +245,7 @@ class AntiEntropy:
     async def diff_ids(
         self, conn: NodeConnection, receiver: str, max_time: int | None = None
     ) -> tuple[list[str], list[str], bool]:
-        """Ids of ``receiver`` (signed at most at ``max_time``, when given) the peer holds
+        """Ids of ``receiver`` (settled at ``max_time``, when given) the peer holds
         and we lack, those we hold and it lacks, and whether the peer says it replicates
         ``receiver``. Fingerprints of id ranges are summed by the store on both sides."""
         store = self._store

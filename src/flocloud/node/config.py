@@ -6,6 +6,7 @@ Invariant: every setting has a default here and is documented in ``config.exampl
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -15,7 +16,17 @@ from flocloud.protocol.errors import BadFormat
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import network_by_name
 
-__all__ = ["AppConfig", "ChainConfig", "Limits", "NodeConfig", "ReplicationConfig", "load_config"]
+KEY_ENV = "FLOCLOUD_NODE_WIF"  # the node key as WIF, instead of key_file
+
+__all__ = [
+    "KEY_ENV",
+    "AppConfig",
+    "ChainConfig",
+    "Limits",
+    "NodeConfig",
+    "ReplicationConfig",
+    "load_config",
+]
 
 
 @dataclass(frozen=True)
@@ -32,6 +43,27 @@ class Limits:
     quota_bytes_per_id: int = 50 * 1024 * 1024
     query_max_limit: int = 1000
     max_inflight_per_connection: int = 512
+    # -- running on the internet (docs/howto.md): bytes, connections, time, budgets ------
+    max_inflight_bytes: int = 4 * 1024 * 1024  # request frames being handled, per connection
+    max_reply_bytes: int = 4 * 1024 * 1024  # a query page stops here (more: true)
+    max_inflight_queries: int = 4  # queries and subscription backlogs running, per connection
+    max_queries_total: int = 16  # pages being read from the store at once, whole node
+    max_outgoing_bytes: int = 16 * 1024 * 1024  # replies queued for one websocket
+    max_outgoing_bytes_total: int = 256 * 1024 * 1024  # ... for all of them together
+    write_timeout_seconds: float = 10.0  # a reply that cannot be queued/sent this long: cut
+    max_connections: int = 4096  # TCP connections (also kept below the open-file limit)
+    max_connections_per_source: int = 64  # per client IP (IPv6: per /64); proxies exempt
+    header_timeout_seconds: float = 10.0  # to send a request head (also the keep-alive idle)
+    request_timeout_seconds: float = 30.0  # HTTP: body read, handling and response write
+    max_url_bytes: int = 72 * 1024  # request line (GET /api/messages?ids= of 1000 ids)
+    rate_per_source: float = 500.0  # writes per second per source (client IP or /64)
+    burst_per_source: int = 5000
+    bytes_per_source: float = 1024 * 1024  # bytes of writes per second per source
+    burst_bytes_per_source: int = 16 * 1024 * 1024
+    rate_global: float = 20000.0  # client writes per second for the whole node
+    burst_global: int = 100000
+    bytes_global: float = 32 * 1024 * 1024  # bytes of client writes per second, whole node
+    burst_bytes_global: int = 512 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -46,7 +78,7 @@ class ChainConfig:
 @dataclass(frozen=True)
 class ReplicationConfig:
     anti_entropy_seconds: float = 5.0  # how often replicas compare range fingerprints
-    # anti-entropy leaves out writes signed less than this long ago (still on their way)
+    # anti-entropy leaves out writes signed and received less than this long ago (in flight)
     settle_seconds: float = 10.0
     heartbeat_seconds: float = 1.0  # how often neighbours are pinged (failure detection)
     # a node hands off and deletes keys it no longer replicates only after the registry
@@ -68,7 +100,6 @@ class NodeConfig:
     host: str = "127.0.0.1"
     port: int = 7400
     data_dir: str = "data"
-    wif: str = ""
     key_file: str = "node.key"
     public_url: str = ""
     tls_cert: str = ""
@@ -91,14 +122,19 @@ class NodeConfig:
         return p if p.is_absolute() else Path(self.base_dir) / p
 
     def key(self) -> PrivateKey:
+        """The node key: ``$FLOCLOUD_NODE_WIF``, else the WIF in ``key_file``. Never from a
+        command-line argument (``ps`` shows those to every user of the machine)."""
         net = network_by_name(self.network)
-        if self.wif:
-            return PrivateKey.from_wif(self.wif, net)
+        wif = os.environ.get(KEY_ENV, "").strip()
+        if wif:
+            return PrivateKey.from_wif(wif, net)
         path = self.path(self.key_file)
         try:
             return PrivateKey.from_wif(path.read_text().strip(), net)
         except FileNotFoundError:
-            raise BadFormat(f"no node key: set wif or create {path} (flocloud node init)") from None
+            raise BadFormat(
+                f"no node key: set {KEY_ENV} or create {path} (flocloud node init)"
+            ) from None
 
 
 def _build(cls: Any, data: dict[str, Any], where: str) -> Any:

@@ -1,20 +1,31 @@
 """HTTP routes of a supernode: self-description, dashboard, metrics, read APIs.
 
-Invariant: errors are JSON ``{"error": {"code", "message"}}`` with a 4xx status (5xx only
-for ``internal``/``unavailable``); every route, writes included, allows any origin (CORS,
-``flocloud.web.routes``) because all data served is public and every write signed.
+Invariants: every error is JSON ``{"error": {"code", "message"}}`` with a 4xx status (5xx
+only for ``internal``/``unavailable``), aiohttp's own included (404, 405, 413, a payload
+that does not decode); query parameters go through the request schemas of
+``requests.py``; a request (body read, handling, response write) that takes longer than
+``request_timeout_seconds`` is dropped, so a client that does not read cannot hold a
+reply in memory. Every route, writes included, allows any origin (CORS,
+``flocloud.web.routes``): all data served is public and every write signed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import Counter
 from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
-from flocloud.protocol.errors import BadFormat, FlocloudError, NotFound
+from flocloud.protocol.errors import BadFormat, FlocloudError, NotFound, Unavailable
 
+from .gate import CODE_BY_STATUS, error_body
+from .limits import source_key
+from .requests import ChangesQuery, Filter, ObjectQuery, from_query
 from .shape import HttpNode as Node
 
 __all__ = ["add_routes"]
@@ -44,26 +55,54 @@ def _error(exc: FlocloudError) -> web.Response:
     return _json({"error": exc.to_dict()}, _STATUS.get(exc.code, 400))
 
 
-def _int(value: str | None, name: str) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise BadFormat(f"{name} must be an integer") from None
-
-
 def add_routes(app: web.Application, node: Node) -> None:
+    lim = node.config.limits
+
     @web.middleware
     async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
         try:
-            response: web.StreamResponse = await handler(request)
-            return response
+            if request.path == "/ws":  # a websocket bounds itself (server.Connection)
+                ws: web.StreamResponse = await handler(request)
+                return ws
+            try:
+                async with asyncio.timeout(lim.request_timeout_seconds):
+                    response: web.StreamResponse = await handler(request)
+                    if isinstance(response, web.Response) and not response.prepared:
+                        await write(request, response)
+                    return response
+            except TimeoutError:
+                if request.transport is not None:
+                    request.transport.abort()
+                node.resource_log.warning(
+                    "http-timeout", "dropped a request from %s: too slow", request.remote
+                )
+                raise Unavailable(
+                    f"request not done within {lim.request_timeout_seconds:g} s"
+                ) from None
         except FlocloudError as exc:
             node.service.metrics.rejected[exc.code] += 1
             return _error(exc)
-        except web.HTTPException:
-            raise
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            code = CODE_BY_STATUS.get(exc.status, "bad-format")
+            node.service.metrics.rejected[code] += 1
+            headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+            return web.Response(
+                status=exc.status,
+                body=error_body(code, exc.text or exc.reason),
+                content_type="application/json",
+                headers={"Access-Control-Allow-Origin": "*", **headers},
+            )
+        except (HttpProcessingError, RequestPayloadError) as exc:
+            # a body that does not decode (bad Content-Encoding, broken chunks): answer,
+            # skip the rest of it and close (the stream cannot be trusted past it)
+            node.service.metrics.rejected["bad-format"] += 1
+            message = " ".join((getattr(exc, "message", "") or str(exc)).split())
+            request.content.feed_eof()
+            resp = _error(BadFormat(f"request body: {message}"))
+            resp.force_close()
+            return resp
         except Exception:
             log.exception("internal error on %s %s", request.method, request.path)
             return _json({"error": {"code": "internal", "message": "internal error"}}, 500)
@@ -73,6 +112,31 @@ def add_routes(app: web.Application, node: Node) -> None:
     from .stats import add_stats_route
 
     app.middlewares.append(cors_middleware)  # outermost: preflights never reach routing
+    pending: Counter[str] = Counter()  # bytes of HTTP responses being written, by source
+
+    async def write(request: web.Request, response: web.Response) -> None:
+        """Send a response, counted in the node's outgoing bytes: a source whose earlier
+        replies are still unread (over ``max_outgoing_bytes``), or a node over
+        ``max_outgoing_bytes_total``, gets ``unavailable`` instead of one more page."""
+        size = len(response.body) if isinstance(response.body, bytes) else 0
+        source = source_key(node.client_ip(request))
+        if pending[source] and (
+            pending[source] + size > lim.max_outgoing_bytes
+            or node.outgoing + size > lim.max_outgoing_bytes_total
+        ):
+            node.resource_log.warning("http-unread", "%s has unread replies: refusing more", source)
+            raise Unavailable("earlier replies to this source are still unread; read them first")
+        pending[source] += size
+        node.outgoing += size
+        try:
+            await response.prepare(request)
+            await response.write_eof()
+        finally:
+            pending[source] -= size
+            node.outgoing -= size
+            if pending[source] <= 0:
+                del pending[source]
+
     app.middlewares.append(errors)
 
     async def index(request: web.Request) -> web.StreamResponse:
@@ -89,52 +153,36 @@ def add_routes(app: web.Application, node: Node) -> None:
     async def metrics(request: web.Request) -> web.Response:
         assert node.store is not None
         st = await node.store.stats()
-        text = node.service.metrics.render(st.messages, st.db_bytes, st.commits, st.writes)
+        body = node.service.metrics.render(st.messages, st.db_bytes, st.commits, st.writes)
         return web.Response(
-            text=text,
-            content_type="text/plain",
-            charset="utf-8",
-            headers={"Access-Control-Allow-Origin": "*"},
+            body=body,
+            headers={
+                "Access-Control-Allow-Origin": "*",
+                "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
+            },
         )
 
     async def messages(request: web.Request) -> web.Response:
-        q = request.query
-        filt: dict[str, Any] = {
-            k: q[k]
-            for k in ("receiver", "application", "type", "sender", "comment", "order", "after")
-            if k in q
-        }
-        for k in ("limit", "since", "until"):
-            v = _int(q.get(k), k)
-            if v is not None:
-                filt[k] = v
-        if "ids" in q:
-            filt["ids"] = q["ids"].split(",")
-        if q.get("include_deleted") in ("1", "true"):
-            filt["include_deleted"] = True
-        return _json(await node.service.query(filt))
+        params: dict[str, Any] = dict(request.query)
+        if "ids" in params:
+            params["ids"] = [i for i in str(params["ids"]).split(",") if i]
+        return _json(await node.service.query(from_query(params, Filter)))
 
     async def post_message(request: web.Request) -> web.Response:
         body = await request.read()
-        return _json(await node.service.put(body))
+        return _json(await node.service.put(body, source=node.client_ip(request)))
 
     async def get_object(request: web.Request) -> web.Response:
         m = request.match_info
+        q = from_query(dict(request.query), ObjectQuery)
         return _json(
-            await node.service.object_get(
-                m["app"],
-                m["name"],
-                request.query.get("version"),
-                request.query.get("consistent") in ("1", "true"),
-            )
+            await node.service.object_get(m["app"], m["name"], q.version, q.consistent is True)
         )
 
     async def object_changes(request: web.Request) -> web.Response:
-        m, q = request.match_info, request.query
-        since = q.get("since") or "0"
-        return _json(
-            await node.service.object_changes(m["app"], m["name"], since, q.get("mode", "patches"))
-        )
+        m = request.match_info
+        q = from_query(dict(request.query), ChangesQuery)
+        return _json(await node.service.object_changes(m["app"], m["name"], q.since, q.mode))
 
     async def schemas(request: web.Request) -> web.Response:
         return _json(await node.service.schemas(request.match_info["app"]))
@@ -196,3 +244,4 @@ def add_routes(app: web.Application, node: Node) -> None:
     add_stats_route(app, node)
     add_static_routes(app)
     app.router.add_route("*", "/api/{rest:.*}", not_found)  # JSON errors, not HTML
+    app.router.add_route("*", "/api", not_found)

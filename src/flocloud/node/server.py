@@ -4,8 +4,12 @@ Invariants owned here:
 - A client never sees a stack trace: every failure becomes ``{"code", "message"}``
   (unexpected ones are logged and answered ``internal``); one bad client never disturbs
   others (its errors stay on its connection).
+- Every frame is decoded and validated by its operation's schema (``requests.py``)
+  before any work, and gets exactly one reply carrying its ``id``.
 - Requests on one connection are pipelined (each runs as its own task, at most
-  ``max_inflight_per_connection`` at a time); replies carry the request's ``id``.
+  ``max_inflight_per_connection`` and ``max_inflight_bytes`` at a time).
+- Memory per connection is bounded in bytes (``Connection``): a client that leaves its
+  replies unread past ``write_timeout_seconds`` is disconnected.
 - A subscription sends its stored matches, then ``{"sub", "eose": true}``, then live
   matches, each with the cursor after it; the phases and the exactly-once rule are
   ``flocloud.replication.subscription``'s. A subscriber whose outgoing queue is full is
@@ -18,14 +22,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import json
 import logging
+import os
 import signal
 import ssl
 import time
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import orjson
 from aiohttp import WSMsgType, web
 
@@ -35,9 +42,12 @@ from flocloud.replication.subscription import Subscription, SubscriptionPhase
 from flocloud.storage.sqlite import SqliteStore
 
 from . import http
-from .config import AppConfig, NodeConfig
-from .limits import TokenBucket
+from . import requests as rq
+from .config import KEY_ENV, AppConfig, NodeConfig
+from .gate import BACKLOG, Gate, GuardedRunner
+from .limits import ByteBudget, RateLimitedLog, TokenBucket
 from .peers import Peers, RegistryView
+from .requests import decode_frame, frame_id
 from .service import NodeService, Subscriber, parse_filter
 from .strict import StrictObjects
 
@@ -74,31 +84,119 @@ def setup_logging(config: NodeConfig) -> None:
 
 
 class Connection:
-    """One websocket client."""
+    """One websocket client. Memory is bounded in bytes: request frames being handled
+    (``max_inflight_bytes``), queries running (``max_inflight_queries``, each page at most
+    ``max_reply_bytes``) and replies queued (``max_outgoing_bytes``, and all connections
+    together ``max_outgoing_bytes_total``). A reply that finds no room within
+    ``write_timeout_seconds`` means the client is not reading: the connection is cut."""
 
-    def __init__(self, node: Node, ws: web.WebSocketResponse, peer: str) -> None:
-        self.node, self.ws, self.peer = node, ws, peer
+    def __init__(
+        self, node: Node, ws: web.WebSocketResponse, peer: str, transport: Any = None
+    ) -> None:
+        self.node, self.ws, self.peer, self.transport = node, ws, peer, transport
         lim = node.config.limits
-        self.out: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=lim.subscription_queue)
+        self.lim = lim
+        self.out: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.queued = 0  # bytes in ``out`` and being sent
+        self.waiting = 0  # bytes of frames waiting for room in ``out``
+        self.room = asyncio.Event()
+        self.room.set()
         self.bucket = TokenBucket(lim.rate_per_connection, lim.burst_per_connection)
         self.inflight = asyncio.Semaphore(lim.max_inflight_per_connection)
+        self.inflight_bytes = ByteBudget(lim.max_inflight_bytes)
+        self.queries = asyncio.Semaphore(lim.max_inflight_queries)
         self.subs: dict[str, Subscriber] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.background: set[asyncio.Task[None]] = set()
         self.peer_state: dict[str, Any] = {}
+        self.cut = False
+
+    def _full(self, extra: int) -> bool:
+        """No room for ``extra`` more bytes (a connection with nothing queued always has)."""
+        return bool(self.queued) and (
+            self.queued + extra > self.lim.max_outgoing_bytes
+            or self.node.outgoing + extra > self.lim.max_outgoing_bytes_total
+        )
+
+    def _queue(self, data: bytes) -> None:
+        self.queued += len(data)
+        self.node.outgoing += len(data)
+        self.out.put_nowait(data)
 
     async def send(self, frame: dict[str, Any]) -> None:
-        await self.out.put(orjson.dumps(frame))
+        """Queue a frame, waiting for room (the client reads), at most the write timeout.
+        A frame waiting counts in the node's outgoing bytes; when those pass
+        ``max_outgoing_bytes_total``, a connection that still has replies unread is cut
+        at once, so pages waiting for slow readers cannot add up across connections."""
+        data = orjson.dumps(frame)
+        n = len(data)
+        if self.cut:
+            return
+        self.waiting += n
+        self.node.outgoing += n
+        try:
+            if self.node.outgoing > self.lim.max_outgoing_bytes_total and (
+                self.queued + self.waiting > n
+            ):
+                self.cut_off("the node's outgoing bytes are at their bound")
+                return
+            if self.queued and self.queued + n > self.lim.max_outgoing_bytes:
+                try:
+                    async with asyncio.timeout(self.lim.write_timeout_seconds):
+                        while self.queued and self.queued + n > self.lim.max_outgoing_bytes:
+                            self.room.clear()
+                            await self.room.wait()
+                            if self.closed():
+                                return
+                except TimeoutError:
+                    self.cut_off("slow reader: replies not read within the write timeout")
+                    return
+            if not self.closed():
+                self.queued += n  # moved from waiting to queued
+                self.waiting -= n
+                n = 0
+                self.out.put_nowait(data)
+        finally:
+            if n:  # not queued: release the reservation
+                self.waiting -= n
+                self.node.outgoing -= n
+
+    def closed(self) -> bool:
+        return self.cut
+
+    def cut_off(self, why: str) -> None:
+        """Drop what is queued and close the socket of a client that does not read."""
+        if self.cut:
+            return
+        self.cut = True
+        self.node.service.metrics.slow_consumers += 1
+        self.node.resource_log.warning("slow-reader", "cut off %s: %s", self.peer, why)
+        self._drain_queue()
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _drain_queue(self) -> None:
+        while not self.out.empty():
+            data = self.out.get_nowait()
+            if data is not None:
+                self._sent(len(data))
+
+    def _sent(self, n: int) -> None:
+        self.queued -= n
+        self.node.outgoing -= n
+        self.room.set()
 
     async def writer(self) -> None:
         while True:
             data = await self.out.get()
             if data is None or self.ws.closed:
                 return
-            try:
-                await self.ws.send_str(data.decode())
+            try:  # the JSON bytes as a text frame, without a str copy of a large page
+                await self.ws.send_frame(data, WSMsgType.TEXT)
             except (ConnectionError, RuntimeError):
                 return
+            finally:
+                self._sent(len(data))
 
     async def serve(self) -> None:
         writer = asyncio.create_task(self.writer())
@@ -109,16 +207,18 @@ class Connection:
                         self.node.service.metrics.rejected["rate-limited"] += 1
                         await self.send(
                             {
-                                "id": _frame_id(msg.data),
+                                "id": frame_id(msg.data),
                                 "ok": False,
                                 "error": RateLimited("connection request rate exceeded").to_dict(),
                             }
                         )
                         continue
+                    size = len(msg.data)
                     await self.inflight.acquire()
+                    await self.inflight_bytes.acquire(size)
                     task = asyncio.create_task(self.handle(msg.data))
                     self.tasks.add(task)
-                    task.add_done_callback(self._done)
+                    task.add_done_callback(functools.partial(self._done, size=size))
                 elif msg.type == WSMsgType.ERROR:
                     break
         finally:
@@ -127,34 +227,35 @@ class Connection:
             self.subs.clear()
             for task in list(self.tasks):
                 task.cancel()
-            with contextlib.suppress(asyncio.QueueFull):
-                self.out.put_nowait(None)
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
+            self._drain_queue()
 
-    def _done(self, task: asyncio.Task[None]) -> None:
+    def _done(self, task: asyncio.Task[None], size: int) -> None:
         self.tasks.discard(task)
         self.inflight.release()
+        self.inflight_bytes.release(size)
 
     async def handle(self, data: str | bytes) -> None:
         rid: Any = None
         op = "?"
         try:
             try:
-                frame = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                raise BadFormat("frame is not valid JSON") from None
-            if not isinstance(frame, dict):
-                raise BadFormat("frame must be a JSON object")
-            rid = frame.get("id")
-            op = str(frame.get("op"))
+                req = decode_frame(data)
+            except FlocloudError:
+                rid = frame_id(data)
+                raise
+            rid = req.id
+            op = str(req.__struct_config__.tag)
             self.node.service.metrics.requests[op] += 1
-            reply = await self.dispatch(op, frame, rid)
-            if reply is not None:
-                if op in ("put", "query"):  # the client sees which registry we route by
-                    reply = {**reply, "epoch": self.node.epoch()}
-                await self.send({"id": rid, "ok": True, **reply})
+            # a query holds one of the connection's query slots until its page is queued
+            async with self.queries if isinstance(req, rq.Query) else contextlib.nullcontext():
+                reply = await self.dispatch(req)
+                if reply is not None:
+                    if isinstance(req, rq.Put | rq.Query):  # which registry we route by
+                        reply = {**reply, "epoch": self.node.epoch()}
+                    await self.send({"id": rid, "ok": True, **reply})
         except FlocloudError as exc:
             self.node.service.metrics.rejected[exc.code] += 1
             await self.send({"id": rid, "ok": False, "error": exc.to_dict()})
@@ -167,48 +268,44 @@ class Connection:
                 {"id": rid, "ok": False, "error": {"code": "internal", "message": "internal error"}}
             )
 
-    async def dispatch(self, op: str, f: dict[str, Any], rid: Any) -> dict[str, Any] | None:
+    async def dispatch(self, req: rq.Frame) -> dict[str, Any] | None:
         svc = self.node.service
-        if op == "put":
-            if "envelope" not in f:
-                raise BadFormat("put needs an envelope")
-            return await svc.put(f["envelope"], restore=f.get("restore") is True)
-        if op == "query":
-            return await svc.query(f.get("filter"))
-        if op == "subscribe":
-            await self.subscribe(rid, f.get("sub"), f.get("filter"))
-            return None
-        if op == "unsubscribe":
-            sub = self.subs.pop(str(f.get("sub")), None)
-            if sub is not None:
-                svc.remove_subscriber(sub)
-            return {"sub": f.get("sub")}
-        if op == "object.get":
-            return await svc.object_get(
-                f.get("application"), f.get("name"), f.get("version"), f.get("consistent")
-            )
-        if op == "object.changes":
-            return await svc.object_changes(
-                f.get("application"),
-                f.get("name"),
-                f.get("since_version"),
-                f.get("mode", "patches"),
-            )
-        if op == "schema.get":
-            return await svc.schemas(f.get("application"))
-        if op == "ping":
-            return {"pong": svc.now_ms(), "client": self.peer}
-        if op.startswith("peer."):
-            return await self.peer_op(op, f)
-        raise BadFormat(f"unknown op {op!r}")
+        match req:
+            case rq.Put():
+                return await svc.put(req.envelope.to_dict(), restore=req.restore, source=self.peer)
+            case rq.Query():
+                return await svc.query(req.filter)
+            case rq.Subscribe():
+                await self.subscribe(req.id, req.sub, req.filter)
+                return None
+            case rq.Unsubscribe():
+                sub = self.subs.pop(req.sub, None)
+                if sub is not None:
+                    svc.remove_subscriber(sub)
+                return {"sub": req.sub}
+            case rq.ObjectGet():
+                return await svc.object_get(req.application, req.name, req.version, req.consistent)
+            case rq.ObjectChanges():
+                return await svc.object_changes(
+                    req.application, req.name, req.since_version, req.mode
+                )
+            case rq.SchemaGet():
+                return await svc.schemas(req.application)
+            case rq.Ping():
+                return {"pong": svc.now_ms(), "client": self.peer}
+            case rq.PeerRequest():
+                return await self.peer_op(req)
+        raise BadFormat(f"unknown op {req.__struct_config__.tag!r}")  # pragma: no cover
 
-    async def peer_op(self, op: str, f: dict[str, Any]) -> dict[str, Any]:
-        """Replication requests: only from a supernode that proved its registered key."""
+    async def peer_op(self, req: rq.PeerRequest) -> dict[str, Any]:
+        """Replication requests: only from a supernode that proved its registered key and
+        that the registry still lists (checked on every request; a removed node's link is
+        closed)."""
         peers = self.node.peers
-        if op == "peer.hello":
-            return peers.hello(self.peer_state, f.get("node_id"), f.get("nonce"))
-        if op == "peer.auth":
-            return peers.auth(self.peer_state, f.get("sign"), f.get("store_id"))
+        if isinstance(req, rq.PeerHello):
+            return peers.hello(self.peer_state, req.node_id, req.nonce)
+        if isinstance(req, rq.PeerAuth):
+            return peers.auth(self.peer_state, req.sign, req.store_id)
         peer = self.peer_state.get("peer")
         if not peer:
             raise Forbidden("replication requests need an authenticated supernode link")
@@ -222,42 +319,41 @@ class Connection:
             raise
         if peer in peers.blocked:
             raise Unavailable("partitioned (fault injection)")
-        if op.startswith("peer.paxos."):
-            return await self.node.strict.serve(op, f)
-        if op == "peer.key":
-            return await peers.serve_key(f.get("receiver"), f.get("after"))
-        if op == "peer.replicate":
-            dots = parse_dots(f.get("dots"))
-            env = await self.node.service.replica_envelope(f.get("envelope"))
-            if any(o != self.peer_state.get("store_id") for o, _ in dots):
-                raise Forbidden("peer.replicate may carry only the sender's own dots")
-            result = await self.node.service.store_replica(env, origin=peer, dots=dots)
-            return {"duplicate": result.duplicate}
-        if op == "peer.forward":  # a client write another node does not take
-            return await self.node.service.put(f.get("envelope"), forwarded=True)
-        if op == "peer.sync":
-            return await peers.serve_sync(
-                peer, f.get("after"), f.get("limit"), from_top=f.get("from_top") is True
-            )
+        svc = self.node.service
         ae = peers.antientropy
-        if op == "peer.digest":
-            return await ae.serve_digest(peer, f.get("ranges"))
-        if op == "peer.ids":
-            return await ae.serve_ids(f.get("receiver"), f.get("ranges"), f.get("max_time"))
-        if op == "peer.get":
-            return await ae.serve_get(f.get("ids"))
-        if op == "peer.push":
-            return await ae.serve_push(peer, f.get("records"))
-        raise BadFormat(f"unknown op {op!r}")
+        match req:
+            case rq.PeerPaxos():
+                op = str(req.__struct_config__.tag)
+                return await self.node.strict.serve(op, msgspec.structs.asdict(req))
+            case rq.PeerKey():
+                return await peers.serve_key(req.receiver, req.after)
+            case rq.PeerReplicate():
+                dots = parse_dots(req.dots)
+                env = await svc.replica_envelope(req.envelope.to_dict())
+                if any(o != self.peer_state.get("store_id") for o, _ in dots):
+                    raise Forbidden("peer.replicate may carry only the sender's own dots")
+                result = await svc.store_replica(env, origin=peer, dots=dots)
+                return {"duplicate": result.duplicate}
+            case rq.PeerForward():  # a client write another node does not take
+                return await svc.put(req.envelope.to_dict(), forwarded=True)
+            case rq.PeerSync():
+                return await peers.serve_sync(peer, req.after, req.limit, from_top=req.from_top)
+            case rq.PeerDigest():
+                return await ae.serve_digest(peer, req.ranges)
+            case rq.PeerIds():
+                return await ae.serve_ids(req.receiver, req.ranges, req.max_time)
+            case rq.PeerGet():
+                return await ae.serve_get(req.ids)
+            case rq.PeerPush():
+                return await ae.serve_push(peer, req.records)
+        raise BadFormat(f"unknown op {req.__struct_config__.tag!r}")  # pragma: no cover
 
     async def _close(self, code: int, message: bytes) -> None:
         await self.ws.close(code=code, message=message)
 
-    async def subscribe(self, rid: Any, sub_id: Any, filt: Any) -> None:
+    async def subscribe(self, rid: Any, sub_id: str, filt: rq.Filter) -> None:
         """Acknowledge, then stream stored matches, the end marker, then live ones."""
         svc = self.node.service
-        if not isinstance(sub_id, str) or not sub_id or len(sub_id) > 64:
-            raise BadFormat("sub must be a string of 1-64 characters")
         if sub_id in self.subs:
             raise BadFormat(f"subscription {sub_id} already exists")
         if len(self.subs) >= self.node.config.limits.max_subscriptions:
@@ -280,15 +376,20 @@ class Connection:
         self.subs[sub_id] = sub
         svc.add_subscriber(sub)  # registered before the stored phase: nothing falls in between
         await self.send({"id": rid, "ok": True, "sub": sub_id})
-        await self._stored_phase(sub_id, sub, core, f)
+        async with self.queries:
+            await self._stored_phase(sub_id, sub, core, f)
 
     async def _stored_phase(
         self, sub_id: str, sub: Subscriber, core: Subscription[Any], f: Any
     ) -> None:
         from dataclasses import replace
 
-        while core.phase is SubscriptionPhase.STORED:
-            page = await self.node.service.read(replace(f, after=core.cursor, limit=500))
+        lim = self.node.config.limits
+        while core.phase is SubscriptionPhase.STORED and not self.cut:
+            async with self.node.service.query_slots:
+                page = await self.node.service.read(
+                    replace(f, after=core.cursor, limit=500, max_bytes=lim.max_reply_bytes)
+                )
             cursor = f.after
             for rec in page.records:
                 cursor = cursor.add(rec.dots)
@@ -298,7 +399,7 @@ class Connection:
             f = replace(f, after=page.cursor)
             if not page.more:
                 break
-        if core.phase is SubscriptionPhase.CLOSED:
+        if core.phase is SubscriptionPhase.CLOSED or self.cut:
             self._close_slow(sub_id, sub)
             return
         await self.send({"sub": sub_id, "eose": True, "cursor": core.cursor.encode()})
@@ -308,15 +409,15 @@ class Connection:
     def _push_event(
         self, sub_id: str, sub: Subscriber, core: Subscription[Any], rec: Any, cursor: Any = None
     ) -> None:
-        if core.phase is SubscriptionPhase.CLOSED:
+        if core.phase is SubscriptionPhase.CLOSED or self.cut:
             return
         after = (cursor or core.cursor).encode()  # covers this write, none after it
-        frame = {"sub": sub_id, "event": rec.to_wire(), "cursor": after}
-        try:
-            self.out.put_nowait(orjson.dumps(frame))
-        except asyncio.QueueFull:
-            core.close()
-            self._close_slow(sub_id, sub)
+        data = orjson.dumps({"sub": sub_id, "event": rec.to_wire(), "cursor": after})
+        if self.out.qsize() < self.lim.subscription_queue and not self._full(len(data)):
+            self._queue(data)
+            return
+        core.close()
+        self._close_slow(sub_id, sub)
 
     def _close_slow(self, sub_id: str, sub: Subscriber) -> None:
         svc = self.node.service
@@ -333,14 +434,6 @@ class Connection:
         task.add_done_callback(self.background.discard)
 
 
-def _frame_id(data: str | bytes) -> Any:
-    with contextlib.suppress(Exception):
-        frame = orjson.loads(data)
-        if isinstance(frame, dict):
-            return frame.get("id")
-    return None
-
-
 class Node:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
@@ -353,6 +446,8 @@ class Node:
         self._registry_task: asyncio.Task[None] | None = None
         self.network_nodes: list[dict[str, str]] = []
         self.registry: NetworkState | None = None
+        self.resource_log = RateLimitedLog(log)
+        self.outgoing = 0  # bytes of replies queued or waiting, websockets and HTTP together
 
     async def start(self) -> None:
         data_dir = self.config.path(self.config.data_dir)
@@ -371,9 +466,19 @@ class Node:
         self.strict = StrictObjects(self)
         self.service.strict_write = self.strict.write
         self.service.strict_sync = self.strict.catch_up
-        app = web.Application(client_max_size=self.config.limits.max_message_bytes * 2 + 4096)
+        lim = self.config.limits
+        app = web.Application(client_max_size=lim.max_message_bytes * 2 + 4096)
         http.add_routes(app, self)
-        self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        _quiet_resource_errors(asyncio.get_running_loop(), self.resource_log)
+        self.gate = Gate(self.config, self.service.metrics, self.resource_log)
+        self.runner = GuardedRunner(
+            app,
+            self.gate,
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=lim.header_timeout_seconds,
+            max_line_size=lim.max_url_bytes,
+        )
         await self.runner.setup()
         ctx = None
         if self.config.tls_cert:
@@ -382,7 +487,12 @@ class Node:
                 self.config.path(self.config.tls_cert), self.config.path(self.config.tls_key)
             )
         site = web.TCPSite(
-            self.runner, self.config.host, self.config.port, ssl_context=ctx, reuse_address=True
+            self.runner,
+            self.config.host,
+            self.config.port,
+            ssl_context=ctx,
+            reuse_address=True,
+            backlog=BACKLOG,
         )
         await site.start()
         scheme = "https" if ctx else "http"
@@ -392,6 +502,9 @@ class Node:
             await self.peers.load_cursors()
             self.peers.start()
         log.info("supernode %s listening on %s (data %s)", self.key.address, self.url, data_dir)
+        key_file = self.config.path(self.config.key_file)
+        if not os.environ.get(KEY_ENV) and key_file.exists() and key_file.stat().st_mode & 0o077:
+            log.warning("the node key file %s is readable by other users: chmod 600 it", key_file)
 
     async def _follow_registry(self) -> None:
         from flocloud.chain.explorers import make_reader
@@ -465,7 +578,7 @@ class Node:
             heartbeat=30,
         )
         await ws.prepare(request)
-        conn = Connection(self, ws, self.client_ip(request))
+        conn = Connection(self, ws, self.client_ip(request), request.transport)
         self.connections.add(conn)
         self.service.metrics.connections += 1
         try:
@@ -489,6 +602,24 @@ class Node:
         if self.store is not None:
             await self.store.close()
         log.info("supernode %s stopped", self.key.address)
+
+
+def _quiet_resource_errors(loop: asyncio.AbstractEventLoop, rlog: RateLimitedLog) -> None:
+    """Out-of-descriptor and similar accept errors are logged once per interval, not once
+    per pending connection (asyncio's default logs a traceback for each)."""
+    default = loop.get_exception_handler()
+
+    def handler(lp: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, OSError) and "accept" in str(context.get("message", "")):
+            rlog.warning("accept", "%s: %s", context.get("message"), exc)
+            return
+        if default is not None:
+            default(lp, context)
+        else:
+            lp.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
 
 
 def run_node(config: NodeConfig) -> None:

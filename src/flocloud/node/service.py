@@ -8,9 +8,9 @@ Invariants owned here:
 - A node that is neither a replica nor a stand-in of the key forwards the write to one
   that is (``forward``) instead of numbering it on the side.
 - Order of checks for a write: envelope validation (size, format, signature, clock), then
-  rate limit per sender ID, then permissions from the application registry, then the
-  store's atomic checks (duplicate, quota, known parents, schema); a strict object's
-  write goes through its majority round first (``strict.py``).
+  the write budgets (sender ID, source, node), then permissions from the application
+  registry, then the store's atomic checks (duplicate, quota, known parents, schema); a
+  strict object's write goes through its majority round first (``strict.py``).
 - Live delivery happens after commit, from the store's commit callback, so a subscriber
   never sees a write that could still be lost. Subscribers are indexed by receiver: a
   commit costs the same however many subscribers other keys have.
@@ -20,6 +20,7 @@ Invariants owned here:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from typing import Any
 from flocloud.protocol.cursor import Cursor, Dot
 from flocloud.protocol.envelope import Envelope, parse_unverified
 from flocloud.protocol.envelope import Limits as EnvelopeLimits
-from flocloud.protocol.errors import BadFormat, NotFound, RateLimited, Unavailable
+from flocloud.protocol.errors import BadFormat, NotFound, RateLimited, StaleTime, Unavailable
 from flocloud.protocol.writes import (
     About,
     ObjectWrite,
@@ -43,72 +44,31 @@ from flocloud.storage.store import MessageFilter, PutResult, QueryPage, Record
 
 from . import objects
 from .config import AppConfig, NodeConfig
-from .limits import BucketMap, Metrics
+from .limits import Metrics, WriteBudget
+from .requests import Filter
 from .verify import BatchVerifier
 
 __all__ = ["NodeService", "Subscriber", "parse_filter"]
 
 
-def _opt_str(d: Mapping[str, Any], key: str) -> str | None:
-    v = d.get(key)
-    if v is None:
-        return None
-    if not isinstance(v, str):
-        raise BadFormat(f"filter.{key} must be a string")
-    return v
-
-
-def _opt_int(d: Mapping[str, Any], key: str) -> int | None:
-    v = d.get(key)
-    if v is None:
-        return None
-    if type(v) is not int or not 0 <= v < 2**53:
-        raise BadFormat(f"filter.{key} must be an integer in 0..2^53-1")
-    return int(v)
-
-
-FILTER_KEYS = frozenset(
-    {"receiver", "application", "type", "sender", "comment", "since", "until", "ids",
-     "after", "limit", "order", "include_deleted"}
-)  # fmt: skip
-
-
-def parse_filter(d: Any, max_limit: int) -> MessageFilter:
-    """A query/subscription filter from its wire form."""
-    if not isinstance(d, Mapping):
-        raise BadFormat("filter must be an object")
-    unknown = sorted(str(k) for k in d if k not in FILTER_KEYS)
-    if unknown:
-        raise BadFormat(f"unknown filter field(s): {', '.join(unknown)[:200]}")
-    receiver = _opt_str(d, "receiver")
-    if not receiver:
-        raise BadFormat("filter.receiver is required")
-    ids = d.get("ids")
-    if ids is not None and (
-        not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or len(ids) > 1000
-    ):
-        raise BadFormat("filter.ids must be a list of at most 1000 message ids")
-    limit = _opt_int(d, "limit")
-    if limit is not None and limit < 1:
-        raise BadFormat("filter.limit must be at least 1")
-    order = d.get("order", "asc")
-    if order not in ("asc", "desc"):
-        raise BadFormat('filter.order must be "asc" or "desc"')
-    if order == "desc" and d.get("after") not in (None, ""):
+def parse_filter(d: Filter, max_limit: int, max_bytes: int | None = None) -> MessageFilter:
+    """A query/subscription filter from its validated wire form (``requests.Filter``)."""
+    if d.order == "desc" and d.after not in (None, ""):
         raise BadFormat("a newest-first query has no cursor: leave out after")
     return MessageFilter(
-        receiver=receiver,
-        application=_opt_str(d, "application"),
-        type=_opt_str(d, "type"),
-        sender=_opt_str(d, "sender"),
-        comment=_opt_str(d, "comment"),
-        since=_opt_int(d, "since"),
-        until=_opt_int(d, "until"),
-        ids=tuple(ids) if ids is not None else None,
-        after=Cursor.decode(d.get("after")),
-        limit=max(1, min(limit if limit is not None else 100, max_limit)),
-        newest_first=order == "desc",
-        include_deleted=bool(d.get("include_deleted", False)),
+        receiver=d.receiver,
+        application=d.application,
+        type=d.type,
+        sender=d.sender,
+        comment=d.comment,
+        since=d.since,
+        until=d.until,
+        ids=tuple(d.ids) if d.ids is not None else None,
+        after=Cursor.decode(d.after),
+        limit=max(1, min(d.limit if d.limit is not None else 100, max_limit)),
+        newest_first=d.order == "desc",
+        include_deleted=d.include_deleted,
+        max_bytes=max_bytes,
     )
 
 
@@ -138,7 +98,8 @@ class NodeService:
         self.metrics = Metrics()
         lim = config.limits
         self.envelope_limits = EnvelopeLimits(lim.max_message_bytes, lim.max_depth, lim.max_skew_ms)
-        self.id_buckets = BucketMap(lim.rate_per_id, lim.burst_per_id)
+        self.budget = WriteBudget(lim)
+        self.query_slots = asyncio.Semaphore(lim.max_queries_total)
         self.verifier = BatchVerifier(config.verify_threads)
         self.apps: dict[str, AppConfig] = dict(config.apps)
         self.subscribers: dict[str, set[Subscriber]] = {}  # by receiver
@@ -179,19 +140,30 @@ class NodeService:
     # -- writes -------------------------------------------------------------------------
 
     async def put(
-        self, wire: Any, *, restore: bool = False, forwarded: bool = False
+        self,
+        wire: Any,
+        *,
+        restore: bool = False,
+        source: str | None = None,
+        forwarded: bool = False,
     ) -> dict[str, Any]:
-        """Accept a client write. ``restore`` (re-storing exported messages) skips only the
-        clock-skew check: the signature and every other rule still apply. ``forwarded``: a
-        peer handed it on (``peer.forward``); it is taken here, never forwarded again."""
-        now = None if restore else self.now_ms()
-        env = parse_unverified(wire, now_ms=now, limits=self.envelope_limits)
+        """Accept a client write from ``source`` (the client's IP, for its write budget).
+
+        ``restore`` (re-storing exported messages) lifts only the lower bound of the clock
+        window: anyone may restore a write however old, never one dated more than
+        ``max_skew_ms`` ahead. The signature, the budgets and every other rule still apply.
+        ``forwarded``: a peer handed it on (``peer.forward``); it is taken here, never
+        forwarded again.
+        """
+        now = self.now_ms()
+        env = parse_unverified(wire, now_ms=None if restore else now, limits=self.envelope_limits)
         await self.verifier.check(env)
         body = env.body
-        if not self.id_buckets.take(body.senderID, self.now_ms() / 1000):
-            raise RateLimited(
-                f"{body.senderID} is writing faster than {self.config.limits.rate_per_id}/s"
-            )
+        if restore and body.time > now + self.config.limits.max_skew_ms:
+            raise StaleTime("a restored write may be old, not dated in the future")
+        refused = self.budget.take(body.senderID, source, len(env.body_text), self.now_ms() / 1000)
+        if refused is not None:
+            raise RateLimited(refused)
         write = parse_write(body)
         await self._check_permissions(env, write, client=True)
         if self.forward is not None and not forwarded:
@@ -280,9 +252,12 @@ class NodeService:
 
     # -- reads --------------------------------------------------------------------------
 
-    async def query(self, filt: Any) -> dict[str, Any]:
-        f = parse_filter(filt, self.config.limits.query_max_limit)
-        page = await self.read(f)
+    async def query(self, filt: Filter) -> dict[str, Any]:
+        """A page of matches: at most ``limit`` records and about ``max_reply_bytes``."""
+        lim = self.config.limits
+        f = parse_filter(filt, lim.query_max_limit, lim.max_reply_bytes)
+        async with self.query_slots:  # pages being read, node-wide: bounded memory
+            page = await self.read(f)
         out: dict[str, Any] = {
             "messages": [r.to_wire() for r in page.records],
             "next": page.cursor.encode() if page.cursor is not None else None,
@@ -351,6 +326,12 @@ class NodeService:
                 "max_subscriptions": lim.max_subscriptions,
                 "quota_bytes_per_id": lim.quota_bytes_per_id,
                 "query_max_limit": lim.query_max_limit,
+                "max_reply_bytes": lim.max_reply_bytes,
+                "max_outgoing_bytes": lim.max_outgoing_bytes,
+                "write_timeout_seconds": lim.write_timeout_seconds,
+                "max_connections_per_source": lim.max_connections_per_source,
+                "rate_per_source": lim.rate_per_source,
+                "bytes_per_source": lim.bytes_per_source,
             },
             "retention": {"messages": "kept until deleted by the receiver or an app admin"},
             "apps": sorted(self.apps),

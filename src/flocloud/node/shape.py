@@ -13,6 +13,7 @@ from flocloud.protocol.keys import PrivateKey
 from flocloud.storage.sqlite import SqliteStore
 
 from .config import NodeConfig
+from .limits import RateLimitedLog
 from .peers import Peers
 from .service import NodeService
 
@@ -30,6 +31,10 @@ class HttpNode(Protocol):
     store: SqliteStore | None
     url: str
     registry: NetworkState | None
+    resource_log: RateLimitedLog
+    outgoing: int
+
+    def client_ip(self, request: web.Request) -> str: ...
 
     def epoch(self) -> dict[str, Any] | None: ...
 

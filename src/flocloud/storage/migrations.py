@@ -135,6 +135,13 @@ MIGRATIONS: list[str] = [
     );
     DROP TABLE objects;
     """,
+    # 8: anti-entropy settles a write by the earlier of its signed time and the
+    # node's receive time (a client can date a write ahead, never its arrival): the
+    # covering index holds both
+    """
+    CREATE INDEX messages_receiver_settle ON messages(receiver, id, time, received_ms, fp1, fp2);
+    DROP INDEX messages_receiver_id;
+    """,
 ]
 
 

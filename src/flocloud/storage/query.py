@@ -2,7 +2,7 @@
 
 Invariants owned here (docs/protocol.md §8.2):
 - An ascending answer holds only writes the filter's cursor does not cover, at most
-  ``limit``, in this store's log order; the cursor it returns covers exactly the old
+  ``limit`` and about ``max_bytes`` of bodies (at least one), in this store's log order; the cursor it returns covers exactly the old
   cursor, the writes returned, and writes held here that the client need not see (they
   do not match its filter) below the first matching write left out. So following the
   cursors from any replicas never skips a write and never repeats one.
@@ -89,6 +89,13 @@ def _page(
         sql = f"SELECT {cols} FROM messages m WHERE m.seq IN ({','.join('?' * len(chunk))})"
         records.extend(record(r) for r in db.execute(sql, chunk))
     records.sort(key=lambda r: r.seq)
+    if f.max_bytes is not None:  # a page also stops at about max_bytes of bodies
+        size = 0
+        for n, rec in enumerate(records):
+            size += len(rec.body)
+            if n and size > f.max_bytes:
+                records, more = records[:n], True
+                break
     cursor = f.after.add(d for r in records for d in r.dots)
     delivered = {r.id for r in records}
     origins = set(cursor.origins())

@@ -538,12 +538,13 @@ class SqliteStore:
     async def receiver_ids(
         self, receiver: str, prefix: str = "", max_time: int | None = None
     ) -> list[str]:
-        """The ids stored for ``receiver`` that start with ``prefix`` (and whose signed
-        time is at most ``max_time``), sorted."""
+        """The ids stored for ``receiver`` that start with ``prefix`` (and settled at
+        ``max_time``: signed or received here by then, whichever is earlier), sorted."""
 
         def run(db: sqlite3.Connection) -> list[str]:
             rows = db.execute(
-                "SELECT id FROM messages WHERE receiver=? AND id >= ? AND id < ? AND time <= ? "
+                "SELECT id FROM messages WHERE receiver=? AND id >= ? AND id < ? "
+                "AND MIN(time, received_ms) <= ? "
                 "ORDER BY id",
                 (receiver, prefix, prefix_end(prefix), _time_bound(max_time)),
             )
@@ -562,7 +563,7 @@ class SqliteStore:
         def run(db: sqlite3.Connection) -> list[tuple[str, int]]:
             rows = db.execute(
                 "SELECT id, fp1 FROM messages WHERE receiver=? AND id >= ? AND id < ? "
-                "AND time <= ? ORDER BY id",
+                "AND MIN(time, received_ms) <= ? ORDER BY id",
                 (receiver, prefix, prefix_end(prefix), _time_bound(max_time)),
             )
             return [(r[0], int(r[1])) for r in rows]
@@ -573,8 +574,9 @@ class SqliteStore:
     async def id_fingerprints(
         self, receiver: str, prefixes: list[str], max_time: int | None = None
     ) -> list[Fingerprint]:
-        """For each id prefix, the fingerprint of ``receiver``'s ids under it (written at
-        most at ``max_time``): sums over the covering index, no rows leave SQLite."""
+        """For each id prefix, the fingerprint of ``receiver``'s ids under it (settled at
+        ``max_time``, as in ``receiver_ids``): sums over the covering index, no rows leave
+        SQLite."""
 
         def run(db: sqlite3.Connection) -> list[Fingerprint]:
             out = []
@@ -582,7 +584,7 @@ class SqliteStore:
             for p in prefixes:
                 n, a, b = db.execute(
                     "SELECT COUNT(*), COALESCE(SUM(fp1),0), COALESCE(SUM(fp2),0) FROM messages "
-                    "WHERE receiver=? AND id >= ? AND id < ? AND time <= ?",
+                    "WHERE receiver=? AND id >= ? AND id < ? AND MIN(time, received_ms) <= ?",
                     (receiver, p, prefix_end(p), bound),
                 ).fetchone()
                 out.append(Fingerprint(int(n), int(a), int(b)))

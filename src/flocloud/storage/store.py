@@ -91,6 +91,7 @@ class MessageFilter:
     limit: int = 100
     newest_first: bool = False
     include_deleted: bool = False
+    max_bytes: int | None = None  # a page also stops before its bodies pass this size
 
     def matches(self, rec: Record, comment: str | None) -> bool:
         """For live subscriptions: does a just-committed record match (cursor aside)?"""
