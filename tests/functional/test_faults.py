@@ -9,6 +9,7 @@ import os
 import random
 from collections.abc import Iterator
 
+import aiohttp
 import pytest
 
 from flocloud import Client
@@ -17,7 +18,7 @@ from flocloud.devnet.network import NodeProcess
 from flocloud.protocol.errors import FlocloudError
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
-from net_helpers import running_network
+from net_helpers import authenticated_link, running_network
 
 pytestmark = pytest.mark.slow
 log = logging.getLogger("test_faults")
@@ -144,7 +145,21 @@ async def test_node_added_then_removed(devnet: Network) -> None:
 
     await devnet.wait_until(old_copies_deleted, timeout=40, what="hand-off of the moved keys")
     gone = next(n for n in devnet.active if n is not new)
-    await devnet.remove_node(gone.index)
+    async with aiohttp.ClientSession() as session:
+        link = await authenticated_link(session, gone, new)  # as the node about to go
+        assert (await link.request("peer.get", ids=[]))["records"] == []
+        await devnet.remove_node(gone.index)
+
+        async def removed_link_refused() -> bool:
+            """A removed supernode's open link is closed, or refused on its next request."""
+            try:
+                await link.request("peer.get", ids=[])
+            except FlocloudError as exc:
+                return link.closed or exc.code == "forbidden"
+            return False
+
+        await devnet.wait_until(removed_link_refused, timeout=30, what="removed link refused")
+        await link.close()
 
     async def n_copies_everywhere() -> bool:
         for r, ids in acked.items():

@@ -5,8 +5,8 @@ Invariants owned here:
   key anywhere. Writes are idempotent by message id, so a retry after a timeout or a
   failover can never store a message twice (the node answers ``duplicate``).
 - Routing comes from the chain registry (``NetworkView``): requests go to the first live
-  node of the key's preference list and fail over to the next on refusal or timeout,
-  without waiting for the chain.
+  holder of the key (its replicas, then stand-in candidates) and fail over to the next on
+  refusal or timeout, without waiting for the chain.
 - Messages addressed to this client whose payload is encrypted are decrypted for it;
   anything that fails to decrypt is returned with ``encrypted=True`` and the payload as is.
 """
@@ -128,7 +128,8 @@ class Client:
             await reader.aclose()
         if not state.nodes:
             raise Unavailable(f"the registry {registry} lists no supernodes")
-        view = NetworkView.from_state(state, clock=time.monotonic)
+        # placement of a large registry takes seconds: off the event loop
+        view = await asyncio.to_thread(NetworkView.from_state, state, clock=time.monotonic)
         return cls(key, view, timeout=request_timeout)
 
     async def __aenter__(self) -> Client:

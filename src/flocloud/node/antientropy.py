@@ -14,13 +14,16 @@ Invariants owned here:
   (``peer.push``) and deletes its copy only when every one of the ``N`` replicas is live,
   says it is a replica of the key under its own view, and holds every one of those
   writes; and only after the registry has been stable for ``handoff_grace_seconds``.
-  Writes that arrive meanwhile stay until a later round confirms them too.
+  Writes that arrive meanwhile stay until a later round confirms them too. Each round
+  takes the next ``max_keys`` foreign keys after where the last one stopped (round-robin,
+  ``handoff_batch``), so keys that cannot be confirmed yet do not starve the others.
 - Tombstones are ordinary writes, so they travel the same way; they are never purged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import functools
 import logging
 from typing import TYPE_CHECKING, Any
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
 
 KeyDigest = tuple[str, str, Fingerprint]  # receiver, key position, fingerprint
 
-__all__ = ["AntiEntropy"]
+__all__ = ["AntiEntropy", "handoff_batch"]
 
 log = logging.getLogger("flocloud.node.antientropy")
 
@@ -60,10 +63,18 @@ def _ranges(value: Any) -> list[tuple[str, Fingerprint]]:
     return out
 
 
+def handoff_batch(keys: list[str], after: str | None, limit: int) -> list[str]:
+    """The next ``limit`` of ``keys`` (sorted) after ``after``, wrapping around."""
+    start = bisect.bisect_right(keys, after) if after is not None else 0
+    batch = keys[start : start + limit]
+    return batch + keys[: min(limit - len(batch), start)]
+
+
 class AntiEntropy:
     def __init__(self, peers: Peers) -> None:
         self.peers = peers
         self.wake = asyncio.Event()  # a round now: view change, a peer came back, heal
+        self.handoff_after: str | None = None  # the last foreign key hand-off looked at
 
     @property
     def _store(self) -> SqliteStore:
@@ -252,14 +263,17 @@ class AntiEntropy:
         """Push keys this node holds but does not replicate to their replicas; delete them
         once every replica confirmed. Returns how many writes were deleted here."""
         peers = self.peers
-        if peers.view.placement is None or peers.clock() - peers.view_changed_at < grace:
+        if not peers.view.nodes or peers.clock() - peers.view_changed_at < grace:
             return 0
         me = peers.self_id
         if digests is None:
             digests = await self._store.key_digests()
-        foreign = [r for r, _, _ in digests if me not in peers.replica_set(r)]
+        foreign = sorted(r for r, _, _ in digests if me not in peers.replica_set(r))
+        batch = handoff_batch(foreign, self.handoff_after, max_keys)
+        if batch:
+            self.handoff_after = batch[-1]
         dropped = 0
-        for receiver in foreign[:max_keys]:
+        for receiver in batch:
             ids = await self._store.receiver_ids(receiver)
             if await self._confirmed_everywhere(receiver):  # every id above, and any newer
                 n = await self._store.drop(receiver, ids)

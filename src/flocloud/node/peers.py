@@ -4,11 +4,11 @@ Invariants owned here:
 - Only registered supernodes talk replication: every link is authenticated with the
   signed challenge of ``flocloud.protocol.peering`` against the registry's public keys,
   in both directions, before any replication request is served.
-- Placement is the protocol's: the replicas of a key are the first ``N = backupDepth + 1``
-  supernodes of its preference list. A node that accepts a write stores it, then forwards
-  it to the other live replicas; when a replica is down, the next live node of the
-  preference list stands in for it (it keeps the write until the replica has synced it
-  back). The client is acknowledged once ``W`` (writeQuorum) nodes have committed it, or,
+- Membership is the protocol's (``flocloud.protocol.membership``): the replicas of a key
+  are the first ``N = backupDepth + 1`` supernodes of its preference list, the next ``N``
+  its stand-in candidates. A node that accepts a write stores it, then forwards it to the
+  rest of the key's sloppy quorum: the live replicas and, for each replica that is down,
+  the next live candidate (it keeps the write until the replica has synced it back). The client is acknowledged once ``W`` (writeQuorum) nodes have committed it, or,
   when fewer are reachable within the timeout, with the count it got (``replicas`` in
   the ack), never before the local commit.
 - Catch-up: each node periodically pulls from every live peer the writes committed
@@ -32,16 +32,16 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Container
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from flocloud.client.connection import NodeConnection
+from flocloud.client.network import membership_from_state
 from flocloud.protocol.envelope import Envelope, parse_envelope
 from flocloud.protocol.errors import FlocloudError, Unavailable
+from flocloud.protocol.membership import Membership
 from flocloud.protocol.peering import check_peer, sign_transcript, transcript
-from flocloud.protocol.placement import DEFAULT_VIRTUAL_NODES, Placement
 
 if TYPE_CHECKING:
     from .server import Node
@@ -55,27 +55,7 @@ log = logging.getLogger("flocloud.node.peers")
 PROBE_BACKOFF = 0.5  # seconds between two connection attempts to a peer
 
 
-@dataclass
-class RegistryView:
-    """What replication needs from the chain registry."""
-
-    nodes: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (uri, pubkey hex)
-    replication_factor: int = 1
-    write_quorum: int = 1
-    virtual_nodes: int = DEFAULT_VIRTUAL_NODES
-    placement: Placement | None = None
-
-    @classmethod
-    def from_state(cls, state: Any) -> RegistryView:
-        vn = state.config.get("virtualNodes", DEFAULT_VIRTUAL_NODES)
-        vn = vn if isinstance(vn, int) and vn > 0 else DEFAULT_VIRTUAL_NODES
-        nodes = {n.id: (n.uri, n.pubkey) for n in state.nodes}
-        placement = Placement.build(nodes, vn) if nodes else None
-        return cls(nodes, state.replication_factor, state.write_quorum, vn, placement)
-
-    @property
-    def pubkeys(self) -> dict[str, str]:
-        return {k: v[1] for k, v in self.nodes.items()}
+RegistryView = Membership  # what replication needs from the chain registry
 
 
 class Peers:
@@ -83,7 +63,7 @@ class Peers:
         self, node: Node, *, timeout: float = 2.0, down_for: float = 3.0, sync_interval: float = 0.5
     ) -> None:
         self.node = node
-        self.view = RegistryView()
+        self.view = Membership.empty()
         self.timeout = timeout
         self.down_for = down_for
         self.sync_interval = sync_interval
@@ -102,7 +82,6 @@ class Peers:
             str, float
         ] = {}  # last failed connection attempt, by peer  # heartbeats missed in a row, by peer
         self._replica_sets: dict[str, tuple[str, ...]] = {}
-        self._neighbours: set[str] | None = None
         self.view_changed_at = 0.0
         self.antientropy = AntiEntropy(self)
         self.clock: Callable[[], float] = time.monotonic
@@ -113,16 +92,19 @@ class Peers:
     def self_id(self) -> str:
         return self.node.key.address
 
-    def update(self, view: RegistryView) -> None:
-        if (
-            set(view.nodes) != set(self.view.nodes)
-            or view.replication_factor != self.view.replication_factor
-            or view.virtual_nodes != self.view.virtual_nodes
-        ):
+    def view_of(self, state: Any) -> Membership:
+        """The membership of a registry state, this node's neighbours computed; the
+        placement is rebuilt only when the node set or V changed. Seconds at 10,000
+        supernodes: call it off the event loop."""
+        view = membership_from_state(state, previous=self.view)
+        view.neighbours(self.self_id)
+        return view
+
+    def update(self, view: Membership) -> None:
+        if view.layout_differs(self.view):
             # placement changed: anti-entropy finds keys we now replicate, hand-off waits
             self.view_changed_at = self.clock()
             self._replica_sets.clear()
-            self._neighbours = None
             self.antientropy.wake.set()
         self.view = view
         for peer in list(self.links):
@@ -158,16 +140,15 @@ class Peers:
     # -- placement ----------------------------------------------------------------------
 
     def preference(self, key: str) -> list[str]:
-        return self.view.placement.preference_list(key) if self.view.placement else []
+        """The key's holders: its replicas, then its stand-in candidates."""
+        return list(self.view.holders(key))
 
     def replica_set(self, key: str) -> tuple[str, ...]:
         """The key's ``N`` replicas under this node's view (cached per view)."""
         reps = self._replica_sets.get(key)
         if reps is None:
-            if self.view.placement is None:
-                return ()
             try:
-                reps = tuple(self.view.placement.replicas(key, self.view.replication_factor))
+                reps = self.view.replicas(key)
             except FlocloudError:
                 reps = ()
             if len(self._replica_sets) > 200_000:
@@ -176,17 +157,9 @@ class Peers:
         return reps
 
     def neighbours(self) -> set[str]:
-        """The peers this node may share keys with: every peer in a small network, else
-        the nodes nearest its positions (``Placement.neighbours``)."""
-        if self._neighbours is None:
-            others = set(self.view.nodes) - {self.self_id}
-            if len(others) <= 64 or self.view.placement is None:
-                self._neighbours = others
-            else:
-                self._neighbours = self.view.placement.neighbours(
-                    self.self_id, self.view.replication_factor
-                )
-        return self._neighbours
+        """Exactly the peers this node can share a key with (as replicas, or replica and
+        stand-in): ``Membership.neighbours``, computed with the view."""
+        return set(self.view.neighbours(self.self_id))
 
     def is_up(self, peer: str) -> bool:
         return peer not in self.blocked and self._down_until.get(peer, 0.0) <= self.clock()
@@ -222,19 +195,10 @@ class Peers:
         log.info("partitioned from %s", sorted(blocked) or "nobody")
 
     def targets(self, key: str) -> list[str]:
-        """Peers to forward a write for ``key`` to: live replicas, plus stand-ins for dead ones."""
-        pref = self.preference(key)
-        n = self.view.replication_factor
-        replicas = pref[:n]
-        missing = sum(1 for p in replicas if p != self.self_id and not self.is_up(p))
-        out = [p for p in replicas if p != self.self_id and self.is_up(p)]
-        for p in pref[n:]:
-            if missing <= 0:
-                break
-            if p != self.self_id and self.is_up(p):
-                out.append(p)
-                missing -= 1
-        return out
+        """Peers to forward a write for ``key`` to: the key's sloppy quorum (live
+        replicas, plus stand-ins for dead ones), this node left out."""
+        down = {p for p in self.view.holders(key) if p != self.self_id and not self.is_up(p)}
+        return [p for p in self.view.sloppy_quorum(key, down) if p != self.self_id]
 
     def replicates(self, node_id: str, key: str) -> bool:
         return node_id in self.replica_set(key)
@@ -496,7 +460,7 @@ class Peers:
         when one node fails, so a stand-in numbers new writes above it and a client's
         cursor stays exact across the failover. The home node does this after a (re)start
         and then every few seconds; a stand-in before each request, at most every 0.5 s."""
-        if self.view.placement is None or not receiver:
+        if not self.view.nodes or not receiver:
             return
         if self._fresh_until.get(receiver, 0.0) > self.clock():
             return

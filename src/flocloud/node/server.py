@@ -35,7 +35,7 @@ from flocloud.storage.sqlite import SqliteStore
 
 from .config import AppConfig, NodeConfig
 from .limits import TokenBucket
-from .peers import Peers, RegistryView
+from .peers import Peers
 from .service import NodeService, Subscriber, parse_filter
 
 __all__ = ["Node", "run_node"]
@@ -204,6 +204,8 @@ class Connection:
         peer = self.peer_state.get("peer")
         if not peer:
             raise Forbidden("replication requests need an authenticated supernode link")
+        if not peers.view.is_member(peer):  # checked on every request: removals act at once
+            raise Forbidden(f"{peer} is no longer a registered supernode")
         if peer in peers.blocked:
             raise Unavailable("partitioned (fault injection)")
         if op == "peer.key":
@@ -377,7 +379,9 @@ class Node:
                     self.service.set_apps(
                         {a.name: AppConfig(a.admin, a.trusted) for a in state.apps}
                     )
-                    self.peers.update(RegistryView.from_state(state))
+                    # placement is rebuilt only on a change, and off the event loop
+                    self.peers.update(await asyncio.to_thread(self.peers.view_of, state))
+                    self._close_removed_peers()
                     self.network_nodes = [
                         {"id": n.id, "uri": n.uri, "pubKey": n.pubkey} for n in state.nodes
                     ]
@@ -386,6 +390,14 @@ class Node:
                 await asyncio.sleep(chain.refresh_seconds)
         finally:
             await reader.aclose()
+
+    def _close_removed_peers(self) -> None:
+        """Close inbound links authenticated by supernodes the registry no longer lists."""
+        for conn in list(self.connections):
+            peer = conn.peer_state.get("peer")
+            if peer and not self.peers.view.is_member(peer):
+                task = asyncio.ensure_future(conn.ws.close(code=1008, message=b"not registered"))
+                task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     def client_ip(self, request: web.Request) -> str:
         peer = request.remote or ""
