@@ -45,7 +45,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from .errors import BadFormat
-from .hashes import hash160
+from .hashes import hash160_with_prefix
 from .keys import decode_address
 
 __all__ = [
@@ -78,9 +78,9 @@ def _check_virtual_nodes(virtual_nodes: int) -> None:
 
 def _positions(payload: bytes, virtual_nodes: int) -> Iterator[bytes]:
     yield payload
-    prefix = _DOMAIN + payload
-    for i in range(1, virtual_nodes):
-        yield hash160(prefix + i.to_bytes(2, "big"))
+    yield from hash160_with_prefix(
+        _DOMAIN + payload, (i.to_bytes(2, "big") for i in range(1, virtual_nodes))
+    )
 
 
 def node_positions(node_id: str, virtual_nodes: int) -> tuple[int, ...]:
