@@ -306,7 +306,7 @@ def main() -> None:
 
     m, wall, cpu = timed(lambda: membership(ids, n, v))
     p = m.placement
-    size_mb = (len(p._blob) + p._owners.itemsize * len(p._owners) + 4 * len(p._starts)) / 1e6
+    size_mb = p.size_bytes / 1e6
     look = lookups(m, fake_ids("fresh-key", 20_000), payloads[:20_000])
     result["build"] = {"wall_seconds": wall, "cpu_seconds": cpu, "placement_mb": size_mb}
     result["lookup"] = look

@@ -147,6 +147,12 @@ class Placement:
     def position_count(self) -> int:
         return len(self._owners)
 
+    @property
+    def size_bytes(self) -> int:
+        """Memory held by the positions, owners and buckets."""
+        arrays = (self._owners, self._starts)
+        return len(self._blob) + sum(a.itemsize * len(a) for a in arrays)
+
     # -- lookups ------------------------------------------------------------------------
 
     def nearest(self, key: int) -> Iterator[int]:
