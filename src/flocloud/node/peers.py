@@ -8,9 +8,10 @@ Invariants owned here:
   are the first ``N = backupDepth + 1`` supernodes of its preference list, the next ``N``
   its stand-in candidates. A node that accepts a write stores it, then forwards it to the
   rest of the key's sloppy quorum: the live replicas and, for each replica that is down,
-  the next live candidate (it keeps the write until the replica has synced it back). The client is acknowledged once ``W`` (writeQuorum) nodes have committed it, or,
-  when fewer are reachable within the timeout, with the count it got (``replicas`` in
-  the ack), never before the local commit.
+  the next live candidate (it keeps the write until the replica has synced it back).
+  The client is acknowledged once ``W`` (writeQuorum) nodes have committed it, or, when
+  fewer are reachable within the timeout, with the count it got (``replicas`` in the
+  ack), never before the local commit.
 - Catch-up: each node periodically pulls from every live peer the writes committed
   there after the last position it saw (the peer's own ``seq``) and keeps those whose key
   it replicates under its own view of the registry (a peer's view may lag). A peer seen
