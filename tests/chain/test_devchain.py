@@ -171,7 +171,7 @@ class TestChainLife:
         assert [n.id for n in state.nodes] == [node.address]
         assert state.nodes[0].ws_url == "ws://127.0.0.1:1/ws"
         assert state.replication_factor == 1  # backupDepth 2 but only one node
-        assert (state.virtual_nodes, state.write_quorum) == (32, 1)  # 0 refused, W <= N
+        assert (state.virtual_nodes, state.write_quorum) == (256, 1)  # 0 refused: the default
         assert state.config.raw["writeQuorum"] == 2  # the good entry of that tx applied
         demo = state.app("demo")
         assert demo is not None and demo.admin == admin.address

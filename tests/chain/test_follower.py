@@ -15,6 +15,7 @@ from flocloud.chain import RegistryFollower, make_reader
 from flocloud.chain.registry import make_admin_update, make_registry_update
 from flocloud.protocol.errors import ExplorerError
 from flocloud.protocol.params import REGTEST
+from flocloud.protocol.placement import DEFAULT_VIRTUAL_NODES
 
 X, Y, ADMIN, HELPER, OTHER = (key(n) for n in ("x", "y", "admin", "helper", "other"))
 KINDS = [
@@ -82,7 +83,7 @@ async def test_every_explorer_shape_reads_the_same_registry(kind: str, flavour: 
     assert x is not None and x.ws_url == "wss://x.example.org/ws"
     assert x.legacy_urls == ("wss://x.example.org/", "https://x.example.org")
     assert y is not None and y.ws_url == "wss://y.example.org/ws"
-    assert state.backup_depth == 2 and state.virtual_nodes == 32
+    assert state.backup_depth == 2 and state.virtual_nodes == DEFAULT_VIRTUAL_NODES
     assert [r for _, r in state.skipped] == ["config virtualNodes must be in 1..1024, got 2000"]
     assert state.ignored == 1
     demo = state.app("demo")

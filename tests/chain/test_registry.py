@@ -18,10 +18,10 @@ from flocloud.chain import (
     make_registry_update,
 )
 from flocloud.chain.reader import ChainTx
-from flocloud.client.network import NetworkView
-from flocloud.node.peers import RegistryView
+from flocloud.client.network import NetworkView, membership_from_state
 from flocloud.protocol.errors import BadFormat
 from flocloud.protocol.params import REGTEST
+from flocloud.protocol.placement import DEFAULT_VIRTUAL_NODES
 
 A, B, ADMIN, SUB, T1 = (key(n) for n in ("a", "b", "admin", "sub", "t1"))
 
@@ -83,9 +83,9 @@ def test_node_and_client_take_the_validated_values() -> None:
     state = fold(
         {"SuperNodeStorage": {"newNodes": entry(A) | entry(B), "config": {"virtualNodes": 0}}}
     )
-    view = RegistryView.from_state(state)
+    view = membership_from_state(state)
     net = NetworkView.from_state(state, clock=lambda: 0.0)
-    assert view.virtual_nodes == net.virtual_nodes == 32
+    assert view.virtual_nodes == net.virtual_nodes == DEFAULT_VIRTUAL_NODES
     assert view.replication_factor == net.replication_factor == 2
     assert view.nodes[A.address][0] == net.nodes[A.address].ws_url == "wss://h.example:443/ws"
 

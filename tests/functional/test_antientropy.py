@@ -128,6 +128,7 @@ async def test_stand_in_hands_writes_back(devnet: Network) -> None:
         ids = [await c.send(receiver, {"n": i}) for i in range(5)]
     finally:
         await c.aclose()
+
     async def hinted() -> bool:  # the quorum's sends go on after the ack, towards N copies
         return set(ids) <= await devnet.ids_on(stand_in, receiver)
 

@@ -15,7 +15,7 @@ from flocloud.devnet.network import NodeProcess
 from flocloud.protocol.errors import FlocloudError
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
-from net_helpers import running_network
+from net_helpers import authenticated_link, running_network
 
 pytestmark = pytest.mark.slow
 
@@ -116,16 +116,9 @@ async def test_unregistered_process_cannot_replicate(devnet: Network) -> None:
 async def test_anti_entropy_requests_are_checked(devnet: Network) -> None:
     """On an authenticated link, malformed anti-entropy requests get bad-format; a
     well-formed one gets the node's fingerprints of the ranges that differ."""
-    from flocloud.protocol.peering import sign_transcript, transcript
-
     me, them = devnet.nodes[1], devnet.nodes[0]
     async with aiohttp.ClientSession() as s:
-        conn = NodeConnection(them.ws_url, s, timeout=5)
-        await conn.connect()
-        na = "22" * 32
-        hello = await conn.request("peer.hello", node_id=me.id, nonce=na)
-        digest = transcript("client", me.id, them.id, na, hello["nonce"])
-        await conn.request("peer.auth", sign=sign_transcript(me.key, digest), store_id="t1")
+        conn = await authenticated_link(s, me, them, "22" * 32)
         bad = [
             ("peer.digest", {"ranges": "x"}),
             ("peer.digest", {"ranges": [["", [1, 2]]]}),

@@ -64,7 +64,9 @@ async def test_registry_and_routing(alice: Client, devnet: Network) -> None:
     assert set(alice.network.nodes) == {n.id for n in devnet.nodes}
     assert alice.network.replication_factor == 3
     route = alice.network.route(alice.id)
-    assert [n.id for n in route] == alice.network.placement.preference_list(alice.id)
+    # the holders (N replicas + N stand-in candidates): every node of this small network
+    assert [n.id for n in route] == alice.network.placement.preference_list(alice.id, 6)
+    assert len(route) == min(6, len(devnet.nodes))
 
 
 async def test_send_fetch_cursor_subscribe(alice: Client, admin: Client) -> None:

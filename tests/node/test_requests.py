@@ -101,7 +101,9 @@ async def test_big_integers_and_shapes_over_websocket(node: NodeProcess) -> None
             ws, {"id": 16, "op": "query", "filter": {"receiver": inbox, "after": page["next"]}}
         )
         assert again["messages"] == []
-        [reply] = await ask(ws, {"id": 17, "op": "query", "filter": {"receiver": inbox, "after": 5}})
+        [reply] = await ask(
+            ws, {"id": 17, "op": "query", "filter": {"receiver": inbox, "after": 5}}
+        )
         assert code(reply) == "bad-format"
         [reply] = await ask(
             ws, {"id": 15, "op": "query", "filter": {"receiver": inbox, "after": "v1:zz"}}

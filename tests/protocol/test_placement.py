@@ -104,3 +104,20 @@ class TestRule:
             return max(load.values())
 
         assert max_share(32) < max_share(1)
+
+
+def test_hash160_with_prefix_is_hash160_of_the_concatenation() -> None:
+    """The prefix-sharing hash used to build positions is plain HASH160, with or without
+    hashlib's RIPEMD-160."""
+    from flocloud.protocol import hashes
+
+    suffixes = [i.to_bytes(2, "big") for i in range(300)]
+    want = [hashes.hash160(b"flocloud-position" + s) for s in suffixes]
+    assert list(hashes.hash160_with_prefix(b"flocloud-position", suffixes)) == want
+    saved = hashes._HAVE_HASHLIB_RIPEMD
+    try:
+        hashes._HAVE_HASHLIB_RIPEMD = False
+        got = list(hashes.hash160_with_prefix(b"flocloud-position", suffixes[:3]))
+    finally:
+        hashes._HAVE_HASHLIB_RIPEMD = saved
+    assert got == want[:3]

@@ -23,7 +23,7 @@ def build() -> dict[str, object]:
     keys = [deterministic_id(f"key-{i}") for i in range(16)]
     keys += [deterministic_id(f"tkey-{i}", TESTNET) for i in range(4)]
     cases = []
-    for v in (1, 4, 16):
+    for v in (1, 4, 16, 256):  # 256: the default virtualNodes
         placement = Placement.build(nodes, v)
         cases.append(
             {

@@ -221,9 +221,15 @@ try {{
 </script>"""
     (directory / "index.html").write_text(html)
     p = browser.new_page()
+    logs: list[str] = []
+    p.on("console", lambda m: logs.append(m.text))
+    p.on("pageerror", lambda e: logs.append(str(e)))
     try:
         p.goto(origin + "/index.html")
-        p.wait_for_function("window.result !== undefined", timeout=20_000)
+        try:
+            p.wait_for_function("window.result !== undefined", timeout=20_000)
+        except Exception:
+            raise AssertionError(f"the page did not finish; its console: {logs}") from None
         result = p.evaluate("window.result")
     finally:
         p.close()

@@ -24,7 +24,7 @@ blockInterval      ms between the chain's blocks            integer >= 0
 errorFeedback      servers report errors to clients         boolean
 writeQuorum        nodes that commit before an ack (W)      integer 1..16 (default
                                                             min(2, replication factor))
-virtualNodes       placement positions per supernode        integer 1..1024 (default 32)
+virtualNodes       placement positions per supernode        integer 1..1024 (default 256)
 maxMessageBytes    largest message a node accepts           integer 1024..16777216
 maxSkewMs          flocloud's name for delayDelta           as delayDelta (wins)
 =================  =======================================  ==========================

@@ -5,8 +5,8 @@ Invariants owned here:
   key anywhere. Writes are idempotent by message id, so a retry after a timeout or a
   failover can never store a message twice (the node answers ``duplicate``).
 - Routing comes from the chain registry (``NetworkView``): requests go to the first live
-  node of the key's preference list and fail over to the next on refusal or timeout,
-  without waiting for the chain.
+  holder of the key (its replicas, then stand-in candidates) and fail over to the next on
+  refusal or timeout, without waiting for the chain.
 - A client built ``from_chain`` keeps its ``RegistryFollower``: it refreshes its registry
   every ``registry_refresh`` seconds, and at once (at most once a second) when a node's
   reply carries a newer ``epoch`` than its own.
@@ -159,9 +159,9 @@ class Client:
         if not state.nodes:
             await follower.aclose()
             raise Unavailable(f"the registry {registry} lists no supernodes")
-        client = cls(
-            key, NetworkView.from_state(state, clock=time.monotonic), timeout=request_timeout
-        )
+        # placement of a large registry takes seconds: off the event loop
+        view = await asyncio.to_thread(NetworkView.from_state, state, clock=time.monotonic)
+        client = cls(key, view, timeout=request_timeout)
         client.follower = follower
         client._refresh_now = asyncio.Event()
         client._refresh_task = asyncio.create_task(client._follow(registry_refresh))
@@ -188,7 +188,7 @@ class Client:
         state = await self.follower.refresh()
         if not state.nodes:
             return  # never route by an empty registry
-        view = NetworkView.from_state(state, clock=self.network.clock)
+        view = await asyncio.to_thread(NetworkView.from_state, state, clock=self.network.clock)
         view.down_for = self.network.down_for
         view._down_until = dict(self.network._down_until)
         self.network = view

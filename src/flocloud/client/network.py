@@ -1,11 +1,14 @@
 """The client's view of the network: supernodes from the chain registry, and routing.
 
 Invariants owned here:
-- Routing is computed locally from the registry alone: the preference list of a key comes
-  from ``flocloud.protocol.placement`` over the registered supernodes, exactly as nodes
-  compute it. There is no directory server.
+- Routing is computed locally from the registry alone, by the same
+  ``flocloud.protocol.membership`` the supernodes use: a key's route is its holders
+  (replicas, then stand-in candidates), never the whole network. There is no directory
+  server.
 - A node that failed recently is skipped (not forgotten) for ``down_for`` seconds, then
-  tried again; if every node is marked down, all are tried in preference order anyway.
+  tried again; if every holder is marked down, all are tried in route order anyway.
+- ``membership_from_state`` is the one place a chain ``NetworkState`` becomes the plain
+  values of a ``Membership`` (supernodes and clients share it).
 """
 
 from __future__ import annotations
@@ -14,9 +17,25 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flocloud.protocol.membership import Membership
 from flocloud.protocol.placement import DEFAULT_VIRTUAL_NODES, Placement
 
-__all__ = ["NetworkView", "NodeRef"]
+__all__ = ["NetworkView", "NodeRef", "membership_from_state"]
+
+
+def membership_from_state(state: Any, previous: Membership | None = None) -> Membership:
+    """The membership of the registry follower's ``NetworkState`` (its values validated by
+    ``chain/netconfig.py``; each node's ``ws_url`` is its flocloud endpoint); ``previous``
+    is reused for what did not change (the placement is rebuilt only when the node set or
+    V changed)."""
+    return Membership.build(
+        {n.id: (n.ws_url, n.pubkey) for n in state.nodes},
+        state.replication_factor,
+        state.write_quorum,
+        state.virtual_nodes,
+        epoch=state.epoch,
+        previous=previous,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,56 +48,66 @@ class NodeRef:
 
     @property
     def ws_url(self) -> str:
-        """The websocket URL: registry URIs may be ``ws(s)://host:port/ws`` or ``http(s)://``."""
+        """The websocket URL: registry URIs may be ``ws(s)://host:port/ws`` or ``http(s)://``;
+        a bare ``host[:port][/path]`` means TLS (the registry's rule, docs/protocol.md §10)."""
         uri = self.uri.rstrip("/")
         if uri.startswith("http://"):
             uri = "ws://" + uri[len("http://") :]
         elif uri.startswith("https://"):
             uri = "wss://" + uri[len("https://") :]
         elif not uri.startswith(("ws://", "wss://")):
-            uri = "ws://" + uri
+            uri = "wss://" + uri
         return uri if uri.endswith("/ws") else uri + "/ws"
 
 
 @dataclass
 class NetworkView:
-    """Registered supernodes + placement + a local memory of failures."""
+    """A registry's membership + a local memory of failures."""
 
-    nodes: dict[str, NodeRef]
-    replication_factor: int = 1
-    virtual_nodes: int = DEFAULT_VIRTUAL_NODES
+    membership: Membership
     down_for: float = 10.0
     clock: Callable[[], float] = field(default=lambda: 0.0)
-    _placement: Placement | None = None
+    nodes: dict[str, NodeRef] = field(default_factory=dict)
     _down_until: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.nodes:
+            self.nodes = {
+                k: NodeRef(k, uri, pub) for k, (uri, pub) in self.membership.nodes.items()
+            }
 
     @classmethod
     def from_state(cls, state: Any, *, clock: Callable[[], float]) -> NetworkView:
-        """Build from the registry follower's ``NetworkState`` (values already validated;
-        each node's ``ws_url`` is its flocloud endpoint)."""
-        nodes = {n.id: NodeRef(n.id, n.ws_url, n.pubkey) for n in state.nodes}
-        return cls(
-            nodes=nodes,
-            replication_factor=state.replication_factor,
-            virtual_nodes=state.virtual_nodes,
-            clock=clock,
-        )
+        """Build from the registry follower's ``NetworkState`` (values already validated)."""
+        return cls(membership_from_state(state), clock=clock)
 
     @classmethod
     def from_nodes(
-        cls, nodes: Iterable[NodeRef], *, replication_factor: int = 1, clock: Callable[[], float]
+        cls,
+        nodes: Iterable[NodeRef],
+        *,
+        replication_factor: int = 1,
+        virtual_nodes: int = DEFAULT_VIRTUAL_NODES,
+        clock: Callable[[], float],
     ) -> NetworkView:
-        return cls({n.id: n for n in nodes}, replication_factor=replication_factor, clock=clock)
+        entries = {n.id: (n.uri, n.pubkey) for n in nodes}
+        return cls(Membership.build(entries, replication_factor, 1, virtual_nodes), clock=clock)
 
     @property
     def placement(self) -> Placement:
-        if self._placement is None:
-            self._placement = Placement.build(self.nodes, self.virtual_nodes)
-        return self._placement
+        return self.membership.placement
+
+    @property
+    def replication_factor(self) -> int:
+        return self.membership.replication_factor
+
+    @property
+    def virtual_nodes(self) -> int:
+        return self.membership.virtual_nodes
 
     def route(self, key_id: str) -> list[NodeRef]:
-        """Every node in preference order for ``key_id``, recently failed ones last."""
-        pref = [self.nodes[i] for i in self.placement.preference_list(key_id)]
+        """The key's holders in order, recently failed ones last."""
+        pref = [self.nodes[i] for i in self.membership.route(key_id)]
         now = self.clock()
         live = [n for n in pref if self._down_until.get(n.id, 0.0) <= now]
         return live + [n for n in pref if n not in live]

@@ -448,11 +448,11 @@ class Network:
 
     def replicas(self, key_id: str) -> list[NodeProcess]:
         """The nodes that should hold ``key_id`` under the current registry."""
-        from flocloud.protocol.placement import Placement
+        from flocloud.protocol.membership import Membership
 
         active = self.active
-        placement = Placement.build([n.id for n in active])
-        wanted = placement.replicas(key_id, min(self.backup_depth + 1, len(active)))
+        members = Membership.build({n.id: (n.ws_url, "") for n in active}, self.backup_depth + 1)
+        wanted = members.replicas(key_id)
         return [n for n in active if n.id in wanted]
 
     async def records_on(self, node: NodeProcess, receiver: str) -> dict[str, bool]:

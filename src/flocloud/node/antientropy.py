@@ -15,7 +15,9 @@ Invariants owned here:
   (``peer.push``) and deletes its copy only when every one of the ``N`` replicas is live,
   says it is a replica of the key under its own view, and holds every one of those
   writes; and only after the registry has been stable for ``handoff_grace_seconds``.
-  Writes that arrive meanwhile stay until a later round confirms them too.
+  Writes that arrive meanwhile stay until a later round confirms them too. Each round
+  takes the next ``max_keys`` foreign keys after where the last one stopped (round-robin,
+  ``handoff_batch``), so keys that cannot be confirmed yet do not starve the others.
 - Tombstones are ordinary writes, so they travel the same way; they are never purged.
 - Cost: a round starts with one comparison per peer of the fingerprint of everything the
   two share (``flocloud.replication.shared``, kept up to date write by write), so equal
@@ -26,6 +28,7 @@ Invariants owned here:
 from __future__ import annotations
 
 import asyncio
+import bisect
 import functools
 import logging
 from typing import TYPE_CHECKING, Any
@@ -42,7 +45,7 @@ from .context import PeerNet
 
 KeyDigest = tuple[str, str, Fingerprint]  # receiver, key position, fingerprint
 
-__all__ = ["AntiEntropy"]
+__all__ = ["AntiEntropy", "handoff_batch"]
 
 log = logging.getLogger("flocloud.node.antientropy")
 
@@ -64,6 +67,13 @@ def _ranges(value: Any) -> list[tuple[str, Fingerprint]]:
             raise BadFormat("a range is [prefix, [count, s1, s2]] with a short prefix")
         out.append((item[0], fp))
     return out
+
+
+def handoff_batch(keys: list[str], after: str | None, limit: int) -> list[str]:
+    """The next ``limit`` of ``keys`` (sorted) after ``after``, wrapping around."""
+    start = bisect.bisect_right(keys, after) if after is not None else 0
+    batch = keys[start : start + limit]
+    return batch + keys[: min(limit - len(batch), start)]
 
 
 class AntiEntropy:
@@ -303,7 +313,7 @@ class AntiEntropy:
         """Push keys this node holds but does not replicate to their replicas; delete them
         once every replica confirmed. Returns how many writes were deleted here."""
         peers = self.peers
-        if peers.view.placement is None or peers.clock() - peers.view_changed_at < grace:
+        if not peers.view.nodes or peers.clock() - peers.view_changed_at < grace:
             return 0
         if not self.shared.built:
             await self._rebuild()

@@ -7,12 +7,11 @@ built above it, it names the collaborator's shape here instead of importing its 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Container
+from collections.abc import Awaitable, Callable, Container, Mapping
 from typing import Any, Protocol
 
 from flocloud.client.connection import NodeConnection
 from flocloud.protocol.keys import PrivateKey
-from flocloud.protocol.placement import Placement
 
 from .config import NodeConfig
 from .service import NodeService
@@ -29,8 +28,11 @@ class NodeCore(Protocol):
 
 
 class ViewShape(Protocol):
-    placement: Placement | None
-    replication_factor: int
+    @property
+    def nodes(self) -> Mapping[str, Any]: ...
+
+    @property
+    def replication_factor(self) -> int: ...
 
 
 class PeerNet(Protocol):

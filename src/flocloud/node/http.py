@@ -111,7 +111,6 @@ def add_routes(app: web.Application, node: Node) -> None:
 
     from .stats import add_stats_route
 
-    app.middlewares.append(cors_middleware)  # outermost: preflights never reach routing
     pending: Counter[str] = Counter()  # bytes of HTTP responses being written, by source
 
     async def write(request: web.Request, response: web.Response) -> None:
@@ -138,6 +137,9 @@ def add_routes(app: web.Application, node: Node) -> None:
                 del pending[source]
 
     app.middlewares.append(errors)
+    # inside the error layer, which writes the answers itself: CORS headers go on every
+    # answer before it is sent, and preflights are answered before any handler runs
+    app.middlewares.append(cors_middleware)
 
     async def index(request: web.Request) -> web.StreamResponse:
         if "application/json" in request.headers.get("Accept", ""):

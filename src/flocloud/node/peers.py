@@ -4,12 +4,13 @@ Invariants owned here:
 - Only registered supernodes talk replication: every link is authenticated with the
   signed challenge of ``flocloud.protocol.peering`` against the registry's public keys,
   in both directions, before any replication request is served.
-- Placement is the protocol's: the replicas of a key are the first ``N = backupDepth + 1``
-  supernodes of its preference list. A node that accepts a write commits it (assigning
-  its dot), then sends it to the key's sloppy quorum as ``flocloud.replication.quorum``
-  decides: replicas first, the next nodes of the preference list standing in for those
-  that fail, each failure bringing in the next candidate. The client's ``ok`` needs ``W``
-  (writeQuorum) commits; below that it gets ``unavailable`` with the count.
+- Membership is the protocol's (``flocloud.protocol.membership``): the replicas of a key
+  are the first ``N = backupDepth + 1`` supernodes of its preference list, the next ``N``
+  its stand-in candidates (together its holders). A node that accepts a write commits it
+  (assigning its dot), then sends it to the key's sloppy quorum as
+  ``flocloud.replication.quorum`` decides: replicas first, the next holders standing in
+  for those that fail, each failure bringing in the next candidate. The client's ``ok``
+  needs ``W`` (writeQuorum) commits; below that it gets ``unavailable`` with the count.
 - A node that is neither a replica nor a stand-in of a key (``accepts``) hands a client's
   write to one that is (``peer.forward``) rather than storing it on the side.
 - A peer is marked down only by the heartbeat rule (a refused connection, or two slow
@@ -39,17 +40,17 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Container
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
 from flocloud.client.connection import NodeConnection
+from flocloud.client.network import membership_from_state
 from flocloud.protocol.cursor import Cursor, parse_dots
 from flocloud.protocol.envelope import Envelope
 from flocloud.protocol.errors import BadFormat, FlocloudError, Forbidden, Unavailable
+from flocloud.protocol.membership import Membership
 from flocloud.protocol.peering import check_peer, sign_transcript, transcript
-from flocloud.protocol.placement import DEFAULT_VIRTUAL_NODES, Placement
 from flocloud.replication.quorum import Decision, WriteQuorum
 from flocloud.storage.store import MessageFilter, PutResult
 
@@ -63,27 +64,7 @@ log = logging.getLogger("flocloud.node.peers")
 PROBE_BACKOFF = 0.5  # seconds between two connection attempts to a peer
 
 
-@dataclass
-class RegistryView:
-    """What replication needs from the chain registry."""
-
-    nodes: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (uri, pubkey hex)
-    replication_factor: int = 1
-    write_quorum: int = 1
-    virtual_nodes: int = DEFAULT_VIRTUAL_NODES
-    placement: Placement | None = None
-
-    @classmethod
-    def from_state(cls, state: Any) -> RegistryView:
-        """From the follower's ``NetworkState``: its values are already validated."""
-        vn = state.virtual_nodes
-        nodes = {n.id: (n.ws_url, n.pubkey) for n in state.nodes}
-        placement = Placement.build(nodes, vn) if nodes else None
-        return cls(nodes, state.replication_factor, state.write_quorum, vn, placement)
-
-    @property
-    def pubkeys(self) -> dict[str, str]:
-        return {k: v[1] for k, v in self.nodes.items()}
+RegistryView = Membership  # what replication needs from the chain registry
 
 
 class Peers:
@@ -96,7 +77,7 @@ class Peers:
         sync_interval: float = 0.5,
     ) -> None:
         self.node = node
-        self.view = RegistryView()
+        self.view = Membership.empty()
         self.timeout = timeout
         self.down_for = down_for
         self.sync_interval = sync_interval
@@ -113,7 +94,6 @@ class Peers:
             str, float
         ] = {}  # last failed connection attempt, by peer  # heartbeats missed in a row, by peer
         self._replica_sets: dict[str, tuple[str, ...]] = {}
-        self._neighbours: set[str] | None = None
         self.view_changed_at = 0.0
         self.antientropy = AntiEntropy(self)
         self.clock: Callable[[], float] = time.monotonic
@@ -124,17 +104,20 @@ class Peers:
     def self_id(self) -> str:
         return self.node.key.address
 
-    def update(self, view: RegistryView) -> None:
-        if (
-            set(view.nodes) != set(self.view.nodes)
-            or view.replication_factor != self.view.replication_factor
-            or view.virtual_nodes != self.view.virtual_nodes
-        ):
+    def view_of(self, state: Any) -> Membership:
+        """The membership of a registry state, this node's neighbours computed; the
+        placement is rebuilt only when the node set or V changed. Seconds at 10,000
+        supernodes: call it off the event loop."""
+        view = membership_from_state(state, previous=self.view)
+        view.neighbours(self.self_id)
+        return view
+
+    def update(self, view: Membership) -> None:
+        if view.layout_differs(self.view):
             # placement changed: anti-entropy finds keys we now replicate, hand-off waits
             self.view_changed_at = self.clock()
             self.antientropy.shared.built = False  # shared roots: rebuilt next round
             self._replica_sets.clear()
-            self._neighbours = None
             self.antientropy.wake.set()
         self.view = view
         for peer in list(self.links):
@@ -170,16 +153,15 @@ class Peers:
     # -- placement ----------------------------------------------------------------------
 
     def preference(self, key: str) -> list[str]:
-        return self.view.placement.preference_list(key) if self.view.placement else []
+        """The key's holders: its replicas, then its stand-in candidates."""
+        return list(self.view.holders(key))
 
     def replica_set(self, key: str) -> tuple[str, ...]:
         """The key's ``N`` replicas under this node's view (cached per view)."""
         reps = self._replica_sets.get(key)
         if reps is None:
-            if self.view.placement is None:
-                return ()
             try:
-                reps = tuple(self.view.placement.replicas(key, self.view.replication_factor))
+                reps = self.view.replicas(key)
             except FlocloudError:
                 reps = ()
             if len(self._replica_sets) > 200_000:
@@ -188,17 +170,9 @@ class Peers:
         return reps
 
     def neighbours(self) -> set[str]:
-        """The peers this node may share keys with: every peer in a small network, else
-        the nodes nearest its positions (``Placement.neighbours``)."""
-        if self._neighbours is None:
-            others = set(self.view.nodes) - {self.self_id}
-            if len(others) <= 64 or self.view.placement is None:
-                self._neighbours = others
-            else:
-                self._neighbours = self.view.placement.neighbours(
-                    self.self_id, self.view.replication_factor
-                )
-        return self._neighbours
+        """Exactly the peers this node can share a key with (as replicas, or replica and
+        stand-in): ``Membership.neighbours``, computed with the view."""
+        return set(self.view.neighbours(self.self_id))
 
     def is_up(self, peer: str) -> bool:
         return peer not in self.blocked and self._down_until.get(peer, 0.0) <= self.clock()
@@ -382,7 +356,7 @@ class Peers:
         """A client write of a key this node does not take: the ack of a node that does
         (``peer.forward``), or None when none answers (this node then stands in)."""
         key = env.body.receiverID
-        if self.view.placement is None or self.accepts(key):
+        if not self.view.nodes or self.accepts(key):
             return None
         for peer in self.preference(key)[: 2 * self.view.replication_factor]:
             if peer == self.self_id or not self.is_up(peer):

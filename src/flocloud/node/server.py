@@ -46,7 +46,7 @@ from . import requests as rq
 from .config import KEY_ENV, AppConfig, NodeConfig
 from .gate import BACKLOG, Gate, GuardedRunner
 from .limits import ByteBudget, RateLimitedLog, TokenBucket
-from .peers import Peers, RegistryView
+from .peers import Peers
 from .requests import decode_frame, frame_id
 from .service import NodeService, Subscriber, parse_filter
 from .strict import StrictObjects
@@ -461,7 +461,7 @@ class Node:
         self.service.commit_listeners.append(self.peers.antientropy.on_commit)
         self.service.pull_key = self.peers.pull_key
         self.service.is_replica = lambda key: (
-            self.peers.view.placement is None or (self.key.address in self.peers.replica_set(key))
+            not self.peers.view.nodes or self.key.address in self.peers.replica_set(key)
         )
         self.strict = StrictObjects(self)
         self.service.strict_write = self.strict.write
@@ -531,7 +531,8 @@ class Node:
                     self.service.set_apps(
                         {a.name: AppConfig(a.admin, a.writers, a.strict) for a in state.apps}
                     )
-                    self.peers.update(RegistryView.from_state(state))
+                    # placement is rebuilt only on a change, and off the event loop
+                    self.peers.update(await asyncio.to_thread(self.peers.view_of, state))
                     self._close_removed_peers()
                     self.network_nodes = [
                         {"id": n.id, "uri": n.ws_url, "pubKey": n.pubkey} for n in state.nodes

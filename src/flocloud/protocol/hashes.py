@@ -7,8 +7,9 @@ implementation (checked against hashlib's in the tests) is used.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
 
-__all__ = ["hash160", "ripemd160", "sha256", "sha256d"]
+__all__ = ["hash160", "hash160_with_prefix", "ripemd160", "sha256", "sha256d"]
 
 
 def sha256(data: bytes) -> bytes:
@@ -108,3 +109,18 @@ def ripemd160(data: bytes) -> bytes:
 def hash160(data: bytes) -> bytes:
     """RIPEMD-160 of SHA-256: the 20-byte payload of a P2PKH address."""
     return ripemd160(hashlib.sha256(data).digest())
+
+
+def hash160_with_prefix(prefix: bytes, suffixes: Iterable[bytes]) -> Iterator[bytes]:
+    """``hash160(prefix + s)`` for each suffix, hashing the shared prefix once (placement
+    hashes millions of positions this way)."""
+    if not _HAVE_HASHLIB_RIPEMD:
+        yield from (hash160(prefix + s) for s in suffixes)
+        return
+    head, rmd = hashlib.sha256(prefix), hashlib.new("ripemd160")
+    for suffix in suffixes:
+        h = head.copy()
+        h.update(suffix)
+        r = rmd.copy()
+        r.update(h.digest())
+        yield r.digest()

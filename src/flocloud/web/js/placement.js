@@ -6,7 +6,7 @@
 import { fail } from "./errors.js";
 import { bytesToHex, concat, decodeAddress, hash160, utf8 } from "./keys.js";
 
-export const DEFAULT_VIRTUAL_NODES = 32;
+export const DEFAULT_VIRTUAL_NODES = 256;
 export const MAX_VIRTUAL_NODES = 1024;
 const TAG = utf8("flocloud-position");
 const big = (bytes) => BigInt("0x" + (bytesToHex(bytes) || "0"));

@@ -1,6 +1,6 @@
 // flocloud.js: the flocloud browser client, built by scripts/build-web from src/flocloud/web/js (do not edit)
-// sources-sha256: 28da82ccb3217646b9fad11636e5afcf26a8e8811fc1633b1184d53e5351fe63
-// bundle-sha256: 5f72997f5c8a4675a70745368d1cc928907ac2f244ca6fce96b987d5231b9b50
+// sources-sha256: 70a36c5c3e23a6d044bf6ab68d26d8df64ce8a79893907987fa9410fb9a30cef
+// bundle-sha256: 743b96abfa1abe4bd51bc4c2575c3fa00351ce6409f6e3988a6e7b5ca8b50082
 // js/errors.js
 var ERROR_CODES = Object.freeze([
   "bad-format",
@@ -3547,7 +3547,7 @@ async function openJson(payload, key, opts) {
 }
 
 // js/placement.js
-var DEFAULT_VIRTUAL_NODES = 32;
+var DEFAULT_VIRTUAL_NODES = 256;
 var MAX_VIRTUAL_NODES = 1024;
 var TAG2 = utf8("flocloud-position");
 var big = (bytes) => BigInt("0x" + (bytesToHex(bytes) || "0"));
