@@ -7,17 +7,27 @@ Invariants owned here:
 - Routing comes from the chain registry (``NetworkView``): requests go to the first live
   node of the key's preference list and fail over to the next on refusal or timeout,
   without waiting for the chain.
-- Messages addressed to this client whose payload is encrypted are decrypted for it;
-  anything that fails to decrypt is returned with ``encrypted=True`` and the payload as is.
+- Messages addressed to this client whose payload is encrypted are decrypted for it
+  (``decrypt=False`` keeps the ciphertext). ``Message.encrypted`` says truthfully whether
+  the stored payload was sealed and ``Message.decrypted`` whether this client opened it.
+- No call waits longer than its timeout on one node: a connection that does not open
+  within ``hedge`` seconds has the next node of the route tried alongside it, and every
+  failover is reported to ``on_notice`` ("trying next").
+- Bad input is refused before anything is sent: a body larger than the node's
+  self-described ``max_message_bytes`` is ``too-large``; ``limit < 1`` and a
+  ``min_replicas`` above the replication factor are ``bad-format``.
+- Cursors are opaque: the ``next`` of a query (``cursor`` of an event) is passed back
+  as is.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -26,11 +36,13 @@ import aiohttp
 from flocloud.protocol.encryption import is_sealed, open_json, seal_json
 from flocloud.protocol.envelope import Envelope, build_envelope, parse_envelope
 from flocloud.protocol.errors import (
+    BadFormat,
     DecryptionFailed,
     FlocloudError,
     NotFound,
     ProtocolViolation,
     RequestRejected,
+    TooLarge,
     Unavailable,
 )
 from flocloud.protocol.keys import PrivateKey, check_address, parse_pubkey
@@ -39,9 +51,18 @@ from flocloud.protocol.objects import object_id
 from .connection import NodeConnection, SubQueue
 from .network import NetworkView, NodeRef
 
-__all__ = ["Client", "Message", "ObjectState"]
+__all__ = ["Client", "Cursor", "Message", "ObjectState", "Page"]
 
 T = TypeVar("T")
+Cursor = str | int  # opaque: pass back what the node gave
+
+
+def wire_cursor(token: Cursor | None) -> Cursor | None:
+    """A cursor as the node takes it. Until the version-vector cursor (issue 10) is on the
+    wire, nodes take integers, and a cursor typed on the command line arrives as digits."""
+    if isinstance(token, str) and token.isdigit():
+        return int(token)
+    return token
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +78,24 @@ class Message:
     comment: str | None
     time: int
     payload: Any
-    encrypted: bool = False
+    encrypted: bool = False  # the stored payload is sealed to the receiver
+    decrypted: bool = False  # ... and this client opened it: ``payload`` is the plaintext
     deleted: bool = False
     tags: tuple[str, ...] = ()
     note: str | None = None
     received_ms: int | None = None
     envelope: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One query reply: the messages, the cursor to pass next, and how complete it is."""
+
+    messages: list[Message]
+    cursor: Cursor | None
+    more: bool  # the node holds more matches than ``limit``: fetch again from ``cursor``
+    served_by: str  # the supernode that answered
+    stand_in: bool  # ... and it is not a replica of the receiver (they were down)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +119,19 @@ class Client:
         timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
         session: aiohttp.ClientSession | None = None,
+        on_notice: Callable[[str], None] | None = None,
+        hedge: float = 1.0,
     ) -> None:
         self.key = key
         self.network = network
         self.timeout = timeout
+        self.hedge = min(hedge, timeout)
+        self.on_notice = on_notice or (lambda _msg: None)
+        # re-reads the registry when every node has been unreachable for a while (a
+        # subscription follows a restarted network); ``from_chain`` sets it
+        self.network_loader: Callable[[], Awaitable[NetworkView]] | None = None
+        self._limits: dict[str, int] = {}
+        self.ephemeral_key = False  # a throw-away key: this client reads public data only
         self._clock = clock
         self._session = session
         self._own_session = session is None
@@ -109,27 +151,34 @@ class Client:
         cls,
         key: PrivateKey,
         *,
-        explorer: str,
+        explorer: str | Sequence[str],
         registry: str,
         explorer_kind: str = "blockbook",
         min_confirmations: int = 1,
         request_timeout: float = 5.0,
+        on_notice: Callable[[str], None] | None = None,
     ) -> Client:
-        """Read the registry from a chain explorer (or the local dev chain) and connect."""
-        from flocloud.chain.reader import make_reader
-        from flocloud.chain.registry import RegistryReader
+        """Read the registry from a chain explorer (or the local dev chain) and connect.
 
-        reader = make_reader(explorer_kind, explorer)
-        try:
-            state = await RegistryReader(
-                reader, registry, key.network, min_confirmations=min_confirmations
-            ).load()
-        finally:
-            await reader.aclose()
-        if not state.nodes:
-            raise Unavailable(f"the registry {registry} lists no supernodes")
-        view = NetworkView.from_state(state, clock=time.monotonic)
-        return cls(key, view, timeout=request_timeout)
+        ``explorer`` may list several explorers, tried in order; each gets at most
+        ``request_timeout`` seconds in all (retries included).
+        """
+        explorers = [explorer] if isinstance(explorer, str) else list(explorer)
+
+        async def load() -> NetworkView:
+            return await load_network(
+                explorers,
+                registry,
+                key,
+                kind=explorer_kind,
+                min_confirmations=min_confirmations,
+                timeout=request_timeout,
+                on_notice=on_notice,
+            )
+
+        client = cls(key, await load(), timeout=request_timeout, on_notice=on_notice)
+        client.network_loader = load
+        return client
 
     async def __aenter__(self) -> Client:
         return self
@@ -166,22 +215,68 @@ class Client:
             self._conns[node.id] = conn
             return conn
 
+    async def _first_connection(
+        self, route: list[NodeRef]
+    ) -> tuple[NodeConnection, NodeRef, list[NodeRef]]:
+        """Connect along ``route``: a node that has not connected after ``hedge`` seconds
+        gets the next one tried alongside it (a frozen node costs ``hedge``, not the whole
+        timeout). Returns the connection, its node, and the nodes not yet tried."""
+        pending: dict[asyncio.Task[NodeConnection], NodeRef] = {}
+        rest = list(route)
+        last: FlocloudError = Unavailable("no supernode is registered")
+        try:
+            while rest or pending:
+                if rest:
+                    node = rest.pop(0)
+                    pending[asyncio.create_task(self._connection(node))] = node
+                wait = self.hedge if rest else None
+                done, _ = await asyncio.wait(
+                    pending, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:
+                    slow = ", ".join(n.uri for n in pending.values())
+                    self.on_notice(f"{slow} has not answered in {self.hedge:g} s; trying next")
+                    continue
+                for task in sorted(done, key=lambda t: route.index(pending[t])):
+                    node = pending.pop(task)
+                    exc = task.exception()
+                    if exc is None:
+                        return task.result(), node, rest
+                    if not isinstance(exc, Unavailable):
+                        raise exc
+                    self.network.mark_down(node.id)
+                    last = exc
+                    if rest or pending:
+                        self.on_notice(f"{exc.message}; trying next")
+            raise last
+        finally:
+            for task in pending:
+                task.cancel()
+                task.add_done_callback(_drain)
+
     async def _on_route(
         self, key_id: str, call: Callable[[NodeConnection], Awaitable[T]]
     ) -> tuple[T, NodeRef]:
         """Run ``call`` on the first node of ``key_id``'s route that answers."""
-        last: FlocloudError = Unavailable("no supernode is registered")
-        for node in self.network.route(key_id):
+        rest = self.network.route(key_id)
+        while rest:
             try:
-                conn = await self._connection(node)
+                conn, node, rest = await self._first_connection(rest)
+            except Unavailable as exc:
+                raise Unavailable(f"no supernode answered for {key_id}: {exc.message}") from None
+            try:
                 result = await call(conn)
             except Unavailable as exc:
                 self.network.mark_down(node.id)
-                last = exc
+                if not rest:
+                    raise Unavailable(
+                        f"no supernode answered for {key_id}: {exc.message}"
+                    ) from None
+                self.on_notice(f"{exc.message}; trying next")
                 continue
             self.network.mark_up(node.id)
             return result, node
-        raise Unavailable(f"no supernode answered for {key_id}: {last.message}")
+        raise Unavailable(f"no supernode is registered to serve {key_id}")
 
     async def _request(self, key_id: str, op: str, **fields: Any) -> dict[str, Any]:
         reply, _ = await self._on_route(key_id, lambda c: c.request(op, **fields))
@@ -224,10 +319,14 @@ class Client:
         again is safe). ``restore=True`` re-stores an exported message whose time is old
         (no clock check).
         """
+        self._check_replicas(min_replicas)
+        receiver = envelope.body.receiverID
+        await self._check_size(receiver, envelope)
         fields: dict[str, Any] = {"envelope": envelope.to_wire()}
         if restore:
             fields["restore"] = True
-        ack = await self._request(envelope.body.receiverID, "put", **fields)
+        ack, node = await self._on_route(receiver, lambda c: c.request("put", **fields))
+        ack["_node"] = node.id
         got = ack.get("replicas", 1)
         if min_replicas is not None and isinstance(got, int) and got < min_replicas:
             raise Unavailable(
@@ -249,13 +348,86 @@ class Client:
     ) -> str:
         """Send ``data`` to ``receiver``; returns the message id (``min_replicas``: see
         ``put``)."""
+        ack = await self.send_ack(
+            receiver,
+            data,
+            app=app,
+            type=type,
+            comment=comment,
+            encrypt=encrypt,
+            min_replicas=min_replicas,
+        )
+        return str(ack["id"])
+
+    async def send_ack(
+        self,
+        receiver: str,
+        data: Any,
+        *,
+        app: str = "",
+        type: str = "message",
+        comment: str | None = None,
+        encrypt: bool = False,
+        min_replicas: int | None = None,
+    ) -> dict[str, Any]:
+        """As ``send``; returns ``{"id", "cursor", "replicas", "duplicate", "node"}``: the
+        message id, the home node's cursor after it, on how many supernodes it is
+        committed, whether it was already stored, and the node that acknowledged it."""
+        self._check_replicas(min_replicas)
         payload = data
         if encrypt:
             pub = await self.resolve_pubkey(receiver)
             payload = self._seal(data, pub, receiver)
         env = self.sign(receiver, payload, app=app, type=type, comment=comment)
-        await self.put(env, min_replicas=min_replicas)
-        return env.id
+        ack = await self.put(env, min_replicas=min_replicas)
+        cursor = ack.get("cursor", ack.get("seq"))
+        return {
+            "id": env.id,
+            "cursor": None if cursor is None else str(cursor),
+            "replicas": ack.get("replicas", 1),
+            "duplicate": bool(ack.get("duplicate")),
+            "node": ack.get("_node"),
+        }
+
+    def _check_replicas(self, min_replicas: int | None) -> None:
+        rf = self.network.replication_factor
+        if min_replicas is not None and not 1 <= min_replicas <= rf:
+            raise BadFormat(
+                f"min_replicas must be 1 to {rf}: the registry keeps {rf} replica(s) of an ID"
+            )
+
+    async def node_limits(self, key_id: str) -> dict[str, int]:
+        """The limits of ``key_id``'s home node, from its self-description (cached; empty
+        when no node describes itself in time)."""
+        if self._limits:
+            return self._limits
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        for node in self.network.route(key_id)[:2]:
+            try:
+                async with self._session.get(
+                    node.http_url,
+                    headers={"Accept": "application/json"},
+                    timeout=aiohttp.ClientTimeout(total=min(self.timeout, 2.0)),
+                ) as resp:
+                    doc = await resp.json(content_type=None)
+            except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+                continue
+            limits = doc.get("limits") if isinstance(doc, dict) else None
+            if isinstance(limits, dict):
+                self._limits = {k: v for k, v in limits.items() if type(v) is int}
+                return self._limits
+        return {}
+
+    async def _check_size(self, key_id: str, envelope: Envelope) -> None:
+        size = len(envelope.to_wire()["body"].encode())
+        if size <= 60 * 1024:  # below every node's minimum: no need to ask
+            return
+        most = (await self.node_limits(key_id)).get("max_message_bytes")
+        if most is not None and size > most:
+            raise TooLarge(
+                f"the message is {size} bytes; supernodes take at most {most} bytes per message"
+            )
 
     def _seal(self, data: Any, pub: bytes, receiver: str) -> Any:
         return seal_json(
@@ -268,20 +440,22 @@ class Client:
         )
 
     def _open(self, payload: Any, sender: str, receiver: str) -> tuple[Any, bool]:
-        if not is_sealed(payload):
-            return payload, False
+        """The payload and whether it was decrypted here."""
         if receiver != self.id:
-            return payload, True
+            return payload, False
         try:
-            return open_json(payload, self.key, sender_id=sender, receiver_id=receiver), False
+            return open_json(payload, self.key, sender_id=sender, receiver_id=receiver), True
         except (DecryptionFailed, ProtocolViolation):
-            return payload, True
+            return payload, False
 
-    def _message(self, rec: dict[str, Any]) -> Message:
+    def _message(self, rec: dict[str, Any], *, decrypt: bool = True) -> Message:
         env = parse_envelope(rec["envelope"], now_ms=None)
         body = env.body
         self._pubkeys.setdefault(body.senderID, env.pubkey)
-        payload, still_encrypted = self._open(body.payload, body.senderID, body.receiverID)
+        sealed = is_sealed(body.payload)
+        payload, opened = body.payload, False
+        if sealed and decrypt:
+            payload, opened = self._open(body.payload, body.senderID, body.receiverID)
         return Message(
             id=env.id,
             seq=int(rec.get("seq", 0)),
@@ -292,7 +466,8 @@ class Client:
             comment=body.comment,
             time=body.time,
             payload=payload,
-            encrypted=still_encrypted,
+            encrypted=sealed,
+            decrypted=opened,
             deleted=bool(rec.get("deleted", False)),
             tags=tuple(rec.get("tags") or ()),
             note=rec.get("note"),
@@ -303,8 +478,21 @@ class Client:
     async def fetch(
         self,
         receiver: str | None = None,
+        **filters: Any,
+    ) -> tuple[list[Message], Cursor | None]:
+        """Messages for ``receiver`` (default: this client) after the ``after`` cursor.
+
+        Returns the messages and the cursor to pass next time (``fetch_page`` also says
+        whether the reply is complete).
+        """
+        page = await self.fetch_page(receiver, **filters)
+        return page.messages, page.cursor
+
+    async def fetch_page(
+        self,
+        receiver: str | None = None,
         *,
-        after: int | None = None,
+        after: Cursor | None = None,
         app: str | None = None,
         type: str | None = None,
         sender: str | None = None,
@@ -315,15 +503,17 @@ class Client:
         limit: int = 100,
         newest_first: bool = False,
         include_deleted: bool = False,
-    ) -> tuple[list[Message], int | None]:
-        """Messages for ``receiver`` (default: this client) after the ``after`` cursor.
-
-        Returns the messages and the cursor to pass next time.
-        """
+        decrypt: bool = True,
+    ) -> Page:
+        """One page of messages for ``receiver``, with whether more are left (``more``) and
+        whether a stand-in answered for replicas that were down (``stand_in``)."""
         receiver = receiver or self.id
+        check_address(receiver, self.key.network)
+        if type_is_not_int(limit) or limit < 1:
+            raise BadFormat("limit must be a positive integer")
         filt: dict[str, Any] = {"receiver": receiver, "limit": limit}
         for name, value in (
-            ("after", after),
+            ("after", wire_cursor(after)),
             ("application", app),
             ("type", type),
             ("sender", sender),
@@ -338,27 +528,95 @@ class Client:
             filt["order"] = "desc"
         if include_deleted:
             filt["include_deleted"] = True
-        reply = await self._request(receiver, "query", filter=filt)
-        messages = [self._message(r) for r in reply.get("messages", [])]
+        reply, node = await self._on_route(receiver, lambda c: c.request("query", filter=filt))
+        messages = [self._message(r, decrypt=decrypt) for r in reply.get("messages", [])]
         nxt = reply.get("next")
-        return messages, (int(nxt) if nxt is not None else after)
+        return Page(
+            messages,
+            nxt if nxt is not None else after,
+            bool(reply.get("more")),
+            node.id,
+            not self.is_replica(node.id, receiver),
+        )
+
+    async def where(self, key_id: str) -> list[dict[str, Any]]:
+        """Which supernodes hold ``key_id``: its home, the other replicas, and the stand-ins
+        that take its writes while replicas are down, each checked up or down now (its
+        ``/healthz`` within the timeout). ``serving`` marks the nodes a write goes to now."""
+        check_address(key_id, self.key.network)
+        rf = self.network.replication_factor
+        pref = [self.network.nodes[i] for i in self.network.placement.preference_list(key_id)]
+        shown = pref[: 2 * rf]
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        session = self._session
+
+        async def up(node: NodeRef) -> bool:
+            try:
+                async with session.get(
+                    node.http_url + "/healthz",
+                    timeout=aiohttp.ClientTimeout(total=min(self.timeout, 2.0)),
+                ) as resp:
+                    return resp.status == 200
+            except (aiohttp.ClientError, OSError, TimeoutError):
+                return False
+
+        states = await asyncio.gather(*(up(n) for n in shown))
+        live = [n for n, ok in zip(shown, states, strict=True) if ok]
+        serving = {n.id for n in live[:rf]}
+        rows = []
+        for rank, (node, ok) in enumerate(zip(shown, states, strict=True)):
+            role = "home" if rank == 0 else "replica" if rank < rf else "stand-in"
+            rows.append(
+                {
+                    "rank": rank,
+                    "role": role,
+                    "id": node.id,
+                    "uri": node.uri,
+                    "up": ok,
+                    "serving": node.id in serving,
+                }
+            )
+        return rows
+
+    def is_replica(self, node_id: str, key_id: str) -> bool:
+        """Whether ``node_id`` is one of the ``replication_factor`` replicas of ``key_id``."""
+        rf = self.network.replication_factor
+        return node_id in self.network.placement.preference_list(key_id)[:rf]
 
     async def subscribe(
-        self, receiver: str | None = None, **filters: Any
+        self, receiver: str | None = None, *, app: str | None = None, **filters: Any
     ) -> AsyncIterator[Message]:
-        """Stored matches, then live ones, until the caller stops iterating."""
+        """Stored matches, then live ones, until the caller stops iterating.
+
+        The filter takes the names of ``fetch`` (``app``, ``type``, ``sender``, ``comment``,
+        ``after``). When the node goes away the subscription resumes on the next live one
+        from the last cursor seen (``on_notice`` says so); after every node has been
+        unreachable for a while the registry is read again (``network_loader``).
+        """
         receiver = receiver or self.id
-        filt = {"receiver": receiver, **{k: v for k, v in filters.items() if v is not None}}
+        check_address(receiver, self.key.network)
+        if "application" in filters:
+            raise BadFormat("subscribe takes app=, as fetch does")
+        named = {"application": app, **filters}
+        filt = {"receiver": receiver, **{k: v for k, v in named.items() if v is not None}}
+        filt["after"] = wire_cursor(filt.get("after"))
+        if filt["after"] is None:
+            del filt["after"]
         sub = f"s{next(self._subs)}"
-        last_seq: int | None = None
+        cursor: Cursor | None = filt.get("after")
+        failures = 0
         while True:
             conn_node: tuple[NodeConnection, NodeRef] | None = None
             try:
-                if last_seq is not None:
-                    filt["after"] = last_seq
+                if cursor is not None:
+                    filt["after"] = cursor
                 opened, node = await self._on_route(receiver, self._open_sub(sub, filt))
                 conn, queue = opened
                 conn_node = (conn, node)
+                if failures:
+                    self.on_notice(f"reconnected to {node.uri}; resuming after cursor {cursor}")
+                failures = 0
                 while True:
                     item = await queue.get()
                     if isinstance(item, FlocloudError):
@@ -369,16 +627,32 @@ class Client:
                     rec = item.get("event") or item.get("message")
                     if isinstance(rec, dict) and "envelope" in rec:
                         msg = self._message(rec)
-                        last_seq = msg.seq if last_seq is None else max(last_seq, msg.seq)
+                        if "cursor" in item:
+                            cursor = item["cursor"]
+                        elif isinstance(cursor, int | None):
+                            cursor = msg.seq if cursor is None else max(cursor, msg.seq)
                         yield msg
-            except Unavailable:
+            except Unavailable as exc:
                 if conn_node is not None:
                     conn_node[0].close_subscription(sub)
                     self.network.mark_down(conn_node[1].id)
-                await asyncio.sleep(0.2)  # then resubscribe on the next live node
+                failures += 1
+                if failures == 1:
+                    self.on_notice(f"disconnected: {exc.message}; reconnecting")
+                if failures % 10 == 0 and self.network_loader is not None:
+                    with contextlib.suppress(FlocloudError):
+                        self.network = await self.network_loader()
+                        await self._drop_connections()
+                await asyncio.sleep(min(0.2 * failures, 2.0))  # then resubscribe
             finally:
                 if conn_node is not None and not conn_node[0].closed:
                     conn_node[0].close_subscription(sub)
+
+    async def _drop_connections(self) -> None:
+        for conn in list(self._conns.values()):
+            await conn.close()
+        self._conns.clear()
+        self._limits.clear()
 
     def _open_sub(
         self, sub: str, filt: dict[str, Any]
@@ -485,3 +759,52 @@ class Client:
                 self._pubkeys[flo_id] = pub
                 return pub
         raise NotFound(f"no public key known for {flo_id}: it has signed nothing we can see")
+
+
+def type_is_not_int(value: Any) -> bool:
+    return type(value) is not int
+
+
+def _drain(task: asyncio.Task[Any]) -> None:
+    """Retrieve a cancelled or failed task's outcome (no "exception never retrieved")."""
+    if not task.cancelled():
+        task.exception()
+
+
+async def load_network(
+    explorers: Sequence[str],
+    registry: str,
+    key: PrivateKey,
+    *,
+    kind: str = "blockbook",
+    min_confirmations: int = 1,
+    timeout: float = 5.0,
+    on_notice: Callable[[str], None] | None = None,
+) -> NetworkView:
+    """The registry's supernodes from the first explorer that answers within ``timeout``."""
+    from flocloud.chain.reader import make_reader
+    from flocloud.chain.registry import RegistryReader
+    from flocloud.protocol.errors import ChainError, ExplorerError
+
+    notice = on_notice or (lambda _msg: None)
+    last: FlocloudError = ExplorerError("no explorer configured")
+    for n, url in enumerate(explorers):
+        reader = make_reader(kind, url, timeout=timeout)
+        try:
+            registry_reader = RegistryReader(
+                reader, registry, key.network, min_confirmations=min_confirmations
+            )
+            state = await asyncio.wait_for(registry_reader.load(), timeout)
+        except TimeoutError:
+            last = ExplorerError(f"explorer {url} did not answer within {timeout:g} s")
+        except ChainError as exc:
+            last = exc
+        else:
+            if not state.nodes:
+                raise Unavailable(f"the registry {registry} lists no supernodes")
+            return NetworkView.from_state(state, clock=time.monotonic)
+        finally:
+            await reader.aclose()
+        if n + 1 < len(explorers):
+            notice(f"{last.message}; trying the next explorer")
+    raise last

@@ -111,6 +111,8 @@ class NodeConnection:
             raise Unavailable(f"{self.url}: {exc}") from None
         finally:
             self._pending.pop(rid, None)
+            if fut.done() and not fut.cancelled():
+                fut.exception()  # retrieved: the read loop may have failed it meanwhile
         if reply.get("ok") is False or "error" in reply:
             err = reply.get("error") or {}
             raise error_from_code(str(err.get("code", "internal")), str(err.get("message", "")))

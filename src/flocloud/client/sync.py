@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from flocloud.protocol.keys import PrivateKey
 
-from .client import Client, Message, ObjectState
+from .client import Client, Cursor, Message, ObjectState, Page
 from .network import NetworkView
 
 __all__ = ["SyncClient"]
@@ -53,8 +53,11 @@ class SyncClient:
     def send(self, receiver: str, data: Any, **kw: Any) -> str:
         return self._run(self._client.send(receiver, data, **kw))
 
-    def fetch(self, receiver: str | None = None, **kw: Any) -> tuple[list[Message], int | None]:
+    def fetch(self, receiver: str | None = None, **kw: Any) -> tuple[list[Message], Cursor | None]:
         return self._run(self._client.fetch(receiver, **kw))
+
+    def fetch_page(self, receiver: str | None = None, **kw: Any) -> Page:
+        return self._run(self._client.fetch_page(receiver, **kw))
 
     def get(self, app: str, name: str, version: int | None = None) -> ObjectState:
         return self._run(self._client.get(app, name, version))

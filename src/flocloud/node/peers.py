@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from flocloud.client.connection import NodeConnection
+from flocloud.client.network import NodeRef
 from flocloud.protocol.envelope import Envelope, parse_envelope
 from flocloud.protocol.errors import FlocloudError, Unavailable
 from flocloud.protocol.peering import check_peer, sign_transcript, transcript
@@ -259,7 +260,7 @@ class Peers:
             uri = self.view.nodes[peer][0]
             if self._session is None:
                 self._session = aiohttp.ClientSession()
-            conn = NodeConnection(uri, self._session, timeout=self.timeout)
+            conn = NodeConnection(NodeRef(peer, uri).ws_url, self._session, timeout=self.timeout)
             try:
                 await conn.connect()
                 await self._authenticate(conn, peer)

@@ -19,7 +19,8 @@ from typing import Any
 
 from flocloud.protocol.envelope import Envelope, parse_envelope
 from flocloud.protocol.envelope import Limits as EnvelopeLimits
-from flocloud.protocol.errors import BadFormat, NotFound, RateLimited
+from flocloud.protocol.errors import BadFormat, NotFound, NotListed, RateLimited
+from flocloud.protocol.keys import decode_address
 from flocloud.protocol.objects import merge_diff
 from flocloud.protocol.writes import (
     About,
@@ -57,19 +58,47 @@ def _opt_int(d: Mapping[str, Any], key: str) -> int | None:
     return int(v)
 
 
+FILTER_KEYS = frozenset(
+    {
+        "receiver",
+        "application",
+        "type",
+        "sender",
+        "comment",
+        "since",
+        "until",
+        "ids",
+        "after",
+        "limit",
+        "order",
+        "include_deleted",
+    }
+)
+
+
 def parse_filter(d: Any, max_limit: int) -> MessageFilter:
-    """A query/subscription filter from its wire form."""
+    """A query/subscription filter from its wire form (an unknown key is an error: a
+    misspelt filter must not silently match everything)."""
     if not isinstance(d, Mapping):
         raise BadFormat("filter must be an object")
+    unknown = set(d) - FILTER_KEYS
+    if unknown:
+        raise BadFormat(
+            f"unknown filter key(s): {', '.join(sorted(map(str, unknown)))} "
+            f"(known: {', '.join(sorted(FILTER_KEYS))})"
+        )
     receiver = _opt_str(d, "receiver")
     if not receiver:
         raise BadFormat("filter.receiver is required")
+    decode_address(receiver)  # invalid-address, for a query and a subscription alike
     ids = d.get("ids")
     if ids is not None and (
         not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or len(ids) > 1000
     ):
         raise BadFormat("filter.ids must be a list of at most 1000 message ids")
     limit = _opt_int(d, "limit")
+    if limit is not None and limit < 1:
+        raise BadFormat("filter.limit must be at least 1")
     order = d.get("order", "asc")
     if order not in ("asc", "desc"):
         raise BadFormat('filter.order must be "asc" or "desc"')
@@ -117,6 +146,10 @@ class NodeService:
         self.replicate: Callable[[Envelope, int], Awaitable[int]] | None = None
         # before serving a receiver: make sure this node holds what its replicas hold
         self.prepare_key: Callable[[str], Awaitable[None]] | None = None
+        # listed in the registry: None without a chain (a standalone node), False until
+        # the registry is read and shows this node; client writes need it not False
+        self.listed: bool | None = None
+        self.registry_id = config.chain.registry
         store.on_commit = self._on_commit
 
     def set_apps(self, apps: Mapping[str, AppConfig]) -> None:
@@ -130,6 +163,11 @@ class NodeService:
     async def put(self, wire: Any, *, restore: bool = False) -> dict[str, Any]:
         """Accept a client write. ``restore`` (re-storing exported messages) skips only the
         clock-skew check: the signature and every other rule still apply."""
+        if self.listed is False:
+            raise NotListed(
+                f"this supernode is not listed in the registry {self.registry_id}: "
+                "write to a listed supernode"
+            )
         now = None if restore else self.now_ms()
         env = parse_envelope(wire, now_ms=now, limits=self.envelope_limits)
         body = env.body
