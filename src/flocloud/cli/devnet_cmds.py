@@ -104,9 +104,7 @@ def up(
         console.print("Ctrl-C stops everything; `flocloud devnet --help` drives it from elsewhere.")
         await stop.wait()
         notice("stopping…")
-        codes = net.stop()
-        # nodes (re)started from another terminal are not our children: stop them too
-        DevnetState.load(base).down(launcher=False)
+        codes = net.stop()  # also what was (re)started from another terminal
         bad = {k: v for k, v in codes.items() if v not in (0, None, -9)}
         notice("stopped" + (f" (exit codes {bad})" if bad else " cleanly"))
 
@@ -166,10 +164,12 @@ def status(base_dir: str, flo_id: str | None, output: str | None, as_json: bool)
         return rows
 
     rows = asyncio.run(main())
-    out = Output(output, as_json)
+    out = Output(output, as_json, kind="doc")
     healthy = all(r["healthy"] for r in rows)
     if out.fmt == "json":
-        out.doc({"registry": doc["registry"], "healthy": healthy, "processes": rows})
+        out.doc(
+            {"registry": doc["registry"], "healthy": healthy, "chain": rows[0], "nodes": rows[1:]}
+        )
     else:
         out.rows(
             rows,

@@ -1,4 +1,8 @@
-"""``flocloud node init | run``: create and run a supernode."""
+"""``flocloud node init | run``: create and run a supernode.
+
+``node init --network mainnet|testnet`` fills the explorer and registry from the presets
+(``flocloud.client.profiles.PRESETS``); ``--systemd`` also writes a unit file.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,40 @@ explorer = "{explorer}"
 registry = "{registry}"
 """
 
+SYSTEMD_TEMPLATE = """[Unit]
+Description=flocloud supernode {node_id}
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=simple
+User={user}
+WorkingDirectory={directory}
+ExecStart={exe} node run --config {config}
+Restart=on-failure
+RestartSec=5
+# SIGTERM: the node stops accepting, flushes its store and exits 0
+KillSignal=SIGTERM
+TimeoutStopSec=30
+NoNewPrivileges=true
+PrivateTmp=true
+ProtectSystem=strict
+ProtectHome=read-only
+ReadWritePaths={directory}
+LimitNOFILE=65536
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def _flocloud_exe() -> str:
+    import shutil
+    import sys
+
+    found = shutil.which("flocloud")
+    return found or f"{sys.executable} -m flocloud.cli"
+
 
 @click.group("node")
 def node_group() -> None:
@@ -41,9 +79,19 @@ def node_group() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=7400, show_default=True)
 @click.option("--public-url", help="URI published in the registry (default ws://HOST:PORT/ws).")
-@click.option("--explorer", default="", help="Chain explorer to read the registry from.")
-@click.option("--registry", default="", help="Registry FLO ID.")
+@click.option(
+    "--explorer",
+    default=None,
+    help="Chain explorer to read the registry from (default: the network's preset).",
+)
+@click.option("--registry", default=None, help="Registry FLO ID (default: the network's preset).")
 @click.option("--force", is_flag=True, help="Overwrite an existing key and config.")
+@click.option(
+    "--systemd",
+    is_flag=True,
+    help="Also write flocloud-node.service (install it in /etc/systemd/system/).",
+)
+@click.option("--user", default=None, help="User of the systemd unit (default: you).")
 @click.option("--json", "as_json", is_flag=True)
 def init(
     directory: str,
@@ -51,12 +99,21 @@ def init(
     host: str,
     port: int,
     public_url: str | None,
-    explorer: str,
-    registry: str,
+    explorer: str | None,
+    registry: str | None,
     force: bool,
+    systemd: bool,
+    user: str | None,
     as_json: bool,
 ) -> None:
     """Create DIRECTORY with a node key (0600) and node.toml; print the registry entry."""
+    from flocloud.client.profiles import PRESETS
+
+    preset = PRESETS.get(network, {})
+    if explorer is None:
+        explorer = (preset.get("explorer") or [""])[0]
+    if registry is None:
+        registry = preset.get("registry", "")
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     key_path, cfg_path = d / "node.key", d / "node.toml"
@@ -80,7 +137,24 @@ def init(
     entry = {
         "SuperNodeStorage": {"newNodes": {key.address: {"pubKey": key.pubkey_hex, "uri": uri}}}
     }
-    command = f"flocloud chain publish --network {network} --wif <REGISTRY_WIF> --add-node {key.address} {key.pubkey_hex} {uri}"
+    explorer_arg = f" --explorer {explorer}" if explorer else ""
+    command = (
+        f"flocloud chain publish --network {network}{explorer_arg} --wif <REGISTRY_WIF> "
+        f"--add-node {key.address} {key.pubkey_hex} {uri}"
+    )
+    unit_path = d / "flocloud-node.service"
+    if systemd:
+        import getpass
+
+        unit_path.write_text(
+            SYSTEMD_TEMPLATE.format(
+                node_id=key.address,
+                user=user or getpass.getuser(),
+                directory=d.resolve(),
+                exe=_flocloud_exe(),
+                config=cfg_path.resolve(),
+            )
+        )
     if as_json:
         click.echo(
             orjson.dumps(
@@ -91,6 +165,7 @@ def init(
                     "config": str(cfg_path),
                     "registryEntry": entry,
                     "publishCommand": command,
+                    "systemdUnit": str(unit_path) if systemd else None,
                 }
             ).decode()
         )
@@ -99,6 +174,13 @@ def init(
     click.echo("To add this node, the registry publishes:")
     click.echo(f"  {orjson.dumps(entry).decode()}")
     click.echo(f"for example with:\n  {command}")
+    if not registry:
+        click.echo("warning: no registry FLO ID: set [chain] registry in the config", err=True)
+    if systemd:
+        click.echo(
+            f"\nsystemd unit: {unit_path}\n  sudo cp {unit_path} /etc/systemd/system/ && "
+            "sudo systemctl enable --now flocloud-node"
+        )
 
 
 @node_group.command()

@@ -5,7 +5,8 @@ Invariants owned here:
   0 ok, 1 unexpected, 2 usage, 3 invalid input, 4 not found, 5 conflict, 6 refused,
   7 unavailable (a node, the explorer or the devnet), 8 chain, 130 interrupted.
 - Every command that prints data takes ``-o table|json|ndjson``; the default is a table on a
-  terminal and JSON (lists: one object a line) otherwise. JSON keeps machine values (epoch
+  terminal and JSON (lists: one object a line) otherwise; a command that prints one value
+  (``send``: the id) prints it plain unless JSON is asked for. JSON keeps machine values (epoch
   milliseconds, full IDs) and adds readable ones (``time_iso``); tables show readable
   times and shortened IDs so that they fit 80 columns.
 - Notices (failover, warnings) go to stderr, never to stdout, so ``-o json`` stays parseable.
@@ -129,9 +130,16 @@ def output_option(fn: F) -> F:
 class Output:
     """Prints one result in the chosen format."""
 
-    def __init__(self, fmt: str | None, as_json: bool = False) -> None:
+    def __init__(self, fmt: str | None, as_json: bool = False, kind: str = "doc") -> None:
+        """``kind``: ``list`` (off a terminal: ndjson), ``doc`` (json) or ``value`` (one
+        value such as an id: plain text unless JSON is asked for)."""
+        if fmt is None and as_json:
+            fmt = "ndjson" if kind == "list" else "json"
         if fmt is None:
-            fmt = "json" if as_json or not sys.stdout.isatty() else "table"
+            if kind == "value" or sys.stdout.isatty():
+                fmt = "table"
+            else:
+                fmt = "ndjson" if kind == "list" else "json"
         self.fmt = fmt
 
     @property
@@ -169,15 +177,22 @@ class Output:
         from rich.table import Table
 
         cols = list(columns)
+        cells = [[cell(d) for _, cell in cols] for d in docs]
+        console = Console(soft_wrap=False)
+        widths = [max([len(h), *(len(row[n]) for row in cells)]) for n, (h, _) in enumerate(cols)]
+        if wide is not None:  # only the wide column gives way, cut with an ellipsis
+            w = [h for h, _ in cols].index(wide)
+            room = console.width - sum(widths) + widths[w] - 2 * (len(cols) - 1)
+            widths[w] = max(len(wide), min(widths[w], room))
+            for row in cells:
+                if len(row[w]) > widths[w]:
+                    row[w] = row[w][: widths[w] - 1] + "…"
         table = Table(title=title, box=None, pad_edge=False, header_style="bold")
-        for header, _ in cols:
-            if header == wide:
-                table.add_column(header, overflow="ellipsis", no_wrap=True, ratio=1)
-            else:
-                table.add_column(header, no_wrap=True)
-        for d in docs:
-            table.add_row(*(cell(d) for _, cell in cols))
-        Console(soft_wrap=False).print(table)
+        for (header, _), width in zip(cols, widths, strict=True):
+            table.add_column(header, no_wrap=True, min_width=width)
+        for row in cells:
+            table.add_row(*row)
+        console.print(table)
 
 
 def _cell(value: Any) -> str:

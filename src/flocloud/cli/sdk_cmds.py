@@ -117,7 +117,7 @@ async def send(
         encrypt=encrypt,
         min_replicas=min_replicas,
     )
-    out = Output(output, as_json)
+    out = Output(output, as_json, kind="value")
     if out.table:
         click.echo(ack["id"])
     else:
@@ -161,9 +161,7 @@ async def fetch(
         limit=limit,
         newest_first=newest_first,
     )
-    out = Output(output, False)
-    if as_json:
-        out = Output("ndjson")
+    out = Output(output, as_json, kind="list")
     if out.fmt == "json":
         out.doc(
             {
@@ -213,7 +211,7 @@ async def watch(
     terminal, else JSON lines). Reconnects by itself and says when it is disconnected."""
     if receiver is None:
         _need_own_key(client)
-    out = Output(output, as_json)
+    out = Output(output, as_json, kind="list")
     if out.fmt == "json":
         out = Output("ndjson")
     async for msg in client.subscribe(receiver, app=app, type=type_, after=after):
@@ -233,9 +231,7 @@ async def watch(
 async def where(client: Client, flo_id: str, output: str | None, as_json: bool) -> None:
     """Which supernodes hold ID: its home, the other replicas, the stand-ins, up or down."""
     rows = await client.where(flo_id)
-    out = Output(output, as_json)
-    if as_json:
-        out = Output("json")
+    out = Output(output, as_json, kind="list")
     out.rows(
         rows,
         [

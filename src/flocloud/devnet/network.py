@@ -557,6 +557,10 @@ class Network:
         """Stop every node, then the chain; returns exit codes by name."""
         codes = {n.name: n.stop() for n in self.nodes}
         codes["chain"] = self.chain.stop()
+        if self.state_file.exists():  # nodes (re)started from another terminal
+            from .control import DevnetState
+
+            DevnetState.load(self.base).down(launcher=False)
         return codes
 
     def kill(self, i: int) -> None:
