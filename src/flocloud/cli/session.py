@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import click
 
 from flocloud.client import Client
-from flocloud.client.client import load_network
+from flocloud.client.discovery import load_network
 from flocloud.client.keyfile import key_file_path, load_key
 from flocloud.client.network import NetworkView
 from flocloud.client.profiles import ChainSource, find_chain_source

@@ -165,6 +165,8 @@ class Client:
         """
         explorers = [explorer] if isinstance(explorer, str) else list(explorer)
 
+        from .discovery import load_network
+
         async def load() -> NetworkView:
             return await load_network(
                 explorers,
@@ -216,7 +218,7 @@ class Client:
             return conn
 
     async def _first_connection(
-        self, route: list[NodeRef]
+        self, route: list[NodeRef], notice: Callable[[str], None]
     ) -> tuple[NodeConnection, NodeRef, list[NodeRef]]:
         """Connect along ``route``: a node that has not connected after ``hedge`` seconds
         gets the next one tried alongside it (a frozen node costs ``hedge``, not the whole
@@ -235,19 +237,20 @@ class Client:
                 )
                 if not done:
                     slow = ", ".join(n.uri for n in pending.values())
-                    self.on_notice(f"{slow} has not answered in {self.hedge:g} s; trying next")
+                    notice(f"{slow} has not answered in {self.hedge:g} s; trying next")
                     continue
                 for task in sorted(done, key=lambda t: route.index(pending[t])):
                     node = pending.pop(task)
                     exc = task.exception()
-                    if exc is None:
-                        return task.result(), node, rest
+                    if exc is None:  # the ones still connecting are cancelled: retry later
+                        untried = [n for n in route if n in pending.values()]
+                        return task.result(), node, untried + rest
                     if not isinstance(exc, Unavailable):
                         raise exc
                     self.network.mark_down(node.id)
                     last = exc
                     if rest or pending:
-                        self.on_notice(f"{exc.message}; trying next")
+                        notice(f"{exc.message}; trying next")
             raise last
         finally:
             for task in pending:
@@ -255,13 +258,17 @@ class Client:
                 task.add_done_callback(_drain)
 
     async def _on_route(
-        self, key_id: str, call: Callable[[NodeConnection], Awaitable[T]]
+        self,
+        key_id: str,
+        call: Callable[[NodeConnection], Awaitable[T]],
+        notice: Callable[[str], None] | None = None,
     ) -> tuple[T, NodeRef]:
         """Run ``call`` on the first node of ``key_id``'s route that answers."""
+        notice = notice or self.on_notice
         rest = self.network.route(key_id)
         while rest:
             try:
-                conn, node, rest = await self._first_connection(rest)
+                conn, node, rest = await self._first_connection(rest, notice)
             except Unavailable as exc:
                 raise Unavailable(f"no supernode answered for {key_id}: {exc.message}") from None
             try:
@@ -272,7 +279,7 @@ class Client:
                     raise Unavailable(
                         f"no supernode answered for {key_id}: {exc.message}"
                     ) from None
-                self.on_notice(f"{exc.message}; trying next")
+                notice(f"{exc.message}; trying next")
                 continue
             self.network.mark_up(node.id)
             return result, node
@@ -543,41 +550,12 @@ class Client:
         """Which supernodes hold ``key_id``: its home, the other replicas, and the stand-ins
         that take its writes while replicas are down, each checked up or down now (its
         ``/healthz`` within the timeout). ``serving`` marks the nodes a write goes to now."""
+        from .discovery import locate
+
         check_address(key_id, self.key.network)
-        rf = self.network.replication_factor
-        pref = [self.network.nodes[i] for i in self.network.placement.preference_list(key_id)]
-        shown = pref[: 2 * rf]
         if self._session is None:
             self._session = aiohttp.ClientSession()
-        session = self._session
-
-        async def up(node: NodeRef) -> bool:
-            try:
-                async with session.get(
-                    node.http_url + "/healthz",
-                    timeout=aiohttp.ClientTimeout(total=min(self.timeout, 2.0)),
-                ) as resp:
-                    return resp.status == 200
-            except (aiohttp.ClientError, OSError, TimeoutError):
-                return False
-
-        states = await asyncio.gather(*(up(n) for n in shown))
-        live = [n for n, ok in zip(shown, states, strict=True) if ok]
-        serving = {n.id for n in live[:rf]}
-        rows = []
-        for rank, (node, ok) in enumerate(zip(shown, states, strict=True)):
-            role = "home" if rank == 0 else "replica" if rank < rf else "stand-in"
-            rows.append(
-                {
-                    "rank": rank,
-                    "role": role,
-                    "id": node.id,
-                    "uri": node.uri,
-                    "up": ok,
-                    "serving": node.id in serving,
-                }
-            )
-        return rows
+        return await locate(self.network, self._session, key_id, min(self.timeout, 2.0))
 
     def is_replica(self, node_id: str, key_id: str) -> bool:
         """Whether ``node_id`` is one of the ``replication_factor`` replicas of ``key_id``."""
@@ -611,7 +589,11 @@ class Client:
             try:
                 if cursor is not None:
                     filt["after"] = cursor
-                opened, node = await self._on_route(receiver, self._open_sub(sub, filt))
+                # while reconnecting, one notice said so: no per-node notices
+                quiet = (lambda _msg: None) if failures else None
+                opened, node = await self._on_route(
+                    receiver, self._open_sub(sub, filt), notice=quiet
+                )
                 conn, queue = opened
                 conn_node = (conn, node)
                 if failures:
@@ -640,6 +622,9 @@ class Client:
                 if failures == 1:
                     self.on_notice(f"disconnected: {exc.message}; reconnecting")
                 if failures % 10 == 0 and self.network_loader is not None:
+                    self.on_notice(
+                        f"still disconnected after {failures} attempts; reading the registry again"
+                    )
                     with contextlib.suppress(FlocloudError):
                         self.network = await self.network_loader()
                         await self._drop_connections()
@@ -769,42 +754,3 @@ def _drain(task: asyncio.Task[Any]) -> None:
     """Retrieve a cancelled or failed task's outcome (no "exception never retrieved")."""
     if not task.cancelled():
         task.exception()
-
-
-async def load_network(
-    explorers: Sequence[str],
-    registry: str,
-    key: PrivateKey,
-    *,
-    kind: str = "blockbook",
-    min_confirmations: int = 1,
-    timeout: float = 5.0,
-    on_notice: Callable[[str], None] | None = None,
-) -> NetworkView:
-    """The registry's supernodes from the first explorer that answers within ``timeout``."""
-    from flocloud.chain.reader import make_reader
-    from flocloud.chain.registry import RegistryReader
-    from flocloud.protocol.errors import ChainError, ExplorerError
-
-    notice = on_notice or (lambda _msg: None)
-    last: FlocloudError = ExplorerError("no explorer configured")
-    for n, url in enumerate(explorers):
-        reader = make_reader(kind, url, timeout=timeout)
-        try:
-            registry_reader = RegistryReader(
-                reader, registry, key.network, min_confirmations=min_confirmations
-            )
-            state = await asyncio.wait_for(registry_reader.load(), timeout)
-        except TimeoutError:
-            last = ExplorerError(f"explorer {url} did not answer within {timeout:g} s")
-        except ChainError as exc:
-            last = exc
-        else:
-            if not state.nodes:
-                raise Unavailable(f"the registry {registry} lists no supernodes")
-            return NetworkView.from_state(state, clock=time.monotonic)
-        finally:
-            await reader.aclose()
-        if n + 1 < len(explorers):
-            notice(f"{last.message}; trying the next explorer")
-    raise last
