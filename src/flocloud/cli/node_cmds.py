@@ -15,6 +15,8 @@ import orjson
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import network_by_name
 
+from .output import Output, output_option
+
 CONFIG_TEMPLATE = """# flocloud supernode configuration (all settings: config.example.toml)
 network = "{network}"
 host = "{host}"
@@ -92,7 +94,7 @@ def node_group() -> None:
     help="Also write flocloud-node.service (install it in /etc/systemd/system/).",
 )
 @click.option("--user", default=None, help="User of the systemd unit (default: you).")
-@click.option("--json", "as_json", is_flag=True)
+@output_option
 def init(
     directory: str,
     network: str,
@@ -104,6 +106,7 @@ def init(
     force: bool,
     systemd: bool,
     user: str | None,
+    output: str | None,
     as_json: bool,
 ) -> None:
     """Create DIRECTORY with a node key (0600) and node.toml; print the registry entry."""
@@ -155,7 +158,7 @@ def init(
                 config=cfg_path.resolve(),
             )
         )
-    if as_json:
+    if not Output(output, as_json, kind="value").table:
         click.echo(
             orjson.dumps(
                 {
