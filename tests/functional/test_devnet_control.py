@@ -78,9 +78,10 @@ def test_where_stand_in_and_node_control(devnet: Network, tmp_path: Path) -> Non
         (False, False),
         (True, True),
     ]
-    status = run(devnet, home, "devnet", "status", *base, "-o", "json", code=7)
+    status = run(devnet, home, "devnet", "status", *base, "--id", me, "-o", "json", code=7)
     states = {p["index"]: p["running"] for p in json.loads(status.stdout)["nodes"]}
     assert not states[home_i] and not states[replica_i] and states[stand_in_i]
+    assert [r["up"] for r in json.loads(status.stdout)["where"]] == [False, False, True]
     partial = run(devnet, home, "fetch", "-o", "json")
     assert json.loads(partial.stdout)["stand_in"] and "stand-in" in partial.stderr
     assert "trying next" in partial.stderr

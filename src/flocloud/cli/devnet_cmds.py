@@ -166,10 +166,13 @@ def status(base_dir: str, flo_id: str | None, output: str | None, as_json: bool)
     rows = asyncio.run(main())
     out = Output(output, as_json, kind="doc")
     healthy = all(r["healthy"] for r in rows)
+    where = asyncio.run(_where(doc, flo_id)) if flo_id else None
     if out.fmt == "json":
-        out.doc(
-            {"registry": doc["registry"], "healthy": healthy, "chain": rows[0], "nodes": rows[1:]}
-        )
+        result = {"registry": doc["registry"], "healthy": healthy, "chain": rows[0]}
+        result["nodes"] = rows[1:]
+        if where is not None:
+            result["where"] = where
+        out.doc(result)
     else:
         out.rows(
             rows,
@@ -185,16 +188,27 @@ def status(base_dir: str, flo_id: str | None, output: str | None, as_json: bool)
             ],
             title=f"devnet {st.base}  registry {doc['registry']}",
         )
-    if flo_id:
-        from .sdk_cmds import where
+        if where is not None:
+            from .sdk_cmds import print_where
 
-        where.main(
-            [flo_id, "--explorer", doc["chain"]["url"], "--registry", doc["registry"]]
-            + (["-o", out.fmt] if output or as_json else []),
-            standalone_mode=False,
-        )
+            print_where(out, str(flo_id), where)
     if not healthy:
         sys.exit(7)
+
+
+async def _where(doc: dict[str, Any], flo_id: str) -> list[dict[str, Any]]:
+    """``flocloud where`` on this devnet, with a throw-away key (no key file needed)."""
+    import os
+
+    from flocloud.client import Client
+    from flocloud.client.discovery import load_network
+    from flocloud.protocol.keys import PrivateKey
+    from flocloud.protocol.params import REGTEST
+
+    key = PrivateKey(os.urandom(32), REGTEST)
+    view = await load_network([doc["chain"]["url"]], doc["registry"], key, timeout=5)
+    async with Client(key, view, timeout=2) as client:
+        return await client.where(flo_id)
 
 
 @devnet_group.command()

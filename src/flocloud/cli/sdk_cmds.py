@@ -230,8 +230,10 @@ async def watch(
 @run_with_client(needs_key=False)
 async def where(client: Client, flo_id: str, output: str | None, as_json: bool) -> None:
     """Which supernodes hold ID: its home, the other replicas, the stand-ins, up or down."""
-    rows = await client.where(flo_id)
-    out = Output(output, as_json, kind="list")
+    print_where(Output(output, as_json, kind="list"), flo_id, await client.where(flo_id))
+
+
+def print_where(out: Output, flo_id: str, rows: list[dict[str, Any]]) -> None:
     out.rows(
         rows,
         [
