@@ -149,3 +149,15 @@ def test_node_init_presets_and_systemd_unit(home: Path) -> None:
             ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60
         )
         assert check.returncode == 0, check.stderr
+
+
+def test_config_show_says_where_the_network_comes_from(home: Path) -> None:
+    runner = CliRunner()
+    shown = runner.invoke(cli, ["config", "show", "--profile", "mainnet", "-o", "json"])
+    assert shown.exit_code == 0, shown.output
+    doc = json.loads(shown.output)
+    assert (doc["origin"], doc["registry"]) == ("profile mainnet", PRESETS["mainnet"]["registry"])
+    none = runner.invoke(cli, ["config", "show"])
+    assert none.exit_code == 4 and "no network configured" in none.output
+    listed = runner.invoke(cli, ["config", "profiles", "-o", "json"])
+    assert {p["name"] for p in json.loads(listed.output)} == {"mainnet", "testnet"}

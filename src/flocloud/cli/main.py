@@ -51,6 +51,7 @@ def _register() -> None:
     # Each area adds one import + add_command line here.
     from flocloud.cli import (
         chain_cmds,
+        config_cmds,
         crypto_cmds,
         devchain_cmds,
         devnet_cmds,
@@ -66,6 +67,7 @@ def _register() -> None:
     cli.add_command(devchain_cmds.devchain_group)
     cli.add_command(node_cmds.node_group)
     cli.add_command(devnet_cmds.devnet_group)
+    cli.add_command(config_cmds.config_group)
     for command in sdk_cmds.COMMANDS:
         cli.add_command(command)
     for command in crypto_cmds.COMMANDS:
