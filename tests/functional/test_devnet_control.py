@@ -130,45 +130,75 @@ def test_add_and_remove_a_node_through_the_registry(devnet: Network, tmp_path: P
     assert st["healthy"]
 
 
-def test_up_on_fixed_ports_down_twice_then_down(tmp_path: Path) -> None:
-    """`devnet up --base-port`, then `down` from elsewhere (twice), then commands say the
-    devnet is not running; a mainnet key on it is blamed on the key."""
-    from flocloud.devnet.network import free_port
-
-    port = free_port()
-    base = tmp_path / ".devnet"
-    args = f"devnet up --nodes 1 --block-interval 0.5 --dir {base} --base-port {port}"
+def _devnet_up(base: Path, *extra: str) -> subprocess.Popen[str]:
+    args = f"devnet up --nodes 1 --block-interval 0.5 --dir {base}".split() + list(extra)
     up = subprocess.Popen(
-        [sys.executable, "-m", "flocloud.cli", *args.split()],
+        [sys.executable, "-m", "flocloud.cli", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            state = json.loads((base / "devnet.json").read_text())
+            if state["launcher_pid"] == up.pid:
+                return up
+        except (OSError, ValueError, KeyError):
+            pass
+        assert up.poll() is None, up.communicate()
+        time.sleep(0.2)
+    raise AssertionError("devnet up did not start")
+
+
+def test_watch_follows_a_restarted_devnet_then_down_twice(tmp_path: Path) -> None:
+    """`watch` across `devnet down` + `devnet up --base-port` (new ports): it says it is
+    disconnected, reads the registry again from devnet.json and gets the new message. Then
+    `down` twice, a stopped devnet, and a mainnet key on it blamed on the key."""
+    from flocloud.devnet.network import free_port
+
+    base = tmp_path / ".devnet"
+    home = tmp_path / "home"
+    net = type("N", (), {"base": base})()
+    up = _devnet_up(base)
+    me = json.loads(run(net, home, "id", "new", "--save", "--testnet", "-o", "json").stdout)
+    run(net, home, "send", me["floID"], '"before"')
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "flocloud.cli", "watch", "-o", "ndjson"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "FLOCLOUD_CONFIG_DIR": str(home)},
+    )
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline and not (base / "devnet.json").exists():
-            time.sleep(0.2)
+        assert watch.stdout is not None and watch.stderr is not None
+        assert json.loads(watch.stdout.readline())["payload"] == "before"
+        assert "stopped" in run(net, home, "devnet", "down", "--dir", str(base)).stdout
+        _, err = up.communicate(timeout=30)
+        assert "dev chain up (pid" in err and "node 0 up (pid" in err  # progress as it starts
+        assert "disconnected" in watch.stderr.readline()
+        port = free_port()
+        up = _devnet_up(base, "--base-port", str(port))
         state = json.loads((base / "devnet.json").read_text())
         assert state["chain"]["url"].endswith(f":{port}")
         assert state["nodes"][0]["url"].endswith(f":{port + 1}")
-        home = tmp_path / "home"
-        net = type("N", (), {"base": base})()
-        first = run(net, home, "devnet", "down", "--dir", str(base)).stdout
-        assert "stopped" in first
-        _, err = up.communicate(timeout=30)
-        assert "dev chain up (pid" in err and "node 0 up (pid" in err  # progress as it starts
-        again = run(net, home, "devnet", "down", "--dir", str(base)).stdout
-        assert "not running: nothing to stop" in again
-        client = state["client"]["floID"]
-        down = run(net, home, "fetch", client, code=7)
-        assert "is not running; start it with ./scripts/devnet-up" in down.stderr
-        mainnet_wif = "RA9Vx5thKESfP8vfw3LKuQGgQxVRA9FdsLHVW3T7LMRZQwemmpRv"
-        wrong = run(net, home, "send", client, "1", "--wif", mainnet_wif, code=3)
-        assert "mainnet key" in wrong.stderr and "wrong-network" in wrong.stderr
+        run(net, home, "send", me["floID"], '"after"')
+        assert json.loads(watch.stdout.readline())["payload"] == "after"
     finally:
-        if up.poll() is None:
-            up.kill()
-            up.communicate()
+        watch.terminate()
+        _, watch_err = watch.communicate(timeout=10)
+    assert "reading the registry again" in watch_err
+    assert "stopped" in run(net, home, "devnet", "down", "--dir", str(base)).stdout
+    up.communicate(timeout=30)
+    again = run(net, home, "devnet", "down", "--dir", str(base)).stdout
+    assert "not running: nothing to stop" in again
+    client = state["client"]["floID"]
+    down = run(net, home, "fetch", client, code=7)
+    assert "is not running; start it with ./scripts/devnet-up" in down.stderr
+    mainnet_wif = "RA9Vx5thKESfP8vfw3LKuQGgQxVRA9FdsLHVW3T7LMRZQwemmpRv"
+    wrong = run(net, home, "send", client, "1", "--wif", mainnet_wif, code=3)
+    assert "mainnet key" in wrong.stderr and "wrong-network" in wrong.stderr
 
 
 def test_an_unlisted_node_says_so_and_takes_no_writes(devnet: Network) -> None:
