@@ -11,12 +11,14 @@ import aiohttp
 
 from flocloud.client.connection import NodeConnection
 from flocloud.devnet import Network
+from flocloud.devnet.control import stop_started_elsewhere
 from flocloud.devnet.network import NodeProcess
 
 
 def running_network(base: Path, **kwargs: Any) -> Iterator[Network]:
     """Start a ``Network`` (stopping whatever started if that fails), yield it, stop it."""
     net = Network(base, **kwargs)
+    stop_started_elsewhere(net)
     try:
         asyncio.run(net.start())
     except BaseException:

@@ -118,9 +118,14 @@ async def test_encryption_between_two_ids(alice: Client, admin: Client, devnet: 
     await alice.send(alice.id, {"hello": "me"})  # alice has signed something: her key is findable
     msg_id = await admin.send(alice.id, {"secret": 42}, encrypt=True)
     (mine,), _ = await alice.fetch(ids=[msg_id])
-    assert (mine.payload, mine.encrypted) == ({"secret": 42}, False)
+    # it was encrypted, and alice decrypted it
+    assert (mine.payload, mine.encrypted, mine.decrypted) == ({"secret": 42}, True, True)
     (theirs,), _ = await admin.fetch(alice.id, ids=[msg_id])
-    assert theirs.encrypted and theirs.payload["enc"] == "flocloud-ecies-v1"
+    assert theirs.encrypted and not theirs.decrypted
+    assert theirs.payload["enc"] == "flocloud-ecies-v1"
+    kept = await alice.fetch_page(ids=[msg_id], decrypt=False)  # export's default
+    assert (kept.messages[0].encrypted, kept.messages[0].decrypted) == (True, False)
+    assert kept.messages[0].payload["enc"] == "flocloud-ecies-v1"
 
 
 def test_sync_client(devnet: Network) -> None:

@@ -112,6 +112,16 @@ class TestQuery:
         assert [m["id"] for m in newest["messages"]] == seen[-1:-4:-1]
         assert newest["next"] is None
         assert await code_of(ws.req("query", filter={"limit": 3})) == "bad-format"
+        # a misspelt filter key or a bad limit is refused, not ignored (it would match all)
+        for bad in ({"app": "chat"}, {"limit": 0}, {"limit": -1}):
+            filt = {"receiver": receiver, **bad}
+            assert await code_of(ws.req("query", filter=filt)) == "bad-format"
+            sub = ws.req("subscribe", sub="bad", filter=filt)
+            assert await code_of(sub) == "bad-format"
+        # an invalid receiver is invalid-address for a subscription as for a query
+        for op, extra in (("query", {}), ("subscribe", {"sub": "bad"})):
+            filt = {"receiver": receiver[:-1] + "x"}
+            assert await code_of(ws.req(op, filter=filt, **extra)) == "invalid-address"
 
     async def test_time_range(self, ws: Ws) -> None:
         """since/until select by client time."""

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from flocloud.devnet.network import NodeProcess, standalone_node
+from flocloud.devnet.network import NodeProcess, free_port, standalone_node
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
@@ -128,3 +128,28 @@ async def test_forwarded_header_only_from_trusted_proxies(tmp_path: Path) -> Non
     finally:
         for n in (trusting, plain):
             n.stop()
+
+
+def test_port_in_use_and_locked_data_dir_are_one_line_errors(tmp_path: Path) -> None:
+    """A second node on a port in use, or on a data directory in use, exits 7 with one line."""
+    import subprocess
+    import sys
+
+    from node_helpers import start_node
+
+    first = start_node(tmp_path / "a")
+    try:
+        for args in (
+            ["--config", str(tmp_path / "a" / "node.toml"), "--port", str(free_port())],
+            ["--config", str(tmp_path / "a" / "node.toml"), "--data-dir", str(tmp_path / "b")],
+        ):
+            out = subprocess.run(
+                [sys.executable, "-m", "flocloud.cli", "node", "run", *args],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            assert out.returncode == 7 and "Traceback" not in out.stderr, out.stderr
+            assert "in use" in out.stderr
+    finally:
+        first.stop()

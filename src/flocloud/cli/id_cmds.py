@@ -10,20 +10,17 @@ import os
 import sys
 
 import click
-import orjson
 
 from flocloud.client.keyfile import key_file_path, load_key, save_key
 from flocloud.protocol.errors import FlocloudError
 from flocloud.protocol.keys import PrivateKey, decode_address
 from flocloud.protocol.params import MAINNET, TESTNET
 
+from .output import Output, output_option
 
-def _emit(data: dict[str, str], as_json: bool) -> None:
-    if as_json:
-        click.echo(orjson.dumps(data).decode())
-    else:
-        for k, v in data.items():
-            click.echo(f"{k:7} {v}")
+
+def _emit(data: dict[str, str], output: str | None, as_json: bool) -> None:
+    Output(output, as_json).doc(data, "\n".join(f"{k:7} {v}" for k, v in data.items()))
 
 
 @click.group("id")
@@ -36,8 +33,10 @@ def id_group() -> None:
 @click.option("--save", is_flag=True, help="Write the key file the CLI uses by default.")
 @click.option("--show-wif", is_flag=True, help="With --save, also print the WIF.")
 @click.option("--force", is_flag=True, help="With --save, overwrite an existing key file.")
-@click.option("--json", "as_json", is_flag=True)
-def id_new(testnet: bool, save: bool, show_wif: bool, force: bool, as_json: bool) -> None:
+@output_option
+def id_new(
+    testnet: bool, save: bool, show_wif: bool, force: bool, output: str | None, as_json: bool
+) -> None:
     """Generate a new key and print its FLO ID, public key and WIF."""
     while True:
         try:
@@ -53,14 +52,14 @@ def id_new(testnet: bool, save: bool, show_wif: bool, force: bool, as_json: bool
         data["keyFile"] = str(save_key(key, path))
     if not save or show_wif:
         data["wif"] = key.to_wif()
-    _emit(data, as_json)
+    _emit(data, output, as_json)
 
 
 @id_group.command("show")
 @click.argument("wif", required=False)
 @click.option("--key-file", type=click.Path(dir_okay=False), help="Instead of WIF.")
-@click.option("--json", "as_json", is_flag=True)
-def id_show(wif: str | None, key_file: str | None, as_json: bool) -> None:
+@output_option
+def id_show(wif: str | None, key_file: str | None, output: str | None, as_json: bool) -> None:
     """Show the FLO ID and public key of WIF, or of the key file (its WIF stays hidden)."""
     key = PrivateKey.from_wif(wif) if wif else load_key(None, key_file)
     data = {
@@ -70,19 +69,19 @@ def id_show(wif: str | None, key_file: str | None, as_json: bool) -> None:
     }
     if wif:
         data["wif"] = key.to_wif()
-    _emit(data, as_json)
+    _emit(data, output, as_json)
 
 
 @id_group.command("check")
 @click.argument("address")
-@click.option("--json", "as_json", is_flag=True)
-def id_check(address: str, as_json: bool) -> None:
+@output_option
+def id_check(address: str, output: str | None, as_json: bool) -> None:
     """Check ADDRESS; exit code 1 when it is invalid."""
     try:
         info = decode_address(address)
     except FlocloudError as exc:
         data = {"address": address, "valid": False, "error": exc.message, "code": exc.code}
-        click.echo(orjson.dumps(data).decode() if as_json else f"invalid: {exc.message}")
+        Output(output, as_json).doc(data, f"invalid: {exc.message}")
         sys.exit(1)
     network = "mainnet" if info.network is MAINNET else "testnet/regtest"
     data2 = {
@@ -92,7 +91,5 @@ def id_check(address: str, as_json: bool) -> None:
         "kind": info.kind,
         "hash160": info.hash160.hex(),
     }
-    if as_json:
-        click.echo(orjson.dumps(data2).decode())
-    else:
-        click.echo(f"valid {info.kind} address on {network} (hash160 {info.hash160.hex()})")
+    text = f"valid {info.kind} address on {network} (hash160 {info.hash160.hex()})"
+    Output(output, as_json).doc(data2, text)

@@ -1,7 +1,8 @@
 """The ``flocloud`` command: a click group; each area registers its commands here.
 
 Invariant: commands are thin. Bad input ends with a one-line ``error: ...`` on stderr and
-a non-zero exit, never a traceback (``FlocloudError`` is turned into a click error).
+the documented exit code of its kind (``flocloud.cli.output.EXIT_CODES``), never a
+traceback.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import click
 from flocloud import __version__
 from flocloud.protocol.errors import FlocloudError
 
+from .output import exit_code
+
 
 class FlocloudGroup(click.Group):
     """A group that turns flocloud errors into one-line messages."""
@@ -23,7 +26,7 @@ class FlocloudGroup(click.Group):
             return super().invoke(ctx)
         except FlocloudError as exc:
             click.echo(f"error: {exc.message} [{exc.code}]", err=True)
-            sys.exit(2)
+            sys.exit(exit_code(exc))
 
 
 @click.group(cls=FlocloudGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,10 +35,23 @@ def cli() -> None:
     """flocloud: a decentralized cloud data store on the FLO blockchain."""
 
 
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script, e.g. `eval "$(flocloud completion bash)"`."""
+    from click.shell_completion import get_completion_class
+
+    comp_cls = get_completion_class(shell)
+    assert comp_cls is not None
+    comp = comp_cls(cli, {}, "flocloud", "_FLOCLOUD_COMPLETE")
+    click.echo(comp.source())
+
+
 def _register() -> None:
     # Each area adds one import + add_command line here.
     from flocloud.cli import (
         chain_cmds,
+        config_cmds,
         crypto_cmds,
         devchain_cmds,
         devnet_cmds,
@@ -51,6 +67,7 @@ def _register() -> None:
     cli.add_command(devchain_cmds.devchain_group)
     cli.add_command(node_cmds.node_group)
     cli.add_command(devnet_cmds.devnet_group)
+    cli.add_command(config_cmds.config_group)
     for command in sdk_cmds.COMMANDS:
         cli.add_command(command)
     for command in crypto_cmds.COMMANDS:

@@ -1,4 +1,8 @@
-"""``flocloud node init | run``: create and run a supernode."""
+"""``flocloud node init | run``: create and run a supernode.
+
+``node init --network mainnet|testnet`` fills the explorer and registry from the presets
+(``flocloud.client.profiles.PRESETS``); ``--systemd`` also writes a unit file.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from flocloud.client.keyfile import write_secret
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import network_by_name
 
+from .output import Output, output_option
+
 CONFIG_TEMPLATE = """# flocloud supernode configuration (all settings: config.example.toml)
 network = "{network}"
 host = "{host}"
@@ -24,6 +30,40 @@ public_url = "{uri}"
 explorer = "{explorer}"
 registry = "{registry}"
 """
+
+SYSTEMD_TEMPLATE = """[Unit]
+Description=flocloud supernode {node_id}
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=simple
+User={user}
+WorkingDirectory={directory}
+ExecStart={exe} node run --config {config}
+Restart=on-failure
+RestartSec=5
+# SIGTERM: the node stops accepting, flushes its store and exits 0
+KillSignal=SIGTERM
+TimeoutStopSec=30
+NoNewPrivileges=true
+PrivateTmp=true
+ProtectSystem=strict
+ProtectHome=read-only
+ReadWritePaths={directory}
+LimitNOFILE=65536
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def _flocloud_exe() -> str:
+    import shutil
+    import sys
+
+    found = shutil.which("flocloud")
+    return found or f"{sys.executable} -m flocloud.cli"
 
 
 @click.group("node")
@@ -42,22 +82,42 @@ def node_group() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=7400, show_default=True)
 @click.option("--public-url", help="URI published in the registry (default ws://HOST:PORT/ws).")
-@click.option("--explorer", default="", help="Chain explorer to read the registry from.")
-@click.option("--registry", default="", help="Registry FLO ID.")
+@click.option(
+    "--explorer",
+    default=None,
+    help="Chain explorer to read the registry from (default: the network's preset).",
+)
+@click.option("--registry", default=None, help="Registry FLO ID (default: the network's preset).")
 @click.option("--force", is_flag=True, help="Overwrite an existing key and config.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--systemd",
+    is_flag=True,
+    help="Also write flocloud-node.service (install it in /etc/systemd/system/).",
+)
+@click.option("--user", default=None, help="User of the systemd unit (default: you).")
+@output_option
 def init(
     directory: str,
     network: str,
     host: str,
     port: int,
     public_url: str | None,
-    explorer: str,
-    registry: str,
+    explorer: str | None,
+    registry: str | None,
     force: bool,
+    systemd: bool,
+    user: str | None,
+    output: str | None,
     as_json: bool,
 ) -> None:
     """Create DIRECTORY with a node key (0600) and node.toml; print the registry entry."""
+    from flocloud.client.profiles import PRESETS
+
+    preset = PRESETS.get(network, {})
+    if explorer is None:
+        explorer = (preset.get("explorer") or [""])[0]
+    if registry is None:
+        registry = preset.get("registry", "")
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     key_path, cfg_path = d / "node.key", d / "node.toml"
@@ -80,11 +140,27 @@ def init(
 
     published = node_entry(key.pubkey_hex, uri)  # bare uri for the existing cloud + endpoint
     entry = {"SuperNodeStorage": {"newNodes": {key.address: published}}}
+    explorer_arg = f" --explorer {explorer}" if explorer else ""
     command = (
-        f"flocloud chain publish --network {network} --wif <REGISTRY_WIF> --add-node "
-        f"{key.address} {key.pubkey_hex} {published['uri']} --endpoint {key.address} {uri}"
+        f"flocloud chain publish --network {network}{explorer_arg} --wif <REGISTRY_WIF> "
+        f"--add-node {key.address} {key.pubkey_hex} {published['uri']} "
+        f"--endpoint {key.address} {uri}"
     )
-    if as_json:
+
+    unit_path = d / "flocloud-node.service"
+    if systemd:
+        import getpass
+
+        unit_path.write_text(
+            SYSTEMD_TEMPLATE.format(
+                node_id=key.address,
+                user=user or getpass.getuser(),
+                directory=d.resolve(),
+                exe=_flocloud_exe(),
+                config=cfg_path.resolve(),
+            )
+        )
+    if not Output(output, as_json, kind="value").table:
         click.echo(
             orjson.dumps(
                 {
@@ -94,6 +170,7 @@ def init(
                     "config": str(cfg_path),
                     "registryEntry": entry,
                     "publishCommand": command,
+                    "systemdUnit": str(unit_path) if systemd else None,
                 }
             ).decode()
         )
@@ -102,6 +179,13 @@ def init(
     click.echo("To add this node, the registry publishes:")
     click.echo(f"  {orjson.dumps(entry).decode()}")
     click.echo(f"for example with:\n  {command}")
+    if not registry:
+        click.echo("warning: no registry FLO ID: set [chain] registry in the config", err=True)
+    if systemd:
+        click.echo(
+            f"\nsystemd unit: {unit_path}\n  sudo cp {unit_path} /etc/systemd/system/ && "
+            "sudo systemctl enable --now flocloud-node"
+        )
 
 
 @node_group.command()

@@ -1,82 +1,27 @@
-"""CLI commands over the SDK: send, fetch, watch, object, delete, export, import.
+"""CLI commands over the SDK: send, fetch, watch, where, object, delete, export, import.
 
-Invariant: these commands are thin; everything they do goes through ``flocloud.Client``.
-The key comes from ``--wif``/``--key-file`` or the default key file and is never printed.
+Invariants: these commands are thin; everything they do goes through ``flocloud.Client``.
+The key comes from ``--wif``/``--key-file`` or the default key file and is never printed;
+commands that read public data need none. A partial answer is never silent: a reply cut
+by ``--limit`` or served by a stand-in says so on stderr (and in ``-o json``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any, TypeVar
 
 import click
 import orjson
 
-from flocloud.client import Client, Message
-from flocloud.client.keyfile import find_chain_source, load_key
+from flocloud.client import Client, Message, Page
 from flocloud.protocol.envelope import parse_envelope
 from flocloud.protocol.errors import BadFormat, Duplicate, FlocloudError
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def client_options(fn: F) -> F:
-    """Options shared by every command that talks to the network."""
-    opts = [
-        click.option("--wif", envvar="FLOCLOUD_WIF", help="Key to use (default: the key file)."),
-        click.option("--key-file", type=click.Path(dir_okay=False), help="Key file to use."),
-        click.option(
-            "--explorer", help="Chain explorer URL (Blockbook/Flosight or the dev chain)."
-        ),
-        click.option("--registry", help="Registry FLO ID that publishes the supernode list."),
-        click.option(
-            "--explorer-kind",
-            type=click.Choice(["blockbook", "blockbook-v2", "flosight"]),
-            default=None,
-        ),
-        click.option("--timeout", type=float, default=5.0, show_default=True),
-    ]
-    for opt in reversed(opts):
-        fn = opt(fn)
-    return fn
-
-
-def run_with_client(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
-    """Open a ``Client`` from the shared options, run ``fn(client, ...)``, close it."""
-
-    @functools.wraps(fn)
-    def wrapper(
-        wif: str | None,
-        key_file: str | None,
-        explorer: str | None,
-        registry: str | None,
-        explorer_kind: str | None,
-        timeout: float,
-        **kwargs: Any,
-    ) -> Any:
-        async def main() -> Any:
-            key = load_key(wif, key_file)
-            source = find_chain_source(explorer, registry, explorer_kind)
-            client = await Client.from_chain(
-                key,
-                explorer=source.explorer,
-                registry=source.registry,
-                explorer_kind=source.kind,
-                request_timeout=timeout,
-            )
-            async with client:
-                return await fn(client, **kwargs)
-
-        try:
-            return asyncio.run(main())
-        except KeyboardInterrupt:
-            sys.exit(130)
-
-    return wrapper
+from .output import Output, iso_time, notice, output_option, short_id, table_time
+from .session import client_options, run_with_client
 
 
 def _json_arg(text: str | None, what: str) -> Any:
@@ -91,22 +36,42 @@ def _json_arg(text: str | None, what: str) -> Any:
 def _message_dict(msg: Message) -> dict[str, Any]:
     d = asdict(msg)
     d["tags"] = list(msg.tags)
+    d["time_iso"] = iso_time(msg.time)
     return d
 
 
-def _print_messages(messages: list[Message], as_json: bool) -> None:
-    if as_json:
-        for m in messages:
-            click.echo(orjson.dumps(_message_dict(m)).decode())
-        return
-    from rich.console import Console
-    from rich.table import Table
+MESSAGE_COLUMNS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+    ("time", lambda d: table_time(d["time"])),
+    ("from", lambda d: short_id(d["sender"])),
+    ("app", lambda d: d["application"][:10]),
+    ("type", lambda d: d["type"][:12]),
+    ("id", lambda d: d["id"][:8]),
+    (
+        "payload",
+        lambda d: (
+            "[encrypted]"
+            if d["encrypted"] and not d["decrypted"]
+            else orjson.dumps(d["payload"]).decode()
+        ),
+    ),
+]
 
-    table = Table("time", "from", "app", "type", "payload", "id")
-    for m in messages:
-        payload = "[encrypted]" if m.encrypted else orjson.dumps(m.payload).decode()
-        table.add_row(str(m.time), m.sender, m.application, m.type, payload[:60], m.id[:12])
-    Console().print(table)
+
+def _print_messages(messages: list[Message], out: Output) -> None:
+    out.rows([_message_dict(m) for m in messages], MESSAGE_COLUMNS, wide="payload")
+
+
+def _warn_partial(page: Page, receiver: str, limit: int) -> None:
+    if page.stand_in:
+        notice(
+            f"warning: answered by stand-in {page.served_by}: every replica of {receiver} is "
+            "down, so this may be incomplete (`flocloud where` shows them)"
+        )
+    if page.more:
+        notice(
+            f"warning: more than {limit} messages: fetch again with --after {page.cursor} "
+            "(or a larger --limit)"
+        )
 
 
 @click.command()
@@ -122,8 +87,9 @@ def _print_messages(messages: list[Message], as_json: bool) -> None:
     type=click.IntRange(min=1),
     help="Fail unless the write is committed on at least this many supernodes.",
 )
+@output_option
 @client_options
-@run_with_client
+@run_with_client()
 async def send(
     client: Client,
     receiver: str,
@@ -134,12 +100,15 @@ async def send(
     encrypt: bool,
     text: bool,
     min_replicas: int | None,
+    output: str | None,
+    as_json: bool,
 ) -> None:
-    """Send DATA (JSON; stdin when omitted) to RECEIVER. Prints the message id."""
+    """Send DATA (JSON; stdin when omitted) to RECEIVER. Prints the message id (with
+    -o json: the id, the node's cursor and on how many supernodes it is stored)."""
     value: Any = (
         (data if data is not None else sys.stdin.read()) if text else _json_arg(data, "DATA")
     )
-    msg_id = await client.send(
+    ack = await client.send_ack(
         receiver,
         value,
         app=app,
@@ -148,20 +117,24 @@ async def send(
         encrypt=encrypt,
         min_replicas=min_replicas,
     )
-    click.echo(msg_id)
+    out = Output(output, as_json, kind="value")
+    if out.table:
+        click.echo(ack["id"])
+    else:
+        out.doc(ack)
 
 
 @click.command()
 @click.argument("receiver", required=False)
-@click.option("--after", help="The cursor printed by the previous fetch.")
+@click.option("--after", "after", metavar="CURSOR", help="Cursor printed by the previous fetch.")
 @click.option("--app")
 @click.option("--type", "type_")
 @click.option("--sender")
-@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--newest-first", is_flag=True)
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@output_option
 @client_options
-@run_with_client
+@run_with_client(needs_key=False)
 async def fetch(
     client: Client,
     receiver: str | None,
@@ -171,10 +144,15 @@ async def fetch(
     sender: str | None,
     limit: int,
     newest_first: bool,
+    output: str | None,
     as_json: bool,
 ) -> None:
-    """Fetch messages for RECEIVER (default: you). The next cursor goes to stderr."""
-    messages, cursor = await client.fetch(
+    """Fetch messages for RECEIVER (default: you; reading needs no key). The next cursor
+    goes to stderr (with -o json: {"messages", "cursor", "more", "served_by", "stand_in"};
+    with -o ndjson: one message a line)."""
+    if receiver is None:
+        _need_own_key(client)
+    page = await client.fetch_page(
         receiver,
         after=after,
         app=app,
@@ -183,28 +161,98 @@ async def fetch(
         limit=limit,
         newest_first=newest_first,
     )
-    _print_messages(messages, as_json)
-    click.echo(f"next cursor: {cursor}", err=True)
+    out = Output(output, as_json, kind="list")
+    if out.fmt == "json":
+        out.doc(
+            {
+                "messages": [_message_dict(m) for m in page.messages],
+                "cursor": _cursor_text(page.cursor),
+                "more": page.more,
+                "served_by": page.served_by,
+                "stand_in": page.stand_in,
+            }
+        )
+    else:
+        _print_messages(page.messages, out)
+    _warn_partial(page, receiver or client.id, limit)
+    click.echo(f"next cursor: {_cursor_text(page.cursor)}", err=True)
+
+
+def _cursor_text(cursor: Any) -> str | None:
+    return None if cursor is None else str(cursor)
+
+
+def _need_own_key(client: Client) -> None:
+    if client.ephemeral_key:
+        raise BadFormat(
+            "whose messages? pass a RECEIVER, or create your key with "
+            "`flocloud id new --save` (or pass --key-file/--wif)"
+        )
 
 
 @click.command()
 @click.argument("receiver", required=False)
 @click.option("--app")
 @click.option("--type", "type_")
-@click.option("--after", help="A cursor: start after what it covers.")
+@click.option("--after", metavar="CURSOR", help="Resume after this cursor.")
+@output_option
 @client_options
-@run_with_client
+@run_with_client(needs_key=False)
 async def watch(
-    client: Client, receiver: str | None, app: str | None, type_: str | None, after: str | None
+    client: Client,
+    receiver: str | None,
+    app: str | None,
+    type_: str | None,
+    after: str | None,
+    output: str | None,
+    as_json: bool,
 ) -> None:
-    """Print stored, then live messages for RECEIVER as JSON lines until Ctrl-C."""
-    async for msg in client.subscribe(receiver, application=app, type=type_, after=after):
-        click.echo(orjson.dumps(_message_dict(msg)).decode())
+    """Print stored, then live messages for RECEIVER until Ctrl-C (a table line each on a
+    terminal, else JSON lines). Reconnects by itself and says when it is disconnected."""
+    if receiver is None:
+        _need_own_key(client)
+    out = Output(output, as_json, kind="list")
+    if out.fmt == "json":
+        out = Output("ndjson")
+    async for msg in client.subscribe(receiver, app=app, type=type_, after=after):
+        d = _message_dict(msg)
+        if out.table:
+            cells = [cell(d) for _, cell in MESSAGE_COLUMNS]
+            click.echo("  ".join(cells)[:200])
+        else:
+            click.echo(orjson.dumps(d).decode())
+
+
+@click.command()
+@click.argument("flo_id", metavar="ID")
+@output_option
+@client_options
+@run_with_client(needs_key=False)
+async def where(client: Client, flo_id: str, output: str | None, as_json: bool) -> None:
+    """Which supernodes hold ID: its home, the other replicas, the stand-ins, up or down."""
+    print_where(Output(output, as_json, kind="list"), flo_id, await client.where(flo_id))
+
+
+def print_where(out: Output, flo_id: str, rows: list[dict[str, Any]]) -> None:
+    out.rows(
+        rows,
+        [
+            ("role", lambda d: d["role"]),
+            ("supernode", lambda d: d["id"]),
+            ("state", lambda d: ("up" if d["up"] else "DOWN") + (" *" if d["serving"] else "")),
+            ("uri", lambda d: d["uri"]),
+        ],
+        title=f"{flo_id}  (* = serving now)",
+        wide="uri",
+    )
 
 
 @click.group()
 def object() -> None:
     """Application objects: get, reset, patch, append, remove, changes, history."""
+
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _expected_option(fn: F) -> F:
@@ -224,7 +272,7 @@ def _show_write(version: str) -> None:
 @click.option("--version", help="A version the object had (default: now).")
 @click.option("--consistent", is_flag=True, help="Strict objects: a linearizable read.")
 @client_options
-@run_with_client
+@run_with_client(needs_key=False)
 async def object_get(
     client: Client, app: str, name: str, version: str | None, consistent: bool
 ) -> None:
@@ -240,7 +288,7 @@ async def object_get(
 @click.argument("value", required=False)
 @_expected_option
 @client_options
-@run_with_client
+@run_with_client()
 async def object_reset(
     client: Client, app: str, name: str, value: str | None, expected_version: str | None
 ) -> None:
@@ -256,7 +304,7 @@ async def object_reset(
 @click.argument("patch", required=False)
 @_expected_option
 @client_options
-@run_with_client
+@run_with_client()
 async def object_patch(
     client: Client, app: str, name: str, patch: str | None, expected_version: str | None
 ) -> None:
@@ -274,7 +322,7 @@ def _list_command(op: str, doc: str) -> None:
     @click.option("--path", default="", help="Keys to the array, dot-separated (default: root).")
     @_expected_option
     @client_options
-    @run_with_client
+    @run_with_client()
     async def cmd(
         client: Client,
         app: str,
@@ -307,7 +355,7 @@ _list_command("remove", "Remove every element equal to ITEM (JSON) from the arra
 @click.option("--since", "since_version", default="0", show_default=True)
 @click.option("--diff", is_flag=True, help="One change from --since to now.")
 @client_options
-@run_with_client
+@run_with_client(needs_key=False)
 async def object_changes(
     client: Client, app: str, name: str, since_version: str, diff: bool
 ) -> None:
@@ -321,7 +369,7 @@ async def object_changes(
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @client_options
-@run_with_client
+@run_with_client()
 async def object_history(client: Client, app: str, name: str, as_json: bool) -> None:
     """Every write of the object in order: version after it, who wrote it, what it did."""
     for c in await client.history(app, name):
@@ -336,7 +384,7 @@ async def object_history(client: Client, app: str, name: str, as_json: bool) -> 
 @click.argument("message_id")
 @click.option("--receiver", help="Receiver of the message (default: you).")
 @client_options
-@run_with_client
+@run_with_client()
 async def delete(client: Client, message_id: str, receiver: str | None) -> None:
     """Delete a message (as its receiver or an app admin). Prints the tombstone id."""
     click.echo(await client.delete(message_id, receiver=receiver))
@@ -344,33 +392,47 @@ async def delete(client: Client, message_id: str, receiver: str | None) -> None:
 
 @click.command("export")
 @click.argument("receiver", required=False)
-@click.option("--output", "-o", type=click.File("w"), default="-")
+@click.option(
+    "--file", "-f", "output", type=click.File("w"), default="-", help="Where to write (stdout)."
+)
+@click.option(
+    "--decrypt",
+    is_flag=True,
+    help="Write the plaintext of messages encrypted to you (default: keep the ciphertext).",
+)
 @client_options
-@run_with_client
-async def export_(client: Client, receiver: str | None, output: Any) -> None:
-    """Write every message of RECEIVER as JSON lines (signed envelopes included)."""
+@run_with_client(needs_key=False)
+async def export_(client: Client, receiver: str | None, output: Any, decrypt: bool) -> None:
+    """Write every message of RECEIVER as JSON lines (signed envelopes included).
+
+    Encrypted messages keep their ciphertext unless --decrypt; each record says whether it
+    was encrypted and whether it was decrypted."""
     from rich.progress import Progress
 
-    cursor: str | None = None
+    if receiver is None:
+        _need_own_key(client)
+    cursor: Any = None
     total = 0
     with Progress(transient=True, console=None) as progress:
         task = progress.add_task("exporting", total=None)
         while True:
-            messages, nxt = await client.fetch(receiver, after=cursor, limit=500)
-            for m in messages:
+            page = await client.fetch_page(receiver, after=cursor, limit=500, decrypt=decrypt)
+            for m in page.messages:
                 output.write(orjson.dumps(_message_dict(m)).decode() + "\n")
-            total += len(messages)
+            total += len(page.messages)
             progress.update(task, completed=total)
-            if not messages or nxt == cursor:
+            if page.stand_in:
+                _warn_partial(page, receiver or client.id, 500)
+            if not page.messages or not page.more or page.cursor == cursor:
                 break
-            cursor = nxt
+            cursor = page.cursor
     click.echo(f"exported {total} messages", err=True)
 
 
 @click.command("import")
 @click.argument("input", type=click.File("r"), default="-")
 @client_options
-@run_with_client
+@run_with_client()
 async def import_(client: Client, input: Any) -> None:
     """Store signed envelopes from JSON lines (as written by export). Idempotent."""
     from rich.progress import Progress
@@ -403,4 +465,4 @@ async def import_(client: Client, input: Any) -> None:
         sys.exit(1)
 
 
-COMMANDS = [send, fetch, watch, object, delete, export_, import_]
+COMMANDS = [send, fetch, watch, where, object, delete, export_, import_]

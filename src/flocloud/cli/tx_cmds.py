@@ -12,6 +12,8 @@ from flocloud.chain.tx import Transaction
 from flocloud.protocol.keys import address_from_pubkey
 from flocloud.protocol.params import network_by_name
 
+from .output import Output, output_option
+
 
 def describe(tx: Transaction, network_name: str) -> dict[str, Any]:
     """A JSON-ready description of ``tx``."""
@@ -60,11 +62,11 @@ def tx_group() -> None:
     show_default=True,
     help="Network used to show addresses.",
 )
-@click.option("--json", "as_json", is_flag=True)
-def decode(hex_tx: str, network: str, as_json: bool) -> None:
+@output_option
+def decode(hex_tx: str, network: str, output: str | None, as_json: bool) -> None:
     """Decode a raw transaction given as HEX."""
     info = describe(Transaction.from_hex(hex_tx), network)
-    if as_json:
+    if not Output(output, as_json).table:
         click.echo(orjson.dumps(info).decode())
         return
     click.echo(f"txid      {info['txid']}")

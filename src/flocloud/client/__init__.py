@@ -1,6 +1,6 @@
 """flocloud.client: the SDK (``Client`` async, ``SyncClient`` blocking)."""
 
-from .client import Client, Message
+from .client import Client, Cursor, Message, Page
 from .network import NetworkView, NodeRef
 from .objects import (
     ObjectChange,
@@ -13,6 +13,7 @@ from .sync import SyncClient
 
 __all__ = [
     "Client",
+    "Cursor",
     "Message",
     "NetworkView",
     "NodeRef",
@@ -21,5 +22,6 @@ __all__ = [
     "ObjectConflict",
     "ObjectDiff",
     "ObjectState",
+    "Page",
     "SyncClient",
 ]

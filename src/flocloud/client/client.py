@@ -10,8 +10,17 @@ Invariants owned here:
 - A client built ``from_chain`` keeps its ``RegistryFollower``: it refreshes its registry
   every ``registry_refresh`` seconds, and at once (at most once a second) when a node's
   reply carries a newer ``epoch`` than its own.
-- Messages addressed to this client whose payload is encrypted are decrypted for it;
-  anything that fails to decrypt is returned with ``encrypted=True`` and the payload as is.
+- Messages addressed to this client whose payload is encrypted are decrypted for it
+  (``decrypt=False`` keeps the ciphertext). ``Message.encrypted`` says truthfully whether
+  the stored payload was sealed and ``Message.decrypted`` whether this client opened it.
+- No call waits longer than its timeout on one node: a connection that does not open
+  within ``hedge`` seconds has the next node of the route tried alongside it, and every
+  failover is reported to ``on_notice`` ("trying next").
+- Bad input is refused before anything is sent: a body larger than the node's
+  self-described ``max_message_bytes`` is ``too-large``; ``limit < 1`` and a
+  ``min_replicas`` above the replication factor are ``bad-format``.
+- Cursors are opaque tokens: the ``next`` of a query (``cursor`` of an event) is passed
+  back as is.
 """
 
 from __future__ import annotations
@@ -22,47 +31,39 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
-import orjson
 
 from flocloud.protocol.encryption import is_sealed, open_json, seal_json
 from flocloud.protocol.envelope import Envelope, build_envelope, parse_envelope
 from flocloud.protocol.errors import (
+    BadFormat,
     DecryptionFailed,
     FlocloudError,
     NotFound,
     ProtocolViolation,
     RequestRejected,
+    TooLarge,
     Unavailable,
-    VersionConflict,
 )
 from flocloud.protocol.keys import PrivateKey, check_address, parse_pubkey
-from flocloud.protocol.objects import object_id
 
 from .connection import NodeConnection, SubQueue
 from .network import NetworkView, NodeRef
-from .objects import (
-    ObjectChange,
-    ObjectChanges,
-    ObjectConflict,
-    ObjectDiff,
-    ObjectState,
-    changes_from_wire,
-    state_from_wire,
-)
+from .objects_api import ObjectMethods
 
 if TYPE_CHECKING:
     from flocloud.chain.follower import RegistryFollower
 
-__all__ = ["Client", "Message"]
+__all__ = ["Client", "Cursor", "Message", "Page"]
 
 log = logging.getLogger("flocloud.client")
 
 T = TypeVar("T")
+Cursor = str  # opaque: pass back what the node gave
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +79,8 @@ class Message:
     comment: str | None
     time: int
     payload: Any
-    encrypted: bool = False
+    encrypted: bool = False  # the stored payload is sealed to the receiver
+    decrypted: bool = False  # ... and this client opened it: ``payload`` is the plaintext
     deleted: bool = False
     tags: tuple[str, ...] = ()
     note: str | None = None
@@ -87,12 +89,22 @@ class Message:
     cursor: str | None = None  # on a live event: the cursor to resume after this message
 
 
-def _short_json(value: Any, limit: int = 200) -> str:
-    text = orjson.dumps(value).decode()
-    return text if len(text) <= limit else text[:limit] + "…"
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One query reply: the messages, the cursor to pass next, and how complete it is.
+    It unpacks as ``messages, cursor``."""
+
+    messages: list[Message]
+    cursor: Cursor | None
+    more: bool  # the node holds more matches than ``limit``: fetch again from ``cursor``
+    served_by: str  # the supernode that answered
+    stand_in: bool  # ... and it is not a replica of the receiver (they were down)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.messages, self.cursor))
 
 
-class Client:
+class Client(ObjectMethods):
     """Async client of the flocloud network. Use ``async with`` or call ``aclose()``."""
 
     def __init__(
@@ -103,10 +115,19 @@ class Client:
         timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
         session: aiohttp.ClientSession | None = None,
+        on_notice: Callable[[str], None] | None = None,
+        hedge: float = 1.0,
     ) -> None:
         self.key = key
         self.network = network
         self.timeout = timeout
+        self.hedge = min(hedge, timeout)
+        self.on_notice = on_notice or (lambda _msg: None)
+        # re-reads the registry when every node has been unreachable for a while (a
+        # subscription follows a restarted network); ``from_chain`` sets it
+        self.network_loader: Callable[[], Awaitable[NetworkView]] | None = None
+        self._limits: dict[str, int] = {}
+        self.ephemeral_key = False  # a throw-away key: this client reads public data only
         self._clock = clock
         self._session = session
         self._own_session = session is None
@@ -132,13 +153,14 @@ class Client:
         cls,
         key: PrivateKey,
         *,
-        explorer: str,
+        explorer: str | Sequence[str],
         registry: str,
         explorer_kind: str = "blockbook",
         min_confirmations: int = 6,
         request_timeout: float = 5.0,
         registry_refresh: float = 60.0,
         chain_timeout: float = 60.0,
+        on_notice: Callable[[str], None] | None = None,
     ) -> Client:
         """Read the registry from chain explorers (``explorer``: a URL, or ``kind=URL``
         items separated by commas, tried in turn) and connect; the client then follows
@@ -147,7 +169,8 @@ class Client:
         from flocloud.chain.follower import RegistryFollower
         from flocloud.chain.networks import parse_explorers
 
-        readers = [make_reader(k, u) for k, u in parse_explorers([explorer], explorer_kind)]
+        urls = [explorer] if isinstance(explorer, str) else list(explorer)
+        readers = [make_reader(k, u) for k, u in parse_explorers(urls, explorer_kind)]
         follower = RegistryFollower(
             readers, registry, key.network, confirmations=min_confirmations, timeout=chain_timeout
         )
@@ -161,8 +184,9 @@ class Client:
             raise Unavailable(f"the registry {registry} lists no supernodes")
         # placement of a large registry takes seconds: off the event loop
         view = await asyncio.to_thread(NetworkView.from_state, state, clock=time.monotonic)
-        client = cls(key, view, timeout=request_timeout)
+        client = cls(key, view, timeout=request_timeout, on_notice=on_notice)
         client.follower = follower
+        client.network_loader = client._reload
         client._refresh_now = asyncio.Event()
         client._refresh_task = asyncio.create_task(client._follow(registry_refresh))
         return client
@@ -193,6 +217,10 @@ class Client:
         view._down_until = dict(self.network._down_until)
         self.network = view
         self._set_pubkeys(view)
+
+    async def _reload(self) -> NetworkView:
+        await self.refresh_registry()
+        return self.network
 
     def _saw_epoch(self, reply: Any) -> None:
         if (
@@ -245,26 +273,77 @@ class Client:
             self._conns[node.id] = conn
             return conn
 
+    async def _first_connection(
+        self, route: list[NodeRef], notice: Callable[[str], None]
+    ) -> tuple[NodeConnection, NodeRef, list[NodeRef]]:
+        """Connect along ``route``: a node that has not connected after ``hedge`` seconds
+        gets the next one tried alongside it (a frozen node costs ``hedge``, not the whole
+        timeout). Returns the connection, its node, and the nodes not yet tried."""
+        pending: dict[asyncio.Task[NodeConnection], NodeRef] = {}
+        rest = list(route)
+        last: FlocloudError = Unavailable("no supernode is registered")
+        try:
+            while rest or pending:
+                if rest:
+                    node = rest.pop(0)
+                    pending[asyncio.create_task(self._connection(node))] = node
+                wait = self.hedge if rest else None
+                done, _ = await asyncio.wait(
+                    pending, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:
+                    slow = ", ".join(n.uri for n in pending.values())
+                    notice(f"{slow} has not answered in {self.hedge:g} s; trying next")
+                    continue
+                for task in sorted(done, key=lambda t: route.index(pending[t])):
+                    node = pending.pop(task)
+                    exc = task.exception()
+                    if exc is None:  # the ones still connecting are cancelled: retry later
+                        untried = [n for n in route if n in pending.values()]
+                        return task.result(), node, untried + rest
+                    if not isinstance(exc, Unavailable):
+                        raise exc
+                    self.network.mark_down(node.id)
+                    last = exc
+                    if rest or pending:
+                        notice(f"{exc.message}; trying next")
+            raise last
+        finally:
+            for task in pending:
+                task.cancel()
+                task.add_done_callback(_drain)
+
     async def _on_route(
-        self, key_id: str, call: Callable[[NodeConnection], Awaitable[T]]
+        self,
+        key_id: str,
+        call: Callable[[NodeConnection], Awaitable[T]],
+        notice: Callable[[str], None] | None = None,
     ) -> tuple[T, NodeRef]:
         """Run ``call`` on the first node of ``key_id``'s route that answers."""
-        last: FlocloudError = Unavailable("no supernode is registered")
-        for node in self.network.route(key_id):
+        notice = notice or self.on_notice
+        rest = self.network.route(key_id)
+        while rest:
             try:
-                conn = await self._connection(node)
+                conn, node, rest = await self._first_connection(rest, notice)
+            except Unavailable as exc:
+                raise Unavailable(f"no supernode answered for {key_id}: {exc.message}") from None
+            try:
                 result = await call(conn)
             except Unavailable as exc:
                 # a write stored below its quorum: that node is up (it answered); the next
                 # one may reach a quorum the first could not (a retry is idempotent)
                 if "replicas" not in exc.details:
                     self.network.mark_down(node.id)
-                last = exc
+                if not rest:
+                    raise Unavailable(
+                        f"no supernode answered for {key_id}: {exc.message}", exc.details
+                    ) from None
+                notice(f"{exc.message}; trying next")
                 continue
             self.network.mark_up(node.id)
             self._saw_epoch(result)
             return result, node
-        raise Unavailable(f"no supernode answered for {key_id}: {last.message}", last.details)
+        raise Unavailable(f"no supernode is registered to serve {key_id}")
 
     async def _request(self, key_id: str, op: str, **fields: Any) -> dict[str, Any]:
         reply, _ = await self._on_route(key_id, lambda c: c.request(op, **fields))
@@ -307,10 +386,14 @@ class Client:
         again is safe). ``restore=True`` re-stores an exported message whose time is old
         (no clock check).
         """
+        self._check_replicas(min_replicas)
+        receiver = envelope.body.receiverID
+        await self._check_size(receiver, envelope)
         fields: dict[str, Any] = {"envelope": envelope.to_wire()}
         if restore:
             fields["restore"] = True
-        ack = await self._request(envelope.body.receiverID, "put", **fields)
+        ack, node = await self._on_route(receiver, lambda c: c.request("put", **fields))
+        ack["_node"] = node.id
         got = ack.get("replicas", 1)
         if min_replicas is not None and isinstance(got, int) and got < min_replicas:
             raise Unavailable(
@@ -332,13 +415,85 @@ class Client:
     ) -> str:
         """Send ``data`` to ``receiver``; returns the message id (``min_replicas``: see
         ``put``)."""
+        ack = await self.send_ack(
+            receiver,
+            data,
+            app=app,
+            type=type,
+            comment=comment,
+            encrypt=encrypt,
+            min_replicas=min_replicas,
+        )
+        return str(ack["id"])
+
+    async def send_ack(
+        self,
+        receiver: str,
+        data: Any,
+        *,
+        app: str = "",
+        type: str = "message",
+        comment: str | None = None,
+        encrypt: bool = False,
+        min_replicas: int | None = None,
+    ) -> dict[str, Any]:
+        """As ``send``; returns ``{"id", "dots", "replicas", "duplicate", "node"}``: the
+        message id, its dots (docs/protocol.md §8.1), on how many supernodes it is
+        committed, whether it was already stored, and the node that acknowledged it."""
+        self._check_replicas(min_replicas)
         payload = data
         if encrypt:
             pub = await self.resolve_pubkey(receiver)
             payload = self._seal(data, pub, receiver)
         env = self.sign(receiver, payload, app=app, type=type, comment=comment)
-        await self.put(env, min_replicas=min_replicas)
-        return env.id
+        ack = await self.put(env, min_replicas=min_replicas)
+        return {
+            "id": env.id,
+            "dots": ack.get("dots", []),
+            "replicas": ack.get("replicas", 1),
+            "duplicate": bool(ack.get("duplicate")),
+            "node": ack.get("_node"),
+        }
+
+    def _check_replicas(self, min_replicas: int | None) -> None:
+        rf = self.network.replication_factor
+        if min_replicas is not None and not 1 <= min_replicas <= rf:
+            raise BadFormat(
+                f"min_replicas must be 1 to {rf}: the registry keeps {rf} replica(s) of an ID"
+            )
+
+    async def node_limits(self, key_id: str) -> dict[str, int]:
+        """The limits of ``key_id``'s home node, from its self-description (cached; empty
+        when no node describes itself in time)."""
+        if self._limits:
+            return self._limits
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        for node in self.network.route(key_id)[:2]:
+            try:
+                async with self._session.get(
+                    node.http_url,
+                    headers={"Accept": "application/json"},
+                    timeout=aiohttp.ClientTimeout(total=min(self.timeout, 2.0)),
+                ) as resp:
+                    doc = await resp.json(content_type=None)
+            except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+                continue
+            limits = doc.get("limits") if isinstance(doc, dict) else None
+            if isinstance(limits, dict):
+                self._limits = {k: v for k, v in limits.items() if type(v) is int}
+                return self._limits
+        return {}
+
+    async def _check_size(self, key_id: str, envelope: Envelope) -> None:
+        size = len(envelope.to_wire()["body"].encode())
+        if size <= 60 * 1024:  # below every node's minimum: no need to ask
+            return
+        most = (await self.node_limits(key_id)).get("max_message_bytes")
+        if most is not None and size > most:
+            raise TooLarge(
+                f"the message is {size} bytes; supernodes take at most {most} bytes per message"
+            )
 
     def _seal(self, data: Any, pub: bytes, receiver: str) -> Any:
         return seal_json(
@@ -351,20 +506,24 @@ class Client:
         )
 
     def _open(self, payload: Any, sender: str, receiver: str) -> tuple[Any, bool]:
-        if not is_sealed(payload):
-            return payload, False
+        """The payload and whether it was decrypted here."""
         if receiver != self.id:
-            return payload, True
+            return payload, False
         try:
-            return open_json(payload, self.key, sender_id=sender, receiver_id=receiver), False
+            return open_json(payload, self.key, sender_id=sender, receiver_id=receiver), True
         except (DecryptionFailed, ProtocolViolation):
-            return payload, True
+            return payload, False
 
-    def _message(self, rec: dict[str, Any], cursor: str | None = None) -> Message:
+    def _message(
+        self, rec: dict[str, Any], cursor: str | None = None, *, decrypt: bool = True
+    ) -> Message:
         env = parse_envelope(rec["envelope"], now_ms=None)
         body = env.body
         self._pubkeys.setdefault(body.senderID, env.pubkey)
-        payload, still_encrypted = self._open(body.payload, body.senderID, body.receiverID)
+        sealed = is_sealed(body.payload)
+        payload, opened = body.payload, False
+        if sealed and decrypt:
+            payload, opened = self._open(body.payload, body.senderID, body.receiverID)
         return Message(
             id=env.id,
             dots=tuple((str(o), int(c)) for o, c in rec.get("dots") or ()),
@@ -375,7 +534,8 @@ class Client:
             comment=body.comment,
             time=body.time,
             payload=payload,
-            encrypted=still_encrypted,
+            encrypted=sealed,
+            decrypted=opened,
             deleted=bool(rec.get("deleted", False)),
             tags=tuple(rec.get("tags") or ()),
             note=rec.get("note"),
@@ -387,8 +547,21 @@ class Client:
     async def fetch(
         self,
         receiver: str | None = None,
+        **filters: Any,
+    ) -> tuple[list[Message], Cursor | None]:
+        """Messages for ``receiver`` (default: this client) after the ``after`` cursor.
+
+        Returns the messages and the cursor to pass next time (``fetch_page`` also says
+        whether the reply is complete).
+        """
+        page = await self.fetch_page(receiver, **filters)
+        return page.messages, page.cursor
+
+    async def fetch_page(
+        self,
+        receiver: str | None = None,
         *,
-        after: str | None = None,
+        after: Cursor | None = None,
         app: str | None = None,
         type: str | None = None,
         sender: str | None = None,
@@ -399,17 +572,17 @@ class Client:
         limit: int = 100,
         newest_first: bool = False,
         include_deleted: bool = False,
-    ) -> tuple[list[Message], str | None]:
-        """Messages for ``receiver`` (default: this client) that the ``after`` cursor (an
-        opaque token from an earlier reply) does not cover.
-
-        Returns the messages and the cursor to pass next time (``None`` for a
-        newest-first query, which is a window, not a feed).
-        """
+        decrypt: bool = True,
+    ) -> Page:
+        """One page of messages for ``receiver``, with whether more are left (``more``) and
+        whether a stand-in answered for replicas that were down (``stand_in``)."""
         receiver = receiver or self.id
+        check_address(receiver, self.key.network)
+        if type_is_not_int(limit) or limit < 1:
+            raise BadFormat("limit must be a positive integer")
         filt: dict[str, Any] = {"receiver": receiver, "limit": limit}
         for name, value in (
-            ("after", after),
+            ("after", after or None),
             ("application", app),
             ("type", type),
             ("sender", sender),
@@ -424,29 +597,69 @@ class Client:
             filt["order"] = "desc"
         if include_deleted:
             filt["include_deleted"] = True
-        reply = await self._request(receiver, "query", filter=filt)
-        messages = [self._message(r) for r in reply.get("messages", [])]
+        reply, node = await self._on_route(receiver, lambda c: c.request("query", filter=filt))
+        messages = [self._message(r, decrypt=decrypt) for r in reply.get("messages", [])]
         nxt = reply.get("next")
-        return messages, (str(nxt) if nxt is not None else None)
+        return Page(
+            messages,
+            nxt if nxt is not None else after,
+            bool(reply.get("more")),
+            node.id,
+            not self.is_replica(node.id, receiver),
+        )
+
+    async def where(self, key_id: str) -> list[dict[str, Any]]:
+        """Which supernodes hold ``key_id``: its home, the other replicas, and the stand-ins
+        that take its writes while replicas are down, each checked up or down now (its
+        ``/healthz`` within the timeout). ``serving`` marks the nodes a write goes to now."""
+        from .discovery import locate
+
+        check_address(key_id, self.key.network)
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return await locate(self.network, self._session, key_id, min(self.timeout, 2.0))
+
+    def is_replica(self, node_id: str, key_id: str) -> bool:
+        """Whether ``node_id`` is one of the ``replication_factor`` replicas of ``key_id``."""
+        rf = self.network.replication_factor
+        return node_id in self.network.membership.replicas(key_id)[:rf]
 
     async def subscribe(
-        self, receiver: str | None = None, **filters: Any
+        self, receiver: str | None = None, *, app: str | None = None, **filters: Any
     ) -> AsyncIterator[Message]:
-        """Stored matches, then live ones, until the caller stops iterating."""
+        """Stored matches, then live ones, until the caller stops iterating.
+
+        The filter takes the names of ``fetch`` (``app``, ``type``, ``sender``, ``comment``,
+        ``after``). When the node goes away the subscription resumes on the next live one
+        from the last cursor seen (``on_notice`` says so); after every node has been
+        unreachable for a while the registry is read again (``network_loader``).
+        """
         receiver = receiver or self.id
-        if "app" in filters:  # the name ``fetch`` takes; the wire filter says application
-            filters["application"] = filters.pop("app")
-        filt = {"receiver": receiver, **{k: v for k, v in filters.items() if v is not None}}
+        check_address(receiver, self.key.network)
+        if "application" in filters:
+            raise BadFormat("subscribe takes app=, as fetch does")
+        named = {"application": app, **filters}
+        filt = {"receiver": receiver, **{k: v for k, v in named.items() if v is not None}}
+        if not filt.get("after"):
+            filt.pop("after", None)
         sub = f"s{next(self._subs)}"
-        cursor: str | None = filt.get("after")
+        cursor: Cursor | None = filt.get("after")
+        failures = 0
         while True:
             conn_node: tuple[NodeConnection, NodeRef] | None = None
             try:
-                if cursor:
+                if cursor is not None:
                     filt["after"] = cursor
-                opened, node = await self._on_route(receiver, self._open_sub(sub, filt))
+                # while reconnecting, one notice said so: no per-node notices
+                quiet = (lambda _msg: None) if failures else None
+                opened, node = await self._on_route(
+                    receiver, self._open_sub(sub, filt), notice=quiet
+                )
                 conn, queue = opened
                 conn_node = (conn, node)
+                if failures:
+                    self.on_notice(f"reconnected to {node.uri}; resuming after cursor {cursor}")
+                failures = 0
                 while True:
                     item = await queue.get()
                     if isinstance(item, FlocloudError):
@@ -458,15 +671,33 @@ class Client:
                         cursor = item["cursor"]  # resume here after a reconnect
                     rec = item.get("event")
                     if isinstance(rec, dict) and "envelope" in rec:
+                        if isinstance(item.get("cursor"), str):
+                            cursor = item["cursor"]  # resume here after a reconnect
                         yield self._message(rec, cursor)
-            except Unavailable:
+            except Unavailable as exc:
                 if conn_node is not None:
                     conn_node[0].close_subscription(sub)
                     self.network.mark_down(conn_node[1].id)
-                await asyncio.sleep(0.2)  # then resubscribe on the next live node
+                failures += 1
+                if failures == 1:
+                    self.on_notice(f"disconnected: {exc.message}; reconnecting")
+                if failures % 10 == 0 and self.network_loader is not None:
+                    self.on_notice(
+                        f"still disconnected after {failures} attempts; reading the registry again"
+                    )
+                    with contextlib.suppress(FlocloudError):
+                        self.network = await self.network_loader()
+                        await self._drop_connections()
+                await asyncio.sleep(min(0.2 * failures, 2.0))  # then resubscribe
             finally:
                 if conn_node is not None and not conn_node[0].closed:
                     conn_node[0].close_subscription(sub)
+
+    async def _drop_connections(self) -> None:
+        for conn in list(self._conns.values()):
+            await conn.close()
+        self._conns.clear()
+        self._limits.clear()
 
     def _open_sub(
         self, sub: str, filt: dict[str, Any]
@@ -481,117 +712,6 @@ class Client:
             return conn, queue
 
         return call
-
-    # -- objects ------------------------------------------------------------------------
-
-    def _object_key(self, app: str, name: str) -> str:
-        return object_id(app, name, self.key.network)
-
-    async def get(
-        self, app: str, name: str, version: str | None = None, *, consistent: bool = False
-    ) -> ObjectState:
-        """The whole object now (or at a version it had): value, version, heads, mode.
-        ``consistent``: for a strict object, a linearizable read (the node catches up with
-        a majority of the object's replicas first); otherwise one replica's state."""
-        fields: dict[str, Any] = {"application": app, "name": name}
-        if version is not None:
-            fields["version"] = version
-        if consistent:
-            fields["consistent"] = True
-        reply = await self._request(self._object_key(app, name), "object.get", **fields)
-        return state_from_wire(app, name, reply)
-
-    async def _get_or_empty(self, app: str, name: str, version: str | None) -> ObjectState:
-        try:
-            return await self.get(app, name, version)
-        except NotFound:
-            if version not in (None, "0"):
-                raise
-            return ObjectState(app, name, "0", None)
-
-    async def changes(
-        self, app: str, name: str, since_version: str, *, mode: str = "patches"
-    ) -> ObjectChanges | ObjectDiff:
-        """What changed since ``since_version`` (``"0"``: since the start): the writes not
-        in its history in fold order (``ObjectChanges``), or one ``ObjectDiff`` whose
-        ``apply(value at since_version)`` is the current value."""
-        reply = await self._request(
-            self._object_key(app, name),
-            "object.changes",
-            application=app,
-            name=name,
-            since_version=since_version,
-            mode=mode,
-        )
-        return changes_from_wire(reply)
-
-    async def history(self, app: str, name: str) -> tuple[ObjectChange, ...]:
-        """Every write of the object in fold order: who wrote what, the version after."""
-        result = await self.changes(app, name, "0")
-        assert isinstance(result, ObjectChanges)
-        return result.changes
-
-    async def reset(
-        self, app: str, name: str, value: Any, *, expected_version: str | None = None
-    ) -> str:
-        """Replace the whole object; returns the version after the write."""
-        return await self._object_write(
-            app, name, "flocloud.object.reset", {"value": value}, expected_version
-        )
-
-    async def patch(
-        self, app: str, name: str, patch: Any, *, expected_version: str | None = None
-    ) -> str:
-        """Apply an RFC 7386 merge patch; returns the version after the write."""
-        return await self._object_write(
-            app, name, "flocloud.object.patch", {"patch": patch}, expected_version
-        )
-
-    async def append(
-        self,
-        app: str,
-        name: str,
-        item: Any,
-        *,
-        path: tuple[str, ...] | list[str] = (),
-        op: str = "append",
-        expected_version: str | None = None,
-    ) -> str:
-        """Add ``item`` to the array at ``path`` (``op``: ``append``, ``prepend``, or
-        ``remove`` every equal element). Concurrent list writes all apply."""
-        body = {"op": op, "path": list(path), "item": item}
-        return await self._object_write(app, name, "flocloud.object.list", body, expected_version)
-
-    async def _object_write(
-        self, app: str, name: str, type: str, body: dict[str, Any], expected: str | None
-    ) -> str:
-        """Sign a write based on ``expected`` (or the current version) and send it.
-
-        Merge objects: the write names the heads it was based on and is never refused for
-        concurrency. Strict objects: every write is a compare-and-set at the version of
-        its parents (``expected``, or the version just read; then the SDK reads again and
-        retries on conflict, so the write lands linearizably after the others).
-        A lost compare-and-set raises ``ObjectConflict`` with the object as it is now."""
-        for _ in range(10):
-            base = await self._get_or_empty(app, name, expected)
-            payload: dict[str, Any] = {"name": name, **body, "parents": sorted(base.heads)}
-            if expected is not None:
-                payload["expected_version"] = base.version
-            env = self.sign(self._object_key(app, name), payload, app=app, type=type)
-            try:
-                reply = await self.put(env)
-            except VersionConflict as exc:
-                if expected is not None:
-                    current = None
-                    try:
-                        current = await self.get(app, name)
-                    except NotFound:
-                        pass
-                    now = "absent" if current is None else _short_json(current.value)
-                    raise ObjectConflict(f"{exc.message}; it is now {now}", current) from None
-                continue  # a strict object moved on: read it again
-            return str(reply.get("version", "0"))
-        raise Unavailable(f"{app}/{name}: too many concurrent writers, try again")
 
     # -- delete / tag / note ------------------------------------------------------------
 
@@ -639,3 +759,13 @@ class Client:
                 self._pubkeys[flo_id] = pub
                 return pub
         raise NotFound(f"no public key known for {flo_id}: it has signed nothing we can see")
+
+
+def type_is_not_int(value: Any) -> bool:
+    return type(value) is not int
+
+
+def _drain(task: asyncio.Task[Any]) -> None:
+    """Retrieve a cancelled or failed task's outcome (no "exception never retrieved")."""
+    if not task.cancelled():
+        task.exception()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 from typing import Any
 
 import aiohttp
@@ -49,6 +50,10 @@ class NodeConnection:
             )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             reason = str(exc) or type(exc).__name__
+            if isinstance(exc, aiohttp.ClientConnectorError) and exc.os_error.errno:
+                reason = os.strerror(exc.os_error.errno).lower()  # "connection refused"
+            elif isinstance(exc, TimeoutError):
+                reason = f"no answer within {self._timeout:g} s"
             raise Unavailable(f"cannot connect to {self.url}: {reason}") from None
         self._reader = asyncio.create_task(self._read_loop(), name=f"ws-reader {self.url}")
 
@@ -111,6 +116,8 @@ class NodeConnection:
             raise Unavailable(f"{self.url}: {exc}") from None
         finally:
             self._pending.pop(rid, None)
+            if fut.done() and not fut.cancelled():
+                fut.exception()  # retrieved: the read loop may have failed it meanwhile
         if reply.get("ok") is False or "error" in reply:
             err = reply.get("error")
             err = err if isinstance(err, dict) else {}

@@ -4,20 +4,21 @@ Invariants owned here:
 - The key file is JSON ``{"wif": "..."}`` at ``key_file_path()`` (``$FLOCLOUD_CONFIG_DIR``,
   else ``$XDG_CONFIG_HOME/flocloud``, else ``~/.config/flocloud``), written with mode 0600
   and never printed.
-- The network source is, in order: explicit arguments, ``$FLOCLOUD_EXPLORER`` +
-  ``$FLOCLOUD_REGISTRY``, then the state file of a local devnet (``.devnet/devnet.json``
-  in the working directory, or ``$FLOCLOUD_DEVNET_DIR``).
+- Reading public data needs no key: ``load_key(..., required=False)`` returns a fresh
+  throw-away key when the user has none (it signs nothing that is stored).
+- Where the network is found: ``flocloud.client.profiles`` (re-exported here).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from flocloud.protocol.errors import BadFormat, InvalidKey, NotFound
 from flocloud.protocol.keys import PrivateKey
+
+from .profiles import ChainSource, config_dir, find_chain_source
 
 __all__ = [
     "ChainSource",
@@ -27,14 +28,6 @@ __all__ = [
     "load_key",
     "save_key",
 ]
-
-
-def config_dir() -> Path:
-    explicit = os.environ.get("FLOCLOUD_CONFIG_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "flocloud"
 
 
 def key_file_path() -> Path:
@@ -61,14 +54,27 @@ def save_key(key: PrivateKey, path: Path | None = None) -> Path:
     return path
 
 
-def load_key(wif: str | None = None, key_file: str | Path | None = None) -> PrivateKey:
-    """The key from ``wif``, else from ``key_file``, else from the default key file."""
+def load_key(
+    wif: str | None = None,
+    key_file: str | Path | None = None,
+    *,
+    required: bool = True,
+    network: str = "regtest",
+) -> PrivateKey:
+    """The key from ``wif``, else from ``key_file``, else from the default key file.
+
+    With ``required=False`` and no key anywhere, a fresh throw-away key of ``network``.
+    """
     if wif:
         return PrivateKey.from_wif(wif)
     path = Path(key_file) if key_file else key_file_path()
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
+        if not required and not key_file:
+            from flocloud.protocol.params import network_by_name
+
+            return PrivateKey(os.urandom(32), network_by_name(network))
         raise NotFound(
             f"no key file at {path}: create one with `flocloud id new --save` or pass --wif"
         ) from None
@@ -77,42 +83,3 @@ def load_key(wif: str | None = None, key_file: str | Path | None = None) -> Priv
     if not isinstance(data, dict) or not isinstance(data.get("wif"), str):
         raise InvalidKey(f"key file {path} has no wif")
     return PrivateKey.from_wif(data["wif"])
-
-
-@dataclass(frozen=True, slots=True)
-class ChainSource:
-    """Where to read the registry from."""
-
-    explorer: str
-    registry: str
-    kind: str = "blockbook"
-    network: str = "regtest"
-
-
-def find_chain_source(
-    explorer: str | None = None,
-    registry: str | None = None,
-    kind: str | None = None,
-    network: str | None = None,
-) -> ChainSource:
-    explorer = explorer or os.environ.get("FLOCLOUD_EXPLORER")
-    registry = registry or os.environ.get("FLOCLOUD_REGISTRY")
-    kind = kind or os.environ.get("FLOCLOUD_EXPLORER_KIND")
-    network = network or os.environ.get("FLOCLOUD_NETWORK")
-    if not (explorer and registry):
-        state_dir = Path(os.environ.get("FLOCLOUD_DEVNET_DIR", ".devnet"))
-        state_file = state_dir / "devnet.json"
-        if state_file.exists():
-            try:
-                state = json.loads(state_file.read_text())
-            except ValueError:
-                raise BadFormat(f"{state_file} is not valid JSON") from None
-            explorer = explorer or state.get("explorer") or state.get("chain", {}).get("url")
-            registry = registry or state.get("registry") or state.get("registry_id")
-            network = network or state.get("network")
-    if not (explorer and registry):
-        raise NotFound(
-            "no network configured: pass --explorer and --registry, set FLOCLOUD_EXPLORER and "
-            "FLOCLOUD_REGISTRY, or run `flocloud devnet up` in this directory"
-        )
-    return ChainSource(str(explorer), str(registry), kind or "blockbook", network or "regtest")

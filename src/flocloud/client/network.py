@@ -48,8 +48,8 @@ class NodeRef:
 
     @property
     def ws_url(self) -> str:
-        """The websocket URL: registry URIs may be ``ws(s)://host:port/ws`` or ``http(s)://``;
-        a bare ``host[:port][/path]`` means TLS (the registry's rule, docs/protocol.md §10)."""
+        """The websocket URL: registry URIs may be ``ws(s)://host:port/ws``, ``http(s)://``,
+        or bare ``host[:port]``, which means TLS (``wss://``) as for the FLO cloud's clients."""
         uri = self.uri.rstrip("/")
         if uri.startswith("http://"):
             uri = "ws://" + uri[len("http://") :]
@@ -58,6 +58,12 @@ class NodeRef:
         elif not uri.startswith(("ws://", "wss://")):
             uri = "wss://" + uri
         return uri if uri.endswith("/ws") else uri + "/ws"
+
+    @property
+    def http_url(self) -> str:
+        """The node's base HTTP URL (its self-description with ``Accept: application/json``)."""
+        base = self.ws_url[: -len("/ws")]
+        return "http" + base[len("ws") :]
 
 
 @dataclass

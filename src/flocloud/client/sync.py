@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from flocloud.protocol.keys import PrivateKey
 
-from .client import Client, Message
+from .client import Client, Cursor, Message, Page
 from .network import NetworkView
 from .objects import ObjectChange, ObjectChanges, ObjectDiff, ObjectState
 
@@ -54,11 +54,14 @@ class SyncClient:
     def send(self, receiver: str, data: Any, **kw: Any) -> str:
         return self._run(self._client.send(receiver, data, **kw))
 
-    def fetch(self, receiver: str | None = None, **kw: Any) -> tuple[list[Message], str | None]:
+    def fetch(self, receiver: str | None = None, **kw: Any) -> tuple[list[Message], Cursor | None]:
         return self._run(self._client.fetch(receiver, **kw))
 
     def get(self, app: str, name: str, version: str | None = None, **kw: Any) -> ObjectState:
         return self._run(self._client.get(app, name, version, **kw))
+
+    def fetch_page(self, receiver: str | None = None, **kw: Any) -> Page:
+        return self._run(self._client.fetch_page(receiver, **kw))
 
     def changes(
         self, app: str, name: str, since_version: str, **kw: Any

@@ -2,11 +2,13 @@
 
 Invariants owned here:
 - Every process is a real OS process on 127.0.0.1 with its own data directory and log
-  file under ``base_dir``; ports are free ports picked at start.
+  file under ``base_dir``; ports are free ports picked at start, or ``base_port`` (the
+  chain) and ``base_port + 1 + i`` (node i) when fixed ports are asked for.
 - Keys are deterministic per index (``deterministic_key``), for development only: anyone
   can recompute them. A random seed is logged for anything random a test does.
-- ``devnet.json`` in ``base_dir`` records pids, ports, IDs and URLs, so ``flocloud devnet
-  status`` and ``down`` work from another terminal.
+- ``devnet.json`` in ``base_dir`` records pids (with each process's start time, so a
+  reused pid is never taken for ours), ports, IDs and URLs, so ``flocloud devnet``
+  commands work from another terminal (``flocloud.devnet.control``).
 - Every wait is bounded and scaled by ``timeout_factor`` (env FLOCLOUD_TEST_TIMEOUT_FACTOR);
   a timeout names the process and shows the tail of its log.
 """
@@ -61,6 +63,55 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def pid_start_time(pid: int | None) -> int | None:
+    """The kernel's start time of ``pid`` (clock ticks since boot; None where unknown):
+    with the pid it names one process, even after the pid is reused."""
+    if not pid:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return int(fields[19]) if len(fields) > 19 else None
+
+
+def node_process(base: Path, index: int, port: int) -> NodeProcess:
+    """Supernode ``index`` of the devnet in ``base`` (not started)."""
+    return NodeProcess(
+        f"node {index}",
+        [*_python(), "node", "run", "--config", str(base / f"node{index}" / "node.toml")],
+        base / f"node{index}.log",
+        f"http://127.0.0.1:{port}/healthz",
+        index=index,
+        port=port,
+        key=deterministic_key(f"node-{index}"),
+    )
+
+
+def write_node_config(
+    base: Path, node: NodeProcess, chain_url: str, registry: str, refresh: float
+) -> None:
+    """The node's key (0600) and ``node.toml`` under ``base/node<i>``."""
+    d = base / f"node{node.index}"
+    d.mkdir(parents=True, exist_ok=True)
+    key_path = d / "node.key"
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(node.key.to_wif() + "\n")
+    (d / "node.toml").write_text(
+        f'network = "regtest"\nhost = "127.0.0.1"\nport = {node.port}\ndata_dir = "data"\n'
+        f'key_file = "node.key"\npublic_url = "{node.ws_url}"\nfault_file = "faults.json"\n\n'
+        f'[chain]\nexplorer = "{chain_url}"\nregistry = "{registry}"\n'
+        f"refresh_seconds = {refresh}\n\n"
+        # a local network converges fast: compare replicas often, hand off soon
+        "[replication]\nanti_entropy_seconds = 1.0\nsettle_seconds = 2.0\nhandoff_grace_seconds = "
+        f"{max(2.0, 3 * refresh)}\n"
+        # every client of a local network is 127.0.0.1: one source with room for all
+        f"\n[limits]\n{LOOPBACK_BUDGETS}"
+    )
+
+
 def timeout_factor() -> float:
     try:
         return float(os.environ.get("FLOCLOUD_TEST_TIMEOUT_FACTOR", "1"))
@@ -77,6 +128,7 @@ class Proc:
     log_path: Path
     health_url: str
     popen: subprocess.Popen[bytes] | None = None
+    started: int | None = None  # pid_start_time of the running process
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,6 +137,7 @@ class Proc:
             self.args, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True
         )
         logf.close()
+        self.started = pid_start_time(self.popen.pid)
 
     @property
     def pid(self) -> int | None:
@@ -229,6 +282,7 @@ class Network:
         registry_refresh: float = 1.0,
         seed: int | None = None,
         progress: Callable[[str], None] | None = None,
+        base_port: int | None = None,
     ) -> None:
         self.base = Path(base_dir).resolve()
         self.n = nodes
@@ -241,47 +295,27 @@ class Network:
         self.progress = progress or (lambda msg: log.info(msg))
         self.registry_key = deterministic_key("registry")
         self.client_key = deterministic_key("client")
-        self.chain = ChainProcess.make(self.base, free_port(), block_interval)
+        self.base_port = base_port
+        self.chain = ChainProcess.make(self.base, self.port_for(None), block_interval)
         self.nodes: list[NodeProcess] = []
         self.removed: set[int] = set()
+        self.stop_hooks: list[Callable[[], Any]] = []  # run after stop()
         for i in range(nodes):
-            port = free_port()
-            key = deterministic_key(f"node-{i}")
-            node_dir = self.base / f"node{i}"
-            args = [*_python(), "node", "run", "--config", str(node_dir / "node.toml")]
-            self.nodes.append(
-                NodeProcess(
-                    f"node {i}",
-                    args,
-                    self.base / f"node{i}.log",
-                    f"http://127.0.0.1:{port}/healthz",
-                    index=i,
-                    port=port,
-                    key=key,
-                )
-            )
+            self.nodes.append(node_process(self.base, i, self.port_for(i)))
+
+    def port_for(self, index: int | None) -> int:
+        """The chain's port (``index`` None) or node ``index``'s."""
+        if self.base_port is None:
+            return free_port()
+        return self.base_port + (0 if index is None else 1 + index)
 
     @property
     def state_file(self) -> Path:
         return self.base / "devnet.json"
 
     def _write_node_config(self, node: NodeProcess) -> None:
-        d = self.base / f"node{node.index}"
-        d.mkdir(parents=True, exist_ok=True)
-        key_path = d / "node.key"
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(node.key.to_wif() + "\n")
-        (d / "node.toml").write_text(
-            f'network = "regtest"\nhost = "127.0.0.1"\nport = {node.port}\ndata_dir = "data"\n'
-            f'key_file = "node.key"\npublic_url = "{node.ws_url}"\nfault_file = "faults.json"\n\n'
-            f'[chain]\nexplorer = "{self.chain.url}"\nregistry = "{self.registry_key.address}"\n'
-            f"refresh_seconds = {self.registry_refresh}\n\n"
-            # a local network converges fast: compare replicas often, hand off soon
-            "[replication]\nanti_entropy_seconds = 1.0\nsettle_seconds = 2.0\nhandoff_grace_seconds = "
-            f"{max(2.0, 3 * self.registry_refresh)}\n"
-            # every client of a local network is 127.0.0.1: one source with room for all
-            f"\n[limits]\n{LOOPBACK_BUDGETS}"
+        write_node_config(
+            self.base, node, self.chain.url, self.registry_key.address, self.registry_refresh
         )
 
     def _write_client_key(self) -> Path:
@@ -331,6 +365,7 @@ class Network:
         self.progress(f"starting the dev chain on {self.chain.url}")
         self.chain.start()
         await self.chain.wait_healthy(30)
+        self.progress(f"dev chain up (pid {self.chain.pid})")
         self.progress("funding the registry and publishing supernodes on chain")
         await self._publish_registry()
         self._write_client_key()
@@ -340,6 +375,7 @@ class Network:
         for node in self.nodes:
             self.progress(f"waiting for {node.name} ({node.url})")
             await node.wait_healthy(30)
+            self.progress(f"{node.name} up (pid {node.pid})")
         self.save_state()
         self.progress("network is up")
 
@@ -350,8 +386,15 @@ class Network:
             "registry": self.registry_key.address,
             "seed": self.seed,
             "launcher_pid": os.getpid(),
+            "launcher_started": pid_start_time(os.getpid()),
+            "base_port": self.base_port,
+            "block_interval": self.block_interval,
+            "backup_depth": self.backup_depth,
+            "write_quorum": self.write_quorum,
+            "registry_refresh": self.registry_refresh,
             "chain": {
                 "pid": self.chain.pid,
+                "started": self.chain.started,
                 "url": self.chain.url,
                 "log": str(self.chain.log_path),
             },
@@ -362,6 +405,9 @@ class Network:
                     "url": n.url,
                     "ws": n.ws_url,
                     "pid": n.pid,
+                    "started": n.started,
+                    "port": n.port,
+                    "removed": n.index in self.removed,
                     "log": str(n.log_path),
                 }
                 for n in self.nodes
@@ -372,7 +418,9 @@ class Network:
             },
             "dashboard": self.nodes[0].url if self.nodes else "",
         }
-        self.state_file.write_text(json.dumps(doc, indent=1))
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc, indent=1))
+        tmp.replace(self.state_file)
 
     # -- faults and membership ------------------------------------------------------------
 
@@ -409,16 +457,7 @@ class Network:
         from flocloud.chain.registry import make_registry_update
 
         i = len(self.nodes)
-        port = free_port()
-        node = NodeProcess(
-            f"node {i}",
-            [*_python(), "node", "run", "--config", str(self.base / f"node{i}" / "node.toml")],
-            self.base / f"node{i}.log",
-            f"http://127.0.0.1:{port}/healthz",
-            index=i,
-            port=port,
-            key=deterministic_key(f"node-{i}"),
-        )
+        node = node_process(self.base, i, self.port_for(i))
         self.nodes.append(node)
         self._write_node_config(node)
         async with BlockbookV1Reader(self.chain.url) as reader:
@@ -565,9 +604,13 @@ class Network:
         )
 
     def stop(self) -> dict[str, int | None]:
-        """Stop every node, then the chain; returns exit codes by name."""
+        """Stop every node, then the chain, then run ``stop_hooks`` (``devnet.control``
+        adds one that stops what was started from another terminal); returns exit codes
+        by name."""
         codes = {n.name: n.stop() for n in self.nodes}
         codes["chain"] = self.chain.stop()
+        for hook in self.stop_hooks:  # e.g. nodes (re)started from another terminal
+            hook()
         return codes
 
     def kill(self, i: int) -> None:
@@ -596,11 +639,17 @@ class Network:
 
 
 def read_state(base_dir: Path) -> dict[str, Any]:
+    """The devnet.json of ``base_dir``; ``NotFound`` (with how to start one) if none."""
+    from flocloud.protocol.errors import BadFormat, NotFound
+
     path = Path(base_dir) / "devnet.json"
     try:
         doc: dict[str, Any] = json.loads(path.read_text())
     except FileNotFoundError:
-        raise FileNotFoundError(
-            f"no devnet at {base_dir} (no devnet.json): start one with `flocloud devnet up`"
+        raise NotFound(
+            f"no devnet in {base_dir} (no devnet.json there): start one with "
+            "./scripts/devnet-up or `flocloud devnet up`"
         ) from None
+    except ValueError:
+        raise BadFormat(f"{path} is not valid JSON") from None
     return doc

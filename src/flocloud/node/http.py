@@ -150,7 +150,9 @@ def add_routes(app: web.Application, node: Node) -> None:
         return web.Response(text=dashboard_html(), content_type="text/html")
 
     async def healthz(request: web.Request) -> web.Response:
-        return _json({"ok": True, "node_id": node.key.address})
+        listed = node.service.listed
+        doc = {"ok": listed is not False, "node_id": node.key.address, "listed": listed}
+        return _json(doc, 200 if listed is not False else 503)
 
     async def metrics(request: web.Request) -> web.Response:
         assert node.store is not None

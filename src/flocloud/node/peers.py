@@ -45,7 +45,7 @@ from typing import Any
 import aiohttp
 
 from flocloud.client.connection import NodeConnection
-from flocloud.client.network import membership_from_state
+from flocloud.client.network import NodeRef, membership_from_state
 from flocloud.protocol.cursor import Cursor, parse_dots
 from flocloud.protocol.envelope import Envelope
 from flocloud.protocol.errors import BadFormat, FlocloudError, Forbidden, Unavailable
@@ -257,7 +257,7 @@ class Peers:
             uri = self.view.nodes[peer][0]
             if self._session is None:
                 self._session = aiohttp.ClientSession()
-            conn = NodeConnection(uri, self._session, timeout=self.timeout)
+            conn = NodeConnection(NodeRef(peer, uri).ws_url, self._session, timeout=self.timeout)
             try:
                 await conn.connect()
                 await self._authenticate(conn, peer)

@@ -80,7 +80,7 @@ class Filter(msgspec.Struct, forbid_unknown_fields=True):
     until: UInt | None = None
     ids: Annotated[list[Key], msgspec.Meta(max_length=1000)] | None = None
     after: Cursor | None = None
-    limit: UInt | None = None
+    limit: PositiveInt | None = None
     order: Literal["asc", "desc"] = "asc"
     include_deleted: bool = False
 

@@ -16,12 +16,18 @@ Invariants owned here:
   cut off with an error instead of growing memory.
 - SIGTERM/SIGINT: stop accepting, close websockets (1001 going away), flush the store,
   exit 0.
+- One process per data directory (an exclusive lock on ``data_dir/LOCK``); a port in use
+  or a locked directory is a one-line error, not a traceback. The log says what the node
+  is: its ID, whether the registry lists it (and at which epoch), how many peers it found;
+  while unlisted it refuses client writes (``not-listed``) and ``/healthz`` answers 503.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import fcntl
 import functools
 import ipaddress
 import json
@@ -448,9 +454,28 @@ class Node:
         self.registry: NetworkState | None = None
         self.resource_log = RateLimitedLog(log)
         self.outgoing = 0  # bytes of replies queued or waiting, websockets and HTTP together
+        self._reported = False
+        self._lock_fd: int | None = None
+
+    def _lock_data_dir(self, data_dir: Any) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path = data_dir / "LOCK"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise Unavailable(
+                f"data directory {data_dir} is in use by another supernode (pid {holder})"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd  # held (and the lock with it) until the process exits
 
     async def start(self) -> None:
         data_dir = self.config.path(self.config.data_dir)
+        self._lock_data_dir(data_dir)
         self.store = await SqliteStore.open(
             data_dir / "store.sqlite3", synchronous=self.config.synchronous
         )
@@ -494,14 +519,35 @@ class Node:
             reuse_address=True,
             backlog=BACKLOG,
         )
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await self.runner.cleanup()
+            await self.store.close()
+            if exc.errno == errno.EADDRINUSE:
+                raise Unavailable(
+                    f"port {self.config.port} on {self.config.host} is already in use "
+                    "(another supernode? set port in node.toml or pass --port)"
+                ) from None
+            raise Unavailable(
+                f"cannot listen on {self.config.host}:{self.config.port}: {exc.strerror}"
+            ) from None
         scheme = "https" if ctx else "http"
         self.url = f"{scheme}://{self.config.host}:{self.config.port}"
         if self.config.chain.explorer and self.config.chain.registry:
+            self.service.listed = False  # until the registry shows this node
             self._registry_task = asyncio.create_task(self._follow_registry())
             await self.peers.load_cursors()
             self.peers.start()
-        log.info("supernode %s listening on %s (data %s)", self.key.address, self.url, data_dir)
+        log.info(
+            "supernode %s (%s) listening on %s (data %s)",
+            self.key.address,
+            self.config.network,
+            self.url,
+            data_dir,
+        )
+        if not self._registry_task:
+            log.info("no [chain] configured: standalone, apps from the config file")
         key_file = self.config.path(self.config.key_file)
         if not os.environ.get(KEY_ENV) and key_file.exists() and key_file.stat().st_mode & 0o077:
             log.warning("the node key file %s is readable by other users: chmod 600 it", key_file)
@@ -537,6 +583,7 @@ class Node:
                     self.network_nodes = [
                         {"id": n.id, "uri": n.ws_url, "pubKey": n.pubkey} for n in state.nodes
                     ]
+                    self._report_listing(state)
                 except FlocloudError as exc:
                     log.warning("registry refresh failed: %s", exc.message)
                 await asyncio.sleep(chain.refresh_seconds)
@@ -556,6 +603,34 @@ class Node:
                 task = asyncio.create_task(conn._close(4003, b"no longer a registered supernode"))
                 conn.background.add(task)
                 task.add_done_callback(conn.background.discard)
+
+    def _report_listing(self, state: Any) -> None:
+        """Log whether the registry lists this node (when that changes), with the epoch."""
+        listed = any(n.id == self.key.address for n in state.nodes)
+        was, self.service.listed = self.service.listed, listed
+        if was is listed and self._reported:
+            return
+        self._reported = True
+        epoch = (
+            f"height {getattr(state, 'height', '?')} tx {str(getattr(state, 'last_txid', ''))[:12]}"
+        )
+        peers = len(state.nodes) - (1 if listed else 0)
+        if listed:
+            log.info(
+                "listed in registry %s (epoch %s); %d peer supernode(s) found",
+                self.config.chain.registry,
+                epoch,
+                peers,
+            )
+        else:
+            log.warning(
+                "NOT listed in registry %s (epoch %s; %d supernodes listed): refusing client "
+                "writes until the registry adds %s (see `flocloud node init` for the entry)",
+                self.config.chain.registry,
+                epoch,
+                len(state.nodes),
+                self.key.address,
+            )
 
     def client_ip(self, request: web.Request) -> str:
         peer = request.remote or ""

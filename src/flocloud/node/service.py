@@ -29,7 +29,15 @@ from typing import Any
 from flocloud.protocol.cursor import Cursor, Dot
 from flocloud.protocol.envelope import Envelope, parse_unverified
 from flocloud.protocol.envelope import Limits as EnvelopeLimits
-from flocloud.protocol.errors import BadFormat, NotFound, RateLimited, StaleTime, Unavailable
+from flocloud.protocol.errors import (
+    BadFormat,
+    NotFound,
+    NotListed,
+    RateLimited,
+    StaleTime,
+    Unavailable,
+)
+from flocloud.protocol.keys import decode_address
 from flocloud.protocol.writes import (
     About,
     ObjectWrite,
@@ -55,6 +63,7 @@ def parse_filter(d: Filter, max_limit: int, max_bytes: int | None = None) -> Mes
     """A query/subscription filter from its validated wire form (``requests.Filter``)."""
     if d.order == "desc" and d.after not in (None, ""):
         raise BadFormat("a newest-first query has no cursor: leave out after")
+    decode_address(d.receiver)  # invalid-address, for a query and a subscription alike
     return MessageFilter(
         receiver=d.receiver,
         application=d.application,
@@ -117,6 +126,10 @@ class NodeService:
             Callable[[Envelope, ObjectWrite], Awaitable[dict[str, Any] | None]] | None
         ) = None
         self.strict_sync: Callable[[str, str], Awaitable[None]] | None = None
+        # listed in the registry: None without a chain (a standalone node), False until
+        # the registry is read and shows this node; client writes need it not False
+        self.listed: bool | None = None
+        self.registry_id = config.chain.registry
         store.on_commit = self._on_commit
 
     def add_subscriber(self, sub: Subscriber) -> None:
@@ -155,6 +168,11 @@ class NodeService:
         ``forwarded``: a peer handed it on (``peer.forward``); it is taken here, never
         forwarded again.
         """
+        if self.listed is False and not forwarded:
+            raise NotListed(
+                f"this supernode is not listed in the registry {self.registry_id}: "
+                "write to a listed supernode"
+            )
         now = self.now_ms()
         env = parse_unverified(wire, now_ms=None if restore else now, limits=self.envelope_limits)
         await self.verifier.check(env)

@@ -28,6 +28,7 @@ verbatim, plus a human message. Codes never change meaning once released.
     │   ├── VersionConflict             version-conflict
     │   ├── NotFound                    not-found
     │   └── Unavailable                 unavailable
+    │       └── NotListed               not-listed     (a supernode the registry does not list)
     └── ChainError                      chain            (explorer, transaction codec, registry)
         ├── TxFormatError               tx-format
         ├── ExplorerError               explorer
@@ -57,6 +58,7 @@ __all__ = [
     "InvalidKey",
     "InvalidSignature",
     "NotFound",
+    "NotListed",
     "ProtocolViolation",
     "QuotaExceeded",
     "RateLimited",
@@ -177,6 +179,12 @@ class NotFound(RequestRejected):
 
 class Unavailable(RequestRejected):
     code = "unavailable"
+
+
+class NotListed(Unavailable):
+    """A supernode that the registry does not list takes no client writes (try a listed one)."""
+
+    code = "not-listed"
 
 
 class ChainError(FlocloudError):
