@@ -57,7 +57,7 @@ def test_where_stand_in_and_node_control(devnet: Network, tmp_path: Path) -> Non
     home_i, replica_i, stand_in_i = (by_id[r["id"]] for r in where)
     for n in range(3):
         sent = json.loads(run(devnet, home, "send", me, json.dumps({"n": n}), "-o", "json").stdout)
-        assert sent["replicas"] in (1, 2) and sent["cursor"] is not None and len(sent["id"]) == 64
+        assert sent["replicas"] >= 1 and sent["dots"] and len(sent["id"]) == 64
     cut = run(devnet, home, "fetch", "--limit", "2", "-o", "json")
     page = json.loads(cut.stdout)
     assert len(page["messages"]) == 2 and page["more"] and not page["stand_in"]
