@@ -29,29 +29,35 @@ from flocloud.storage.sqlite import SqliteStore
 from flocloud.storage.store import MessageFilter
 
 SENDER = PrivateKey(hashlib.sha256(b"feed-model-sender").digest(), REGTEST)
-RECEIVERS = [PrivateKey(hashlib.sha256(f"feed-r{i}".encode()).digest(), REGTEST).address for i in range(2)]
+RECEIVERS = [
+    PrivateKey(hashlib.sha256(f"feed-r{i}".encode()).digest(), REGTEST).address for i in range(2)
+]
 APPS = ["a1", "a2"]
 TYPES = ["t1", "t2"]
 ORIGINS = ["aa", "bb"]  # other stores' ids (never this store's own)
 N_MSG = 12
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def message(i: int) -> tuple[Envelope, Write]:
     r, app, typ = RECEIVERS[i % 2], APPS[(i // 2) % 2], TYPES[(i // 4) % 2]
-    env = build_envelope(SENDER, receiver=r, payload={"i": i}, time_ms=1000 + i, application=app, type=typ)
-    return env, Write(env.id, r, app, typ)
+    env = build_envelope(
+        SENDER, receiver=r, payload={"i": i}, time_ms=1000 + i, application=app, type=typ
+    )
+    return env, Write(env.id, r, app, typ, time=1000 + i)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def about(kind: str, target: int, value: str | None, receiver: int) -> tuple[Envelope, Write]:
     tid = message(target)[0].id
     payload: dict[str, Any] = {"id": tid}
     if kind != "delete":
         payload[kind] = value
     r = RECEIVERS[receiver]
-    env = build_envelope(SENDER, receiver=r, payload=payload, time_ms=5000, application="a1", type=f"flocloud.{kind}")
-    return env, Write(env.id, r, "a1", f"flocloud.{kind}", kind, tid, value)
+    env = build_envelope(
+        SENDER, receiver=r, payload=payload, time_ms=5000, application="a1", type=f"flocloud.{kind}"
+    )
+    return env, Write(env.id, r, "a1", f"flocloud.{kind}", kind, tid, value, time=5000)
 
 
 dots_st = st.lists(st.tuples(st.sampled_from(ORIGINS), st.integers(1, 6)), min_size=1, max_size=2)
@@ -70,9 +76,11 @@ query_st = st.tuples(
     st.integers(1, 5),  # limit
     st.booleans(),  # include deleted
     st.sampled_from([0, 0, 1, 1, 2]),  # which cursor: a followed one, or made of random dots
-    st.lists(st.tuples(st.sampled_from(ORIGINS + ["me"]), st.integers(1, 8)), max_size=4),
+    st.lists(st.tuples(st.sampled_from([*ORIGINS, "me"]), st.integers(1, 8)), max_size=4),
 )
-drop_st = st.tuples(st.just("drop"), st.integers(0, 1), st.lists(st.integers(0, N_MSG - 1), max_size=3))
+drop_st = st.tuples(
+    st.just("drop"), st.integers(0, 1), st.lists(st.integers(0, N_MSG - 1), max_size=3)
+)
 ops_st = st.lists(
     st.integers(0, 9).flatmap(lambda k: put_st if k < 5 else query_st if k < 9 else drop_st),
     min_size=10,

@@ -20,8 +20,9 @@ Invariants owned here:
   same id twice is a duplicate that only adds dots. Deletes, tags and notes are derived
   from the held writes as the SQLite store derives them: a delete, tag or note needs its
   target to be held and addressed to the same receiver, except that a replica keeps a
-  tombstone that came before its target (which is then stored deleted); tags are kept in
-  arrival order without repeats, the note is the last one applied.
+  tombstone that came before its target (which is then stored deleted). Tags are a
+  sorted set and the note is the newest note write's (signed time, then id), so replicas
+  that got the same writes in any order agree on both.
 """
 
 from __future__ import annotations
@@ -73,7 +74,11 @@ def answer(
         if more:  # the frontier must stay below the first matching write left out
             low = cursor.frontier(origin)
             below = min(
-                (c for c, w in mine.items() if c > low and matches(w) and id_of(w) not in delivered),
+                (
+                    c
+                    for c, w in mine.items()
+                    if c > low and matches(w) and id_of(w) not in delivered
+                ),
                 default=None,
             )
         f = out.frontier(origin)
@@ -108,6 +113,7 @@ class Write:
     kind: str = "message"
     target: str | None = None
     value: str | None = None
+    time: int = 0  # the signed time (ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,9 +204,15 @@ class MemoryStore:
             if w.kind == "delete":
                 target = replace(target, deleted=True)
             elif w.kind == "note":
-                target = replace(target, note=w.value)
+                newest = max(
+                    (h.write.time, h.id)
+                    for h in self._receiver(w.receiver)
+                    if h.write.kind == "note" and h.write.target == w.target
+                )
+                if newest[1] == w.id:
+                    target = replace(target, note=w.value)
             elif w.value is not None and w.value not in target.tags:
-                target = replace(target, tags=(*target.tags, w.value))
+                target = replace(target, tags=tuple(sorted((*target.tags, w.value))))
             self.by_id[target.id] = target
         return PutResult(self.seq, stored)
 
@@ -218,9 +230,7 @@ class MemoryStore:
         def ok(h: Held) -> bool:
             return (include_deleted or not h.deleted) and (matches is None or matches(h))
 
-        return answer(
-            self._receiver(receiver), lambda h: h.dots, lambda h: h.id, ok, cursor, limit
-        )
+        return answer(self._receiver(receiver), lambda h: h.dots, lambda h: h.id, ok, cursor, limit)
 
     def drop(self, receiver: str, ids: Iterable[str]) -> int:
         """Hand-off: forget writes of a key this node no longer replicates (counters stay)."""
@@ -249,5 +259,7 @@ class MemoryStore:
         """Anti-entropy's view of a key: id -> dots (the fingerprint covers both)."""
         return {h.id: h.dots for h in self._receiver(receiver)}
 
-    def state(self, receiver: str) -> list[tuple[str, tuple[Dot, ...], bool, tuple[str, ...], str | None]]:
+    def state(
+        self, receiver: str
+    ) -> list[tuple[str, tuple[Dot, ...], bool, tuple[str, ...], str | None]]:
         return sorted(h.state() for h in self._receiver(receiver))

@@ -400,7 +400,17 @@ class SqliteStore:
             if write.kind == "delete":
                 db.execute("UPDATE messages SET deleted=1 WHERE id=?", (write.target_id,))
             elif write.kind == "note":
-                db.execute("UPDATE messages SET note=? WHERE id=?", (write.value, write.target_id))
+                # the newest note write (signed time, then id) wins on every replica,
+                # whatever order they arrive in
+                newest = db.execute(
+                    "SELECT id FROM messages WHERE target=? AND type='flocloud.note' "
+                    "ORDER BY time DESC, id DESC LIMIT 1",
+                    (write.target_id,),
+                ).fetchone()
+                if newest is not None and newest[0] == env.id:
+                    db.execute(
+                        "UPDATE messages SET note=? WHERE id=?", (write.value, write.target_id)
+                    )
             else:
                 tags = orjson.loads(
                     db.execute(
@@ -408,7 +418,7 @@ class SqliteStore:
                     ).fetchone()[0]
                 )
                 if write.value is not None and write.value not in tags:
-                    tags.append(write.value)
+                    tags = sorted([*tags, write.value])  # a set: arrival order is no order
                 db.execute(
                     "UPDATE messages SET tags=? WHERE id=?",
                     (orjson.dumps(tags).decode(), write.target_id),

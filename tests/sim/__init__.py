@@ -1,0 +1,1 @@
+"""A deterministic simulator of flocloud replication (see ``run.py`` and ``README``)."""
