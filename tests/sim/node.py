@@ -39,6 +39,7 @@ from typing import Any
 from flocloud.protocol.cursor import Cursor, Dot
 from flocloud.replication.feed import Held, MemoryStore, Refused, Write
 from flocloud.replication.quorum import Decision, WriteQuorum
+from flocloud.replication.routing import accepts, candidates
 from flocloud.replication.subscription import Subscription, SubscriptionPhase
 
 from .world import Endpoint, Net, Reply, Sim, Stream, placement
@@ -170,15 +171,7 @@ class SimNode:
         return sorted(self.view.members - {self.name})  # every node: the sim has <= 64
 
     def accepts(self, key: str) -> bool:
-        pref, n = self.view.pref(key), self.view.n
-        if not pref or self.name in pref[:n]:
-            return True
-        live = 0
-        for p in pref:
-            if p == self.name:
-                return live < n
-            live += self.is_up(p)
-        return False
+        return accepts(self.view.pref(key), self.view.n, self.name, self.is_up)
 
     def replicates(self, key: str) -> bool:
         return self.name in self.view.replicas(key)
@@ -305,7 +298,7 @@ class SimNode:
         except Refused as exc:
             return respond(("err", exc.code, None))
         v = self.view
-        cands = [p for p in v.pref(w.receiver) if p != self.name]
+        cands = candidates(v.pref(w.receiver), v.n, self.name)
         q = self.w.rules.quorum(cands, v.n - 1, v.w - 1)
         rec = (w, res.dots)
         answered = [False]
