@@ -52,6 +52,7 @@ from flocloud.protocol.errors import BadFormat, FlocloudError, Forbidden, Unavai
 from flocloud.protocol.membership import Membership
 from flocloud.protocol.peering import check_peer, sign_transcript, transcript
 from flocloud.replication.quorum import Decision, WriteQuorum
+from flocloud.replication.routing import accepts, candidates
 from flocloud.storage.store import MessageFilter, PutResult
 
 from .antientropy import AntiEntropy
@@ -210,22 +211,12 @@ class Peers:
     def candidates(self, key: str) -> list[str]:
         """The key's sloppy quorum without this node, in preference order: its replicas,
         then as many further nodes again to stand in for replicas that fail."""
-        n = self.view.replication_factor
-        return [p for p in self.preference(key)[: 2 * n] if p != self.self_id]
+        return candidates(self.preference(key), self.view.replication_factor, self.self_id)
 
     def accepts(self, key: str) -> bool:
         """Whether this node takes a client write of ``key``: it is a replica, or among the
         first ``N`` live nodes of the key's preference list (standing in for dead ones)."""
-        pref = self.preference(key)
-        n = self.view.replication_factor
-        if not pref or self.self_id in pref[:n]:
-            return True
-        live = 0
-        for p in pref[: 2 * n]:
-            if p == self.self_id:
-                return live < n
-            live += self.is_up(p)
-        return False
+        return accepts(self.preference(key), self.view.replication_factor, self.self_id, self.is_up)
 
     def replicates(self, node_id: str, key: str) -> bool:
         return node_id in self.replica_set(key)

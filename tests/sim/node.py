@@ -1,0 +1,556 @@
+"""A simulated supernode: the rules of ``flocloud.node`` over the simulated network.
+
+The decisions are the real ones: ``WriteQuorum`` (whom to send a write to, when to
+answer), ``Subscription`` (stored -> live, exactly once), ``Cursor`` (encoded and decoded
+on every request), ``Placement`` (replicas, preference lists) and the feed rule of
+``MemoryStore`` (the reference the SQLite store is checked against). The I/O around them
+is small and mirrors ``node/peers.py``, ``node/antientropy.py`` and ``node/server.py``:
+
+- put: a node that does not ``accept`` the key forwards the write to one that does (the
+  first that answers among the key's first 2N); else it stands in. It commits (its dot),
+  then follows ``WriteQuorum`` over the key's 2N candidates; ``ok`` only at W copies, else
+  ``unavailable`` with the count.
+- peer.replicate: refused unless the sender is a member under this node's view and every
+  dot is the sender's own store's.
+- catch-up: every ``SYNC`` ms, each live neighbour's log after our position, as ids and
+  receivers (the requester's own forwards left out); we fetch the ones we replicate and
+  lack. First contact or a replaced store: follow from its top (anti-entropy compares the
+  past).
+- anti-entropy: every ``AE`` ms, per live neighbour, the keys both replicate (the
+  server's view) with their ``id -> dots``; we fetch writes we lack or hold under other
+  dots (for keys we replicate). The real node compares fingerprints first; the outcome
+  is the same.
+- hand-off: a key held but not replicated here (after the view has been stable for
+  ``GRACE``) is pushed to its N replicas and dropped once all N are live, say they
+  replicate it and hold every write of it.
+- query: the feed rule; when the answer says ``behind``, pull the key from its live
+  replicas (``peer.key``) and answer again.
+- heartbeats: refused -> down at once; two timeouts in a row -> down.
+A crash loses everything here but the store and the saved catch-up positions.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from flocloud.protocol.cursor import Cursor, Dot
+from flocloud.replication.feed import Held, MemoryStore, Refused, Write
+from flocloud.replication.quorum import Decision, WriteQuorum
+from flocloud.replication.routing import accepts, candidates
+from flocloud.replication.subscription import Subscription, SubscriptionPhase
+
+from .world import Endpoint, Net, Reply, Sim, Stream, placement
+
+RPC = 60  # peer request timeout, ms
+QUORUM_DEADLINE = 250
+HEARTBEAT = 250
+DOWN_FOR = 400
+SYNC = 250
+AE = 400
+GRACE = 600
+PAGE = 8  # catch-up page (small, so runs page)
+
+
+@dataclass
+class Rules:
+    """What a variant may change: the real ones by default; broken ones in variants.py."""
+
+    quorum: Callable[[list[str], int, int], WriteQuorum] = lambda c, width, need: WriteQuorum(
+        c, width=width, need=need
+    )
+    subscription: Callable[[Cursor], Subscription[Any]] = lambda c: Subscription(c, max_buffer=64)
+    store: Callable[[str], MemoryStore] = MemoryStore
+    check_dots: bool = True
+    check_member: bool = True
+    anti_entropy: bool = True
+
+
+@functools.lru_cache(maxsize=65536)
+def _pref(members: frozenset[str], key: str, k: int) -> tuple[str, ...]:
+    return tuple(placement(members).preference_list(key, k))
+
+
+@dataclass
+class View:
+    members: frozenset[str]
+    n: int
+    w: int
+
+    def pref(self, key: str) -> list[str]:
+        return list(_pref(self.members, key, 2 * self.n)) if self.members else []
+
+    def replicas(self, key: str) -> list[str]:
+        return self.pref(key)[: self.n]
+
+
+@dataclass
+class World:
+    """What the checkers read: everything every store ever held, the dots assigned."""
+
+    sim: Sim
+    net: Net
+    rules: Rules
+    assigned: dict[tuple[str, str, int], str] = field(default_factory=dict)  # dot -> id
+    violations: list[str] = field(default_factory=list)
+    forged: set[str] = field(default_factory=set)  # ids an evil peer tried to renumber
+    held_by: dict[str, set[str]] = field(default_factory=dict)  # id -> stores that held it
+
+
+class SimNode:
+    def __init__(self, world: World, name: str, view: View, store_id: str) -> None:
+        self.w = world
+        self.sim: Sim = world.sim
+        self.net: Net = world.net
+        self.name = name
+        self.view = view
+        self.view_changed_at = 0
+        self.store = world.rules.store(store_id)
+        self.positions: dict[str, tuple[str, int]] = {}  # durable: peer -> (store id, seq)
+        self.end = Endpoint(name, handler=self.handle, store_id=store_id)
+        self.net.ends[name] = self.end
+        self._volatile()
+        self.timers()
+
+    def _volatile(self) -> None:
+        self.down_until: dict[str, int] = {}
+        self.missed: dict[str, int] = {}
+        self.subs: dict[int, tuple[Subscription[Any], Stream, Callable[[Held], bool]]] = {}
+        self.busy: set[str] = set()  # catch-up in flight, by peer
+
+    # -- process life ---------------------------------------------------------------------
+
+    @property
+    def up(self) -> bool:
+        return self.end.up
+
+    def crash(self) -> None:
+        self.end.up = False
+        self.end.incarnation += 1
+        self.net.break_node(self.name)
+
+    def restart(self, new_disk: str | None = None) -> None:
+        if new_disk is not None:  # a replaced disk: a new, empty store
+            self.store = self.w.rules.store(new_disk)
+            self.end.store_id = new_disk
+            self.positions = {}
+        self._volatile()
+        self.end.up = True
+        self.end.incarnation += 1
+        self.timers()
+
+    def every(self, period: int, fn: Callable[[], None]) -> None:
+        inc = self.end.incarnation
+
+        def tick() -> None:
+            if self.up and self.end.incarnation == inc:
+                fn()  # loops drift, as asyncio's do: no two timers stay in phase
+                self.sim.at(period + self.sim.rnd.randint(0, period // 4), tick)
+
+        self.sim.at(self.sim.rnd.randint(1, period), tick)
+
+    def timers(self) -> None:
+        self.every(HEARTBEAT, self.heartbeat)
+        self.every(SYNC, self.catch_up)
+        if self.w.rules.anti_entropy:
+            self.every(AE, self.anti_entropy)
+
+    def set_view(self, view: View) -> None:
+        if view.members != self.view.members:
+            self.view_changed_at = self.sim.now
+        self.view = view
+
+    # -- placement and liveness -------------------------------------------------------
+
+    def is_up(self, peer: str) -> bool:
+        return self.down_until.get(peer, -1) <= self.sim.now
+
+    def neighbours(self) -> list[str]:
+        return sorted(self.view.members - {self.name})  # every node: the sim has <= 64
+
+    def accepts(self, key: str) -> bool:
+        return accepts(self.view.pref(key), self.view.n, self.name, self.is_up)
+
+    def replicates(self, key: str) -> bool:
+        return self.name in self.view.replicas(key)
+
+    def call(self, dst: str, op: str, args: Any, cb: Callable[[Reply], None], t: int = RPC) -> None:
+        self.net.call(self.name, dst, op, args, t, cb)
+
+    # -- storing ----------------------------------------------------------------------
+
+    def _store(self, w: Write, dots: tuple[Dot, ...] | None, origin: str | None) -> Any:
+        if origin is not None and origin not in self.view.members:
+            self.w.violations.append(
+                f"t={self.sim.now}ms {self.name[:6]} stored {w.id[:8]} from {origin[:6]}, "
+                "not a registered supernode in its view"
+            )
+        before = w.id in self.store.by_id and self.store.by_id[w.id].dots
+        res = self.store.put(w, dots, origin)
+        self.w.held_by.setdefault(w.id, set()).add(self.store.store_id)
+        if dots is None and not res.duplicate:
+            for d in res.dots:
+                self.w.assigned.setdefault((w.receiver, *d), w.id)
+        if res.dots != before:
+            self.commit(self.store.by_id[w.id])
+        return res
+
+    def commit(self, h: Held) -> None:
+        for sub, stream, match in list(self.subs.values()):
+            if h.write.receiver != stream_receiver(stream):
+                continue
+            ev = sub.on_commit(h, h.dots, match(h))
+            if ev is not None:
+                self.net.send(stream, ("event", ev, sub.cursor.encode()))
+            elif sub.phase is SubscriptionPhase.CLOSED:
+                self.net.break_stream(stream)
+
+    def store_replica(self, rec: tuple[Write, tuple[Dot, ...]], origin: str) -> bool:
+        try:
+            return not self._store(rec[0], rec[1], origin).duplicate
+        except Refused:
+            return False
+
+    def store_batch(self, records: list[tuple[Write, tuple[Dot, ...]]], origin: str) -> None:
+        failed = [r for r in records if not self._try(r, origin)]
+        for r in failed:  # in order, after the batch: targets exist now
+            self._try(r, origin)
+
+    def _try(self, rec: tuple[Write, tuple[Dot, ...]], origin: str) -> bool:
+        try:
+            self._store(rec[0], rec[1], origin)
+            return True
+        except Refused:
+            return False
+
+    def record(self, i: str) -> tuple[Write, tuple[Dot, ...]] | None:
+        h = self.store.by_id.get(i)
+        return (h.write, h.dots) if h else None
+
+    # -- requests ---------------------------------------------------------------------
+
+    def handle(self, src: str, op: str, args: Any, respond: Callable[[Reply], None]) -> None:
+        if op == "put":
+            return self.client_put(args, respond, forwarded=False)
+        if op == "query":
+            return self.query(args, respond)
+        if op == "subscribe":
+            return self.subscribe(src, args, respond)
+        if self.w.rules.check_member and src not in self.view.members:
+            return respond(("err", "forbidden", f"{src} is not a registered supernode"))
+        if op == "peer.forward":
+            return self.client_put(args, respond, forwarded=True)
+        if op == "peer.replicate":
+            w, dots = args
+            sid = self.net.ends[src].store_id  # proven by peer.auth on the real link
+            if self.w.rules.check_dots and any(o != sid for o, _ in dots):
+                return respond(("err", "forbidden", "only the sender's own dots"))
+            try:
+                res = self._store(w, dots, src)
+            except Refused as exc:
+                return respond(("err", exc.code, None))
+            return respond(("ok", res.duplicate))
+        if op == "peer.sync":
+            return respond(("ok", self.serve_sync(src, args)))
+        if op == "peer.get":
+            return respond(("ok", [r for i in args if (r := self.record(i)) is not None]))
+        if op == "peer.key":
+            receiver, token = args
+            ans = self.store.query(receiver, Cursor.decode(token), 1000, include_deleted=True)
+            return respond(("ok", [(h.write, h.dots) for h in ans.records]))
+        if op == "peer.digest":
+            return respond(("ok", self.serve_digest(src)))
+        if op == "peer.items":
+            return respond(("ok", (self.store.items(args), self.replicates(args))))
+        if op == "peer.push":
+            self.store_batch([r for r in args if self.replicates(r[0].receiver)], src)
+            return respond(("ok", None))
+        if op == "ping":
+            return respond(("ok", None))
+        respond(("err", "bad-format", op))
+
+    # -- the write path ---------------------------------------------------------------
+
+    def client_put(self, w: Write, respond: Callable[[Reply], None], forwarded: bool) -> None:
+        if w.kind != "message" and w.target not in self.store.by_id:
+            return respond(("err", "not-found", w.target))
+        if not forwarded and self.view.members and not self.accepts(w.receiver):
+            peers = [p for p in self.view.pref(w.receiver) if p != self.name and self.is_up(p)]
+            return self._forward(w, peers, respond)
+        self._accept(w, respond)
+
+    def _forward(self, w: Write, peers: list[str], respond: Callable[[Reply], None]) -> None:
+        if not peers:  # nobody who takes it answers: stand in
+            return self._accept(w, respond)
+
+        def done(reply: Reply) -> None:
+            if reply[0] == "ok" or (reply[0] == "err" and reply[1] == "unavailable"):
+                return respond(reply)
+            self._forward(w, peers[1:], respond)
+
+        self.call(peers[0], "peer.forward", w, done, t=QUORUM_DEADLINE + 2 * RPC)
+
+    def _accept(self, w: Write, respond: Callable[[Reply], None]) -> None:
+        try:
+            res = self._store(w, None, None)
+        except Refused as exc:
+            return respond(("err", exc.code, None))
+        v = self.view
+        cands = candidates(v.pref(w.receiver), v.n, self.name)
+        q = self.w.rules.quorum(cands, v.n - 1, v.w - 1)
+        rec = (w, res.dots)
+        answered = [False]
+        inc = self.end.incarnation
+
+        def answer() -> None:
+            if answered[0] or q.decision is Decision.PENDING:
+                return
+            answered[0] = True
+            if q.decision is Decision.OK:
+                respond(("ok", {"dots": res.dots, "replicas": q.copies}))
+            else:
+                respond(("err", "unavailable", {"dots": res.dots, "replicas": q.copies}))
+
+        def launch(peers: list[str]) -> None:
+            for p in peers:
+                self.call(p, "peer.replicate", rec, lambda r, p=p: result(p, r))
+
+        def result(peer: str, reply: Reply) -> None:
+            if reply[0] == "refused":
+                self.down_until[peer] = self.sim.now + DOWN_FOR
+            launch(q.on_result(peer, reply[0] == "ok", self._down(cands)))
+            answer()
+
+        def deadline() -> None:
+            if self.end.incarnation == inc and not answered[0]:
+                q.give_up()
+                answer()
+
+        launch(q.start(self._down(cands)))
+        self.sim.at(QUORUM_DEADLINE, deadline)
+        answer()  # a network of one node: OK at once
+
+    def _down(self, peers: list[str]) -> set[str]:
+        return {p for p in peers if not self.is_up(p)}
+
+    # -- reads ------------------------------------------------------------------------
+
+    def query(self, args: Any, respond: Callable[[Reply], None]) -> None:
+        receiver, token, limit, flt = args
+        cursor = Cursor.decode(token)
+
+        def answer() -> Any:
+            return self.store.query(receiver, cursor, limit, flt.match, flt.include_deleted)
+
+        first = answer()
+        if not first.behind:
+            return respond(("ok", _wire(first)))
+        self.pull_key(receiver, cursor, lambda: respond(("ok", _wire(answer()))))
+
+    def pull_key(self, receiver: str, cursor: Cursor, then: Callable[[], None]) -> None:
+        peers = [p for p in self.view.replicas(receiver) if p != self.name and self.is_up(p)]
+
+        def step(rest: list[str]) -> None:
+            if not rest:
+                return then()
+
+            def got(reply: Reply) -> None:
+                if reply[0] == "ok" and rest[0] in self.view.members:
+                    self.store_batch(
+                        [r for r in reply[1] if r[0].id not in self.store.by_id], rest[0]
+                    )
+                step(rest[1:])
+
+            self.call(rest[0], "peer.key", (receiver, cursor.encode()), got)
+
+        step(peers)
+
+    def subscribe(self, src: str, args: Any, respond: Callable[[Reply], None]) -> None:
+        stream, flt, token = args
+        sub = self.w.rules.subscription(Cursor.decode(token))
+        key = id(stream)
+        self.subs[key] = (sub, stream, flt.match_all)
+        stream.node_break = lambda: self.subs.pop(key, None)  # type: ignore[method-assign]
+        respond(("ok", None))
+        self._stored_page(key, sub, stream, flt, Cursor.decode(token))
+
+    def _stored_page(
+        self, key: int, sub: Subscription[Any], stream: Stream, flt: Any, after: Cursor
+    ) -> None:
+        """One page of the stored phase (the real node awaits between pages, so commits
+        can land meanwhile: they wait in the subscription's buffer)."""
+        if key not in self.subs or sub.phase is not SubscriptionPhase.STORED:
+            return
+        page = self.store.query(flt.receiver, sub.cursor, 3, flt.match, flt.include_deleted)
+        cursor = after
+        for h in page.records:
+            cursor = cursor.add(h.dots)
+            self.net.send(stream, ("event", h, cursor.encode()))
+        sub.stored_page(page.cursor)
+        if page.more:
+            inc = self.end.incarnation
+            self.sim.at(
+                self.sim.rnd.randint(1, 5),
+                lambda: (
+                    self.end.incarnation == inc
+                    and self._stored_page(key, sub, stream, flt, page.cursor)
+                ),  # type: ignore[func-returns-value]
+            )
+            return
+        if sub.phase is SubscriptionPhase.CLOSED:
+            return self.net.break_stream(stream)
+        self.net.send(stream, ("eose", None, sub.cursor.encode()))
+        for h in sub.end_stored():
+            self.net.send(stream, ("event", h, sub.cursor.encode()))
+
+    # -- catch-up ---------------------------------------------------------------------
+
+    def serve_sync(self, src: str, args: Any) -> Any:
+        after, from_top = args
+        sid = self.store.store_id
+        if from_top:
+            return sid, [], self.store.seq, False
+        rows = self.store.log_since(after, PAGE)
+        nxt = rows[-1][0] if rows else after
+        return sid, [(i, r) for _, i, r, o in rows if o != src], nxt, len(rows) == PAGE
+
+    def catch_up(self) -> None:
+        for peer in self.neighbours():
+            if self.is_up(peer) and peer not in self.busy:
+                self._pull(peer)
+
+    def _pull(self, peer: str) -> None:
+        saved = self.positions.get(peer)
+        self.busy.add(peer)
+
+        def got(reply: Reply) -> None:
+            self.busy.discard(peer)
+            if reply[0] != "ok":
+                return
+            sid, rows, nxt, more = reply[1]
+            if saved is None:  # first contact: follow from the top (the reply's next)
+                self.positions[peer] = (sid, nxt)
+                return
+            if saved[0] != sid:  # a replaced store: its positions restarted
+                del self.positions[peer]
+                return
+            wanted = [i for i, r in rows if self.replicates(r) and i not in self.store.by_id]
+
+            def fetched(rep: Reply) -> None:
+                if rep[0] == "ok" and peer in self.view.members:
+                    self.store_batch(rep[1], peer)
+                    self.positions[peer] = (sid, nxt)
+                    if more:
+                        self.busy.add(peer)
+                        self.sim.at(1, lambda: (self.busy.discard(peer), self._pull(peer)))
+
+            if wanted:
+                self.call(peer, "peer.get", wanted, fetched)
+            else:
+                fetched(("ok", []))
+
+        args = (0, True) if saved is None else (saved[1], False)
+        self.call(peer, "peer.sync", args, got)
+
+    # -- anti-entropy and hand-off ----------------------------------------------------
+
+    def serve_digest(self, src: str) -> dict[str, dict[str, tuple[Dot, ...]]]:
+        return {
+            r: self.store.items(r)
+            for r in self.store.receivers()
+            if self.name in self.view.replicas(r) and src in self.view.replicas(r)
+        }
+
+    def anti_entropy(self) -> None:
+        for peer in self.neighbours():
+            if self.is_up(peer) and peer not in self.busy:
+                self.call(peer, "peer.digest", None, lambda r, p=peer: self._reconcile(p, r))
+        self.handoff()
+
+    def _reconcile(self, peer: str, reply: Reply) -> None:
+        if reply[0] != "ok":
+            return
+        want = []
+        for receiver, theirs in reply[1].items():
+            if not self.replicates(receiver):
+                continue
+            mine = self.store.items(receiver)
+            want += [i for i, d in theirs.items() if mine.get(i) != d]
+        if want:
+            self.call(peer, "peer.get", want, lambda r: self._fetched(peer, r))
+
+    def _fetched(self, peer: str, reply: Reply) -> None:
+        if reply[0] == "ok" and peer in self.view.members:  # still a member when it answers
+            self.store_batch(reply[1], peer)
+
+    def handoff(self) -> None:
+        if self.sim.now - self.view_changed_at < GRACE or not self.view.members:
+            return
+        for receiver in self.store.receivers():
+            if self.replicates(receiver):
+                continue
+            reps = self.view.replicas(receiver)
+            if len(reps) < self.view.n or not all(self.is_up(p) for p in reps):
+                continue
+            ids = list(self.store.items(receiver))
+            confirmed: set[str] = set()
+
+            def then(r: str = receiver, i: list[str] = ids, c: set[str] = confirmed) -> None:
+                self._drop(r, i, c, self.view.replicas(r))
+
+            for p in reps:
+                self._confirm(p, receiver, confirmed, then)
+
+    def _confirm(self, peer: str, receiver: str, ok: set[str], then: Callable[[], None]) -> None:
+        def checked(reply: Reply, pushed: bool) -> None:
+            if reply[0] != "ok":
+                return
+            theirs, replica = reply[1]
+            mine = self.store.items(receiver)
+            extra = [i for i, d in mine.items() if theirs.get(i) != d]
+            if not extra and replica:
+                ok.add(peer)
+                return then()
+            if extra and not pushed:
+                recs = [r for i in extra if (r := self.record(i)) is not None]
+                self.call(peer, "peer.push", recs, lambda r: r[0] == "ok" and self.call(
+                    peer, "peer.items", receiver, lambda r2: checked(r2, True)))  # type: ignore[func-returns-value]  # fmt: skip
+
+        self.call(peer, "peer.items", receiver, lambda r: checked(r, False))
+
+    def _drop(self, receiver: str, ids: list[str], confirmed: set[str], reps: list[str]) -> None:
+        if set(reps) <= confirmed and not self.replicates(receiver):
+            # only what the replicas confirmed: writes that came in meanwhile stay
+            self.store.drop(receiver, ids)
+
+    # -- heartbeats -------------------------------------------------------------------
+
+    def heartbeat(self) -> None:
+        for peer in self.neighbours():
+            self.call(peer, "ping", None, lambda r, p=peer: self._pinged(p, r))
+
+    def _pinged(self, peer: str, reply: Reply) -> None:
+        was_down = not self.is_up(peer)
+        if reply[0] == "ok":
+            self.missed.pop(peer, None)
+            self.down_until.pop(peer, None)
+            if was_down and self.w.rules.anti_entropy:
+                self.call(peer, "peer.digest", None, lambda r: self._reconcile(peer, r))
+            return
+        self.missed[peer] = self.missed.get(peer, 0) + 1
+        if reply[0] == "timeout" and self.missed[peer] < 2:
+            return
+        self.down_until[peer] = self.sim.now + DOWN_FOR
+
+
+def stream_receiver(stream: Stream) -> str:
+    return stream.receiver
+
+
+def _wire(ans: Any) -> Any:
+    return ([(h.write, h.dots, h.deleted) for h in ans.records], ans.cursor.encode(), ans.more)
+
+
+__all__ = ["Rules", "SimNode", "View", "World", "replace"]
