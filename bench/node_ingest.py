@@ -160,7 +160,10 @@ async def main() -> None:
         t = time.perf_counter()
         await asyncio.wait_for(
             asyncio.gather(
-                *(pipelined(node.ws_url, b, args.inflight, latencies, flocloud_ack) for b in batches)
+                *(
+                    pipelined(node.ws_url, b, args.inflight, latencies, flocloud_ack)
+                    for b in batches
+                )
             ),
             timeout=max(120, total / 50),
         )
@@ -180,10 +183,15 @@ async def main() -> None:
         "seconds": elapsed,
         "acked_per_second": rate,
         "ack_latency_ms": percentiles(latencies),
-        "query_newest": {"limit": min(args.query_limit, total), "ms_median": statistics.median(q) * 1000,
-                         "ms_all": [x * 1000 for x in q]},  # fmt: skip
+        "query_newest": {
+            "limit": min(args.query_limit, total),
+            "ms_median": statistics.median(q) * 1000,
+            "ms_all": [x * 1000 for x in q],
+        },
     }
-    print(f"{total} signed {size}-byte writes, {args.clients} clients, {args.inflight} in flight each")
+    print(
+        f"{total} signed {size}-byte writes, {args.clients} clients, {args.inflight} in flight each"
+    )
     rep.row("single node: signed 1 KiB writes acked", rate, "/s", goal=15000, ceiling="verify")
     rep.row("single node: same, of the SQLite insert ceiling", rate, "/s", ceiling="sqlite")
     rep.row("single node: ack latency p99", results["ack_latency_ms"]["p99"], "ms")

@@ -84,7 +84,9 @@ def presign(clients: int, per: int, body_bytes: int) -> tuple[list[list[bytes]],
         secret = hashlib.sha256(b"nostr-sender-%d" % c).digest()
         batches.append(
             [
-                b'["EVENT",' + nostr_event(secret, f"{i:08d}" + content[8:], [["p", receiver]], now) + b"]"
+                b'["EVENT",'
+                + nostr_event(secret, f"{i:08d}" + content[8:], [["p", receiver]], now)
+                + b"]"
                 for i in range(per)
             ]
         )
@@ -106,12 +108,16 @@ async def drive(url: str, batches: list[list[bytes]], inflight: int) -> tuple[fl
     def client(b: int) -> asyncio.Future[None]:
         index = {e: i for i, e in enumerate(ids[b])}
         return asyncio.ensure_future(
-            pipelined(url, batches[b], inflight, latencies, lambda d: index[nostr_ack(d)], text=True)
+            pipelined(
+                url, batches[b], inflight, latencies, lambda d: index[nostr_ack(d)], text=True
+            )
         )
 
     t = time.perf_counter()
     total = sum(len(b) for b in batches)
-    await asyncio.wait_for(asyncio.gather(*(client(b) for b in range(len(batches)))), max(300, total / 20))
+    await asyncio.wait_for(
+        asyncio.gather(*(client(b) for b in range(len(batches)))), max(300, total / 20)
+    )
     return time.perf_counter() - t, latencies
 
 
@@ -121,7 +127,9 @@ async def query_newest(url: str, receiver: str, limit: int, repeats: int) -> lis
         for r in range(repeats):
             sub = f"q{r}"
             t = time.perf_counter()
-            await ws.send_str(orjson.dumps(["REQ", sub, {"#p": [receiver], "limit": limit}]).decode())
+            await ws.send_str(
+                orjson.dumps(["REQ", sub, {"#p": [receiver], "limit": limit}]).decode()
+            )
             got = 0
             while True:
                 frame = orjson.loads((await asyncio.wait_for(ws.receive(), 60)).data)
@@ -144,7 +152,9 @@ async def main() -> None:
     p.add_argument("--query-limit", type=int, default=1000)
     args = p.parse_args()
     rep = Report("peer_nostr", vars(args))
-    fc = flocloud_result("node_ingest", ["--messages", str(args.messages), "--clients", str(args.clients)])
+    fc = flocloud_result(
+        "node_ingest", ["--messages", str(args.messages), "--clients", str(args.clients)]
+    )
     python = peers_python()
     per = args.messages // args.clients
     print(f"pre-signing {per * args.clients} nostr events…", file=sys.stderr)
@@ -153,7 +163,9 @@ async def main() -> None:
     port = free_port()
     (work / "config.yaml").write_text(CONFIG.format(db=work / "nostr.sqlite3", port=port))
     relay = str(Path(python).parent / "nostr-relay")
-    with running([relay, "-c", str(work / "config.yaml"), "serve"], port, work / "relay.log", cwd=work):
+    with running(
+        [relay, "-c", str(work / "config.yaml"), "serve"], port, work / "relay.log", cwd=work
+    ):
         url = f"ws://127.0.0.1:{port}"
         elapsed, latencies = await drive(url, batches, args.inflight)
         limit = min(args.query_limit, per * args.clients)
@@ -166,10 +178,16 @@ async def main() -> None:
         "seconds": elapsed,
         "acked_per_second": total / elapsed,
         "ack_latency_ms": percentiles(latencies),
-        "query_newest": {"limit": limit, "ms_median": statistics.median(q) * 1000,
-                         "ms_all": [x * 1000 for x in q]},  # fmt: skip
-        "flocloud": {"from": "node_ingest.json", "time_utc": fc["machine"]["time_utc"],
-                     "messages": fc["results"]["messages"]},  # fmt: skip
+        "query_newest": {
+            "limit": limit,
+            "ms_median": statistics.median(q) * 1000,
+            "ms_all": [x * 1000 for x in q],
+        },
+        "flocloud": {
+            "from": "node_ingest.json",
+            "time_utc": fc["machine"]["time_utc"],
+            "messages": fc["results"]["messages"],
+        },
     }
     peer = "nostr-relay"
     rep.row("ingest: signed 1 KiB writes acked, 50 clients", fc["results"]["acked_per_second"], "/s",

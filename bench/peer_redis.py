@@ -54,20 +54,28 @@ def main() -> None:
     args = p.parse_args()
     rep = Report("peer_redis", vars(args))
     ingest = flocloud_result("node_ingest", ["--messages", str(args.messages)])
-    fetch = flocloud_result("incremental_fetch", ["--stored", str(args.stored), "--new", str(args.new)])
+    fetch = flocloud_result(
+        "incremental_fetch", ["--stored", str(args.stored), "--new", str(args.new)]
+    )
     python = peers_python()
     binary = redis_server()
-    version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+    version = subprocess.run(
+        [binary, "--version"], capture_output=True, text=True, timeout=10
+    ).stdout
     load = ["--messages", str(args.messages), "--clients", str(args.clients), "--payload", "1024"]
     results: dict[str, Any] = {"redis": version.strip()}
     for fsync in ("everysec", "always"):
         with tempfile.TemporaryDirectory(prefix="redis-") as d:
             port = free_port()
-            with running(server(binary, Path(d), port, fsync), port, Path(d) / "redis.log", cwd=Path(d)):
+            with running(
+                server(binary, Path(d), port, fsync), port, Path(d) / "redis.log", cwd=Path(d)
+            ):
                 results[f"xadd_{fsync}"] = drive(python, port, "xadd", load, 600)
     with tempfile.TemporaryDirectory(prefix="redis-") as d:
         port = free_port()
-        with running(server(binary, Path(d), port, "everysec"), port, Path(d) / "redis.log", cwd=Path(d)) as proc:
+        with running(
+            server(binary, Path(d), port, "everysec"), port, Path(d) / "redis.log", cwd=Path(d)
+        ) as proc:
             results["xread"] = drive(python, port, "xread",
                                      ["--stored", str(args.stored), "--new", str(args.new)], 900)  # fmt: skip
             results["xread"]["rss_mib"] = rss_mib(proc.pid)

@@ -55,7 +55,9 @@ def redis_server() -> str:
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     cmd = [*sudo, "apt-get", "install", "-y", "-q", "redis-server"]
     if subprocess.run(cmd, env=env, capture_output=True, timeout=600).returncode != 0:
-        subprocess.run([*sudo, "apt-get", "update", "-q"], env=env, capture_output=True, timeout=600)
+        subprocess.run(
+            [*sudo, "apt-get", "update", "-q"], env=env, capture_output=True, timeout=600
+        )
         subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=600)
     found = shutil.which("redis-server") or "/usr/bin/redis-server"
     if not Path(found).exists():
