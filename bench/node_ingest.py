@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -124,13 +126,21 @@ async def query_newest(url: str, limit: int, repeats: int) -> list[float]:
     return times
 
 
-def start_profiler(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_profiler(
+    pid: int, out: Path, seconds: float, gil: bool = False
+) -> subprocess.Popen[bytes]:
     from peers import peers_python
 
     spy = Path(peers_python()).parent / "py-spy"
     return subprocess.Popen(
         [str(spy), "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
-         "--threads", "--duration", str(int(seconds)), "--nonblocking", "--output", str(out)],
+         "--threads", *(["--gil"] if gil else []), "--duration", str(int(seconds)), "--nonblocking", "--output", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -142,6 +152,7 @@ async def main() -> None:
     p.add_argument("--inflight", type=int, default=64)
     p.add_argument("--query-limit", type=int, default=1000)
     p.add_argument("--profile", type=Path, help="py-spy raw stacks of the node under load")
+    p.add_argument("--gil", action="store_true", help="profile only the thread holding the GIL")
     args = p.parse_args()
     rep = Report("node_ingest", vars(args) | {"profile": str(args.profile)})
     per = args.messages // args.clients
@@ -154,9 +165,11 @@ async def main() -> None:
     try:
         await node.wait_healthy(30)
         if args.profile:
-            profiler = start_profiler(node.pid or 0, args.profile, 600)
+            profiler = start_profiler(node.pid or 0, args.profile, 600, args.gil)
             await asyncio.sleep(1.5)
         latencies: list[float] = []
+        node_cpu = cpu_seconds(node.pid or 0)
+        me = resource.getrusage(resource.RUSAGE_SELF)
         t = time.perf_counter()
         await asyncio.wait_for(
             asyncio.gather(
@@ -168,6 +181,9 @@ async def main() -> None:
             timeout=max(120, total / 50),
         )
         elapsed = time.perf_counter() - t
+        node_cpu = cpu_seconds(node.pid or 0) - node_cpu
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        client_cpu = after.ru_utime + after.ru_stime - me.ru_utime - me.ru_stime
         if profiler:
             profiler.send_signal(2)  # SIGINT: py-spy writes what it has
             profiler.wait(30)
@@ -183,6 +199,10 @@ async def main() -> None:
         "seconds": elapsed,
         "acked_per_second": rate,
         "ack_latency_ms": percentiles(latencies),
+        # where the machine's CPU went: the node (all threads) and this load generator
+        "node_cpu_us_per_write": node_cpu / total * 1e6,
+        "client_cpu_us_per_write": client_cpu / total * 1e6,
+        "cores_busy": (node_cpu + client_cpu) / elapsed,
         "query_newest": {
             "limit": min(args.query_limit, total),
             "ms_median": statistics.median(q) * 1000,
@@ -194,6 +214,8 @@ async def main() -> None:
     )
     rep.row("single node: signed 1 KiB writes acked", rate, "/s", goal=15000, ceiling="verify")
     rep.row("single node: same, of the SQLite insert ceiling", rate, "/s", ceiling="sqlite")
+    rep.row("single node: node CPU per write", results["node_cpu_us_per_write"], "us")
+    rep.row("single node: load generator CPU per write", results["client_cpu_us_per_write"], "us")
     rep.row("single node: ack latency p99", results["ack_latency_ms"]["p99"], "ms")
     rep.row(f"single node: query newest {results['query_newest']['limit']} (ws)",
             results["query_newest"]["ms_median"], "ms")  # fmt: skip
