@@ -29,6 +29,7 @@ from flocloud.devnet.network import standalone_node
 from flocloud.protocol.envelope import build_envelope
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
+from peers import rss_mib
 from report import Report
 
 PER_CONN = 32
@@ -36,13 +37,6 @@ PER_CONN = 32
 
 def key(label: str) -> PrivateKey:
     return PrivateKey(hashlib.sha256(label.encode()).digest(), REGTEST)
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def subscribe_all(

@@ -23,6 +23,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from flocloud.devnet.network import free_port
+
+__all__ = ["free_port", "peers_python", "redis_server", "rss_mib", "running"]
+
 PEERS = Path(__file__).parent / ".peers"
 VENV = PEERS / "venv"
 PACKAGES = ["nostr-relay==1.14", "redis==8.1.0", "py-spy==0.4.3"]
@@ -63,12 +67,6 @@ def redis_server() -> str:
     if not Path(found).exists():
         raise RuntimeError("apt-get installed redis-server but it is not on PATH")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
