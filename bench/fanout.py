@@ -51,7 +51,7 @@ async def subscribe_all(
                                               "filter": {"receiver": r}}))  # fmt: skip
         acks = eose = 0
         while acks < len(chunk) or eose < len(chunk):
-            frame = orjson.loads((await ws.receive()).data)
+            frame = orjson.loads((await ws.receive(timeout=30)).data)
             acks += frame.get("ok") is True
             eose += frame.get("eose") is True
         conns.append(ws)
@@ -66,7 +66,8 @@ async def fanout(url: str, subscribers: int, writes: int, same: bool) -> dict[st
         if same
         else [key(f"fan-other-{i}").address for i in range(subscribers)]
     )
-    async with aiohttp.ClientSession() as session:
+    # no connection limit: the default (100) blocked the 101st websocket for good
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         conns = await subscribe_all(session, url, receivers)
         expected = subscribers if same else 0
         got: dict[int, int] = {}

@@ -18,6 +18,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -177,6 +178,9 @@ class Report:
     """Collects the rows of one benchmark, then prints them and writes the JSON."""
 
     def __init__(self, name: str, parameters: dict[str, Any], ceils: dict[str, Any] | None = None):
+        # SIGTERM (the suite's timeout, a user) unwinds like Ctrl-C, so every ``finally``
+        # that stops a node or a peer runs (asyncio.run cancels the main task)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         self.name = name
         self.parameters = parameters | {"run": os.environ.get("FLOCLOUD_BENCH_RUN")}
         self.ceilings = ceils if ceils is not None else ceilings()

@@ -12,8 +12,10 @@ Usage: .venv/bin/python bench/suite.py [--full] [--only node_ingest,peer_nostr]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -66,12 +68,16 @@ def run(name: str, args: list[str], timeout: float, env: dict[str, str]) -> dict
         try:
             code = proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 15)  # the script's finally blocks stop what it started
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, 9)
-                proc.wait()
+            # SIGINT first: the script unwinds and its finally blocks stop the nodes and
+            # peers it started (they run in their own sessions, out of this group's reach)
+            for sig, grace in ((signal.SIGINT, 60), (signal.SIGTERM, 15), (signal.SIGKILL, 15)):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, sig)
+                try:
+                    proc.wait(grace)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
             code = -1
     seconds = time.perf_counter() - t
     status = "ok" if code == 0 else ("timeout" if code == -1 else f"exit {code}")
