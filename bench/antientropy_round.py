@@ -25,7 +25,7 @@ from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
 from flocloud.protocol.placement import Placement
 from flocloud.replication.shared import SharedDigests
-from results_file import write_result
+from report import Report
 
 
 def main() -> None:
@@ -33,6 +33,7 @@ def main() -> None:
     p.add_argument("--keys", type=int, default=1_000_000)
     p.add_argument("--nodes", type=int, default=20)
     args = p.parse_args()
+    rep = Report("antientropy_round", vars(args))
     nodes = [
         PrivateKey(hashlib.sha256(b"n%d" % i).digest(), REGTEST).address for i in range(args.nodes)
     ]
@@ -102,7 +103,11 @@ def main() -> None:
         f"  exact rebuild (every 10 rounds, off the loop): {rebuild_s:.2f} s (+ {place_s:.2f} s of placement lookups, cached)"
     )
     print(f"  a round whose roots differ, index for one peer: {differ_s:.2f} s")
-    write_result("antientropy_round", result)
+    rep.row(f"anti-entropy round, equal replicas, {args.keys:,} keys", equal_round_ms, "ms")
+    rep.row("anti-entropy: shared roots kept per write", add_us, "us")
+    rep.row(f"anti-entropy: exact rebuild at {args.keys:,} keys", rebuild_s, "s")
+    rep.row("anti-entropy: round whose roots differ (1 peer)", differ_s, "s")
+    rep.finish(result)
 
 
 if __name__ == "__main__":

@@ -29,20 +29,14 @@ from flocloud.devnet.network import standalone_node
 from flocloud.protocol.envelope import build_envelope
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
-from results_file import write_result
+from peers import rss_mib
+from report import Report
 
 PER_CONN = 32
 
 
 def key(label: str) -> PrivateKey:
     return PrivateKey(hashlib.sha256(label.encode()).digest(), REGTEST)
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def subscribe_all(
@@ -57,7 +51,7 @@ async def subscribe_all(
                                               "filter": {"receiver": r}}))  # fmt: skip
         acks = eose = 0
         while acks < len(chunk) or eose < len(chunk):
-            frame = orjson.loads((await ws.receive()).data)
+            frame = orjson.loads((await ws.receive(timeout=30)).data)
             acks += frame.get("ok") is True
             eose += frame.get("eose") is True
         conns.append(ws)
@@ -72,7 +66,8 @@ async def fanout(url: str, subscribers: int, writes: int, same: bool) -> dict[st
         if same
         else [key(f"fan-other-{i}").address for i in range(subscribers)]
     )
-    async with aiohttp.ClientSession() as session:
+    # no connection limit: the default (100) blocked the 101st websocket for good
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         conns = await subscribe_all(session, url, receivers)
         expected = subscribers if same else 0
         got: dict[int, int] = {}
@@ -145,11 +140,12 @@ async def main() -> None:
     p.add_argument("--writes", type=int, default=20)
     p.add_argument("--idle", type=int, default=5000)
     args = p.parse_args()
+    rep = Report("fanout", vars(args))
     limits = "rate_per_id = 1e9\nburst_per_id = 1000000000\nmax_subscriptions = 32\n"
     node = standalone_node(Path(tempfile.mkdtemp()), settings=f"[limits]\n{limits}")
     node.start()
-    await node.wait_healthy(30)
     try:
+        await node.wait_healthy(30)
         pid = node.pid or 0
         same = await fanout(node.ws_url, args.subscribers, args.writes, True)
         other = await fanout(node.ws_url, args.subscribers, args.writes, False)
@@ -165,7 +161,17 @@ async def main() -> None:
               f"{r['deliveries_per_second']:>13,.0f} {r['last_delivery_after_send_ms_median']:>19.1f} {r['lost']:>5}")  # fmt: skip
     print(f"idle: {mem['connections']} websockets, RSS {mem['rss_before_mib']:.0f} -> "
           f"{mem['rss_after_mib']:.0f} MiB ({mem['mib_per_1000']:.1f} MiB per 1,000)")  # fmt: skip
-    write_result("fanout", result)
+    n = f"{args.subscribers:,}"
+    rep.row(
+        f"fan-out to {n} subscribers: last delivery",
+        same["last_delivery_after_send_ms_median"],
+        "ms",
+    )
+    rep.row(f"fan-out to {n} subscribers: deliveries", same["deliveries_per_second"], "/s")
+    rep.row(f"fan-out to {n} subscribers: lost", same["lost"], "events", goal=0, goal_op="<=")
+    rep.row(f"{n} subscribers of others: writes", other["writes_per_second"], "/s")
+    rep.row("RSS per 1,000 idle websockets", mem["mib_per_1000"], "MiB")
+    rep.finish(result)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from flocloud.protocol.fingerprint import write_parts
 from flocloud.storage.dots import dots_text
 from flocloud.storage.sqlite import SqliteStore
 from flocloud.storage.store import MessageFilter
-from results_file import write_result
+from report import Report
 
 RECEIVER = "oVqas4vrwUT64rJjF9adr5LfNmX2Q45Udj"
 SENDER = "oLVaLTxXMpoHgny9H8JtwycWxDmNy7d6Ly"
@@ -93,22 +93,20 @@ async def main() -> None:
     p.add_argument("--stored", type=int, default=1_000_000)
     p.add_argument("--new", type=int, default=1000)
     args = p.parse_args()
+    rep = Report("incremental_fetch", vars(args))
     one = await run(args.stored, args.new, ["a" * 32])
     two = await run(args.stored, args.new, ["a" * 32, "b" * 32])
-    result = {
-        "stored": args.stored,
-        "new": args.new,
-        "one_origin": one,
-        "two_origins": two,
-        "goal_ms": 20,
-    }
-    print(f"incremental fetch of {args.new:,} new among {args.stored:,} stored (goal <= 20 ms)")
+    result = {"stored": args.stored, "new": args.new, "one_origin": one, "two_origins": two}
+    print(f"incremental fetch of {args.new:,} new among {args.stored:,} stored")
     print(f"{'origins':>8} {'median ms':>10} {'min ms':>8} {'max ms':>8}")
     for name, r in (("1", one), ("2", two)):
         print(
             f"{name:>8} {r['fetch_ms_median']:>10.1f} {r['fetch_ms_min']:>8.1f} {r['fetch_ms_max']:>8.1f}"
         )
-    write_result("incremental_fetch", result)
+    for name, r in (("one origin", one), ("two origins", two)):
+        rep.row(f"incremental fetch {args.new:,} new of {args.stored:,}, {name}",
+                r["fetch_ms_median"], "ms", goal=20, goal_op="<=")  # fmt: skip
+    rep.finish(result)
 
 
 if __name__ == "__main__":

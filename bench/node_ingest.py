@@ -1,9 +1,14 @@
-"""Benchmark: signed 1 KiB writes per second acknowledged after commit, 50 websocket clients.
+"""Benchmark: signed 1 KiB writes per second acknowledged after commit, 50 websocket clients,
+then a query of the receiver's newest 1,000 over the same websocket protocol.
 
 Starts a real supernode process, pre-signs the messages, then 50 clients pipeline their
-writes (up to 64 in flight each) and wait for every ack. Prints a table and writes
-bench/results/node_ingest.json. Goal (issue 4): 15,000/s on the 2-core machine.
+writes (up to 64 in flight each) and wait for every ack; then times ``query`` with
+``order: desc, limit: 1000`` (what ``peer_nostr.py`` asks the nostr relay). Reports the
+rate beside the ceilings measured in the same run (signature verification on all cores,
+SQLite batched inserts). Writes bench/results/node_ingest.json. Goal (issue 14):
+>= 15,000/s and >= 0.4 of the verification ceiling.
 Usage: .venv/bin/python bench/node_ingest.py [--messages 30000] [--clients 50]
+       [--profile OUT] (py-spy of the node under load, from the peers venv; see README)
 """
 
 from __future__ import annotations
@@ -11,10 +16,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import os
+import resource
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import orjson
@@ -23,33 +34,119 @@ from flocloud.devnet.network import standalone_node
 from flocloud.protocol.envelope import build_envelope
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
-from results_file import write_result
+from report import Report
+
+LIMITS = (
+    "[limits]\nrate_per_id = 1e9\nburst_per_id = 1000000000\nrate_per_connection = 1e9\n"
+    "burst_per_connection = 1000000000\nmax_skew_ms = 3600000\n"
+    # every client is on 127.0.0.1: lift the per-source and node budgets
+    "rate_per_source = 1e9\nburst_per_source = 1000000000\nrate_global = 1e9\n"
+    "burst_global = 1000000000\nbytes_per_source = 1e12\nburst_bytes_per_source = 1000000000000\n"
+    "bytes_global = 1e12\nburst_bytes_global = 1000000000000"
+)
+RECEIVER_LABEL = "bench-receiver"
 
 
 def key(label: str) -> PrivateKey:
     return PrivateKey(hashlib.sha256(label.encode()).digest(), REGTEST)
 
 
-async def client(url: str, wires: list[bytes], inflight: int, latencies: list[float]) -> None:
-    async with aiohttp.ClientSession() as s, s.ws_connect(url, compress=0) as ws:
-        sent: dict[int, float] = {}
+def percentiles(latencies: list[float]) -> dict[str, float]:
+    s = sorted(latencies)
+    return {f"p{q}": s[int(q / 100 * (len(s) - 1))] * 1000 for q in (50, 99)} if s else {}
+
+
+async def pipelined(
+    url: str,
+    frames: list[bytes],
+    inflight: int,
+    latencies: list[float],
+    ack_id: Callable[[bytes], Any],
+    *,
+    text: bool = False,
+) -> None:
+    """One client: send ``frames`` with at most ``inflight`` unanswered; ``ack_id`` turns a
+    reply into the key of the frame it acknowledges (raising on a refusal); ``text`` sends
+    text frames (nostr relays read only those)."""
+    async with aiohttp.ClientSession() as s, s.ws_connect(url, compress=0, max_msg_size=0) as ws:
+        sent: dict[Any, float] = {}
         sem = asyncio.Semaphore(inflight)
 
         async def reader() -> None:
-            for _ in range(len(wires)):
+            for _ in range(len(frames)):
                 msg = await ws.receive()
-                frame = orjson.loads(msg.data)
-                if not frame.get("ok"):
-                    raise RuntimeError(frame)
-                latencies.append(time.perf_counter() - sent.pop(frame["id"]))
+                if msg.type != aiohttp.WSMsgType.TEXT and msg.type != aiohttp.WSMsgType.BINARY:
+                    raise RuntimeError(f"connection ended: {msg.type} {msg.data!r}")
+                k = ack_id(msg.data if isinstance(msg.data, bytes) else msg.data.encode())
+                latencies.append(time.perf_counter() - sent.pop(k))
                 sem.release()
 
         task = asyncio.create_task(reader())
-        for i, w in enumerate(wires):
+        for i, f in enumerate(frames):
             await sem.acquire()
+            if task.done():
+                break
             sent[i] = time.perf_counter()
-            await ws.send_bytes(b'{"id":%d,"op":"put","envelope":' % i + w + b"}")
+            await (ws.send_str(f.decode()) if text else ws.send_bytes(f))
         await task
+
+
+def flocloud_ack(data: bytes) -> int:
+    frame = orjson.loads(data)
+    if not frame.get("ok"):
+        raise RuntimeError(frame)
+    return int(frame["id"])
+
+
+def presign(clients: int, per: int) -> tuple[list[list[bytes]], int]:
+    senders = [key(f"bench-sender-{c}") for c in range(clients)]
+    receiver = key(RECEIVER_LABEL).address
+    now = int(time.time() * 1000)
+    batches = []
+    for c in range(clients):
+        frames = []
+        for i in range(per):
+            wire = build_envelope(
+                senders[c], receiver=receiver, payload={"i": i, "pad": "x" * 860}, time_ms=now
+            ).to_json()
+            frames.append(b'{"id":%d,"op":"put","envelope":' % i + wire + b"}")
+        batches.append(frames)
+    body = orjson.loads(batches[0][0])["envelope"]["body"]
+    return batches, len(body.encode())
+
+
+async def query_newest(url: str, limit: int, repeats: int) -> list[float]:
+    frame = orjson.dumps({"id": 1, "op": "query", "filter": {
+        "receiver": key(RECEIVER_LABEL).address, "order": "desc", "limit": limit}})  # fmt: skip
+    times = []
+    async with aiohttp.ClientSession() as s, s.ws_connect(url, compress=0, max_msg_size=0) as ws:
+        for _ in range(repeats):
+            t = time.perf_counter()
+            await ws.send_bytes(frame)
+            reply = orjson.loads((await ws.receive()).data)
+            times.append(time.perf_counter() - t)
+            if not reply.get("ok") or len(reply["messages"]) != limit:
+                raise RuntimeError(f"query: {str(reply)[:200]}")
+    return times
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_profiler(
+    pid: int, out: Path, seconds: float, gil: bool = False
+) -> subprocess.Popen[bytes]:
+    from peers import peers_python
+
+    spy = Path(peers_python()).parent / "py-spy"
+    return subprocess.Popen(
+        [str(spy), "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
+         "--threads", *(["--gil"] if gil else []), "--duration", str(int(seconds)), "--nonblocking", "--output", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
 
 
 async def main() -> None:
@@ -57,54 +154,76 @@ async def main() -> None:
     p.add_argument("--messages", type=int, default=30_000)
     p.add_argument("--clients", type=int, default=50)
     p.add_argument("--inflight", type=int, default=64)
+    p.add_argument("--query-limit", type=int, default=1000)
+    p.add_argument("--profile", type=Path, help="py-spy raw stacks of the node under load")
+    p.add_argument("--gil", action="store_true", help="profile only the thread holding the GIL")
     args = p.parse_args()
-    limits = "rate_per_id = 1e9\nburst_per_id = 1000000000\nrate_per_connection = 1e9\nburst_per_connection = 1000000000\nmax_skew_ms = 3600000\n"
-    # every client is on 127.0.0.1: lift the per-source and node budgets
-    limits += "rate_per_source = 1e9\nburst_per_source = 1000000000\nrate_global = 1e9\nburst_global = 1000000000\n"
-    limits += "bytes_per_source = 1e12\nburst_bytes_per_source = 1000000000000\nbytes_global = 1e12\nburst_bytes_global = 1000000000000"
-    node = standalone_node(Path(tempfile.mkdtemp()), settings=f"[limits]\n{limits}")
-    node.start()
-    await node.wait_healthy(30)
-    try:
-        per = args.messages // args.clients
-        senders = [key(f"bench-sender-{c}") for c in range(args.clients)]
-        receiver = key("bench-receiver").address
-        now = int(time.time() * 1000)
-        print(f"pre-signing {per * args.clients} messages…", file=sys.stderr)
-        batches = [
-            [
-                build_envelope(
-                    senders[c], receiver=receiver, payload={"i": i, "pad": "x" * 860}, time_ms=now
-                ).to_json()
-                for i in range(per)
-            ]
-            for c in range(args.clients)
-        ]
-        size = len(orjson.loads(batches[0][0])["body"])
-        latencies: list[float] = []
-        t = time.perf_counter()
-        await asyncio.gather(*(client(node.ws_url, b, args.inflight, latencies) for b in batches))
-        elapsed = time.perf_counter() - t
-    finally:
-        node.stop()
-    latencies.sort()
+    rep = Report("node_ingest", vars(args) | {"profile": str(args.profile)})
+    per = args.messages // args.clients
     total = per * args.clients
-    result = {
+    print(f"pre-signing {total} messages…", file=sys.stderr)
+    batches, size = presign(args.clients, per)
+    node = standalone_node(Path(tempfile.mkdtemp()), settings=LIMITS)
+    node.start()
+    profiler = None
+    try:
+        await node.wait_healthy(30)
+        if args.profile:
+            profiler = start_profiler(node.pid or 0, args.profile, 600, args.gil)
+            await asyncio.sleep(1.5)
+        latencies: list[float] = []
+        node_cpu = cpu_seconds(node.pid or 0)
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        t = time.perf_counter()
+        await asyncio.wait_for(
+            asyncio.gather(
+                *(
+                    pipelined(node.ws_url, b, args.inflight, latencies, flocloud_ack)
+                    for b in batches
+                )
+            ),
+            timeout=max(120, total / 50),
+        )
+        elapsed = time.perf_counter() - t
+        node_cpu = cpu_seconds(node.pid or 0) - node_cpu
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        client_cpu = after.ru_utime + after.ru_stime - me.ru_utime - me.ru_stime
+        if profiler:
+            profiler.send_signal(2)  # SIGINT: py-spy writes what it has
+            profiler.wait(30)
+        q = await query_newest(node.ws_url, min(args.query_limit, total), 5)
+    finally:
+        if profiler and profiler.poll() is None:
+            profiler.kill()
+        node.stop()
+    rate = total / elapsed
+    results = {
         "messages": total,
-        "clients": args.clients,
         "body_bytes": size,
         "seconds": elapsed,
-        "acked_per_second": total / elapsed,
-        "ack_latency_ms": {
-            q: latencies[int(q / 100 * (len(latencies) - 1))] * 1000 for q in (50, 99)
+        "acked_per_second": rate,
+        "ack_latency_ms": percentiles(latencies),
+        # where the machine's CPU went: the node (all threads) and this load generator
+        "node_cpu_us_per_write": node_cpu / total * 1e6,
+        "client_cpu_us_per_write": client_cpu / total * 1e6,
+        "cores_busy": (node_cpu + client_cpu) / elapsed,
+        "query_newest": {
+            "limit": min(args.query_limit, total),
+            "ms_median": statistics.median(q) * 1000,
+            "ms_all": [x * 1000 for x in q],
         },
-        "goal_per_second": 15000,
     }
     print(
-        f"{total} signed {size}-byte writes, {args.clients} clients: {result['acked_per_second']:,.0f} acked/s "
-        f"(p50 {result['ack_latency_ms'][50]:.1f} ms, p99 {result['ack_latency_ms'][99]:.1f} ms); goal 15,000/s"
+        f"{total} signed {size}-byte writes, {args.clients} clients, {args.inflight} in flight each"
     )
-    write_result("node_ingest", result)
+    rep.row("single node: signed 1 KiB writes acked", rate, "/s", goal=15000, ceiling="verify")
+    rep.row("single node: same, of the SQLite insert ceiling", rate, "/s", ceiling="sqlite")
+    rep.row("single node: node CPU per write", results["node_cpu_us_per_write"], "us")
+    rep.row("single node: load generator CPU per write", results["client_cpu_us_per_write"], "us")
+    rep.row("single node: ack latency p99", results["ack_latency_ms"]["p99"], "ms")
+    rep.row(f"single node: query newest {results['query_newest']['limit']} (ws)",
+            results["query_newest"]["ms_median"], "ms")  # fmt: skip
+    rep.finish(results)
 
 
 if __name__ == "__main__":

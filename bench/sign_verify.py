@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import statistics
+import sys
 import time
 
 import coincurve
@@ -15,9 +16,9 @@ import coincurve
 from flocloud.protocol.envelope import build_envelope, parse_envelope
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import MAINNET
-from results_file import write_result
+from report import Report
 
-N = 3000
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
 T0 = 1_700_000_000_000
 
 
@@ -74,7 +75,13 @@ def main() -> None:
     print(
         f"  verify: raw coincurve {raw_verify:6.1f}   parse_envelope {env_verify:6.1f}   ratio {rows['verify_ratio']:.2f}"
     )
-    write_result("sign_verify", rows)
+    rep = Report("sign_verify", {"n": N})
+    rep.row("parse_envelope (parse + verify) per write", env_verify, "us")
+    rep.row(
+        "parse_envelope / raw coincurve verify", rows["verify_ratio"], "x", goal=1.3, goal_op="<="
+    )
+    rep.row("build_envelope / raw coincurve sign", rows["sign_ratio"], "x", goal=1.3, goal_op="<=")
+    rep.finish(rows)
 
 
 if __name__ == "__main__":
