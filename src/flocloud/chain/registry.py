@@ -3,7 +3,7 @@
 Format (RanchiMall SuperNodeStorage, flo-chain.md §7; read as it is on the real chain)::
 
     {"SuperNodeStorage": {
-        "newNodes":    {floID: {"pubKey": hex, "uri": str}},
+        "newNodes":    {floID: {"pubKey": hex, "uri": str[, "flocloud": str]}},
         "removeNodes": [floID, ...],
         "updateNodes": {floID: uri},
         "config":      {key: value},
@@ -18,6 +18,9 @@ Invariants owned here:
   key does not hash to its ID, or an invalid ID is skipped with a logged reason; reading
   never crashes on chain data.
 - ``apply_update`` is pure; ``RegistryReader`` does the I/O through a ``ChainReader``.
+- A node's flocloud endpoint is its entry's ``flocloud`` key when present (entries in the
+  existing cloud's format keep a bare ``uri`` for its clients), else ``uri``; a bare
+  ``host[:port]`` means ``wss://host[:port]/ws``.
 
 Config keys we understand (others are kept as given): ``backupDepth`` (default 1; the
 replication factor is backupDepth + 1), ``writeQuorum`` (default min(2, N)),
@@ -48,6 +51,8 @@ __all__ = [
     "RegistryReader",
     "SupernodeInfo",
     "apply_update",
+    "flocloud_uri",
+    "legacy_node_entry",
     "make_registry_update",
 ]
 
@@ -135,6 +140,23 @@ def _app_from(name: str, value: Any, network: Network) -> AppInfo:
     return AppInfo(name, admin, tuple(trusted))
 
 
+def flocloud_uri(uri: str) -> str:
+    """A node's flocloud endpoint: the entry's ``flocloud`` key or ``uri`` as given, or for
+    the existing cloud's bare ``host[:port][/path]`` (TLS, path ``/``) its ``/ws`` there."""
+    if not uri or "://" in uri:
+        return uri
+    return f"wss://{uri.rstrip('/')}/ws"
+
+
+def legacy_node_entry(pubkey: str, uri: str) -> dict[str, str]:
+    """A ``newNodes`` value in the existing cloud's format for a flocloud endpoint
+    ``wss://host[:port][/path]/ws``: upper-case key, bare ``uri`` (where its clients find
+    the gateway), the endpoint itself under ``flocloud`` (ignored by the existing cloud)."""
+    if not uri.startswith("wss://") or not uri.endswith("/ws"):
+        raise ValueError(f"a node listed for the existing cloud needs a wss://…/ws URI, not {uri}")
+    return {"pubKey": pubkey.upper(), "uri": uri[len("wss://") : -len("/ws")], "flocloud": uri}
+
+
 def apply_update(state: NetworkState, tx: ChainTx) -> NetworkState:
     """Apply one registry transaction; a bad one leaves the state and records why."""
 
@@ -170,10 +192,11 @@ def apply_update(state: NetworkState, tx: ChainTx) -> NetworkState:
             pub = parse_pubkey(str(info.get("pubKey", "")))
             if not pubkey_matches_address(pub, node_id):
                 raise ValueError(f"node {node_id}: pubKey does not hash to the ID")
-            nodes[node_id] = SupernodeInfo(node_id, pub.hex(), str(info.get("uri", "")))
+            uri = info.get("flocloud") or info.get("uri", "")
+            nodes[node_id] = SupernodeInfo(node_id, pub.hex(), flocloud_uri(str(uri)))
         for node_id, uri in (content.get("updateNodes") or {}).items():
             if node_id in nodes:
-                nodes[node_id] = replace(nodes[node_id], uri=str(uri))
+                nodes[node_id] = replace(nodes[node_id], uri=flocloud_uri(str(uri)))
         config.update(content.get("config") or {})
         for name in content.get("removeApps") or []:
             apps.pop(str(name), None)
@@ -228,16 +251,21 @@ def make_registry_update(
     add_apps: Mapping[str, Any] | None = None,
     remove_apps: Iterable[str] = (),
     limit: int = MAX_FLO_DATA_SIZE,
+    legacy: bool = False,
 ) -> list[bytes]:
     """floData payloads (ASCII JSON, each <= ``limit`` bytes) that apply in order.
 
     Removals go first, then additions, updates, config and apps; an update that does not
-    fit in one transaction is split entry by entry.
+    fit in one transaction is split entry by entry. ``legacy``: node entries in the
+    existing cloud's format (``legacy_node_entry``), so its clients can use the nodes.
     """
     entries: list[tuple[str, Any, Any]] = []
     entries += [("removeNodes", None, n) for n in remove_nodes]
     entries += [("removeApps", None, a) for a in remove_apps]
-    entries += [("newNodes", i, {"pubKey": p, "uri": u}) for i, p, u in add_nodes]
+    entries += [
+        ("newNodes", i, legacy_node_entry(p, u) if legacy else {"pubKey": p, "uri": u})
+        for i, p, u in add_nodes
+    ]
     entries += [("updateNodes", i, u) for i, u in update_nodes]
     entries += [("config", k, v) for k, v in (config or {}).items()]
     entries += [("addApps", k, v) for k, v in (add_apps or {}).items()]

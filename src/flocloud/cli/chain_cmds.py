@@ -123,6 +123,12 @@ def state(
     help="Trusted writer of an app added here.",
 )
 @click.option("--remove-app", multiple=True, metavar="NAME")
+@click.option(
+    "--legacy",
+    is_flag=True,
+    help="Node entries in the existing FLO cloud's format (bare uri, flocloud endpoint in an "
+    "extra key) so its web apps can use the nodes; URIs must be wss://HOST[:PORT]/ws.",
+)
 @click.option("--fee-rate", type=float, default=1.0, show_default=True, help="sat/byte")
 @click.option("--json", "as_json", is_flag=True)
 def publish(
@@ -137,6 +143,7 @@ def publish(
     add_app: tuple[tuple[str, str], ...],
     trusted: tuple[tuple[str, str], ...],
     remove_app: tuple[str, ...],
+    legacy: bool,
     fee_rate: float,
     as_json: bool,
 ) -> None:
@@ -158,14 +165,20 @@ def publish(
     for name, admin in add_app:
         extra = [t for a, t in trusted if a == name]
         apps[name] = {"admin": admin, "trusted": extra} if extra else admin
-    payloads = make_registry_update(
-        add_nodes=add_node,
-        remove_nodes=remove_node,
-        update_nodes=update_node,
-        config=config,
-        add_apps=apps,
-        remove_apps=remove_app,
-    )
+    if legacy and trusted:
+        raise click.UsageError("--legacy publishes apps as plain admin IDs: drop --trusted")
+    try:
+        payloads = make_registry_update(
+            add_nodes=add_node,
+            remove_nodes=remove_node,
+            update_nodes=update_node,
+            config=config,
+            add_apps=apps,
+            remove_apps=remove_app,
+            legacy=legacy,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--add-node") from None
     if not payloads:
         raise click.UsageError("nothing to publish: give at least one change")
 

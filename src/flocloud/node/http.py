@@ -72,6 +72,8 @@ def add_routes(app: web.Application, node: Node) -> None:
     app.middlewares.append(errors)
 
     async def index(request: web.Request) -> web.StreamResponse:
+        if node.legacy.claims(request):  # a legacy query or websocket (node/legacy)
+            return await node.legacy.serve(request)
         if "application/json" in request.headers.get("Accept", ""):
             return _json(node.service.describe(node.key.address, node.key.pubkey_hex))
         from flocloud.web import dashboard_html
@@ -162,6 +164,8 @@ def add_routes(app: web.Application, node: Node) -> None:
         raise NotFound(f"no such endpoint {request.path}")
 
     app.router.add_get("/", index)
+    app.router.add_post("/", node.legacy.serve)
+    app.router.add_route("OPTIONS", "/", node.legacy.serve)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/ws", node.websocket)

@@ -38,13 +38,14 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from flocloud.client.connection import NodeConnection
-from flocloud.protocol.envelope import Envelope, parse_envelope
+from flocloud.protocol.envelope import Envelope
 from flocloud.protocol.errors import FlocloudError, Unavailable
 from flocloud.protocol.peering import check_peer, sign_transcript, transcript
 from flocloud.protocol.placement import DEFAULT_VIRTUAL_NODES, Placement
 
 if TYPE_CHECKING:
     from .server import Node
+    from .service import KindRecord
 
 from .antientropy import AntiEntropy
 
@@ -288,16 +289,17 @@ class Peers:
 
     # -- forwarding ---------------------------------------------------------------------
 
-    async def replicate(self, env: Envelope, kseq: int) -> int:
+    async def replicate(self, env: Envelope | KindRecord, kseq: int) -> int:
         """Forward a committed write; returns how many peers committed it (before the quorum
         is reached, or the timeout). Stragglers keep going in the background."""
-        targets = self.targets(env.body.receiverID)
+        key = env.body.receiverID if isinstance(env, Envelope) else env.receiver
+        targets = self.targets(key)
         need = self.view.write_quorum - 1
         probe: set[str] = set()
         if len(targets) < need:
             # too few live replicas to reach the quorum: a down mark may be stale (a peer
             # that restarted, or had not read the registry yet), so try those replicas too
-            for p in self.replica_set(env.body.receiverID):
+            for p in self.replica_set(key):
                 if p != self.self_id and p not in targets and p not in self.blocked:
                     targets.append(p)
                     probe.add(p)
@@ -331,10 +333,13 @@ class Peers:
         task = asyncio.ensure_future(coro)
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
-    async def _send(self, peer: str, env: Envelope, kseq: int, probe: bool = False) -> bool:
+    async def _send(
+        self, peer: str, env: Envelope | KindRecord, kseq: int, probe: bool = False
+    ) -> bool:
+        kind = {} if isinstance(env, Envelope) else {"kind": env.kind}
         try:
             conn = await self.link(peer, probe=probe)
-            await conn.request("peer.replicate", envelope=env.to_wire(), kseq=kseq)
+            await conn.request("peer.replicate", envelope=env.to_wire(), kseq=kseq, **kind)
             if probe:
                 self._down_until.pop(peer, None)  # it answered: it is up
             return True
@@ -468,9 +473,7 @@ class Peers:
         earlier one (a patch, a tag) is retried after the rest of the batch."""
 
         async def one(rec: dict[str, Any]) -> bool:
-            env = parse_envelope(
-                rec["envelope"], now_ms=None, limits=self.node.service.envelope_limits
-            )
+            env = self.node.service.parse_replica(rec)
             kseq = rec.get("seq") if type(rec.get("seq")) is int else None
             return not (
                 await self.node.service.store_replica(env, origin=peer, kseq=kseq)
@@ -547,7 +550,7 @@ class Peers:
         if not isinstance(receiver, str) or not receiver:
             raise BadFormat("peer.key needs a receiver")
         after_i = after if type(after) is int and after >= 0 else 0
-        f = MessageFilter(receiver, after=after_i, limit=1000, include_deleted=True)
+        f = MessageFilter(receiver, after=after_i, limit=1000, include_deleted=True, kind="*")
         records, more = await self.node.service.store.query(f)
         return {"records": [{**r.to_wire(), "receiver": r.receiver} for r in records], "more": more}
 

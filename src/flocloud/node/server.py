@@ -24,12 +24,12 @@ import logging
 import signal
 import ssl
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import WSMsgType, web
 
-from flocloud.protocol.envelope import parse_envelope
 from flocloud.protocol.errors import BadFormat, FlocloudError, Forbidden, RateLimited, Unavailable
 from flocloud.storage.sqlite import SqliteStore
 
@@ -37,6 +37,9 @@ from .config import AppConfig, NodeConfig
 from .limits import TokenBucket
 from .peers import Peers, RegistryView
 from .service import NodeService, Subscriber, parse_filter
+
+if TYPE_CHECKING:
+    from .legacy import LegacyGateway
 
 __all__ = ["Node", "run_node"]
 
@@ -80,6 +83,7 @@ class Connection:
         self.tasks: set[asyncio.Task[None]] = set()
         self.background: set[asyncio.Task[None]] = set()
         self.peer_state: dict[str, Any] = {}
+        self.on_close: list[Callable[[], None]] = []  # cleanups of what others registered
 
     async def send(self, frame: dict[str, Any]) -> None:
         await self.out.put(orjson.dumps(frame))
@@ -120,6 +124,8 @@ class Connection:
                 self.node.service.subscribers.discard(sub)
             self.node.service.metrics.subscriptions -= len(self.subs)
             self.subs.clear()
+            for cleanup in self.on_close:
+                cleanup()
             for task in list(self.tasks):
                 task.cancel()
             with contextlib.suppress(asyncio.QueueFull):
@@ -209,8 +215,7 @@ class Connection:
         if op == "peer.key":
             return await peers.serve_key(f.get("receiver"), f.get("after"))
         if op == "peer.replicate":
-            limits = self.node.service.envelope_limits
-            env = parse_envelope(f.get("envelope"), now_ms=None, limits=limits)
+            env = self.node.service.parse_replica(f)
             kseq = f.get("kseq") if type(f.get("kseq")) is int else None
             result = await self.node.service.store_replica(env, origin=peer, kseq=kseq)
             return {"seq": result.kseq, "duplicate": result.duplicate}
@@ -227,6 +232,8 @@ class Connection:
             return await ae.serve_get(f.get("ids"))
         if op == "peer.push":
             return await ae.serve_push(peer, f.get("records"))
+        if op.startswith("peer.legacy."):
+            return await self.node.legacy.peer_op(self, op, f)
         raise BadFormat(f"unknown op {op!r}")
 
     async def subscribe(self, rid: Any, sub_id: Any, filt: Any) -> None:
@@ -322,6 +329,7 @@ class Node:
         self.url = ""
         self._registry_task: asyncio.Task[None] | None = None
         self.network_nodes: list[dict[str, str]] = []
+        self.legacy: LegacyGateway
 
     async def start(self) -> None:
         data_dir = self.config.path(self.config.data_dir)
@@ -332,7 +340,15 @@ class Node:
         self.peers = Peers(self)
         self.service.replicate = self.peers.replicate
         self.service.prepare_key = self.peers.prepare_key
-        app = web.Application(client_max_size=self.config.limits.max_message_bytes * 2 + 4096)
+        from .legacy import LegacyGateway
+
+        self.legacy = LegacyGateway(self)
+        app = web.Application(
+            client_max_size=max(
+                self.config.limits.max_message_bytes * 2, self.config.legacy.max_body_bytes
+            )
+            + 4096
+        )
         from . import http
 
         http.add_routes(app, self)
@@ -378,6 +394,7 @@ class Node:
                         {a.name: AppConfig(a.admin, a.trusted) for a in state.apps}
                     )
                     self.peers.update(RegistryView.from_state(state))
+                    self.legacy.update_registry(state)
                     self.network_nodes = [
                         {"id": n.id, "uri": n.uri, "pubKey": n.pubkey} for n in state.nodes
                     ]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from flocloud.protocol.envelope import Envelope, parse_envelope
 from flocloud.protocol.envelope import Limits as EnvelopeLimits
@@ -36,7 +36,26 @@ from flocloud.storage.store import MessageFilter, PutResult, Record
 from .config import AppConfig, NodeConfig
 from .limits import BucketMap, Metrics
 
-__all__ = ["NodeService", "Subscriber", "parse_filter"]
+__all__ = ["KindRecord", "NodeService", "RecordKind", "Subscriber", "parse_filter"]
+
+
+class KindRecord(Protocol):
+    """A replicated record of a kind other than the flocloud envelope (``kind`` names it)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def receiver(self) -> str: ...
+    def to_wire(self) -> dict[str, Any]: ...
+
+
+class RecordKind(Protocol):
+    """How replication verifies and stores the records of one kind (``NodeService.kinds``)."""
+
+    def parse(self, wire: Any) -> KindRecord: ...
+    async def store_replica(self, rec: Any, origin: str, kseq: int | None) -> PutResult: ...
 
 
 def _opt_str(d: Mapping[str, Any], key: str) -> str | None:
@@ -114,7 +133,9 @@ class NodeService:
         self.id_buckets = BucketMap(lim.rate_per_id, lim.burst_per_id)
         self.apps: dict[str, AppConfig] = dict(config.apps)
         self.subscribers: set[Subscriber] = set()
-        self.replicate: Callable[[Envelope, int], Awaitable[int]] | None = None
+        self.replicate: Callable[[Envelope | KindRecord, int], Awaitable[int]] | None = None
+        # record kinds besides envelopes: replicas verify and store them with these
+        self.kinds: dict[str, RecordKind] = {}
         # before serving a receiver: make sure this node holds what its replicas hold
         self.prepare_key: Callable[[str], Awaitable[None]] | None = None
         store.on_commit = self._on_commit
@@ -168,9 +189,23 @@ class NodeService:
             ack["replicas"] = 1 + await self.replicate(env, result.kseq)
         return ack
 
-    async def store_replica(self, env: Envelope, origin: str, kseq: int | None = None) -> PutResult:
+    def parse_replica(self, rec: Mapping[str, Any]) -> Envelope | KindRecord:
+        """A replicated record from the wire, verified by the rules of its ``kind``."""
+        kind = rec.get("kind")
+        if kind is None:
+            return parse_envelope(rec.get("envelope"), now_ms=None, limits=self.envelope_limits)
+        handler = self.kinds.get(kind) if isinstance(kind, str) else None
+        if handler is None:
+            raise BadFormat(f"unknown record kind {kind!r}")
+        return handler.parse(rec.get("envelope"))
+
+    async def store_replica(
+        self, env: Envelope | KindRecord, origin: str, kseq: int | None = None
+    ) -> PutResult:
         """Store a write a peer forwarded or we pulled: already accepted by a supernode, so
         only the rules every node must agree on apply (signature, permissions, store)."""
+        if not isinstance(env, Envelope):
+            return await self.kinds[env.kind].store_replica(env, origin, kseq)
         write = parse_write(env.body)
         app = self.apps.get(env.body.application)
         admin, trusted = (app.admin, app.trusted) if app else (None, ())

@@ -56,12 +56,13 @@ from flocloud.protocol.writes import (
     parse_write,
 )
 
+from .legacy_tables import drop_legacy
 from .migrations import migrate
 from .store import MessageFilter, ObjectVersion, PutResult, Record, StoreStats
 
 __all__ = ["SqliteStore"]
 
-_COLUMNS = "seq, id, receiver, sender, application, type, time, received_ms, body, pubkey, sign, deleted, tags, note, origin, kseq"
+_COLUMNS = "seq, id, receiver, sender, application, type, time, received_ms, body, pubkey, sign, deleted, tags, note, origin, kseq, kind"
 _MAX_BATCH = 256
 
 
@@ -79,7 +80,81 @@ def _record(row: tuple[Any, ...]) -> Record:
         seq=row[0], id=row[1], receiver=row[2], sender=row[3], application=row[4], type=row[5],
         time=row[6], received_ms=row[7], body=row[8], pubkey=row[9], sign=row[10],
         deleted=bool(row[11]), tags=tuple(orjson.loads(row[12])), note=row[13], origin=row[14], kseq=row[15] or row[0],
+        kind=row[16],
     )  # fmt: skip
+
+
+def insert_message(
+    db: sqlite3.Connection,
+    msg_id: str,
+    receiver: str,
+    sender: str,
+    *,
+    application: str,
+    type: str,
+    comment: str | None,
+    time: int,
+    received_ms: int,
+    body: str,
+    pubkey: str,
+    sign: str,
+    origin: str | None,
+    kseq: int,
+    kind: str | None = None,
+    target: str | None = None,
+) -> int:
+    """Insert one stored write of any kind, with its key fingerprint and the sender's quota
+    (inside the writer's transaction); returns its ``seq``."""
+    size = len(body.encode())
+    p1, p2 = id_parts(msg_id)
+    cur = db.execute(
+        "INSERT INTO messages (id, receiver, sender, application, type, comment, time, received_ms, body, pubkey, sign, size, origin, kseq, fp1, fp2, kind, target) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            msg_id,
+            receiver,
+            sender,
+            application,
+            type,
+            comment,
+            time,
+            received_ms,
+            body,
+            pubkey,
+            sign,
+            size,
+            origin,
+            kseq,
+            p1,
+            p2,
+            kind,
+            target,
+        ),
+    )
+    db.execute(
+        "INSERT INTO key_digest (receiver, kpos, n, s1, s2) VALUES (?,?,1,?,?) "
+        "ON CONFLICT(receiver) DO UPDATE SET n=n+1, s1=s1+excluded.s1, s2=s2+excluded.s2",
+        (receiver, _key_position(receiver), p1, p2),
+    )
+    db.execute(
+        "INSERT INTO quota (sender, bytes) VALUES (?, ?) ON CONFLICT(sender) DO UPDATE SET bytes = bytes + excluded.bytes",
+        (sender, size),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def check_quota(db: sqlite3.Connection, sender: str, size: int, quota_bytes: int | None) -> None:
+    if quota_bytes is None:
+        return
+    used = db.execute("SELECT bytes FROM quota WHERE sender=?", (sender,)).fetchone()
+    if (used[0] if used else 0) + size > quota_bytes:
+        raise QuotaExceeded(f"{sender} has used its {quota_bytes}-byte storage quota")
+
+
+def next_kseq(db: sqlite3.Connection, receiver: str, floor: int = 0) -> int:
+    """The next number of ``receiver``'s sequence at the node that accepts a write."""
+    top = db.execute("SELECT MAX(kseq) FROM messages WHERE receiver=?", (receiver,)).fetchone()[0]
+    return max(int(top or 0), floor) + 1
 
 
 class SqliteStore:
@@ -296,20 +371,11 @@ class SqliteStore:
             return PutResult(
                 int(row[0]), duplicate=True, version=version, kseq=int(row[1] or row[0])
             )
-        size = len(env.body_text.encode())
-        if quota_bytes is not None:
-            used = db.execute("SELECT bytes FROM quota WHERE sender=?", (body.senderID,)).fetchone()
-            if (used[0] if used else 0) + size > quota_bytes:
-                raise QuotaExceeded(
-                    f"{body.senderID} has used its {quota_bytes}-byte storage quota"
-                )
+        check_quota(db, body.senderID, len(env.body_text.encode()), quota_bytes)
         version = None
         target_row = None
         if kseq is None:  # this node accepts the write: the next number of its receiver
-            top = db.execute(
-                "SELECT MAX(kseq) FROM messages WHERE receiver=?", (body.receiverID,)
-            ).fetchone()[0]
-            kseq = max(int(top or 0), kseq_floor) + 1
+            kseq = next_kseq(db, body.receiverID, kseq_floor)
         if isinstance(write, MessageWrite):
             self._check_schema(db, body.application, f"message:{body.type}", body.payload)
         elif isinstance(write, ObjectWrite):
@@ -344,19 +410,12 @@ class SqliteStore:
                 raise NotFound(f"message {write.target_id} is not stored here")
             if target_row is not None and target_row[0] != body.receiverID:
                 raise BadFormat("a delete/tag/note must be addressed to the target's receiver")
-        p1, p2 = id_parts(env.id)
-        cur = db.execute(
-            "INSERT INTO messages (id, receiver, sender, application, type, comment, time, received_ms, body, pubkey, sign, size, origin, kseq, fp1, fp2) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (env.id, body.receiverID, body.senderID, body.application, body.type, body.comment, body.time,
-             received_ms, env.body_text, env.pubkey.hex(), env.signature.hex(), size, origin, kseq, p1, p2),
+        seq = insert_message(
+            db, env.id, body.receiverID, body.senderID, application=body.application,
+            type=body.type, comment=body.comment, time=body.time, received_ms=received_ms,
+            body=env.body_text, pubkey=env.pubkey.hex(), sign=env.signature.hex(),
+            origin=origin, kseq=kseq,
         )  # fmt: skip
-        seq = int(cur.lastrowid or 0)
-        db.execute(
-            "INSERT INTO key_digest (receiver, kpos, n, s1, s2) VALUES (?,?,1,?,?) "
-            "ON CONFLICT(receiver) DO UPDATE SET n=n+1, s1=s1+excluded.s1, s2=s2+excluded.s2",
-            (body.receiverID, _key_position(body.receiverID), p1, p2),
-        )
         if isinstance(write, About):
             db.execute("UPDATE messages SET target=? WHERE seq=?", (write.target_id, seq))
         elif any(  # by the target index only: with receiver in the query, SQLite picked
@@ -365,10 +424,6 @@ class SqliteStore:
             for r, t in db.execute("SELECT receiver, type FROM messages WHERE target=?", (env.id,))
         ):
             db.execute("UPDATE messages SET deleted=1 WHERE seq=?", (seq,))  # tombstone came first
-        db.execute(
-            "INSERT INTO quota (sender, bytes) VALUES (?, ?) ON CONFLICT(sender) DO UPDATE SET bytes = bytes + excluded.bytes",
-            (body.senderID, size),
-        )
         if isinstance(write, ObjectWrite):
             db.execute(
                 "INSERT INTO objects (application, name, version, kind, change, value, msg_id) VALUES (?,?,?,?,?,?,?)",
@@ -427,6 +482,7 @@ class SqliteStore:
                 db.execute("DELETE FROM messages WHERE id=?", (msg_id,))
                 db.execute("DELETE FROM objects WHERE msg_id=?", (msg_id,))
                 db.execute("DELETE FROM schemas WHERE msg_id=?", (msg_id,))
+                drop_legacy(db, msg_id)
                 db.execute("UPDATE quota SET bytes = bytes - ? WHERE sender=?", (row[1], row[0]))
                 p1, p2 = id_parts(msg_id)
                 db.execute(
@@ -484,6 +540,9 @@ class SqliteStore:
             args.extend(f.ids)
         if not f.include_deleted:
             where.append("deleted=0")
+        if f.kind != "*":  # one kind of record at a time: legacy rows never pass as native
+            where.append("kind IS ?")
+            args.append(f.kind)  # type: ignore[arg-type]
         order = "DESC" if f.newest_first else "ASC"
         sql = f"SELECT {_COLUMNS} FROM messages WHERE {' AND '.join(where)} ORDER BY kseq {order}, id {order} LIMIT ?"
 

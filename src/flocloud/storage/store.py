@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import orjson
+
 from flocloud.protocol.envelope import Envelope
 
 __all__ = ["MessageFilter", "ObjectVersion", "PutResult", "Record", "Store", "StoreStats"]
@@ -54,8 +56,12 @@ class Record:
     note: str | None = None
     origin: str | None = None
     kseq: int = 0
+    kind: str | None = None  # None: a flocloud envelope; "legacy": flocloud.protocol.legacy
 
     def to_wire(self) -> dict[str, Any]:
+        if self.kind is not None:  # the record of its kind, with "kind" to parse it by
+            return {"seq": self.kseq, "id": self.id, "kind": self.kind,
+                    "envelope": orjson.loads(self.body), "received_ms": self.received_ms}  # fmt: skip
         return {
             "seq": self.kseq,
             "id": self.id,
@@ -83,11 +89,13 @@ class MessageFilter:
     limit: int = 100
     newest_first: bool = False
     include_deleted: bool = False
+    kind: str | None = None  # records of one kind (None: flocloud envelopes); "*": all
 
     def matches(self, rec: Record, comment: str | None) -> bool:
         """For live subscriptions: does a just-committed record match (cursor aside)?"""
         return (
             rec.receiver == self.receiver
+            and (self.kind == "*" or rec.kind == self.kind)
             and (self.application is None or rec.application == self.application)
             and (self.type is None or rec.type == self.type)
             and (self.sender is None or rec.sender == self.sender)

@@ -59,6 +59,14 @@ def _height(text: str) -> int | None:
     return int(text) if text.isdigit() and len(text) <= 18 else None
 
 
+@web.middleware
+async def _cors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Any origin may read (browser apps read the registry from here, as from Blockbook)."""
+    response: web.StreamResponse = await handler(request)
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
 class DevChain:
     """A local FLO chain: state in ``data_dir``, Blockbook v1 API on ``host:port``."""
 
@@ -101,7 +109,7 @@ class DevChain:
     async def start(self) -> None:
         if self.state.height < 0:
             await self.mine(max(1, self.initial_blocks))
-        app = web.Application()
+        app = web.Application(middlewares=[_cors])
         self._routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()

@@ -1,0 +1,279 @@
+"""What a supernode does with the existing FLO cloud's requests, whatever the transport.
+
+Invariants owned here:
+- Any node accepts any receiver (never "Incorrect Supernode"): a node that does not
+  replicate the inbox hands the request to a live replica over the authenticated peer
+  link (``peer.legacy.accept`` / ``peer.legacy.query``) and serves it itself only when
+  none answers, as a stand-in, like a native write.
+- A write is answered only after the local commit, and as a success only when ``W``
+  (writeQuorum) supernodes committed it; below that the caller answers 503 so the client
+  fails over, and its retry is a duplicate that returns the same row.
+- Legacy records are a record kind of their own (``NodeService.kinds["legacy"]``): every
+  replica re-verifies the client's signature and the change permissions before storing
+  a record it is sent, and never signs anything for the client.
+- Live subscribers hear a row after its commit on this node, whichever supernode
+  accepted it; a node that does not replicate an inbox watches a replica that does
+  (``peer.legacy.watch``) so its sockets hear rows committed anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from flocloud.protocol.errors import BadFormat, FlocloudError, Forbidden, RateLimited, Unavailable
+from flocloud.protocol.legacy import (
+    ChangeRequest,
+    LegacyRecord,
+    Request,
+    change_permitted,
+    parse_record,
+    parse_write,
+)
+from flocloud.protocol.legacy_query import LegacyQuery, parse_query
+from flocloud.storage.legacy import LegacyStore
+from flocloud.storage.store import PutResult
+
+from ..limits import BucketMap
+
+if TYPE_CHECKING:
+    from ..server import Connection, Node
+
+__all__ = ["LegacyService", "LiveSub", "RemoteWatch"]
+
+log = logging.getLogger("flocloud.node.legacy")
+Row = dict[str, Any]
+
+
+@dataclass(eq=False)  # identity semantics: kept in a set
+class LiveSub:
+    """Someone who hears committed rows of one inbox that ``wants`` accepts."""
+
+    receiver: str
+    wants: Callable[[Row], bool]
+    push: Callable[[Row], None]
+
+
+class LegacyService:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.config = node.config.legacy
+        self.store = LegacyStore(node.service.store)
+        self.buckets = BucketMap(self.config.rate_per_id, self.config.burst_per_id)
+        self.delay_delta = self.config.delay_delta_ms
+        self.live: dict[str, set[LiveSub]] = {}
+        node.service.kinds["legacy"] = self
+
+    def now_ms(self) -> int:
+        return self.node.service.now_ms()
+
+    def count(self, what: str) -> None:
+        self.node.service.metrics.requests[f"legacy.{what}"] += 1
+
+    def update_registry(self, state: Any) -> None:
+        dd = state.config.get("delayDelta")
+        self.delay_delta = dd if type(dd) is int and dd > 0 else self.config.delay_delta_ms
+
+    # -- the record kind (replication calls these) --------------------------------------
+
+    def parse(self, wire: Any) -> LegacyRecord:
+        return parse_record(wire, self.config.max_body_bytes)
+
+    async def store_replica(self, rec: LegacyRecord, origin: str, kseq: int | None) -> PutResult:
+        dup, n, row = await self.store.store_replica(
+            rec, self.now_ms(), origin=origin, kseq=kseq, check=self.check
+        )
+        if row is not None:
+            self.notify(row)
+        self.node.service.metrics.replicated += 0 if dup else 1
+        return PutResult(0, duplicate=dup, kseq=n)
+
+    def check(
+        self, op: str, requestor: str, row_sender: str, row_receiver: str, app: str | None
+    ) -> None:
+        """The reference's permissions for a tag/note/edit of a row (the app's trusted IDs
+        of the registry stand for its sub-admins and trusted IDs)."""
+        cfg = self.node.service.apps.get(app) if app else None
+        admin, trusted = (cfg.admin, cfg.trusted) if cfg else (None, ())
+        if not change_permitted(op, requestor, row_sender, row_receiver, admin, trusted, trusted):
+            raise Forbidden("Access denied")
+
+    # -- routing to a replica ------------------------------------------------------------
+
+    def _replicas_elsewhere(self, receiver: str) -> list[str]:
+        """Live replicas to hand a request to when this node does not replicate it."""
+        peers = self.node.peers
+        if peers.view.placement is None or peers.replicates(peers.self_id, receiver):
+            return []
+        return [p for p in peers.replica_set(receiver) if peers.is_up(p)]
+
+    async def _ask(self, receiver: str, op: str, **fields: Any) -> dict[str, Any] | None:
+        for peer in self._replicas_elsewhere(receiver):
+            try:
+                conn = await self.node.peers.link(peer)
+                return await conn.request(op, **fields)
+            except Unavailable as exc:
+                log.debug("%s at %s failed: %s", op, peer, exc.message)
+        return None
+
+    # -- writes -------------------------------------------------------------------------
+
+    async def write(self, doc: dict[str, Any]) -> Row:
+        """A store, tag, note or edit from a client; raises ``Unavailable`` below quorum."""
+        req = parse_write(doc, self.now_ms(), self.delay_delta)
+        self.count(req.op if isinstance(req, ChangeRequest) else "store")
+        if not self.buckets.take(req.sender, time.monotonic()):
+            raise RateLimited("Too many requests")
+        reply = await self._ask(req.receiver, "peer.legacy.accept", request=doc)
+        row, ok = (reply["row"], reply.get("quorum") is True) if reply else await self.accept(req)
+        if not ok:
+            raise Unavailable("Stored on fewer supernodes than the write quorum: retry")
+        return dict(row)
+
+    async def accept(self, req: Request) -> tuple[Row, bool]:
+        """Store here (assigning), forward to the replicas; the row and whether W committed."""
+        svc = self.node.service
+        if svc.prepare_key is not None:
+            await svc.prepare_key(req.receiver)
+        acc = await self.store.accept(
+            req, self.now_ms(), quota_bytes=svc.config.limits.quota_bytes_per_id, check=self.check
+        )
+        if not acc.duplicate:
+            self.notify(acc.row)
+            svc.metrics.accepted += 1
+        else:
+            svc.metrics.duplicates += 1
+        replicas = 1 + (await svc.replicate(acc.record, acc.kseq) if svc.replicate else 0)
+        need = self.node.peers.view.write_quorum if self.node.peers.view.nodes else 1
+        return acc.row, replicas >= need
+
+    # -- reads --------------------------------------------------------------------------
+
+    async def query(self, doc: dict[str, Any], *, strings: bool = False) -> list[Row]:
+        q = parse_query(doc, strings=strings)
+        self.count("query")
+        reply = await self._ask(q.receiver, "peer.legacy.query", query=doc, strings=strings)
+        if reply is not None:
+            return list(reply["rows"])
+        return await self.query_here(q)
+
+    async def query_here(self, q: LegacyQuery) -> list[Row]:
+        if self.node.service.prepare_key is not None:
+            await self.node.service.prepare_key(q.receiver)
+        return await self.store.query(q, self.config.query_max_rows)
+
+    def serves_here(self, receiver: str) -> bool:
+        return not self._replicas_elsewhere(receiver)
+
+    # -- live ---------------------------------------------------------------------------
+
+    def subscribe(self, sub: LiveSub) -> Callable[[], None]:
+        self.live.setdefault(sub.receiver, set()).add(sub)
+
+        def cancel() -> None:
+            subs = self.live.get(sub.receiver)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    self.live.pop(sub.receiver, None)
+
+        return cancel
+
+    def notify(self, row: Row) -> None:
+        for sub in list(self.live.get(row["proxyID"], ())):
+            if sub.wants(row):
+                sub.push(row)
+
+    def watch(
+        self, receiver: str, push: Callable[[Row], None], resync: Callable[[], None]
+    ) -> RemoteWatch:
+        w = RemoteWatch(self, receiver, push, resync)
+        w.start()
+        return w
+
+    # -- peer requests ------------------------------------------------------------------
+
+    async def peer_op(self, conn: Connection, op: str, f: dict[str, Any]) -> dict[str, Any]:
+        if op == "peer.legacy.accept":
+            req = parse_write(f.get("request"), self.now_ms(), self.delay_delta)
+            row, ok = await self.accept(req)
+            return {"row": row, "quorum": ok}
+        if op == "peer.legacy.query":
+            q = parse_query(f.get("query"), strings=f.get("strings") is True)
+            return {"rows": await self.query_here(q)}
+        if op == "peer.legacy.watch":
+            sub_id, receiver = f.get("sub"), f.get("receiver")
+            if not isinstance(sub_id, str) or not isinstance(receiver, str):
+                raise BadFormat("peer.legacy.watch needs sub and receiver")
+
+            def push(row: Row) -> None:
+                with contextlib.suppress(asyncio.QueueFull):
+                    conn.out.put_nowait(orjson.dumps({"sub": sub_id, "row": row}))
+
+            conn.on_close.append(self.subscribe(LiveSub(receiver, lambda r: True, push)))
+            return {"sub": sub_id}
+        raise BadFormat(f"unknown op {op!r}")
+
+
+class RemoteWatch:
+    """Rows of an inbox committed on a replica, pushed to this node over a peer link.
+    When the link fails it moves to another live replica and calls ``resync`` (the caller
+    re-reads what it may have missed)."""
+
+    def __init__(
+        self,
+        svc: LegacyService,
+        receiver: str,
+        push: Callable[[Row], None],
+        resync: Callable[[], None],
+    ) -> None:
+        self.svc, self.receiver, self.push, self.resync = svc, receiver, push, resync
+        self.task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()  # watching, or no replica could be asked
+
+    async def ready(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), timeout)
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run(), name=f"legacy-watch {self.receiver}")
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    async def _run(self) -> None:
+        first = True
+        while True:
+            for peer in self.svc._replicas_elsewhere(self.receiver):
+                sub = "legacy-" + os.urandom(6).hex()
+                try:
+                    conn = await self.svc.node.peers.link(peer)
+                    queue = conn.open_subscription(sub)
+                    try:
+                        await conn.request("peer.legacy.watch", sub=sub, receiver=self.receiver)
+                        self._ready.set()
+                        if not first:
+                            self.resync()
+                        first = False
+                        while True:
+                            frame = await queue.get()
+                            if isinstance(frame, FlocloudError):
+                                break
+                            if isinstance(frame.get("row"), dict):
+                                self.push(frame["row"])
+                    finally:
+                        conn.close_subscription(sub)
+                except FlocloudError as exc:
+                    log.debug("legacy watch at %s failed: %s", peer, exc.message)
+            first = False
+            self._ready.set()
+            await asyncio.sleep(0.5)
