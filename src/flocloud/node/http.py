@@ -98,7 +98,7 @@ def add_routes(app: web.Application, node: Node) -> None:
         q = request.query
         filt: dict[str, Any] = {
             k: q[k]
-            for k in ("receiver", "application", "type", "sender", "comment", "order")
+            for k in ("receiver", "application", "type", "sender", "comment", "order", "kind")
             if k in q
         }
         for k in ("after", "limit", "since", "until"):

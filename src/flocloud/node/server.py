@@ -421,8 +421,11 @@ class Node:
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(
-            compress=False,
-            max_msg_size=self.config.limits.max_message_bytes * 2 + 4096,
+            compress=False,  # peer links carry legacy records too (up to [legacy] max_body_bytes)
+            max_msg_size=max(
+                self.config.limits.max_message_bytes * 2, self.config.legacy.max_body_bytes
+            )
+            + 65536,
             heartbeat=30,
         )
         await ws.prepare(request)

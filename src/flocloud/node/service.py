@@ -105,7 +105,17 @@ def parse_filter(d: Any, max_limit: int) -> MessageFilter:
         limit=max(1, min(limit if limit is not None else 100, max_limit)),
         newest_first=order == "desc",
         include_deleted=bool(d.get("include_deleted", False)),
+        kind=_kind(d),
     )
+
+
+def _kind(d: Mapping[str, Any]) -> str | None:
+    """``filter.kind``: records of another kind instead of envelopes (``"legacy"``: the
+    existing FLO cloud's writes, as records of their own, docs/legacy.md)."""
+    kind = d.get("kind")
+    if kind not in (None, "legacy"):
+        raise BadFormat('filter.kind must be "legacy" when given')
+    return kind  # type: ignore[no-any-return]
 
 
 @dataclass(eq=False)  # identity semantics: kept in a set
