@@ -10,11 +10,16 @@ import base64
 import io
 import json
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+
+from flocloud.devnet.network import NodeProcess, deterministic_key
+from flocloud.protocol.keys import PrivateKey
+from flocloud.protocol.legacy import proxy_id
+from flocloud.protocol.params import TESTNET
+from flocloud.protocol.placement import Placement
 from legacy_client import (
     LegacyClient,
     LegacyHTTPError,
@@ -23,12 +28,6 @@ from legacy_client import (
     sign_data,
 )
 from legacy_net import LegacyNetwork, running_legacy_network
-
-from flocloud.devnet.network import NodeProcess, deterministic_key
-from flocloud.protocol.keys import PrivateKey
-from flocloud.protocol.legacy import proxy_id
-from flocloud.protocol.params import TESTNET
-from flocloud.protocol.placement import Placement
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -115,7 +115,7 @@ def _kind(d: Mapping[str, Any]) -> str | None:
     kind = d.get("kind")
     if kind not in (None, "legacy"):
         raise BadFormat('filter.kind must be "legacy" when given')
-    return kind  # type: ignore[no-any-return]
+    return kind
 
 
 @dataclass(eq=False)  # identity semantics: kept in a set
