@@ -83,6 +83,21 @@ def payload(floid: str) -> int:
     return int.from_bytes(b58check_decode(floid)[1:], "big")
 
 
+def store_fields(
+    key: PrivateKey, receiver: str, t: int, message: str, *, application: str | None,
+    type: str | None = None, comment: str | None = "",
+) -> dict[str, Any]:  # fmt: skip
+    """A signed write as the client builds it (``message`` already base64)."""
+    data: dict[str, Any] = {
+        "senderID": key.address, "receiverID": receiver, "pubKey": key.pubkey_hex.upper(),
+        "message": message, "time": t, "application": application, "type": type,
+        "comment": comment,
+    }  # fmt: skip
+    keys = ("receiverID", "time", "application", "type", "message", "comment")
+    data["sign"] = sign_data(key, js_join([data[k] for k in keys]))
+    return data
+
+
 @dataclass
 class Registry:
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -196,16 +211,9 @@ class LegacyClient:
         self, key: PrivateKey, receiver: str, message: Any, *, type: str | None = None,
         comment: str = "", app: str | None = None,
     ) -> dict[str, Any]:  # fmt: skip
-        data = {
-            "senderID": key.address, "receiverID": receiver, "pubKey": key.pubkey_hex.upper(),
-            "message": base64.b64encode(json.dumps(message).encode()).decode(),
-            "time": self.now(), "application": app or self.app, "type": type, "comment": comment,
-        }  # fmt: skip
-        text = js_join(
-            [data[k] for k in ("receiverID", "time", "application", "type", "message", "comment")]
-        )
-        data["sign"] = sign_data(key, text)
-        return data
+        message_b64 = base64.b64encode(json.dumps(message).encode()).decode()
+        return store_fields(key, receiver, self.now(), message_b64, application=app or self.app,
+                            type=type, comment=comment)  # fmt: skip
 
     async def send(self, key: PrivateKey, receiver: str, message: Any, **kw: Any) -> dict[str, Any]:
         row: dict[str, Any] = await self.post(

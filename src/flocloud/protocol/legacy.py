@@ -52,6 +52,7 @@ __all__ = [
     "Presence",
     "StoreRequest",
     "change_permitted",
+    "check_re_sign",
     "js_join",
     "js_string",
     "make_record",
@@ -383,6 +384,18 @@ def parse_record(wire: Any, max_bytes: int) -> LegacyRecord:
     if isinstance(req, ChangeRequest) and not (isinstance(target, str) and len(target) == 64):
         raise BadFormat("a legacy change names its target row")
     return make_record(req, log_time, vector_clock=vc, target=target)
+
+
+def check_re_sign(row: dict[str, Any], edit: ChangeRequest) -> None:
+    """An edit's ``re_sign`` must sign the row's store string with the new comment, by the
+    row's key: the edited row verifies end to end like the original."""
+    try:
+        pub = parse_pubkey(str(row.get("pubKey", "")))
+        sig = bytes.fromhex(str(edit.fields.get("re_sign")))
+    except Exception:
+        raise InvalidSignature("Invalid re_sign") from None
+    if not verify_flocrypto_legacy(pub, sig, store_string(row, edit.fields.get("edit"))):
+        raise InvalidSignature("Invalid re_sign")
 
 
 # -- permissions -------------------------------------------------------------------------

@@ -33,7 +33,9 @@ from flocloud.protocol.legacy import (
     LegacyRecord,
     Request,
     StoreRequest,
+    check_re_sign,
     make_record,
+    parse_record,
     request_id,
     vector_clock,
 )
@@ -138,8 +140,6 @@ class LegacyStore:
                 "WHERE r.rid=? AND r.shadow=0",
                 (msg_id,),
             ).fetchone()
-        from flocloud.protocol.legacy import parse_record
-
         rec = parse_record(orjson.loads(got[0]), 1 << 31)
         return Accepted(rec, row, True, int(got[1] or 0))
 
@@ -237,6 +237,8 @@ class LegacyStore:
         target = orjson.loads(rows[0][2])["request"]
         check(req.op, req.sender, str(target.get("senderID")), str(target.get("receiverID")),
               target.get("application"))  # fmt: skip
+        if req.op == "edit":
+            check_re_sign(target, req)
         n = kseq if kseq is not None else next_kseq(db, rec.receiver)
         insert_message(
             db, rec.id, rec.receiver, req.sender, application="", type="", comment=None,
