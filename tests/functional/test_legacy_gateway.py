@@ -201,6 +201,20 @@ async def test_replays_bad_signatures_times_and_sizes(
         status, text = await _raw_post(client, node, doc)
         assert status == 200 and json.loads(text)["vectorClock"] == first["vectorClock"]
     assert len(await client.get({"receiverID": b.address, "application": "demo"})) == 1
+    # a replay after the clock window still answers its row; a new write that old does not
+    client.clock_offset = -net.delay_delta + 2500
+    try:
+        aging = client.store_doc(a, b.address, {"aging": True})
+        late = client.store_doc(a, b.address, {"late": True})
+    finally:
+        client.clock_offset = 0
+    stored = await client.post(b.address, aging)
+    await asyncio.sleep(3.0)
+    for node in net.nodes:
+        status, text = await _raw_post(client, node, aging)
+        assert status == 200 and json.loads(text)["vectorClock"] == stored["vectorClock"]
+    with pytest.raises(LegacyHTTPError, match="400 Invalid Time"):
+        await client.post(b.address, late)
     # both S halves verify
     for high in (True, False):
         d = client.store_doc(a, b.address, {"high": high})
@@ -371,3 +385,31 @@ async def test_failover_when_a_node_is_killed(net: LegacyNetwork, client: Legacy
             break
         await asyncio.sleep(0.2)
     assert [r["vectorClock"] for r in back] == [before["vectorClock"], after["vectorClock"]]
+
+
+async def test_sub_admins_published_by_the_app_admin(
+    net: LegacyNetwork, client: LegacyClient
+) -> None:
+    """The app's admin adds a sub-admin from its own address: that ID may then tag."""
+    from flocloud.chain.blockbook import BlockbookV1Reader
+    from flocloud.chain.publisher import Publisher
+
+    admin, sub, a, b = net.client_key, user("sub10"), user("a10"), user("b10")
+    row = await client.send(a, b.address, {"n": 1})
+    with pytest.raises(LegacyHTTPError, match="Access denied"):
+        await client.change(sub, "tag", row, "early")
+    body = {"address": admin.address, "amount": "1", "mine": True}
+    async with client.session.post(net.chain.url + "/api/faucet", json=body) as resp:
+        assert resp.status == 200
+    update = {"demo": {"addSubAdmin": [sub.address], "removeSubAdmin": []}}
+    async with BlockbookV1Reader(net.chain.url) as reader:
+        await Publisher(reader, admin).publish(json.dumps(update).encode())
+    await net.mine()
+    for _ in range(100):
+        try:
+            tagged = await client.change(sub, "tag", row, "by-sub")
+            break
+        except LegacyHTTPError as exc:
+            assert exc.text == "Access denied"
+            await asyncio.sleep(0.2)
+    assert tagged["tag"] == "by-sub"

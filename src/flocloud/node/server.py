@@ -445,6 +445,7 @@ class Node:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._registry_task
         await self.peers.stop()
+        await self.legacy.aclose()
         for conn in list(self.connections):
             await conn.ws.close(code=1001, message=b"server shutting down")
         if self.runner is not None:

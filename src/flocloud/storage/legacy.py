@@ -274,6 +274,19 @@ class LegacyStore:
 
     # -- reads --------------------------------------------------------------------------
 
+    async def stored_row(self, req: Request) -> dict[str, Any] | None:
+        """The row a request already stored here made or changed (a replay), if any."""
+        rid = request_id(req)
+
+        def run(db: sqlite3.Connection) -> dict[str, Any] | None:
+            if isinstance(req, ChangeRequest):
+                hit = db.execute("SELECT target FROM legacy_changes WHERE rid=?", (rid,)).fetchone()
+                return _main_row(db, hit[0]) if hit else None
+            return _main_row(db, rid)
+
+        result: dict[str, Any] | None = await self.store._read(run)
+        return result
+
     async def query(self, q: LegacyQuery, max_rows: int) -> list[dict[str, Any]]:
         """The rows a query answers, in the reference's order."""
         if q.application is None:

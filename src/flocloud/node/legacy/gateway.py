@@ -81,6 +81,9 @@ class LegacyGateway:
     def update_registry(self, state: Any) -> None:
         self.service.update_registry(state)
 
+    async def aclose(self) -> None:
+        await self.service.roles.aclose()
+
     async def peer_op(self, conn: Connection, op: str, f: dict[str, Any]) -> dict[str, Any]:
         return await self.service.peer_op(conn, op, f)
 

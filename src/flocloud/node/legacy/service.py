@@ -29,7 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from flocloud.protocol.errors import BadFormat, FlocloudError, Forbidden, RateLimited, Unavailable
+from flocloud.protocol.errors import (
+    BadFormat,
+    FlocloudError,
+    Forbidden,
+    RateLimited,
+    StaleTime,
+    Unavailable,
+)
 from flocloud.protocol.legacy import (
     ChangeRequest,
     LegacyRecord,
@@ -43,6 +50,7 @@ from flocloud.storage.legacy import LegacyStore
 from flocloud.storage.store import PutResult
 
 from ..limits import BucketMap
+from .apps import AppRoles, AppRolesReader
 
 if TYPE_CHECKING:
     from ..server import Connection, Node
@@ -70,6 +78,7 @@ class LegacyService:
         self.buckets = BucketMap(self.config.rate_per_id, self.config.burst_per_id)
         self.delay_delta = self.config.delay_delta_ms
         self.live: dict[str, set[LiveSub]] = {}
+        self.roles = AppRolesReader(node.config.chain)
         node.service.kinds["legacy"] = self
 
     def now_ms(self) -> int:
@@ -81,6 +90,7 @@ class LegacyService:
     def update_registry(self, state: Any) -> None:
         dd = state.config.get("delayDelta")
         self.delay_delta = dd if type(dd) is int and dd > 0 else self.config.delay_delta_ms
+        self.roles.refresh_soon({a.name: a.admin for a in state.apps})
 
     # -- the record kind (replication calls these) --------------------------------------
 
@@ -99,11 +109,13 @@ class LegacyService:
     def check(
         self, op: str, requestor: str, row_sender: str, row_receiver: str, app: str | None
     ) -> None:
-        """The reference's permissions for a tag/note/edit of a row (the app's trusted IDs
-        of the registry stand for its sub-admins and trusted IDs)."""
+        """The reference's permissions for a tag/note/edit of a row: the sub-admins and
+        trusted IDs the app's admin published, and the registry's trusted IDs of the app."""
         cfg = self.node.service.apps.get(app) if app else None
         admin, trusted = (cfg.admin, cfg.trusted) if cfg else (None, ())
-        if not change_permitted(op, requestor, row_sender, row_receiver, admin, trusted, trusted):
+        roles = self.roles.get(str(app), admin) if admin else AppRoles()
+        subs, trust = (*roles.sub_admins, *trusted), (*roles.trusted, *trusted)
+        if not change_permitted(op, requestor, row_sender, row_receiver, admin, subs, trust):
             raise Forbidden("Access denied")
 
     # -- routing to a replica ------------------------------------------------------------
@@ -128,7 +140,9 @@ class LegacyService:
 
     async def write(self, doc: dict[str, Any]) -> Row:
         """A store, tag, note or edit from a client; raises ``Unavailable`` below quorum."""
-        req = parse_write(doc, self.now_ms(), self.delay_delta)
+        req, replayed = await self._parse(doc)
+        if replayed is not None:
+            return replayed
         self.count(req.op if isinstance(req, ChangeRequest) else "store")
         if not self.buckets.take(req.sender, time.monotonic()):
             raise RateLimited("Too many requests")
@@ -137,6 +151,24 @@ class LegacyService:
         if not ok:
             raise Unavailable("Stored on fewer supernodes than the write quorum: retry")
         return dict(row)
+
+    async def _parse(self, doc: Any) -> tuple[Request, Row | None]:
+        """The request, checked; outside the clock window, a replay of a stored request
+        still answers its row (whatever its age) instead of "Invalid Time"."""
+        try:
+            return parse_write(doc, self.now_ms(), self.delay_delta), None
+        except StaleTime:
+            try:
+                req = parse_write(doc, None, 0)
+            except FlocloudError:
+                raise StaleTime("Invalid Time") from None
+            row = await self.store.stored_row(req)
+            if row is None and not self.serves_here(req.receiver):
+                reply = await self._ask(req.receiver, "peer.legacy.replayed", request=doc)
+                row = reply.get("row") if reply else None
+            if row is None:
+                raise
+            return req, dict(row)
 
     async def accept(self, req: Request) -> tuple[Row, bool]:
         """Store here (assigning), forward to the replicas; the row and whether W committed."""
@@ -203,9 +235,13 @@ class LegacyService:
 
     async def peer_op(self, conn: Connection, op: str, f: dict[str, Any]) -> dict[str, Any]:
         if op == "peer.legacy.accept":
-            req = parse_write(f.get("request"), self.now_ms(), self.delay_delta)
+            req, replayed = await self._parse(f.get("request"))
+            if replayed is not None:
+                return {"row": replayed, "quorum": True}
             row, ok = await self.accept(req)
             return {"row": row, "quorum": ok}
+        if op == "peer.legacy.replayed":
+            return {"row": await self.store.stored_row(parse_write(f.get("request"), None, 0))}
         if op == "peer.legacy.query":
             q = parse_query(f.get("query"), strings=f.get("strings") is True)
             return {"rows": await self.query_here(q)}
