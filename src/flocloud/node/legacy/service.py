@@ -127,12 +127,26 @@ class LegacyService:
             return []
         return [p for p in peers.replica_set(receiver) if peers.is_up(p)]
 
-    async def _ask(self, receiver: str, op: str, **fields: Any) -> dict[str, Any] | None:
+    async def _ask(
+        self, receiver: str, op: str, *, retry: bool = True, **fields: Any
+    ) -> dict[str, Any] | None:
+        """Ask the first live replica that answers; None when none can be reached. With
+        ``retry=False`` (a write) a replica that was sent the request but did not answer
+        is not passed over: the caller answers 503, and the client's retry is then a
+        duplicate there instead of a second assignment elsewhere."""
         for peer in self._replicas_elsewhere(receiver):
             try:
                 conn = await self.node.peers.link(peer)
+            except Unavailable as exc:
+                log.debug("no link to %s for %s: %s", peer, op, exc.message)
+                continue
+            try:
                 return await conn.request(op, **fields)
             except Unavailable as exc:
+                if not retry:
+                    raise Unavailable(
+                        f"the replica did not answer in time: {exc.message}"
+                    ) from None
                 log.debug("%s at %s failed: %s", op, peer, exc.message)
         return None
 
@@ -146,7 +160,7 @@ class LegacyService:
         self.count(req.op if isinstance(req, ChangeRequest) else "store")
         if not self.buckets.take(req.sender, time.monotonic()):
             raise RateLimited("Too many requests")
-        reply = await self._ask(req.receiver, "peer.legacy.accept", request=doc)
+        reply = await self._ask(req.receiver, "peer.legacy.accept", retry=False, request=doc)
         row, ok = (reply["row"], reply.get("quorum") is True) if reply else await self.accept(req)
         if not ok:
             raise Unavailable("Stored on fewer supernodes than the write quorum: retry")
