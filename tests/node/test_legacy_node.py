@@ -60,5 +60,7 @@ async def test_gateway_limits_and_frames(tmp_path: Path) -> None:
                 assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
             async with s.get(url) as r:  # the dashboard is still there
                 assert r.status == 200 and "text/html" in r.headers["Content-Type"]
+            async with s.get(url, headers={"Accept": "application/json"}) as r:
+                assert "legacy-gateway" in (await r.json())["supported_features"]
     finally:
         assert node.stop() == 0

@@ -328,6 +328,7 @@ class NodeService:
                 "tag",
                 "note",
                 "encryption-v1",
+                *(["legacy-gateway"] if self.config.legacy.enabled else []),
             ],
             "limits": {
                 "max_message_bytes": lim.max_message_bytes,
