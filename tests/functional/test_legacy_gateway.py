@@ -413,3 +413,31 @@ async def test_sub_admins_published_by_the_app_admin(
             assert exc.text == "Access denied"
             await asyncio.sleep(0.2)
     assert tagged["tag"] == "by-sub"
+
+
+async def test_live_socket_on_a_non_replica_survives_a_replica_crash(
+    net: LegacyNetwork, client: LegacyClient
+) -> None:
+    """A socket on a node that does not replicate the inbox watches a replica; when that
+    replica dies the node watches another one and the socket still hears new rows."""
+    a, b = user("a11"), user("b11")
+    reps = _replicas(net, b.address)
+    other = next(n for n in net.nodes if n not in reps)
+    ws = await client.socket(other.id)
+    await ws.send_str(json.dumps({"receiverID": b.address, "application": "demo"}))
+    assert json.loads((await ws.receive(timeout=10)).data) == []
+    reps[0].kill()  # the replica the node watches first
+    try:
+        for i in range(100):
+            status, text = await _raw_post(
+                client, reps[1], client.store_doc(a, b.address, {"i": i})
+            )
+            if status == 200:
+                break
+            await asyncio.sleep(0.2)
+        assert status == 200, text
+        pushed = json.loads((await ws.receive(timeout=20)).data)
+        assert pushed["vectorClock"] == json.loads(text)["vectorClock"]
+    finally:
+        await ws.close()
+        await net.restart(reps[0].index)
