@@ -74,6 +74,19 @@ def test_publish_errors(chain: ChainProcess) -> None:
         ("chain", "publish", "--explorer", chain.url, "--wif", poor.to_wif(), "--config", "a=1"),
         ("chain", "publish", "--explorer", chain.url, "--wif", poor.to_wif()),
         ("chain", "publish", "--explorer", chain.url, "--wif", "nonsense", "--config", "a=1"),
+        (
+            "chain",
+            "publish",
+            "--explorer",
+            chain.url,
+            "--wif",
+            poor.to_wif(),
+            "--legacy",
+            "--add-node",
+            poor.address,
+            poor.pubkey_hex,
+            "ws://127.0.0.1:1/ws",
+        ),
         ("chain", "state", "--explorer", "http://127.0.0.1:9", "--registry", poor.address),
     ]
     for args in cases:

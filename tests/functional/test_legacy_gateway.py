@@ -441,3 +441,44 @@ async def test_live_socket_on_a_non_replica_survives_a_replica_crash(
     finally:
         await ws.close()
         await net.restart(reps[0].index)
+
+
+async def test_a_partitioned_replica_reconciles_legacy_records(
+    net: LegacyNetwork, client: LegacyClient
+) -> None:
+    """Writes and a tag accepted while one replica is cut off reach it after the heal,
+    through flocloud's own catch-up and anti-entropy; it then answers the same rows."""
+    a, b = user("a12"), user("b12")
+    reps = _replicas(net, b.address)
+    cut = reps[2]
+    query = {"receiverID": b.address, "application": "demo"}
+    net.partition([cut.index], [n.index for n in net.nodes if n is not cut])
+    try:
+        await asyncio.sleep(1.5)  # heartbeats notice the cut
+        row = json.loads(
+            (await _raw_post(client, reps[0], client.store_doc(a, b.address, {"p": 1})))[1]
+        )
+        status, text = await _raw_post(
+            client, reps[1], client.change_doc(net.client_key, "tag", row, "t")
+        )
+        assert status == 200, text
+        assert await _held(client, cut, b.address) == []  # its own store lacks both
+    finally:
+        net.heal()
+    want = await _raw_get(client, reps[0], query)
+    assert [r["tag"] for r in want] == ["t"]
+    for _ in range(150):
+        held = await _held(client, cut, b.address)
+        if len(held) == 2:
+            break
+        await asyncio.sleep(0.2)
+    assert {m["envelope"]["op"] for m in held} == {"store", "tag"}
+    assert await _raw_get(client, cut, query) == want
+
+
+async def _held(client: LegacyClient, node: NodeProcess, receiver: str) -> list[Any]:
+    """The legacy records a node's own store holds for an inbox (a native read)."""
+    url = LegacyNetwork.https(node) + "/api/messages"
+    params = {"receiver": proxy_id(receiver), "kind": "legacy"}
+    async with client.session.get(url, params=params, ssl=client.ssl) as r:
+        return list((await r.json())["messages"])
