@@ -110,27 +110,9 @@ def insert_message(
     cur = db.execute(
         "INSERT INTO messages (id, receiver, sender, application, type, comment, time, received_ms, body, pubkey, sign, size, origin, kseq, fp1, fp2, kind, target) "
         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (
-            msg_id,
-            receiver,
-            sender,
-            application,
-            type,
-            comment,
-            time,
-            received_ms,
-            body,
-            pubkey,
-            sign,
-            size,
-            origin,
-            kseq,
-            p1,
-            p2,
-            kind,
-            target,
-        ),
-    )
+        (msg_id, receiver, sender, application, type, comment, time, received_ms, body, pubkey,
+         sign, size, origin, kseq, p1, p2, kind, target),
+    )  # fmt: skip
     db.execute(
         "INSERT INTO key_digest (receiver, kpos, n, s1, s2) VALUES (?,?,1,?,?) "
         "ON CONFLICT(receiver) DO UPDATE SET n=n+1, s1=s1+excluded.s1, s2=s2+excluded.s2",

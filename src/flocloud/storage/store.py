@@ -3,7 +3,9 @@
 Invariants owned here (every implementation keeps them):
 - Every accepted write, whatever its type, is stored as its signed envelope with a
   sequence number ``seq`` that is strictly increasing, assigned at commit, never reused:
-  this node's log (replication reads it with ``since``).
+  this node's log (replication reads it with ``since``). Records of another ``kind``
+  (``legacy``: the existing FLO cloud's writes) are stored verbatim in the same log and
+  fingerprints, and never answer a query for another kind.
 - Every write also has ``kseq``, its receiver's sequence number: assigned by the node that
   accepted the write (one more than the receiver's highest, or than a floor the caller
   gives) and stored unchanged by every replica. It is the clients' cursor:
