@@ -120,6 +120,12 @@ class LegacyService:
 
     # -- routing to a replica ------------------------------------------------------------
 
+    def _check_ready(self) -> None:
+        """A node that follows a chain serves only once it has read the registry: before,
+        it cannot place an inbox or count a quorum (503: the client tries the next node)."""
+        if self.node.config.chain.explorer and not self.node.peers.view.nodes:
+            raise Unavailable("Not ready: the supernode registry is not read yet")
+
     def _replicas_elsewhere(self, receiver: str) -> list[str]:
         """Live replicas to hand a request to when this node does not replicate it."""
         peers = self.node.peers
@@ -155,6 +161,7 @@ class LegacyService:
     async def write(self, doc: dict[str, Any]) -> Row:
         """A store, tag, note or edit from a client; raises ``Unavailable`` below quorum."""
         req, replayed = await self._parse(doc)
+        self._check_ready()
         if replayed is not None:
             return replayed
         self.count(req.op if isinstance(req, ChangeRequest) else "store")
@@ -205,6 +212,7 @@ class LegacyService:
 
     async def query(self, doc: dict[str, Any], *, strings: bool = False) -> list[Row]:
         q = parse_query(doc, strings=strings)
+        self._check_ready()
         self.count("query")
         reply = await self._ask(q.receiver, "peer.legacy.query", query=doc, strings=strings)
         if reply is not None:
