@@ -64,3 +64,21 @@ async def test_gateway_limits_and_frames(tmp_path: Path) -> None:
                 assert "legacy-gateway" in (await r.json())["supported_features"]
     finally:
         assert node.stop() == 0
+
+
+async def test_not_ready_before_the_registry_is_read(tmp_path: Path) -> None:
+    """A node whose explorer cannot be reached has no registry: 503, so clients fail over."""
+    chain = f'[chain]\nexplorer = "http://127.0.0.1:9"\nregistry = "{BOB.address}"\n'
+    node = standalone_node(tmp_path / "n", settings=chain)
+    node.start()
+    await node.wait_healthy(30)
+    try:
+        async with aiohttp.ClientSession() as s:
+            async with s.post(node.url + "/", data=json.dumps(doc(0))) as r:
+                assert r.status == 503 and "registry" in await r.text()
+                assert r.headers["Access-Control-Allow-Origin"] == "*"
+            params = {"receiverID": BOB.address, "application": "demo"}
+            async with s.get(node.url + "/", params=params) as r:
+                assert r.status == 503
+    finally:
+        assert node.stop() == 0
