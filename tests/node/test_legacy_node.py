@@ -33,6 +33,8 @@ async def test_gateway_limits_and_frames(tmp_path: Path) -> None:
             async with s.options(url, headers={"Origin": "https://app.example",
                                                "Access-Control-Request-Method": "POST"}) as r:  # fmt: skip
                 assert r.status == 204 and r.headers["Access-Control-Allow-Origin"] == "*"
+            async with s.get(node.url + "/metrics") as r:
+                assert 'op="legacy.preflight"} 1' in await r.text()
             answers = []
             for i in range(5):  # the sender's bucket holds 3
                 async with s.post(

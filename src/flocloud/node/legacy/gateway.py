@@ -97,6 +97,7 @@ class LegacyGateway:
         if not self.config.enabled:
             return _text("Not found", 404)
         if request.method == "OPTIONS":
+            self.service.count("preflight")
             return web.Response(status=204, headers={**CORS, "Access-Control-Max-Age": "86400"})
         if request.method == "GET" and request.headers.get("Upgrade", "").lower() == "websocket":
             return await self.websocket(request)
