@@ -154,7 +154,7 @@ def test_published_format_is_what_real_servers_read() -> None:
     doc = json.loads(payload)["SuperNodeStorage"]
     assert doc["addApps"] == {"demo": ADMIN.address}
     assert doc["newNodes"][A.address] == {
-        "pubKey": A.pubkey_hex,
+        "pubKey": A.pubkey_hex.upper(),  # upper case, as the existing cloud publishes
         "uri": "a.example",
         "flocloud": "wss://a.example/ws",
     }

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from flocloud.node.config import ChainConfig, Limits, NodeConfig, ReplicationConfig, load_config
+from flocloud.node.config import (
+    ChainConfig,
+    LegacyConfig,
+    Limits,
+    NodeConfig,
+    ReplicationConfig,
+    load_config,
+)
 from flocloud.protocol.errors import BadFormat
 
 EXAMPLE = Path(__file__).parents[2] / "config.example.toml"
@@ -25,6 +32,7 @@ def test_example_matches_defaults() -> None:
     assert set(raw["limits"]) == {f.name for f in fields(Limits)}
     assert set(raw["chain"]) == {f.name for f in fields(ChainConfig)}
     assert set(raw["replication"]) == {f.name for f in fields(ReplicationConfig)}
+    assert set(raw["legacy"]) == {f.name for f in fields(LegacyConfig)}
 
 
 def test_overrides_and_errors(tmp_path: Path) -> None:

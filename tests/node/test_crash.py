@@ -122,7 +122,7 @@ def test_node_init(tmp_path: Path) -> None:
     entry = info["registryEntry"]["SuperNodeStorage"]["newNodes"][info["floID"]]
     # the bare URI the existing cloud reads, flocloud's endpoint in the extra key
     assert entry == {
-        "pubKey": info["pubKey"],
+        "pubKey": info["pubKey"].upper(),
         "uri": "127.0.0.1:7555",
         "flocloud": "ws://127.0.0.1:7555/ws",
     }

@@ -251,6 +251,8 @@ async def test_key_digests_follow_puts_and_drops(tmp_path: Path) -> None:
 
     db = sqlite3.connect(path)
     db.executescript(
+        # undo migration 9 too (messages.kind, the legacy tables)
+        "DROP TABLE legacy_rows; DROP TABLE legacy_changes; ALTER TABLE messages DROP COLUMN kind; "
         "DROP TABLE key_digest; DROP INDEX messages_receiver_settle; "
         "ALTER TABLE messages DROP COLUMN fp1; ALTER TABLE messages DROP COLUMN fp2; "
         "CREATE INDEX messages_receiver ON messages(receiver, seq); "

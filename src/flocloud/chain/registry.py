@@ -101,7 +101,7 @@ def node_entry(pubkey: str, endpoint: str) -> dict[str, str]:
     ``flocloud`` key with the endpoint itself."""
     bare = endpoint.split("://", 1)[-1].rstrip("/")
     bare = bare[: -len("/ws")] if bare.endswith("/ws") else bare
-    return {"pubKey": pubkey, "uri": bare, ENDPOINT_KEY: endpoint}
+    return {"pubKey": pubkey.upper(), "uri": bare, ENDPOINT_KEY: endpoint}  # upper: as real ones
 
 
 def _ws_from(uri: str) -> str:
@@ -271,6 +271,23 @@ def _node_entry(node_id: Any, info: Any, net: Network) -> SupernodeInfo:
     return SupernodeInfo(str(node_id), pub.hex(), uri, endpoint)
 
 
+def flocloud_uri(uri: str) -> str:
+    """A node's flocloud endpoint: the entry's ``flocloud`` key or ``uri`` as given, or for
+    the existing cloud's bare ``host[:port][/path]`` (TLS, path ``/``) its ``/ws`` there."""
+    if not uri or "://" in uri:
+        return uri
+    return f"wss://{uri.rstrip('/')}/ws"
+
+
+def legacy_node_entry(pubkey: str, uri: str) -> dict[str, str]:
+    """A ``newNodes`` value in the existing cloud's format for a flocloud endpoint
+    ``wss://host[:port][/path]/ws``: upper-case key, bare ``uri`` (where its clients find
+    the gateway), the endpoint itself under ``flocloud`` (ignored by the existing cloud)."""
+    if not uri.startswith("wss://") or not uri.endswith("/ws"):
+        raise ValueError(f"a node listed for the existing cloud needs a wss://…/ws URI, not {uri}")
+    return {"pubKey": pubkey.upper(), "uri": uri[len("wss://") : -len("/ws")], "flocloud": uri}
+
+
 def apply_update(state: NetworkState, tx: ChainTx) -> NetworkState:
     """Apply one confirmed transaction of the registry ID (see the module rules)."""
     if not tx.sent_by(state.registry_id):
@@ -421,6 +438,7 @@ def make_registry_update(
     add_apps: Mapping[str, str] | None = None,
     remove_apps: Iterable[str] = (),
     limit: int = MAX_FLO_DATA_SIZE,
+    legacy: bool = False,
 ) -> list[bytes]:
     """floData payloads (ASCII JSON, each <= ``limit`` bytes) that apply in order.
 
@@ -437,7 +455,9 @@ def make_registry_update(
     nodes: list[tuple[str, Any, Any]] = []
     for entry in add_nodes:
         node_id, pub, uri, *rest = entry
-        info = {"pubKey": pub, "uri": uri} | ({ENDPOINT_KEY: rest[0]} if rest and rest[0] else {})
+        info = {"pubKey": pub.upper(), "uri": uri} | (
+            {ENDPOINT_KEY: rest[0]} if rest and rest[0] else {}
+        )
         nodes.append(("newNodes", node_id, info))
     entries: list[tuple[str, Any, Any]] = []
     entries += [("removeNodes", None, n) for n in remove_nodes]

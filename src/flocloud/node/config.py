@@ -22,6 +22,7 @@ __all__ = [
     "KEY_ENV",
     "AppConfig",
     "ChainConfig",
+    "LegacyConfig",
     "Limits",
     "NodeConfig",
     "ReplicationConfig",
@@ -87,6 +88,19 @@ class ReplicationConfig:
 
 
 @dataclass(frozen=True)
+class LegacyConfig:
+    """The gateway for the existing FLO cloud's client (node/legacy, docs/legacy.md)."""
+
+    enabled: bool = True
+    max_body_bytes: int = 16 * 1024 * 1024  # one POST or websocket frame (base64 uploads)
+    rate_per_id: float = 20.0  # writes per second per sender ID
+    burst_per_id: int = 100
+    delay_delta_ms: int = 5 * 60 * 1000  # clock skew when the registry sets no delayDelta
+    query_max_rows: int = 100_000  # rows one query answers at most
+    max_sockets_per_ip: int = 256  # live queries and presence sockets from one address
+
+
+@dataclass(frozen=True)
 class AppConfig:
     admin: str
     trusted: tuple[str, ...] = ()
@@ -114,6 +128,7 @@ class NodeConfig:
     limits: Limits = field(default_factory=Limits)
     chain: ChainConfig = field(default_factory=ChainConfig)
     replication: ReplicationConfig = field(default_factory=ReplicationConfig)
+    legacy: LegacyConfig = field(default_factory=LegacyConfig)
     apps: dict[str, AppConfig] = field(default_factory=dict)
     base_dir: str = "."  # where relative paths are resolved (the config file's folder)
 
@@ -165,6 +180,7 @@ def load_config(path: Path | None, **overrides: Any) -> NodeConfig:
     limits = _build(Limits, data.pop("limits", {}), "[limits]")
     chain = _build(ChainConfig, data.pop("chain", {}), "[chain]")
     replication = _build(ReplicationConfig, data.pop("replication", {}), "[replication]")
+    legacy = _build(LegacyConfig, data.pop("legacy", {}), "[legacy]")
     apps = {
         name: _build(AppConfig, a, f"[apps.{name}]") for name, a in data.pop("apps", {}).items()
     }
@@ -177,6 +193,12 @@ def load_config(path: Path | None, **overrides: Any) -> NodeConfig:
     data["log_level"], data["log_format"] = log.get("level", "info"), log.get("format", "text")
     cfg: NodeConfig = _build(NodeConfig, data, "the config file")
     cfg = replace(
-        cfg, limits=limits, chain=chain, replication=replication, apps=apps, base_dir=base
+        cfg,
+        limits=limits,
+        chain=chain,
+        replication=replication,
+        legacy=legacy,
+        apps=apps,
+        base_dir=base,
     )
     return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})

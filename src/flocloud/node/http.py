@@ -142,6 +142,9 @@ def add_routes(app: web.Application, node: Node) -> None:
     app.middlewares.append(cors_middleware)
 
     async def index(request: web.Request) -> web.StreamResponse:
+        if node.legacy.claims(request):  # a legacy query or websocket (node/legacy)
+            served: web.StreamResponse = await node.legacy.serve(request)
+            return served
         if "application/json" in request.headers.get("Accept", ""):
             doc = node.service.describe(node.key.address, node.key.pubkey_hex)
             return _json({**doc, "epoch": node.epoch()})
@@ -235,6 +238,8 @@ def add_routes(app: web.Application, node: Node) -> None:
         raise NotFound(f"no such endpoint {request.path}")
 
     app.router.add_get("/", index)
+    app.router.add_post("/", node.legacy.serve)
+    app.router.add_route("OPTIONS", "/", node.legacy.serve)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/ws", node.websocket)

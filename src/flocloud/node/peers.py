@@ -40,7 +40,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Container
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -54,6 +54,9 @@ from flocloud.protocol.peering import check_peer, sign_transcript, transcript
 from flocloud.replication.quorum import Decision, WriteQuorum
 from flocloud.replication.routing import accepts, candidates
 from flocloud.storage.store import MessageFilter, PutResult
+
+if TYPE_CHECKING:
+    from .service import KindRecord
 
 from .antientropy import AntiEntropy
 from .context import NodeCore
@@ -278,16 +281,23 @@ class Peers:
 
     # -- forwarding ---------------------------------------------------------------------
 
-    async def replicate(self, env: Envelope, result: PutResult) -> tuple[int, int]:
+    async def replicate(self, env: Envelope | KindRecord, result: PutResult) -> tuple[int, int]:
         """Send a committed write to its quorum (``WriteQuorum`` decides whom, from the
         outcomes); returns (nodes holding it, W) once W hold it, every candidate failed, or
         the timeout passed. Remaining sends go on in the background."""
-        key = env.body.receiverID
+        key = env.body.receiverID if isinstance(env, Envelope) else env.receiver
         w = self.view.write_quorum
         n = self.view.replication_factor
         cands = self.candidates(key)
         q = WriteQuorum(cands, width=n - 1, need=w - 1)
-        wire = {"envelope": env.to_wire(), "dots": [list(d) for d in result.dots]}
+        # only this store's own dots: a replica takes no numbers it cannot check; a write
+        # this node got from elsewhere (a client's retry here) goes with none, and a replica
+        # that lacks it numbers it itself (dots are a union: a cursor covering any covers it)
+        mine = await self.node.service.store.store_id()
+        own = [list(d) for d in result.dots if d[0] == mine]
+        wire: dict[str, Any] = {"envelope": env.to_wire(), "dots": own}
+        if not isinstance(env, Envelope):
+            wire["kind"] = env.kind
         tasks: dict[asyncio.Future[bool], str] = {}
 
         def launch(peers: list[str]) -> None:
@@ -488,7 +498,7 @@ class Peers:
         earlier one (a patch, a tag) is retried after the rest of the batch."""
 
         async def one(rec: dict[str, Any]) -> bool:
-            env = await self.node.service.replica_envelope(rec["envelope"])
+            env = await self.node.service.parse_replica(rec)
             dots = parse_dots(rec.get("dots"))
             return not (
                 await self.node.service.store_replica(env, origin=peer, dots=dots)
@@ -530,7 +540,9 @@ class Peers:
         """A receiver's writes a cursor does not cover (tombstoned ones included)."""
         if not isinstance(receiver, str) or not receiver:
             raise BadFormat("peer.key needs a receiver")
-        f = MessageFilter(receiver, after=Cursor.decode(after), limit=1000, include_deleted=True)
+        f = MessageFilter(
+            receiver, after=Cursor.decode(after), limit=1000, include_deleted=True, kind="*"
+        )
         page = await self.node.service.store.query(f)
         return {
             "records": [{**r.to_wire(), "receiver": r.receiver} for r in page.records],

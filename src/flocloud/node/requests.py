@@ -83,6 +83,7 @@ class Filter(msgspec.Struct, forbid_unknown_fields=True):
     limit: PositiveInt | None = None
     order: Literal["asc", "desc"] = "asc"
     include_deleted: bool = False
+    kind: Literal["legacy", "*"] | None = None  # records of another kind (docs/legacy.md)
 
 
 class ObjectQuery(msgspec.Struct, forbid_unknown_fields=True):
@@ -172,8 +173,9 @@ class PeerKey(PeerRequest, tag="peer.key"):
 
 
 class PeerReplicate(PeerRequest, tag="peer.replicate"):
-    envelope: WireEnvelope
+    envelope: dict[str, Any]  # a WireEnvelope, or a record of ``kind`` (its kind checks it)
     dots: Annotated[list[Any], msgspec.Meta(max_length=16)]  # checked by cursor.parse_dots
+    kind: Annotated[str, msgspec.Meta(max_length=32)] | None = None
 
 
 class PeerForward(PeerRequest, tag="peer.forward"):
@@ -202,6 +204,28 @@ class PeerPaxosAccept(PeerPaxos, tag="peer.paxos.accept"):
 
 class PeerPaxosPeek(PeerPaxos, tag="peer.paxos.peek"):
     pass
+
+
+class PeerLegacy(PeerRequest):
+    """The legacy gateway's requests between supernodes (``node/legacy`` checks them)."""
+
+
+class PeerLegacyAccept(PeerLegacy, tag="peer.legacy.accept"):
+    request: Any = None
+
+
+class PeerLegacyReplayed(PeerLegacy, tag="peer.legacy.replayed"):
+    request: Any = None
+
+
+class PeerLegacyQuery(PeerLegacy, tag="peer.legacy.query"):
+    query: Any = None
+    strings: bool = False
+
+
+class PeerLegacyWatch(PeerLegacy, tag="peer.legacy.watch"):
+    sub: ShortStr
+    receiver: Key
 
 
 class PeerSync(PeerRequest, tag="peer.sync"):

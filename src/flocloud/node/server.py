@@ -36,6 +36,7 @@ import os
 import signal
 import ssl
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -59,6 +60,9 @@ from .strict import StrictObjects
 
 if TYPE_CHECKING:
     from flocloud.chain.registry import NetworkState
+
+if TYPE_CHECKING:
+    from .legacy import LegacyGateway
 
 __all__ = ["Node", "run_node"]
 
@@ -116,6 +120,7 @@ class Connection:
         self.background: set[asyncio.Task[None]] = set()
         self.peer_state: dict[str, Any] = {}
         self.cut = False
+        self.on_close: list[Callable[[], None]] = []  # cleanups of what others registered
 
     def _full(self, extra: int) -> bool:
         """No room for ``extra`` more bytes (a connection with nothing queued always has)."""
@@ -231,6 +236,8 @@ class Connection:
             for sub in self.subs.values():
                 self.node.service.remove_subscriber(sub)
             self.subs.clear()
+            for cleanup in self.on_close:
+                cleanup()
             for task in list(self.tasks):
                 task.cancel()
             writer.cancel()
@@ -333,12 +340,15 @@ class Connection:
                 return await self.node.strict.serve(op, msgspec.structs.asdict(req))
             case rq.PeerKey():
                 return await peers.serve_key(req.receiver, req.after)
+            case rq.PeerLegacy():
+                op = str(req.__struct_config__.tag)
+                return await self.node.legacy.peer_op(self, op, msgspec.structs.asdict(req))
             case rq.PeerReplicate():
-                dots = parse_dots(req.dots)
-                env = await svc.replica_envelope(req.envelope.to_dict())
+                dots = parse_dots(req.dots) if req.dots else ()
+                env = await svc.parse_replica({"envelope": req.envelope, "kind": req.kind})
                 if any(o != self.peer_state.get("store_id") for o, _ in dots):
                     raise Forbidden("peer.replicate may carry only the sender's own dots")
-                result = await svc.store_replica(env, origin=peer, dots=dots)
+                result = await svc.store_replica(env, origin=peer, dots=dots or None)
                 return {"duplicate": result.duplicate}
             case rq.PeerForward():  # a client write another node does not take
                 return await svc.put(req.envelope.to_dict(), forwarded=True)
@@ -454,6 +464,7 @@ class Node:
         self.registry: NetworkState | None = None
         self.resource_log = RateLimitedLog(log)
         self.outgoing = 0  # bytes of replies queued or waiting, websockets and HTTP together
+        self.legacy: LegacyGateway
         self._reported = False
         self._lock_fd: int | None = None
 
@@ -491,8 +502,13 @@ class Node:
         self.strict = StrictObjects(self)
         self.service.strict_write = self.strict.write
         self.service.strict_sync = self.strict.catch_up
+        from .legacy import LegacyGateway
+
+        self.legacy = LegacyGateway(self)
         lim = self.config.limits
-        app = web.Application(client_max_size=lim.max_message_bytes * 2 + 4096)
+        app = web.Application(
+            client_max_size=max(lim.max_message_bytes * 2, self.config.legacy.max_body_bytes) + 4096
+        )
         http.add_routes(app, self)
         _quiet_resource_errors(asyncio.get_running_loop(), self.resource_log)
         self.gate = Gate(self.config, self.service.metrics, self.resource_log)
@@ -580,6 +596,7 @@ class Node:
                     # placement is rebuilt only on a change, and off the event loop
                     self.peers.update(await asyncio.to_thread(self.peers.view_of, state))
                     self._close_removed_peers()
+                    self.legacy.update_registry(state)
                     self.network_nodes = [
                         {"id": n.id, "uri": n.ws_url, "pubKey": n.pubkey} for n in state.nodes
                     ]
@@ -649,8 +666,11 @@ class Node:
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(
-            compress=False,
-            max_msg_size=self.config.limits.max_message_bytes * 2 + 4096,
+            compress=False,  # peer links carry legacy records too (up to [legacy] max_body_bytes)
+            max_msg_size=max(
+                self.config.limits.max_message_bytes * 2, self.config.legacy.max_body_bytes
+            )
+            + 65536,
             heartbeat=30,
         )
         await ws.prepare(request)
@@ -670,6 +690,7 @@ class Node:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._registry_task
         await self.peers.stop()
+        await self.legacy.aclose()
         for conn in list(self.connections):
             await conn.ws.close(code=1001, message=b"server shutting down")
         if self.runner is not None:

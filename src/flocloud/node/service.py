@@ -24,7 +24,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from flocloud.protocol.cursor import Cursor, Dot
 from flocloud.protocol.envelope import Envelope, parse_unverified
@@ -56,7 +56,28 @@ from .limits import Metrics, WriteBudget
 from .requests import Filter
 from .verify import BatchVerifier
 
-__all__ = ["NodeService", "Subscriber", "parse_filter"]
+__all__ = ["KindRecord", "NodeService", "RecordKind", "Subscriber", "parse_filter"]
+
+
+class KindRecord(Protocol):
+    """A replicated record of a kind other than the flocloud envelope (``kind`` names it)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def receiver(self) -> str: ...
+    def to_wire(self) -> dict[str, Any]: ...
+
+
+class RecordKind(Protocol):
+    """How replication verifies and stores the records of one kind (``NodeService.kinds``)."""
+
+    def parse(self, wire: Any) -> KindRecord: ...
+    async def store_replica(
+        self, rec: Any, origin: str, dots: tuple[Dot, ...] | None
+    ) -> PutResult: ...
 
 
 def parse_filter(d: Filter, max_limit: int, max_bytes: int | None = None) -> MessageFilter:
@@ -78,6 +99,7 @@ def parse_filter(d: Filter, max_limit: int, max_bytes: int | None = None) -> Mes
         newest_first=d.order == "desc",
         include_deleted=d.include_deleted,
         max_bytes=max_bytes,
+        kind=d.kind,
     )
 
 
@@ -90,7 +112,7 @@ class Subscriber:
     deliver: Callable[[Record, bool], None]
 
 
-Replicate = Callable[[Envelope, PutResult], Awaitable[tuple[int, int]]]
+Replicate = Callable[[Any, PutResult], Awaitable[tuple[int, int]]]
 
 
 class NodeService:
@@ -130,6 +152,8 @@ class NodeService:
         # the registry is read and shows this node; client writes need it not False
         self.listed: bool | None = None
         self.registry_id = config.chain.registry
+        # record kinds besides envelopes: replicas verify and store them with these
+        self.kinds: dict[str, RecordKind] = {}
         store.on_commit = self._on_commit
 
     def add_subscriber(self, sub: Subscriber) -> None:
@@ -247,12 +271,24 @@ class NodeService:
         await self.verifier.check(env)
         return env
 
+    async def parse_replica(self, rec: Mapping[str, Any]) -> Envelope | KindRecord:
+        """A replicated record from the wire, verified by the rules of its ``kind``."""
+        kind = rec.get("kind")
+        if kind is None:
+            return await self.replica_envelope(rec.get("envelope"))
+        handler = self.kinds.get(kind) if isinstance(kind, str) else None
+        if handler is None:
+            raise BadFormat(f"unknown record kind {str(kind)[:32]!r}")
+        return handler.parse(rec.get("envelope"))
+
     async def store_replica(
-        self, env: Envelope, origin: str, dots: tuple[Dot, ...] | None = None
+        self, env: Envelope | KindRecord, origin: str, dots: tuple[Dot, ...] | None = None
     ) -> PutResult:
         """Store a write a peer forwarded or we pulled: already accepted by a supernode, so
         only the rules every node must agree on apply (signature, permissions, store).
         ``dots``: the write's dots as the peer holds them (kept verbatim)."""
+        if not isinstance(env, Envelope):
+            return await self.kinds[env.kind].store_replica(env, origin, dots)
         write = parse_write(env.body)
         await self._check_permissions(env, write, client=False)
         result = await self.store.put(env, self.now_ms(), origin=origin, dots=dots, write=write)
@@ -334,6 +370,7 @@ class NodeService:
                 "tag",
                 "note",
                 "encryption-v1",
+                *(["legacy-gateway"] if self.config.legacy.enabled else []),
             ],
             "limits": {
                 "max_message_bytes": lim.max_message_bytes,

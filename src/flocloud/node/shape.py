@@ -32,6 +32,7 @@ class HttpNode(Protocol):
     url: str
     registry: NetworkState | None
     resource_log: RateLimitedLog
+    legacy: Any  # node/legacy.LegacyGateway
     outgoing: int
 
     def client_ip(self, request: web.Request) -> str: ...

@@ -24,6 +24,7 @@ from .keys import PrivateKey
 __all__ = [
     "flocrypto_legacy_digest",
     "is_strict_der",
+    "low_s_der",
     "sign_data",
     "sign_digest",
     "verify_data",
@@ -84,6 +85,22 @@ def verify_digest(pub: bytes, sig: bytes, digest: bytes) -> bool:
     if not lib.secp256k1_ec_pubkey_parse(ctx, pk, pub, len(pub)):
         return False
     return bool(lib.secp256k1_ecdsa_verify(ctx, norm, digest, pk) == 1)
+
+
+def low_s_der(sig: bytes) -> bytes:
+    """The low-S strict-DER form of a DER signature (a signature and its high-S twin give
+    the same bytes); ``sig`` itself when it does not parse."""
+    ctx = GLOBAL_CONTEXT.ctx
+    parsed = ffi.new("secp256k1_ecdsa_signature *")
+    if not is_strict_der(sig) or not lib.secp256k1_ecdsa_signature_parse_der(
+        ctx, parsed, sig, len(sig)
+    ):
+        return sig
+    lib.secp256k1_ecdsa_signature_normalize(ctx, parsed, parsed)
+    out = ffi.new("unsigned char[72]")
+    size = ffi.new("size_t *", 72)
+    lib.secp256k1_ecdsa_signature_serialize_der(ctx, out, size, parsed)
+    return bytes(ffi.buffer(out, size[0]))
 
 
 def verify_data(pub: bytes, sig: bytes, data: bytes) -> bool:

@@ -142,6 +142,26 @@ MIGRATIONS: list[str] = [
     CREATE INDEX messages_receiver_settle ON messages(receiver, id, time, received_ms, fp1, fp2);
     DROP INDEX messages_receiver_id;
     """,
+    # 9: records of another kind (NULL: flocloud envelopes; 'legacy': requests of
+    # the existing FLO cloud's client, flocloud.protocol.legacy) and the rows derived from
+    # legacy records: one per stored write (a second assignment of one request is a shadow),
+    # with the tag/note/edit state that its changes set; the change records by request id
+    """
+    ALTER TABLE messages ADD COLUMN kind TEXT;
+    CREATE TABLE legacy_rows (
+        msg_id TEXT PRIMARY KEY, rid TEXT NOT NULL, receiver TEXT NOT NULL, vc TEXT NOT NULL,
+        shadow INTEGER NOT NULL DEFAULT 0, application TEXT, type TEXT, sender TEXT NOT NULL,
+        comment TEXT, base_log INTEGER NOT NULL, log_time INTEGER NOT NULL,
+        state TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX legacy_rows_vc ON legacy_rows(receiver, vc);
+    CREATE INDEX legacy_rows_log ON legacy_rows(receiver, log_time);
+    CREATE INDEX legacy_rows_rid ON legacy_rows(rid);
+    CREATE TABLE legacy_changes (
+        msg_id TEXT PRIMARY KEY, rid TEXT NOT NULL, target TEXT NOT NULL
+    );
+    CREATE INDEX legacy_changes_rid ON legacy_changes(rid);
+    """,
 ]
 
 

@@ -49,6 +49,9 @@ def filter_sql(f: MessageFilter) -> tuple[str, list[Any]]:
         args.extend(f.ids)
     if not f.include_deleted:
         where.append("m.deleted=0")
+    if f.kind != "*":  # one kind of record at a time: legacy rows never pass as native
+        where.append("m.kind IS ?")
+        args.append(f.kind)
     return (" AND ".join(where) or "1"), args
 
 

@@ -9,6 +9,9 @@ Invariants owned here (every implementation keeps them):
   the receiver) and stored verbatim by every replica. The clients' cursor is a set of dots:
   ``query(after=cursor)`` returns the receiver's writes the cursor does not cover, on any
   replica, and the cursor that covers them too.
+- Records of another ``kind`` (``legacy``: the existing FLO cloud's writes) are stored
+  verbatim in the same log, with dots and fingerprints, and never answer a query for
+  another kind.
 - A write's future resolves only after its transaction has committed; a write whose
   transaction failed is never visible.
 - The same message id twice is a no-op that returns the original ``seq`` (``duplicate``).
@@ -22,6 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+
+import orjson
 
 from flocloud.protocol.cursor import Cursor, Dot
 from flocloud.protocol.envelope import Envelope
@@ -62,8 +67,12 @@ class Record:
     note: str | None = None
     origin: str | None = None  # the peer that forwarded it here (None: a client)
     dots: tuple[Dot, ...] = ()
+    kind: str | None = None  # None: a flocloud envelope; "legacy": flocloud.protocol.legacy
 
     def to_wire(self) -> dict[str, Any]:
+        if self.kind is not None:  # the record of its kind, with "kind" to parse it by
+            return {"id": self.id, "dots": [list(d) for d in self.dots], "kind": self.kind,
+                    "envelope": orjson.loads(self.body), "received_ms": self.received_ms}  # fmt: skip
         return {
             "id": self.id,
             "dots": [list(d) for d in self.dots],
@@ -92,11 +101,13 @@ class MessageFilter:
     newest_first: bool = False
     include_deleted: bool = False
     max_bytes: int | None = None  # a page also stops before its bodies pass this size
+    kind: str | None = None  # records of one kind (None: flocloud envelopes); "*": all
 
     def matches(self, rec: Record, comment: str | None) -> bool:
         """For live subscriptions: does a just-committed record match (cursor aside)?"""
         return (
             rec.receiver == self.receiver
+            and (self.kind == "*" or rec.kind == self.kind)
             and (self.application is None or rec.application == self.application)
             and (self.type is None or rec.type == self.type)
             and (self.sender is None or rec.sender == self.sender)
