@@ -168,3 +168,21 @@ def test_live_mainnet_registry() -> None:
     assert all("://" not in n["uri"] for n in state["nodes"])  # bare URIs: TLS
     assert state["apps"] and all(a["admin"].startswith("F") for a in state["apps"])
     assert state["epoch"]["height"] > 0
+
+
+def test_publish_dry_run_and_the_mainnet_prompt() -> None:
+    """`--dry-run` prints the floData and sends nothing (no explorer is even asked); on
+    mainnet a publish without `--yes` and without a terminal is refused before any read."""
+    from flocloud.protocol.keys import PrivateKey
+    from flocloud.protocol.params import MAINNET
+
+    key = PrivateKey(bytes(31) + b"\x07", MAINNET)
+    node = PrivateKey(bytes(31) + b"\x08", MAINNET)
+    args = ("chain", "publish", "--network", "mainnet", "--explorer", "http://127.0.0.1:9",
+            "--wif", key.to_wif(), "--add-node", node.address, node.pubkey_hex, "sn.example:443")  # fmt: skip
+    dry = json.loads(run(*args, "--dry-run", "--json").stdout)
+    assert dry["sender"] == key.address and dry["network"] == "mainnet"
+    entry = json.loads(dry["floData"][0])["SuperNodeStorage"]["newNodes"][node.address]
+    assert entry == {"pubKey": node.pubkey_hex.upper(), "uri": "sn.example:443"}
+    refused = run(*args, check=False)
+    assert refused.returncode == 2 and "--yes" in refused.stderr

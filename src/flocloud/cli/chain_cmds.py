@@ -10,13 +10,14 @@ FLO cloud's registry through its public explorers.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import click
 import orjson
 
-from flocloud.protocol.errors import ExplorerError
+from flocloud.protocol.errors import ExplorerError, FlocloudError
 from flocloud.protocol.params import network_by_name
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -59,14 +60,34 @@ def chain_options(fn: F) -> F:
     return fn
 
 
+def _local_source(network: str) -> Any:
+    """On regtest without ``--explorer``: the network of ``.devnet/devnet.json`` or of the
+    default client profile (``flocloud.client.profiles``), else None."""
+    if network != "regtest":
+        return None
+    from flocloud.client.profiles import find_chain_source
+
+    try:
+        return find_chain_source(network="regtest")
+    except FlocloudError:
+        return None
+
+
 def explorer_list(explorers: tuple[str, ...], kind: str, network: str) -> list[tuple[str, str]]:
-    """``(kind, url)`` pairs from ``--explorer`` values, else from the network's preset."""
+    """``(kind, url)`` pairs from ``--explorer`` values, else the devnet's or the profile's
+    (regtest), else the network's preset."""
     from flocloud.chain.networks import parse_explorers, preset
 
     try:
-        return parse_explorers(explorers, kind) or list(preset(network).explorers)
+        given = parse_explorers(explorers, kind)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--explorer") from None
+    if given:
+        return given
+    local = _local_source(network)
+    if local is not None and local.explorer:
+        return [(local.kind, e) for e in local.all_explorers]
+    return list(preset(network).explorers)
 
 
 def make_readers(pairs: list[tuple[str, str]], timeout: float) -> list[Any]:
@@ -79,7 +100,8 @@ def make_readers(pairs: list[tuple[str, str]], timeout: float) -> list[Any]:
 def registry_id(registry: str | None, network: str) -> str:
     from flocloud.chain.networks import preset
 
-    found = registry or preset(network).registry
+    local = None if registry else _local_source(network)
+    found = registry or (local.registry if local is not None else "") or preset(network).registry
     if not found:
         raise click.UsageError(f"no known registry on {network}: pass --registry")
     return found
@@ -100,6 +122,12 @@ def run_chain(coro: Awaitable[T], timeout: float) -> T:
 
 def publish_options(fn: F) -> F:
     fn = click.option("--json", "as_json", is_flag=True)(fn)
+    fn = click.option(
+        "--dry-run", is_flag=True, help="Print the floData it would publish; send nothing."
+    )(fn)
+    fn = click.option(
+        "--yes", is_flag=True, help="Publish on mainnet without asking (real FLO is spent)."
+    )(fn)
     return click.option("--fee-rate", type=float, default=1.0, show_default=True, help="sat/byte")(
         fn
     )
@@ -193,6 +221,8 @@ def _publish(
     payloads: list[bytes],
     fee_rate: float,
     as_json: bool,
+    dry_run: bool = False,
+    yes: bool = False,
 ) -> None:
     from flocloud.chain.publisher import Publisher
     from flocloud.protocol.keys import PrivateKey
@@ -200,6 +230,30 @@ def _publish(
     key = PrivateKey.from_wif(wif, network_by_name(network))
     if not payloads:
         raise click.UsageError("nothing to publish: give at least one change")
+    if dry_run:  # what would be published, and by whom: nothing leaves this machine
+        doc = {"sender": key.address, "network": network,
+               "floData": [p.decode() for p in payloads]}  # fmt: skip
+        if as_json:
+            click.echo(orjson.dumps(doc).decode())
+        else:
+            for p in payloads:
+                click.echo(p.decode())
+            click.echo(
+                f"dry run: {len(payloads)} transaction(s) from {key.address} on {network}; "
+                "nothing was sent",
+                err=True,
+            )
+        return
+    if network == "mainnet" and not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError(
+                "publishing on mainnet spends real FLO: pass --yes (or run it on a terminal)"
+            )
+        click.confirm(
+            f"publish {len(payloads)} transaction(s) from {key.address} on mainnet, "
+            "spending real FLO?",
+            abort=True,
+        )
     pairs = explorer_list(explorers, explorer_kind, network)
 
     async def main() -> list[str]:
@@ -255,6 +309,8 @@ def publish(
     remove_app: tuple[str, ...],
     fee_rate: float,
     as_json: bool,
+    dry_run: bool,
+    yes: bool,
 ) -> None:
     """Publish a registry update as floData (split over several txs when large).
 
@@ -282,7 +338,9 @@ def publish(
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    _publish(explorers, explorer_kind, network, timeout, wif, payloads, fee_rate, as_json)
+    _publish(
+        explorers, explorer_kind, network, timeout, wif, payloads, fee_rate, as_json, dry_run, yes
+    )
 
 
 @chain_group.command()
@@ -318,6 +376,8 @@ def admin(
     strict_objects: tuple[str, ...],
     fee_rate: float,
     as_json: bool,
+    dry_run: bool,
+    yes: bool,
 ) -> None:
     """Publish APP's sub-admins, trusted IDs and settings from its admin's own address."""
     from flocloud.chain.registry import make_admin_update
@@ -338,4 +398,6 @@ def admin(
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    _publish(explorers, explorer_kind, network, timeout, wif, payloads, fee_rate, as_json)
+    _publish(
+        explorers, explorer_kind, network, timeout, wif, payloads, fee_rate, as_json, dry_run, yes
+    )

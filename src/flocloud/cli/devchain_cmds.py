@@ -17,6 +17,19 @@ from flocloud.protocol.errors import ExplorerError
 DEFAULT_URL = "http://127.0.0.1:18080"
 
 
+def default_url() -> str:
+    """The dev chain of ``.devnet/devnet.json`` when there is one, else the default port."""
+    from flocloud.client.profiles import devnet_dir, read_devnet
+    from flocloud.protocol.errors import FlocloudError
+
+    try:
+        doc = read_devnet(devnet_dir())
+    except FlocloudError:
+        doc = None
+    url = (doc or {}).get("chain", {}).get("url") if isinstance(doc, dict) else None
+    return str(url) if url else DEFAULT_URL
+
+
 async def _post(url: str, path: str, body: dict[str, Any]) -> Any:
     try:
         async with (
@@ -84,7 +97,12 @@ def run(
 @click.argument("address")
 @click.option("--amount", default="10", show_default=True, help="FLO to send.")
 @click.option("--mine", is_flag=True, help="Mine a block right away.")
-@click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FLOCLOUD_EXPLORER")
+@click.option(
+    "--url",
+    default=default_url,
+    show_default=".devnet's chain, else " + DEFAULT_URL,
+    envvar="FLOCLOUD_EXPLORER",
+)
 def faucet(address: str, amount: str, mine: bool, url: str) -> None:
     """Fund ADDRESS from the dev chain's faucet."""
     doc = asyncio.run(
@@ -95,7 +113,12 @@ def faucet(address: str, amount: str, mine: bool, url: str) -> None:
 
 @devchain_group.command()
 @click.option("--blocks", type=int, default=1, show_default=True)
-@click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FLOCLOUD_EXPLORER")
+@click.option(
+    "--url",
+    default=default_url,
+    show_default=".devnet's chain, else " + DEFAULT_URL,
+    envvar="FLOCLOUD_EXPLORER",
+)
 def mine(blocks: int, url: str) -> None:
     """Mine blocks now."""
     doc = asyncio.run(_post(url, "/api/mine", {"blocks": blocks}))
@@ -110,7 +133,12 @@ def mine(blocks: int, url: str) -> None:
 @click.option(
     "--drop", is_flag=True, help="Discard the replaced blocks' transactions (default: re-mine)."
 )
-@click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FLOCLOUD_EXPLORER")
+@click.option(
+    "--url",
+    default=default_url,
+    show_default=".devnet's chain, else " + DEFAULT_URL,
+    envvar="FLOCLOUD_EXPLORER",
+)
 def reorg(depth: int, blocks: int | None, drop: bool, url: str) -> None:
     """Reorganise: invalidate the newest DEPTH blocks, then mine a competing branch."""
 
@@ -130,7 +158,12 @@ def reorg(depth: int, blocks: int | None, drop: bool, url: str) -> None:
 @devchain_group.command()
 @click.argument("height", type=int)
 @click.option("--drop", is_flag=True, help="Discard their transactions (default: to mempool).")
-@click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FLOCLOUD_EXPLORER")
+@click.option(
+    "--url",
+    default=default_url,
+    show_default=".devnet's chain, else " + DEFAULT_URL,
+    envvar="FLOCLOUD_EXPLORER",
+)
 def invalidate(height: int, drop: bool, url: str) -> None:
     """Disconnect blocks HEIGHT..tip (as Flo Core's invalidateblock)."""
     doc = asyncio.run(_post(url, "/api/invalidate", {"height": height, "drop": drop}))
@@ -138,7 +171,12 @@ def invalidate(height: int, drop: bool, url: str) -> None:
 
 
 @devchain_group.command()
-@click.option("--url", default=DEFAULT_URL, show_default=True, envvar="FLOCLOUD_EXPLORER")
+@click.option(
+    "--url",
+    default=default_url,
+    show_default=".devnet's chain, else " + DEFAULT_URL,
+    envvar="FLOCLOUD_EXPLORER",
+)
 @click.option("--json", "as_json", is_flag=True)
 def status(url: str, as_json: bool) -> None:
     """Height, mempool size and faucet address of a running dev chain."""
