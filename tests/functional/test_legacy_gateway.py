@@ -29,7 +29,12 @@ from legacy_client import (
 )
 from legacy_net import LegacyNetwork, running_legacy_network
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [
+    pytest.mark.timeout(300),
+    # the test client's TLS sockets are sometimes collected a test later than they close
+    # (aiohttp over ssl): a leak of the harness, reported in the stop note, not of the node
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
 
 ROW_KEYS = [
     "vectorClock", "senderID", "receiverID", "application", "type", "time", "pubKey",

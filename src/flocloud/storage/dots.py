@@ -28,6 +28,7 @@ __all__ = [
     "assign_dot",
     "dots_text",
     "first_undelivered",
+    "held_cursor",
     "merge_dots",
     "parse_dots_text",
     "uncovered",
@@ -149,6 +150,13 @@ def first_undelivered(
         if msg_id not in delivered:
             return int(counter)
     return None
+
+
+def held_cursor(db: sqlite3.Connection, receiver: str) -> Cursor:
+    """A cursor that covers every dot of ``receiver`` held here: what a peer need not send
+    back when this node asks for what it lacks (``peer.key``)."""
+    rows = db.execute("SELECT origin, counter FROM dots WHERE receiver=?", (receiver,))
+    return Cursor().add((str(o), int(c)) for o, c in rows)
 
 
 def walk(

@@ -38,7 +38,7 @@ from typing import Any
 import jsonschema
 import orjson
 
-from flocloud.protocol.cursor import Dot
+from flocloud.protocol.cursor import Cursor, Dot
 from flocloud.protocol.envelope import Envelope
 from flocloud.protocol.errors import (
     BadFormat,
@@ -59,7 +59,7 @@ from flocloud.protocol.writes import (
 )
 
 from . import objects
-from .dots import assign_dot, dots_text, merge_dots, parse_dots_text
+from .dots import assign_dot, dots_text, held_cursor, merge_dots, parse_dots_text
 from .legacy_tables import drop_legacy
 from .migrations import migrate
 from .objects import ObjectChange, ObjectState
@@ -608,6 +608,11 @@ class SqliteStore:
             return [r[0] for r in rows]
 
         result: list[str] = await self._read(run)
+        return result
+
+    async def held_cursor(self, receiver: str) -> Cursor:
+        """A cursor covering every dot of ``receiver`` held here (``dots.held_cursor``)."""
+        result: Cursor = await self._read(lambda db: held_cursor(db, receiver))
         return result
 
     async def receiver_items(

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from flocloud.protocol.cursor import Cursor, Dot
+from flocloud.protocol.cursor import Dot
 from flocloud.protocol.errors import (
     BadFormat,
     FlocloudError,
@@ -197,6 +197,7 @@ class LegacyService:
     async def accept(self, req: Request) -> tuple[Row, bool]:
         """Store here (assigning), forward to the replicas; the row and whether W committed."""
         svc = self.node.service
+        await self._catch_up(req.receiver)  # a replay must find the first assignment
         acc = await self.store.accept(
             req, self.now_ms(), quota_bytes=svc.config.limits.quota_bytes_per_id, check=self.check
         )
@@ -225,9 +226,15 @@ class LegacyService:
         """Answer from this replica after taking what the inbox's other live replicas hold
         and this one lacks (a write acked by W of N may not have reached it yet): the
         existing client expects every node to answer alike."""
-        if self.node.service.pull_key is not None:
-            await self.node.service.pull_key(q.receiver, Cursor())
+        await self._catch_up(q.receiver)
         return await self.store.query(q, self.config.query_max_rows)
+
+    async def _catch_up(self, receiver: str) -> None:
+        """Take what the inbox's other live replicas hold and this one lacks (a write acked
+        by W of N may not have reached it yet): only the difference travels."""
+        svc = self.node.service
+        if svc.pull_key is not None:
+            await svc.pull_key(receiver, await svc.store.held_cursor(receiver))
 
     def serves_here(self, receiver: str) -> bool:
         return not self._replicas_elsewhere(receiver)
