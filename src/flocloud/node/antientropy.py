@@ -17,7 +17,8 @@ Invariants owned here:
   writes; and only after the registry has been stable for ``handoff_grace_seconds``.
   Writes that arrive meanwhile stay until a later round confirms them too. Each round
   takes the next ``max_keys`` foreign keys after where the last one stopped (round-robin,
-  ``handoff_batch``), so keys that cannot be confirmed yet do not starve the others.
+  ``SharedDigests.next_foreign``), so keys that cannot be confirmed yet do not starve
+  the others.
 - Tombstones are ordinary writes, so they travel the same way; they are never purged.
 - Cost: a round starts with one comparison per peer of the fingerprint of everything the
   two share (``flocloud.replication.shared``, kept up to date write by write), so equal
@@ -28,7 +29,6 @@ Invariants owned here:
 from __future__ import annotations
 
 import asyncio
-import bisect
 import functools
 import logging
 from typing import TYPE_CHECKING, Any
@@ -45,7 +45,7 @@ from .context import PeerNet
 
 KeyDigest = tuple[str, str, Fingerprint]  # receiver, key position, fingerprint
 
-__all__ = ["AntiEntropy", "handoff_batch"]
+__all__ = ["AntiEntropy"]
 
 log = logging.getLogger("flocloud.node.antientropy")
 
@@ -67,13 +67,6 @@ def _ranges(value: Any) -> list[tuple[str, Fingerprint]]:
             raise BadFormat("a range is [prefix, [count, s1, s2]] with a short prefix")
         out.append((item[0], fp))
     return out
-
-
-def handoff_batch(keys: list[str], after: str | None, limit: int) -> list[str]:
-    """The next ``limit`` of ``keys`` (sorted) after ``after``, wrapping around."""
-    start = bisect.bisect_right(keys, after) if after is not None else 0
-    batch = keys[start : start + limit]
-    return batch + keys[: min(limit - len(batch), start)]
 
 
 class AntiEntropy:
