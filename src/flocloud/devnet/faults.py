@@ -10,8 +10,9 @@ Invariants owned here:
 - The faults come from ``random.Random(seed)``: the same seed draws the same faults (the
   processes' timing still varies; the result checked does not depend on it).
 - After the fault phase everything is healed and restarted, and the run waits until the
-  replicas of every key written agree (their digests); ``lost`` lists acknowledged writes
-  missing from any replica of their key: it must be empty.
+  replicas of every key written agree on their whole state (digests, then every record
+  field: ``Network.wait_converged``); ``lost`` lists acknowledged writes missing from any
+  replica of their key: it must be empty.
 """
 
 from __future__ import annotations

@@ -494,15 +494,15 @@ class Network:
         wanted = members.replicas(key_id)
         return [n for n in active if n.id in wanted]
 
-    async def records_on(self, node: NodeProcess, receiver: str) -> dict[str, bool]:
-        """What a node holds for ``receiver``: message id -> deleted (its replica digest)."""
+    async def _all_records(self, node: NodeProcess, receiver: str) -> list[dict[str, Any]]:
+        """Every record a node holds for ``receiver`` (tombstoned ones too), by cursor."""
         from flocloud.client.connection import NodeConnection
 
         async with aiohttp.ClientSession() as session:
             conn = NodeConnection(node.ws_url, session, timeout=5)
             await conn.connect()
             try:
-                out: dict[str, bool] = {}
+                out: list[dict[str, Any]] = []
                 after = ""
                 while True:
                     filt = {
@@ -512,12 +512,30 @@ class Network:
                         "include_deleted": True,
                     }
                     page = await conn.request("query", filter=filt)
-                    out.update({m["id"]: m["deleted"] for m in page["messages"]})
+                    out.extend(page["messages"])
                     if not page["more"]:
                         return out
                     after = page["next"]
             finally:
                 await conn.close()
+
+    async def records_on(self, node: NodeProcess, receiver: str) -> dict[str, bool]:
+        """What a node holds for ``receiver``: message id -> deleted."""
+        return {m["id"]: m["deleted"] for m in await self._all_records(node, receiver)}
+
+    async def state_on(self, node: NodeProcess, receiver: str) -> dict[str, Any]:
+        """Everything replicas of ``receiver`` must agree on, per message id: dots,
+        deleted, tags, note (and the signed envelope itself)."""
+        return {
+            m["id"]: (
+                sorted(map(tuple, m["dots"])),
+                m["deleted"],
+                m["tags"],
+                m["note"],
+                m["envelope"],
+            )
+            for m in await self._all_records(node, receiver)
+        }
 
     async def objects_on(self, app: str, name: str) -> dict[str, tuple[str, Any]]:
         """Each running replica's ``(version, value)`` of an object (``("0", None)`` when
@@ -584,18 +602,23 @@ class Network:
             await probe.aclose()
 
     async def wait_converged(self, receivers: list[str], timeout: float = 30.0) -> None:
-        """Wait until every running replica of each receiver holds the same set of
-        messages: their key digests (``GET /api/digest/<receiver>``) are equal."""
+        """Wait until every running replica of each receiver holds the same state: equal
+        key digests (``GET /api/digest/<receiver>``, which cover ids and dots) and, then,
+        equal records on every field replicas must agree on (``state_on``): a digest
+        match with any other difference is not convergence."""
 
         async def converged() -> bool:
             async with aiohttp.ClientSession() as session:
                 for r in receivers:
+                    running = [n for n in self.replicas(r) if n.running]
                     digests = []
-                    for n in self.replicas(r):
-                        if n.running:
-                            async with session.get(f"{n.url}/api/digest/{r}") as resp:
-                                digests.append((await resp.json())["fingerprint"])
+                    for n in running:
+                        async with session.get(f"{n.url}/api/digest/{r}") as resp:
+                            digests.append((await resp.json())["fingerprint"])
                     if any(d != digests[0] for d in digests):
+                        return False
+                    states = [await self.state_on(n, r) for n in running]
+                    if any(st != states[0] for st in states):
                         return False
             return True
 
