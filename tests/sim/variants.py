@@ -51,7 +51,7 @@ class GapStore(MemoryStore):
         out = a.cursor
         for origin in out.origins():
             out = out.add((origin, c) for c in range(out.frontier(origin) + 1, out.top(origin)))
-        return Answer(a.records, a.more, out, a.behind)
+        return Answer(a.records, a.more, out, a.lacking)
 
 
 class LocalNumbers(MemoryStore):
@@ -70,6 +70,7 @@ def below_w() -> Rules:
 VARIANTS: dict[str, Callable[[], Rules]] = {
     "skip-lower": lambda: Rules(subscription=lambda c: SkipLowerSubscription(c, max_buffer=64)),
     "ok-below-w": below_w,
+    "answer-behind": lambda: Rules(fetch_lacking=False),
     "cursor-gaps": lambda: Rules(store=GapStore),
     "local-numbers": lambda: Rules(store=LocalNumbers),
     "no-dot-check": lambda: Rules(check_dots=False),
