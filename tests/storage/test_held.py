@@ -132,7 +132,9 @@ async def test_held_cursor_equals_a_fresh_scan(tmp_path: Path) -> None:
         rnd = random.Random(seed)
         store = await SqliteStore.open(tmp_path / f"{seed}.sqlite3")
         if small:
-            store.held = HeldCursors(max_inboxes=2, max_runs=12)
+            store.held = HeldCursors(
+                max_inboxes=2, max_runs=12, max_entry_runs=8, max_batch_changes=3
+            )
         legacy = LegacyStore(store)
         for n in range(150):
             await random_step(rnd, store, legacy, n)

@@ -22,8 +22,12 @@ Invariants owned here:
   snapshot already held is harmless (adding a held dot, removing an absent one). The
   writer applies each batch before it starts the next, so at most one committed batch is
   not yet applied when a snapshot is taken.
-- Memory is bounded: at most ``max_inboxes`` entries and ``max_runs`` runs in all (the
-  least recently used go first); an inbox with more runs than that is not kept.
+- Memory and the event loop's share are bounded: at most ``max_inboxes`` entries and
+  ``max_runs`` runs in all (the least recently used go first); an inbox with more than
+  ``max_entry_runs`` runs is not kept (each request reads it, off the loop, as before),
+  and a batch that changes more than ``max_batch_changes`` dots of a kept inbox (a
+  hand-off dropping it) evicts it instead of moving it. Builds read and compute the
+  cursor on a reader thread; the writer applies a batch under the lock in O(changes).
 - The entries belong to one ``SqliteStore`` object: a replaced store (a new data
   directory, a restart) starts with none.
 """
@@ -72,18 +76,6 @@ def take_log(db: sqlite3.Connection) -> list[Change]:
     if changes:
         db.execute("DELETE FROM dot_log")
     return changes
-
-
-def _read_runs(receiver: str) -> Callable[[sqlite3.Connection], tuple[dict[str, Runs], int]]:
-    def run(db: sqlite3.Connection) -> tuple[dict[str, Runs], int]:
-        return runs_of(
-            db.execute(
-                "SELECT origin, counter FROM dots WHERE receiver=? ORDER BY origin, counter",
-                (receiver,),
-            )
-        )
-
-    return run
 
 
 @dataclass(slots=True)
@@ -192,6 +184,24 @@ class _Entry:
         return self.cursor
 
 
+def _read_entry(receiver: str) -> Callable[[sqlite3.Connection], _Entry]:
+    """On a reader's connection: the inbox's runs and their cursor (off the event loop)."""
+
+    def run(db: sqlite3.Connection) -> _Entry:
+        e = _Entry(
+            *runs_of(
+                db.execute(
+                    "SELECT origin, counter FROM dots WHERE receiver=? ORDER BY origin, counter",
+                    (receiver,),
+                )
+            )
+        )
+        e.get()
+        return e
+
+    return run
+
+
 @dataclass(frozen=True, slots=True)
 class Build:
     """A lazy build in progress (``HeldCursors.begin``)."""
@@ -204,9 +214,17 @@ class HeldCursors:
     """See the module docstring. ``committed`` runs on the store's writer thread; the other
     methods on the event loop (or any thread: a lock guards the entries)."""
 
-    def __init__(self, max_inboxes: int = 4096, max_runs: int = 1 << 18) -> None:
+    def __init__(
+        self,
+        max_inboxes: int = 4096,
+        max_runs: int = 1 << 18,
+        max_entry_runs: int = 4096,
+        max_batch_changes: int = 1024,
+    ) -> None:
         self.max_inboxes = max_inboxes
-        self.max_runs = max_runs
+        self.max_runs = max_runs  # in all entries
+        self.max_entry_runs = max_entry_runs  # an inbox with more is read each time
+        self.max_batch_changes = max_batch_changes  # more in one batch: evicted, not moved
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._runs = 0
@@ -240,11 +258,11 @@ class HeldCursors:
             return cursor
         build = self.begin(receiver)
         try:
-            got: tuple[dict[str, Runs], int] = await read(_read_runs(receiver))
+            entry: _Entry = await read(_read_entry(receiver))
         except BaseException:
             self.abandon(build)
             raise
-        return self.install(build, *got)
+        return self.install(build, entry)
 
     def begin(self, receiver: str) -> Build:
         """Before the read that builds ``receiver``'s entry."""
@@ -253,10 +271,9 @@ class HeldCursors:
             b[0] += 1
             return Build(receiver, self._applied)
 
-    def install(self, build: Build, origins: dict[str, Runs], runs: int) -> Cursor:
+    def install(self, build: Build, e: _Entry) -> Cursor:
         """After the read: its cursor, and the entry kept unless a batch touched the inbox
         meanwhile (see the module docstring)."""
-        e = _Entry(origins, runs)
         cursor = e.get()
         with self._lock:
             b = self._building[build.receiver]
@@ -264,12 +281,12 @@ class HeldCursors:
             b[0] -= 1
             if not b[0]:
                 del self._building[build.receiver]
-            if fresh and runs <= self.max_runs:
+            if fresh and e.runs <= min(self.max_runs, self.max_entry_runs):
                 old = self._entries.pop(build.receiver, None)
                 if old is not None:
                     self._runs -= old.runs
                 self._entries[build.receiver] = e
-                self._runs += runs
+                self._runs += e.runs
                 self._evict()
         return cursor
 
@@ -290,18 +307,24 @@ class HeldCursors:
 
     def committed(self, changes: list[Change]) -> None:
         """A batch committed with these changes to ``dots``, in the order made."""
+        by: dict[str, list[Change]] = {}
+        for c in changes:
+            by.setdefault(c[1], []).append(c)
         with self._lock:
             self._applied += 1
-            if not changes:
-                return
-            touched: set[str] = set()
-            for gone, receiver, origin, counter in changes:
-                touched.add(receiver)
+            for receiver, mine in by.items():
+                b = self._building.get(receiver)
+                if b is not None:
+                    b[1] = self._applied
                 e = self._entries.get(receiver)
-                if e is not None:
-                    self._runs += e.apply(gone, origin, counter)
-            for receiver in touched & self._building.keys():
-                self._building[receiver][1] = self._applied
+                if e is None:
+                    continue
+                if len(mine) <= self.max_batch_changes:
+                    for gone, _, origin, counter in mine:
+                        self._runs += e.apply(gone, origin, counter)
+                if len(mine) > self.max_batch_changes or e.runs > self.max_entry_runs:
+                    del self._entries[receiver]  # built again on next use, off the loop
+                    self._runs -= e.runs
             self._evict()
 
     def clear(self) -> None:
