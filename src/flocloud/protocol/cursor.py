@@ -86,6 +86,17 @@ class _Entry:
     extras: frozenset[int]
 
 
+@dataclass(slots=True)
+class _Runs:
+    """One origin of ``Cursor.of_runs`` as it folds: the runs above the frontier (the
+    lowest last) and how many counters they hold."""
+
+    origin: str
+    frontier: int
+    above: list[tuple[int, int]]
+    n: int
+
+
 @dataclass(frozen=True, slots=True)
 class Cursor:
     """An immutable cursor; ``Cursor()`` is the empty one (covers nothing)."""
@@ -180,6 +191,46 @@ class Cursor:
             nf = max(e.frontier, f)
             m[o] = _Entry(nf, frozenset(c for c in (e.extras | set(x)) if c > nf))
         return self._build(m)
+
+    @classmethod
+    def of_runs(cls, runs: Mapping[str, Iterable[tuple[int, int]]]) -> Cursor:
+        """The cursor ``Cursor().add(dots)`` gives for the dots in ``runs`` (per origin,
+        sorted ``(first, last)`` runs of counters >= 1), computed from the runs: the cost
+        grows with the runs, not with the counters they cover. ``fold`` is followed step
+        by step: each step moves the frontier of the first origin with the most
+        exceptions over its lowest run of them."""
+        entries: list[_Runs] = []
+        total = 0
+        for origin in sorted(runs):
+            merged: list[tuple[int, int]] = []
+            for a, b in runs[origin]:
+                if merged and a <= merged[-1][1] + 1:
+                    merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+                else:
+                    merged.append((a, b))
+            if not merged:
+                continue
+            frontier = merged.pop(0)[1] if merged[0][0] == 1 else 0
+            e = _Runs(origin, frontier, merged[::-1], sum(b - a + 1 for a, b in merged))
+            total += e.n
+            entries.append(e)
+        if total > MAX_EXTRAS or len(entries) > MAX_ORIGINS:
+            while total > MAX_EXTRAS:
+                e = entries[max(range(len(entries)), key=lambda i: entries[i].n)]
+                a, b = e.above.pop()  # its lowest run: the frontier jumps over it
+                e.frontier, e.n, total = b, e.n - (b - a + 1), total - (b - a + 1)
+            entries.sort(key=lambda e: -e.frontier)
+            entries = sorted(entries[:MAX_ORIGINS], key=lambda e: e.origin)
+        return cls(
+            tuple(
+                (
+                    e.origin,
+                    e.frontier,
+                    tuple(c for a, b in reversed(e.above) for c in range(a, b + 1)),
+                )
+                for e in entries
+            )
+        )
 
     def fold(self) -> Cursor:
         """Bound the size: beyond ``MAX_EXTRAS`` exceptions, an origin's frontier jumps to

@@ -63,12 +63,12 @@ from .dots import (
     assign_dot,
     dots_text,
     dropped_dots,
-    held_cursor,
     holding,
     lacking_dots,
     merge_dots,
     parse_dots_text,
 )
+from .held import LOG_SQL, HeldCursors
 from .legacy_tables import drop_legacy
 from .migrations import migrate
 from .objects import ObjectChange, ObjectState
@@ -119,6 +119,7 @@ class SqliteStore:
         self.writes = 0
         self.on_commit: Callable[[list[tuple[Record, str | None]]], None] | None = None
         self._store_id: str | None = None
+        self.held = HeldCursors()  # the dots held per inbox (legacy catch-up's cursor)
 
     @classmethod
     async def open(cls, path: Path, *, synchronous: str = "NORMAL") -> SqliteStore:
@@ -150,6 +151,7 @@ class SqliteStore:
             db.execute("BEGIN IMMEDIATE")
             objects.refold_unfolded(db)
             db.execute("COMMIT")
+            db.executescript(LOG_SQL)
         except sqlite3.Error as exc:
             raise Unavailable(f"cannot open the store {self.path}: {exc}") from None
         self._writer = threading.Thread(
@@ -163,6 +165,7 @@ class SqliteStore:
             await asyncio.to_thread(self._writer.join)
             self._writer = None
         self._readers.shutdown(wait=True)
+        self.held.clear()
 
     # -- the writer ---------------------------------------------------------------------
 
@@ -212,7 +215,7 @@ class SqliteStore:
                     db.execute(f"ROLLBACK TO w{n}")
                     db.execute(f"RELEASE w{n}")
                     results.append((fut, False, Unavailable(f"store error: {exc}")))
-            db.execute("COMMIT")
+            self.held.commit(db)  # COMMIT, then the held dots move (storage/held.py)
             self.commits += 1
             self.writes += len(batch)
         except sqlite3.Error as exc:
@@ -569,9 +572,8 @@ class SqliteStore:
         return result
 
     async def held_cursor(self, receiver: str) -> Cursor:
-        """A cursor covering every dot of ``receiver`` held here (``dots.held_cursor``)."""
-        result: Cursor = await self._read(lambda db: held_cursor(db, receiver))
-        return result
+        """A cursor covering every dot of ``receiver`` held here (``storage/held.py``)."""
+        return await self.held.cursor(receiver, self._read)
 
     async def receiver_items(
         self, receiver: str, prefix: str = "", max_time: int | None = None
