@@ -4,7 +4,7 @@
         [--minutes 14] [--every 50] [--every-seconds 10]
 
 Each failing seed prints the one-line command that replays it. A progress line (seeds
-done / total, failures, acked writes, acked writes lost, E1 duplicates, events, elapsed,
+done / total, failures, acked writes, acked writes lost, excused duplicates, events, elapsed,
 rate, ETA) is printed and flushed every ``--every`` seeds or ``--every-seconds``, whichever
 comes first. Writes ``bench/results/sim_soak.json`` (seeds run, failures, events and time).
 
@@ -42,8 +42,10 @@ class Tally:
 
     done: int = 0
     failed: list[int] = field(default_factory=list)
-    known: list[int] = field(default_factory=list)  # seeds with the open E1 duplicate
-    duplicates: int = 0  # E1 duplicates seen (``Result.known`` entries)
+    known: list[int] = field(
+        default_factory=list
+    )  # seeds with an excused duplicate (a dot's store left)
+    duplicates: int = 0  # excused duplicates seen (``Result.known`` entries)
     lost: int = 0  # acked writes missing on a replica after the heal (must be 0)
     acked: int = 0
     events: int = 0
@@ -74,7 +76,7 @@ def progress(t: Tally, total: int, took: float) -> str:
     eta = _clock((total - t.done) / rate) if rate > 0 else "?"
     return (
         f"[{t.done}/{total} seeds {t.done / total:.0%}] failed {len(t.failed)}, "
-        f"acked {t.acked}, lost {t.lost}, E1 duplicates {t.duplicates} "
+        f"acked {t.acked}, lost {t.lost}, excused duplicates {t.duplicates} "
         f"({len(t.known)} seeds), events {t.events}, {_clock(took)} elapsed, "
         f"{rate:.1f} seeds/s, ETA {eta}"
     )
@@ -128,8 +130,8 @@ def main() -> int:
         )
     per_seed = f"{took / t.done * 1000:.0f} ms per seed" if t.done else "no seed completed"
     print(
-        f"{t.done} seeds, {len(t.failed)} failed, {len(t.known)} with the open two-dot "
-        f"duplicate ({t.duplicates} duplicates), {t.acked} writes acked, {t.lost} acked "
+        f"{t.done} seeds, {len(t.failed)} failed, {len(t.known)} with an excused duplicate "
+        f"(a dot's store left the network: {t.duplicates}), {t.acked} writes acked, {t.lost} acked "
         f"writes lost, {t.events} events, "
         f"{took:.1f} s ({per_seed}; machine load not controlled)",
         flush=True,
