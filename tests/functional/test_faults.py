@@ -173,6 +173,29 @@ async def test_a_reader_never_gets_a_retried_write_twice(devnet: Network) -> Non
         await c.aclose()
 
 
+async def test_a_cursor_naming_dots_nobody_holds_is_answered(devnet: Network) -> None:
+    """A cursor that covers dots no node holds (made up, or of a store that is gone) does
+    not leave the client stuck: once the key's holders have all answered without them,
+    each replica answers, saying ``behind``, and answers again from its memory of that."""
+    from flocloud.protocol.cursor import Cursor
+
+    await devnet.wait_quorum()
+    c = await client_for(devnet, user("made-up"))
+    receiver = user("made-up-inbox").address
+    try:
+        env = c.sign(receiver, {"n": 1})
+        await c.put(env)
+        await devnet.wait_converged([receiver], timeout=30)
+        token = Cursor().add([("zz0gone", 7), ("zz1gone", 1)]).encode()
+        for _ in range(2):
+            for node in devnet.replicas(receiver):
+                status, page = await _messages(node, receiver, token)
+                assert status == 200, (node.name, page)
+                assert page["behind"] is True and [m["id"] for m in page["messages"]] == [env.id]
+    finally:
+        await c.aclose()
+
+
 async def _peer_link(session: aiohttp.ClientSession, me: NodeProcess, them: NodeProcess) -> Any:
     """An authenticated replication link from ``me`` (its registered key) to ``them``."""
     from flocloud.client.connection import NodeConnection

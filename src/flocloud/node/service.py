@@ -115,6 +115,10 @@ class Subscriber:
 Replicate = Callable[[Any, PutResult], Awaitable[tuple[int, int]]]
 
 
+SETTLED_SECONDS = 30.0  # how long "no holder has these dots" is believed
+SETTLED_ENTRIES = 4096
+
+
 class NodeService:
     def __init__(
         self,
@@ -142,6 +146,10 @@ class NodeService:
         self.pull_key: Callable[[str, Cursor], Awaitable[None]] | None = None
         # fetch the writes held under dots this node lacks -> every holder answered
         self.pull_lacking: Callable[[str, tuple[Range, ...]], Awaitable[bool]] | None = None
+        # lacking dots that every holder said nobody has (receiver, ranges) -> until when
+        # (monotonic s): a cursor naming them is answered without asking again for a while,
+        # so a client cannot make every query of a made-up cursor cost a round of peers
+        self._settled: dict[tuple[str, tuple[Range, ...]], float] = {}
         self.is_replica: Callable[[str], bool] = lambda key: True
         # others that follow commits (anti-entropy's shared roots)
         self.commit_listeners: list[Callable[[list[tuple[Record, str | None]]], None]] = []
@@ -352,12 +360,18 @@ class NodeService:
             lack = await self.store.lacking(receiver, cursor)
         if not lack or self.pull_lacking is None:  # a network of one: nobody to ask
             return True
+        if self._settled.get((receiver, lack), 0.0) > time.monotonic():
+            return True
         for _ in range(4):
             complete = await self.pull_lacking(receiver, lack)
             now = await self.store.lacking(receiver, cursor)
             if not now:
                 return True
             if now == lack:
+                if complete:
+                    if len(self._settled) >= SETTLED_ENTRIES:
+                        self._settled.pop(next(iter(self._settled)))
+                    self._settled[(receiver, lack)] = time.monotonic() + SETTLED_SECONDS
                 return complete
             lack = now
         return False
