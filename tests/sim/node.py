@@ -37,8 +37,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flocloud.protocol.cursor import Cursor, Dot
+from flocloud.replication.catchup import Ask, CatchUp, Outcome, Page, serve_page
 from flocloud.replication.feed import Held, MemoryStore, Refused, Write
+from flocloud.replication.handoff import Confirmation, due
 from flocloud.replication.quorum import Decision, WriteQuorum
+from flocloud.replication.reconcile import compare_items
 from flocloud.replication.routing import accepts, candidates
 from flocloud.replication.subscription import Subscription, SubscriptionPhase
 
@@ -119,6 +122,7 @@ class SimNode:
         self.missed: dict[str, int] = {}
         self.subs: dict[int, tuple[Subscription[Any], Stream, Callable[[Held], bool]]] = {}
         self.busy: set[str] = set()  # catch-up in flight, by peer
+        self.catchups: dict[str, CatchUp] = {}  # from ``positions`` after a restart
 
     # -- process life ---------------------------------------------------------------------
 
@@ -412,47 +416,58 @@ class SimNode:
         sid = self.store.store_id
         if from_top:
             return sid, [], self.store.seq, False
-        rows = self.store.log_since(after, PAGE)
-        nxt = rows[-1][0] if rows else after
-        return sid, [(i, r) for _, i, r, o in rows if o != src], nxt, len(rows) == PAGE
+        rows, nxt, more = serve_page(
+            self.store.log_since(after, PAGE), src, after, PAGE,
+            lambda r: src in self.view.replicas(r),
+        )  # fmt: skip
+        return sid, rows, nxt, more
 
     def catch_up(self) -> None:
         for peer in self.neighbours():
             if self.is_up(peer) and peer not in self.busy:
                 self._pull(peer)
 
-    def _pull(self, peer: str) -> None:
-        saved = self.positions.get(peer)
+    def _pull(self, peer: str, ask: Ask | None = None) -> None:
+        """One page of ``peer``'s log, as ``CatchUp`` says (node/catchup.py's loop)."""
+        cu = self.catchups.get(peer)
+        if cu is None:
+            cu = self.catchups[peer] = CatchUp(self.positions.get(peer), limit=PAGE)
         self.busy.add(peer)
+        inc = self.end.incarnation
+
+        def save() -> None:
+            pos = cu.to_save()
+            if pos is not None:
+                self.positions[peer] = pos  # durable, as the real node's peer_cursors
 
         def got(reply: Reply) -> None:
-            self.busy.discard(peer)
             if reply[0] != "ok":
-                return
+                return self.busy.discard(peer)
             sid, rows, nxt, more = reply[1]
-            if saved is None:  # first contact: follow from the top (the reply's next)
-                self.positions[peer] = (sid, nxt)
-                return
-            if saved[0] != sid:  # a replaced store: its positions restarted
-                del self.positions[peer]
-                return
-            wanted = [i for i, r in rows if self.replicates(r) and i not in self.store.by_id]
+            step = cu.on_page(Page(sid, rows, nxt, more), self.replicates)
+            if step.outcome is not Outcome.FETCH:  # first contact, or a replaced store
+                save()
+                return self.busy.discard(peer)
+            wanted = [i for i in step.wanted if i not in self.store.by_id]
 
             def fetched(rep: Reply) -> None:
-                if rep[0] == "ok" and peer in self.view.members:
-                    self.store_batch(rep[1], peer)
-                    self.positions[peer] = (sid, nxt)
-                    if more:
-                        self.busy.add(peer)
-                        self.sim.at(1, lambda: (self.busy.discard(peer), self._pull(peer)))
+                if rep[0] != "ok" or peer not in self.view.members:
+                    return self.busy.discard(peer)
+                self.store_batch(rep[1], peer)
+                cu.stored(step)
+                save()
+                if step.again is None:
+                    return self.busy.discard(peer)
+                nxt_ask = step.again
+                self.sim.at(1, lambda: self.end.incarnation == inc and self._pull(peer, nxt_ask))  # type: ignore[func-returns-value]
 
             if wanted:
                 self.call(peer, "peer.get", wanted, fetched)
             else:
                 fetched(("ok", []))
 
-        args = (0, True) if saved is None else (saved[1], False)
-        self.call(peer, "peer.sync", args, got)
+        a = ask or cu.ask()
+        self.call(peer, "peer.sync", (a.after, a.from_top), got)
 
     # -- anti-entropy and hand-off ----------------------------------------------------
 
@@ -472,12 +487,11 @@ class SimNode:
     def _reconcile(self, peer: str, reply: Reply) -> None:
         if reply[0] != "ok":
             return
-        want = []
+        want: list[str] = []
         for receiver, theirs in reply[1].items():
             if not self.replicates(receiver):
                 continue
-            mine = self.store.items(receiver)
-            want += [i for i, d in theirs.items() if mine.get(i) != d]
+            want += compare_items(theirs, self.store.items(receiver))[0]
         if want:
             self.call(peer, "peer.get", want, lambda r: self._fetched(peer, r))
 
@@ -486,44 +500,40 @@ class SimNode:
             self.store_batch(reply[1], peer)
 
     def handoff(self) -> None:
-        if self.sim.now - self.view_changed_at < GRACE or not self.view.members:
+        """``replication/handoff.py``'s plan, per foreign key held here."""
+        if not due(bool(self.view.members), self.sim.now, self.view_changed_at, GRACE):
             return
         for receiver in self.store.receivers():
             if self.replicates(receiver):
                 continue
-            reps = self.view.replicas(receiver)
-            if len(reps) < self.view.n or not all(self.is_up(p) for p in reps):
-                continue
             ids = list(self.store.items(receiver))
-            confirmed: set[str] = set()
+            conf = Confirmation.start(self.view.replicas(receiver), self.view.n, self.is_up, ids)
+            for p in conf.targets():
+                self._confirm(p, receiver, conf)
 
-            def then(r: str = receiver, i: list[str] = ids, c: set[str] = confirmed) -> None:
-                self._drop(r, i, c, self.view.replicas(r))
+    def _confirm(self, peer: str, receiver: str, conf: Confirmation) -> None:
+        def failed(_: Any = None) -> None:
+            conf.on_failure(peer)
 
-            for p in reps:
-                self._confirm(p, receiver, confirmed, then)
-
-    def _confirm(self, peer: str, receiver: str, ok: set[str], then: Callable[[], None]) -> None:
-        def checked(reply: Reply, pushed: bool) -> None:
+        def checked(reply: Reply) -> None:
             if reply[0] != "ok":
-                return
+                return failed()
             theirs, replica = reply[1]
-            mine = self.store.items(receiver)
-            extra = [i for i, d in mine.items() if theirs.get(i) != d]
-            if not extra and replica:
-                ok.add(peer)
-                return then()
-            if extra and not pushed:
-                recs = [r for i in extra if (r := self.record(i)) is not None]
-                self.call(peer, "peer.push", recs, lambda r: r[0] == "ok" and self.call(
-                    peer, "peer.items", receiver, lambda r2: checked(r2, True)))  # type: ignore[func-returns-value]  # fmt: skip
+            _, extra = compare_items(theirs, self.store.items(receiver))
+            push = conf.on_compare(peer, extra, replica)
+            if push:
+                recs = [r for i in push if (r := self.record(i)) is not None]
+                self.call(peer, "peer.push", recs, lambda r: self.call(
+                    peer, "peer.items", receiver, checked) if r[0] == "ok" else failed())  # type: ignore[func-returns-value]  # fmt: skip
+                return
+            self._drop(receiver, conf)
 
-        self.call(peer, "peer.items", receiver, lambda r: checked(r, False))
+        self.call(peer, "peer.items", receiver, checked)
 
-    def _drop(self, receiver: str, ids: list[str], confirmed: set[str], reps: list[str]) -> None:
-        if set(reps) <= confirmed and not self.replicates(receiver):
+    def _drop(self, receiver: str, conf: Confirmation) -> None:
+        if conf.may_drop(self.name, self.view.replicas(receiver)):
             # only what the replicas confirmed: writes that came in meanwhile stay
-            self.store.drop(receiver, ids)
+            self.store.drop(receiver, conf.ids)
 
     # -- heartbeats -------------------------------------------------------------------
 

@@ -48,9 +48,10 @@ from flocloud.client.connection import NodeConnection
 from flocloud.client.network import NodeRef, membership_from_state
 from flocloud.protocol.cursor import Cursor, parse_dots
 from flocloud.protocol.envelope import Envelope
-from flocloud.protocol.errors import BadFormat, FlocloudError, Forbidden, Unavailable
+from flocloud.protocol.errors import BadFormat, FlocloudError, Unavailable
 from flocloud.protocol.membership import Membership
-from flocloud.protocol.peering import check_peer, sign_transcript, transcript
+from flocloud.protocol.peering import check_peer, sign_transcript
+from flocloud.replication.handshake import Initiator, Responder
 from flocloud.replication.quorum import Decision, WriteQuorum
 from flocloud.replication.routing import accepts, candidates
 from flocloud.storage.store import MessageFilter, PutResult
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     from .service import KindRecord
 
 from .antientropy import AntiEntropy
+from .catchup import CatchUpShell
 from .context import NodeCore
 
 __all__ = ["Peers", "RegistryView"]
@@ -88,11 +90,8 @@ class Peers:
         self.links: dict[str, NodeConnection] = {}
         self._down_until: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self.cursors: dict[str, int] = {}  # peer id -> last peer seq pulled
-        self._saved: dict[str, tuple[str, int]] = {}  # peer id -> (its store id, seq), on disk
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self.catching_up: set[str] = set()  # peers whose log we are pulling right now
         self._missed: dict[str, int] = {}
         self._failed_at: dict[
             str, float
@@ -100,6 +99,8 @@ class Peers:
         self._replica_sets: dict[str, tuple[str, ...]] = {}
         self.view_changed_at = 0.0
         self.antientropy = AntiEntropy(self)
+        self.catchup = CatchUpShell(self, self.antientropy.fetch, self.antientropy.wake.set)
+        self.catching_up = self.catchup.busy  # peers whose log we are pulling right now
         self.clock: Callable[[], float] = time.monotonic
         self.blocked: set[str] = set()  # fault injection (partition): see refresh_faults
         self._fault_mtime = 0.0
@@ -132,17 +133,13 @@ class Peers:
     def start(self) -> None:
         rc = self.node.config.replication
         self._tasks = [
-            asyncio.create_task(self._sync_loop(), name="peer-sync"),
+            asyncio.create_task(self.catchup.run(self.sync_interval), name="peer-sync"),
             asyncio.create_task(self._heartbeat_loop(rc.heartbeat_seconds), name="heartbeat"),
             asyncio.create_task(
                 self.antientropy.run(rc.anti_entropy_seconds, rc.handoff_grace_seconds),
                 name="anti-entropy",
             ),
         ]
-
-    async def load_cursors(self) -> None:
-        """Resume catch-up where it stopped before a restart (positions are on disk)."""
-        self._saved = await self.node.service.store.peer_cursors()
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -263,21 +260,10 @@ class Peers:
             return conn
 
     async def _authenticate(self, conn: NodeConnection, peer: str) -> None:
-        na = os.urandom(32).hex()
-        hello = await conn.request("peer.hello", node_id=self.self_id, nonce=na)
-        if hello.get("node_id") != peer:
-            raise Unavailable(f"{conn.url} is {hello.get('node_id')}, not {peer}")
-        nb = str(hello.get("nonce"))
-        check_peer(
-            self.view.pubkeys,
-            peer,
-            str(hello.get("sign")),
-            transcript("server", self.self_id, peer, na, nb),
-        )
-        mine = sign_transcript(self.node.key, transcript("client", self.self_id, peer, na, nb))
-        await conn.request(
-            "peer.auth", sign=mine, store_id=await self.node.service.store.store_id()
-        )
+        hs = Initiator(self.self_id, peer, os.urandom(32).hex())
+        hello = await conn.request("peer.hello", **hs.hello())
+        auth = hs.on_hello(hello, self._verify, self._sign)
+        await conn.request("peer.auth", **auth, store_id=await self.node.service.store.store_id())
 
     # -- forwarding ---------------------------------------------------------------------
 
@@ -407,13 +393,7 @@ class Peers:
             self.antientropy.wake.set()
         self._down_until.pop(peer, None)
 
-    # -- catch-up sync ------------------------------------------------------------------
-
-    async def _sync_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.sync_interval)
-            self.refresh_faults()
-            await self.each_live_neighbour(self.pull, "catch-up")
+    # -- catch-up (node/catchup.py drives replication/catchup.py) ---------------------
 
     async def each_live_neighbour(
         self, work: Callable[[str], Awaitable[Any]], what: str, skip: Container[str] = ()
@@ -430,67 +410,13 @@ class Peers:
             except Exception:
                 log.exception("%s with %s failed", what, peer)
 
-    async def _advance(self, peer: str, store_id: str, position: int) -> None:
-        """Our position in ``peer``'s log; kept on disk (only when it moved)."""
-        self.cursors[peer] = position
-        if store_id and self._saved.get(peer) != (store_id, position):
-            self._saved[peer] = (store_id, position)
-            await self.node.service.store.save_peer_cursor(peer, store_id, position)
+    @property
+    def cursors(self) -> dict[str, int]:
+        """Our position in each peer's log (its seq)."""
+        return self.catchup.cursors
 
-    async def pull(self, peer: str) -> int:
-        """Pull what ``peer`` committed since our position in its log and we replicate;
-        returns how many writes were stored. The log comes as ids and receivers; the
-        writes we lack are then fetched in full (``peer.get``). Writes we forwarded to the
-        peer are left out by the peer: they are here."""
-        conn = await self.link(peer)
-        stored = 0
-        if peer not in self.cursors and peer in self._saved:
-            self.cursors[peer] = self._saved[peer][1]
-        if peer not in self.cursors:
-            # first contact: follow the peer from now on; anti-entropy compares the past
-            reply = await conn.request("peer.sync", from_top=True)
-            await self._advance(peer, str(reply.get("store_id", "")), int(reply.get("next", 0)))
-
-        # the next page is requested before this one is stored, so the peer reads while
-        # we verify and commit
-        def ask(after: int) -> asyncio.Future[dict[str, Any]]:
-            return asyncio.ensure_future(conn.request("peer.sync", after=after, limit=500))
-
-        pending = ask(self.cursors[peer])
-        self.catching_up.add(peer)
-        try:
-            while True:
-                reply = await pending
-                their_store = str(reply.get("store_id", ""))
-                known = self._saved.get(peer)
-                if known is not None and known[0] != their_store and self.cursors.get(peer, 0):
-                    # the peer's store was replaced: its positions restarted; what it holds
-                    # now is anti-entropy's to compare
-                    self.cursors.pop(peer, None)
-                    self._saved.pop(peer, None)
-                    self.antientropy.wake.set()
-                    return stored
-                nxt = int(reply.get("next", self.cursors[peer]))
-                more = bool(reply.get("more"))
-                if more:
-                    pending = ask(nxt)
-                wanted = [
-                    str(rec.get("id"))
-                    for rec in reply.get("records", [])
-                    # our own view of placement decides what we keep: the peer's may lag
-                    if self.replicates(self.self_id, str(rec.get("receiver", "")))
-                ]
-                have = await self.node.service.store.have(wanted)
-                missing = [i for i in wanted if i not in have]
-                stored += await self.antientropy.fetch(conn, peer, missing)
-                await self._advance(peer, their_store, nxt)
-                if not more:
-                    return stored
-        finally:
-            self.catching_up.discard(peer)
-            if not pending.done():
-                pending.cancel()
-            pending.add_done_callback(lambda t: t.cancelled() or t.exception())
+    async def load_cursors(self) -> None:
+        await self.catchup.load()
 
     async def store_batch(self, records: list[dict[str, Any]], peer: str) -> int:
         """Store pulled records concurrently, so the store commits them in a few batches.
@@ -551,61 +477,22 @@ class Peers:
 
     # -- the serving side ---------------------------------------------------------------
 
-    def hello(self, conn_state: dict[str, Any], node_id: Any, nonce: Any) -> dict[str, Any]:
+    def hello(self, link: Responder, node_id: Any, nonce: Any) -> dict[str, Any]:
         if node_id in self.blocked:
             raise Unavailable("partitioned (fault injection)")
-        if not isinstance(node_id, str) or node_id not in self.view.nodes:
-            raise Forbidden(f"{str(node_id)[:64]} is not a registered supernode")
-        nb = os.urandom(32).hex()
-        digest = transcript("server", node_id, self.self_id, str(nonce), nb)
-        conn_state.update(pending_peer=node_id, na=str(nonce), nb=nb)
-        return {
-            "node_id": self.self_id,
-            "nonce": nb,
-            "sign": sign_transcript(self.node.key, digest),
-        }
+        member = isinstance(node_id, str) and node_id in self.view.nodes
+        return link.on_hello(node_id, nonce, os.urandom(32).hex(), member, self._sign)
 
-    def auth(self, conn_state: dict[str, Any], sign: Any, store_id: Any = None) -> dict[str, Any]:
-        peer = conn_state.get("pending_peer")
-        if not peer:
-            raise BadFormat("peer.auth without peer.hello")
-        check_peer(
-            self.view.pubkeys,
-            peer,
-            str(sign),
-            transcript("client", peer, self.self_id, conn_state["na"], conn_state["nb"]),
-        )
-        if not isinstance(store_id, str) or not 1 <= len(store_id) <= 64:
-            raise BadFormat("peer.auth needs the sender's store_id")
-        conn_state["peer"] = peer
-        conn_state["store_id"] = store_id
-        return {"peer": peer}
+    def auth(self, link: Responder, sign: Any, store_id: Any = None) -> dict[str, Any]:
+        return link.on_auth(sign, store_id, self._verify)
 
-    def check_member(self, peer: str) -> None:
-        """Every peer request: the sender must still be in the registry."""
-        if peer not in self.view.nodes:
-            raise Forbidden(f"{peer} is no longer a registered supernode")
+    def check_member(self, link: Responder) -> str:
+        """Every peer request: the authenticated sender, if the registry still lists it
+        (else the link is closed: ``Forbidden``)."""
+        return link.on_request(lambda p: p in self.view.nodes)
 
-    async def serve_sync(
-        self, requester: str, after: Any, limit: Any = None, from_top: bool = False
-    ) -> dict[str, Any]:
-        """Our log after ``after`` as ids and receivers, with our store's identity.
-        Every write goes back, except those the requester itself forwarded to us (they are
-        on the requester): it keeps what it replicates under its own view of the
-        registry, which may be newer than ours (filtering here could skip writes for
-        good). ``from_top``: no writes, just where the log ends now."""
-        store = self.node.service.store
-        if from_top:
-            return {"records": [], "next": await store.top_seq(), "more": False,
-                    "store_id": await store.store_id()}  # fmt: skip
-        after_i = after if type(after) is int and after >= 0 else 0
-        lim = limit if type(limit) is int and 0 < limit <= 1000 else 500
-        log_rows = await store.log_since(after_i, lim)
-        return {
-            "records": [
-                {"id": i, "receiver": r} for _, i, r, origin in log_rows if origin != requester
-            ],
-            "next": log_rows[-1][0] if log_rows else after_i,
-            "more": len(log_rows) == lim,
-            "store_id": await store.store_id(),
-        }
+    def _sign(self, digest: bytes) -> str:
+        return sign_transcript(self.node.key, digest)
+
+    def _verify(self, node_id: str, sign: str, digest: bytes) -> None:
+        check_peer(self.view.pubkeys, node_id, sign, digest)
