@@ -1,9 +1,8 @@
-"""Replication between supernodes: authenticated links, quorum writes, catch-up sync.
+"""Replication between supernodes: the shell that owns the view, the write path and
+liveness, and starts the loops of catch-up (``catchup.py``) and anti-entropy
+(``antientropy.py``) over authenticated links (``links.py``).
 
 Invariants owned here:
-- Only registered supernodes talk replication: every link is authenticated with the
-  signed challenge of ``flocloud.protocol.peering`` against the registry's public keys,
-  in both directions, before any replication request is served.
 - Membership is the protocol's (``flocloud.protocol.membership``): the replicas of a key
   are the first ``N = backupDepth + 1`` supernodes of its preference list, the next ``N``
   its stand-in candidates (together its holders). A node that accepts a write commits it
@@ -17,41 +16,30 @@ Invariants owned here:
   answers in a row), never by one failed request.
 - A forwarded write's dots must be the sender's own (its store id, given in
   ``peer.auth``): a peer cannot number writes in another store's name on the write path.
-- Catch-up: each node periodically pulls from every live peer the writes committed
-  there after the last position it saw (the peer's own ``seq``) and keeps those whose key
-  it replicates under its own view of the registry (a peer's view may lag). A peer seen
-  for the first time is followed from its current position: what it held before is
-  anti-entropy's work (``antientropy.py``), whose traffic grows with the difference.
-  Writes are idempotent by message id, so a pull after a restart, a partition or a new
-  registry entry converges without double storage.
 - Failure detection: neighbours are pinged every ``heartbeat_seconds``; a peer that fails
   the heartbeat rule is skipped for ``down_for`` seconds or until a ping succeeds again,
   which also starts an anti-entropy round with it. Links reconnect on their own.
-- Membership is checked on every peer request (``node/server.py``): links of a node the
-  registry no longer lists are refused at once and closed.
+- A registry change that moves placement wakes anti-entropy and restarts hand-off's
+  grace; links of nodes the registry no longer lists close (``Links.drop_removed``).
+- Catch-up, anti-entropy and a client's cursor ahead of this node store what they pull
+  through ``store_batch``: re-validated like any replicated write, idempotent by id.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, Container
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
 from flocloud.client.connection import NodeConnection
-from flocloud.client.network import NodeRef, membership_from_state
+from flocloud.client.network import membership_from_state
 from flocloud.protocol.cursor import Cursor, parse_dots
 from flocloud.protocol.envelope import Envelope
 from flocloud.protocol.errors import BadFormat, FlocloudError, Unavailable
 from flocloud.protocol.membership import Membership
-from flocloud.protocol.peering import check_peer, sign_transcript
-from flocloud.replication.handshake import Initiator, Responder
 from flocloud.replication.quorum import Decision, WriteQuorum
 from flocloud.replication.routing import accepts, candidates
 from flocloud.storage.store import MessageFilter, PutResult
@@ -62,13 +50,11 @@ if TYPE_CHECKING:
 from .antientropy import AntiEntropy
 from .catchup import CatchUpShell
 from .context import NodeCore
+from .links import Links
 
 __all__ = ["Peers", "RegistryView"]
 
 log = logging.getLogger("flocloud.node.peers")
-
-PROBE_BACKOFF = 0.5  # seconds between two connection attempts to a peer
-
 
 RegistryView = Membership  # what replication needs from the chain registry
 
@@ -87,23 +73,16 @@ class Peers:
         self.timeout = timeout
         self.down_for = down_for
         self.sync_interval = sync_interval
-        self.links: dict[str, NodeConnection] = {}
+        self.links = Links(self)  # authenticated links, both ways (node/links.py)
         self._down_until: dict[str, float] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._missed: dict[str, int] = {}
-        self._failed_at: dict[
-            str, float
-        ] = {}  # last failed connection attempt, by peer  # heartbeats missed in a row, by peer
+        self._missed: dict[str, int] = {}  # heartbeats missed in a row, by peer
         self._replica_sets: dict[str, tuple[str, ...]] = {}
         self.view_changed_at = 0.0
         self.antientropy = AntiEntropy(self)
         self.catchup = CatchUpShell(self, self.antientropy.fetch, self.antientropy.wake.set)
         self.catching_up = self.catchup.busy  # peers whose log we are pulling right now
         self.clock: Callable[[], float] = time.monotonic
-        self.blocked: set[str] = set()  # fault injection (partition): see refresh_faults
-        self._fault_mtime = 0.0
 
     @property
     def self_id(self) -> str:
@@ -125,10 +104,7 @@ class Peers:
             self._replica_sets.clear()
             self.antientropy.wake.set()
         self.view = view
-        for peer in list(self.links):
-            if peer not in view.nodes:
-                task = asyncio.ensure_future(self.links.pop(peer).close())
-                task.add_done_callback(lambda t: t.exception())
+        self.links.drop_removed(view)
 
     def start(self) -> None:
         rc = self.node.config.replication
@@ -146,10 +122,7 @@ class Peers:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for link in list(self.links.values()):
-            await link.close()
-        if self._session is not None:
-            await self._session.close()
+        await self.links.close_all()
 
     # -- placement ----------------------------------------------------------------------
 
@@ -178,35 +151,13 @@ class Peers:
     def is_up(self, peer: str) -> bool:
         return peer not in self.blocked and self._down_until.get(peer, 0.0) <= self.clock()
 
+    @property
+    def blocked(self) -> set[str]:
+        """Peers unreachable by fault injection (``Links.refresh_faults``)."""
+        return self.links.blocked
+
     def refresh_faults(self) -> None:
-        """Test/dev fault injection: the config's ``fault_file`` (JSON ``{"partition":
-        [node IDs]}``) lists peers to treat as unreachable, both ways. Off when unset."""
-        path = self.node.config.fault_file
-        if not path:
-            return
-        p = self.node.config.path(path)
-        try:
-            mtime = p.stat().st_mtime
-        except FileNotFoundError:
-            mtime = -1.0
-        if mtime == self._fault_mtime:
-            return
-        self._fault_mtime = mtime
-        try:
-            blocked = set(json.loads(p.read_text()).get("partition", [])) if mtime >= 0 else set()
-        except (OSError, ValueError, AttributeError):
-            log.warning("unreadable fault file %s", p)
-            return
-        if blocked == self.blocked:
-            return
-        self.blocked = blocked
-        self.antientropy.wake.set()  # a healed link: compare replicas now
-        for peer in blocked:
-            link = self.links.pop(peer, None)
-            if link is not None:
-                task = asyncio.ensure_future(link.close())
-                task.add_done_callback(lambda t: t.exception())
-        log.info("partitioned from %s", sorted(blocked) or "nobody")
+        self.links.refresh_faults(self.antientropy.wake.set)
 
     def candidates(self, key: str) -> list[str]:
         """The key's sloppy quorum without this node, in preference order: its replicas,
@@ -224,46 +175,8 @@ class Peers:
     # -- links --------------------------------------------------------------------------
 
     async def link(self, peer: str, *, probe: bool = False, wait: bool = False) -> NodeConnection:
-        """An authenticated link to ``peer``; ``probe`` tries even if it is marked down, but
-        at most one connection attempt per peer every ``PROBE_BACKOFF`` seconds; ``wait``
-        (the write path) waits for that pause instead of failing at once, since the failed
-        attempt may have been another task's, at a node's start."""
-        if wait:
-            pause = PROBE_BACKOFF - (self.clock() - self._failed_at.get(peer, -PROBE_BACKOFF))
-            conn = self.links.get(peer)
-            if pause > 0 and (conn is None or conn.closed):
-                await asyncio.sleep(pause)
-        conn = self.links.get(peer)
-        if conn is not None and not conn.closed:
-            return conn
-        if peer in self.blocked or (not probe and not self.is_up(peer)):
-            raise Unavailable(f"peer {peer} is marked down")
-        lock = self._locks.setdefault(peer, asyncio.Lock())
-        async with lock:
-            conn = self.links.get(peer)
-            if conn is not None and not conn.closed:
-                return conn
-            if self.clock() - self._failed_at.get(peer, -PROBE_BACKOFF) < PROBE_BACKOFF:
-                raise Unavailable(f"peer {peer} failed a moment ago")
-            uri = self.view.nodes[peer][0]
-            if self._session is None:
-                self._session = aiohttp.ClientSession()
-            conn = NodeConnection(NodeRef(peer, uri).ws_url, self._session, timeout=self.timeout)
-            try:
-                await conn.connect()
-                await self._authenticate(conn, peer)
-            except FlocloudError:
-                await conn.close()
-                self._failed_at[peer] = self.clock()  # no down mark: heartbeats decide
-                raise
-            self.links[peer] = conn
-            return conn
-
-    async def _authenticate(self, conn: NodeConnection, peer: str) -> None:
-        hs = Initiator(self.self_id, peer, os.urandom(32).hex())
-        hello = await conn.request("peer.hello", **hs.hello())
-        auth = hs.on_hello(hello, self._verify, self._sign)
-        await conn.request("peer.auth", **auth, store_id=await self.node.service.store.store_id())
+        """An authenticated link to ``peer`` (``Links.get``)."""
+        return await self.links.get(peer, probe=probe, wait=wait)
 
     # -- forwarding ---------------------------------------------------------------------
 
@@ -474,25 +387,3 @@ class Peers:
             "records": [{**r.to_wire(), "receiver": r.receiver} for r in page.records],
             "more": page.more,
         }
-
-    # -- the serving side ---------------------------------------------------------------
-
-    def hello(self, link: Responder, node_id: Any, nonce: Any) -> dict[str, Any]:
-        if node_id in self.blocked:
-            raise Unavailable("partitioned (fault injection)")
-        member = isinstance(node_id, str) and node_id in self.view.nodes
-        return link.on_hello(node_id, nonce, os.urandom(32).hex(), member, self._sign)
-
-    def auth(self, link: Responder, sign: Any, store_id: Any = None) -> dict[str, Any]:
-        return link.on_auth(sign, store_id, self._verify)
-
-    def check_member(self, link: Responder) -> str:
-        """Every peer request: the authenticated sender, if the registry still lists it
-        (else the link is closed: ``Forbidden``)."""
-        return link.on_request(lambda p: p in self.view.nodes)
-
-    def _sign(self, digest: bytes) -> str:
-        return sign_transcript(self.node.key, digest)
-
-    def _verify(self, node_id: str, sign: str, digest: bytes) -> None:
-        check_peer(self.view.pubkeys, node_id, sign, digest)

@@ -317,11 +317,11 @@ class Connection:
         closed)."""
         peers = self.node.peers
         if isinstance(req, rq.PeerHello):
-            return peers.hello(self.link, req.node_id, req.nonce)
+            return peers.links.hello(self.link, req.node_id, req.nonce)
         if isinstance(req, rq.PeerAuth):
-            return peers.auth(self.link, req.sign, req.store_id)
+            return peers.links.auth(self.link, req.sign, req.store_id)
         try:
-            peer = peers.check_member(self.link)
+            peer = peers.links.check_member(self.link)
         except Forbidden:
             if self.link.state is LinkState.CLOSED:  # a removed supernode: close the link
                 task = asyncio.create_task(self._close(4003, b"not a supernode"))
