@@ -1,7 +1,11 @@
 """Anti-entropy and hand-off between supernodes: repair what the write path missed, and
-move keys to the nodes that replicate them.
+move keys to the nodes that replicate them. The I/O shell of the rules in
+``flocloud.replication``: the descent (which ranges to ask, which keys and ids differ,
+both sides' answers) is ``reconcile.py``, the hand-off decision (when, whom to push to,
+when to drop) ``handoff.py``, the shared roots ``shared.py``; this module sends the
+requests, reads the store and stores what comes back.
 
-Invariants owned here:
+Invariants owned here (with those of the modules above):
 - Traffic grows with the difference, not the data: two replicas compare fingerprints of
   key ranges (``flocloud.protocol.fingerprint``), descend only into ranges that differ,
   then compare id ranges of the keys that differ, and transfer only the missing writes,
