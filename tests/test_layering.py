@@ -24,6 +24,16 @@ ALLOWED: dict[str, set[str]] = {
     "cli": {"protocol", "chain", "client", "devnet", "node", "storage"},
 }
 PROTOCOL_FORBIDDEN = {"asyncio", "aiohttp", "sqlite3", "socket", "random", "time", "threading"}
+# and, for the replication core, anything else that waits, reads a clock or talks to the OS
+CORE_FORBIDDEN = {
+    "concurrent", "datetime", "http", "multiprocessing", "os", "secrets", "select",
+    "selectors", "signal", "ssl", "subprocess", "urllib",
+}  # fmt: skip
+# the rules issue 10 (D) moves into the sans-I/O core: each must stay a module there
+CORE_MODULES = {
+    "catchup", "feed", "handoff", "handshake", "quorum", "reconcile", "routing", "shared",
+    "subscription",
+}  # fmt: skip
 
 
 def _imports(path: Path) -> set[str]:
@@ -63,6 +73,22 @@ def test_protocol_is_sans_io() -> None:
         for mod in _imports(path):
             if mod.split(".")[0] in PROTOCOL_FORBIDDEN or mod in {"os", "secrets"}:
                 bad.append(f"{path.name} imports {mod}")
+    assert bad == []
+
+
+def test_the_replication_core_is_sans_io_and_states_its_invariants() -> None:
+    """Every module of the replication core exists, imports nothing that does I/O, and
+    opens with a docstring of the invariants it owns."""
+    present = {p.stem for p in _files("replication")}
+    assert not CORE_MODULES - present, CORE_MODULES - present
+    bad = []
+    for path in _files("replication"):
+        for mod in _imports(path):
+            if mod.split(".")[0] in PROTOCOL_FORBIDDEN | CORE_FORBIDDEN:
+                bad.append(f"{path.name} imports {mod}")
+        doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+        if path.stem != "__init__" and "Invariant" not in doc:
+            bad.append(f"{path.name} does not state its invariants")
     assert bad == []
 
 

@@ -2,9 +2,11 @@
 
 The decisions are the real ones: ``WriteQuorum`` (whom to send a write to, when to
 answer), ``Subscription`` (stored -> live, exactly once), ``Cursor`` (encoded and decoded
-on every request), ``Placement`` (replicas, preference lists) and the feed rule of
-``MemoryStore`` (the reference the SQLite store is checked against). The I/O around them
-is small and mirrors ``node/peers.py``, ``node/antientropy.py`` and ``node/server.py``:
+on every request), ``Placement`` (replicas, preference lists), the feed rule of
+``MemoryStore`` (the reference the SQLite store is checked against), and catch-up paging,
+reconciliation descent and hand-off plans (``CatchUp``, ``KeyDescent``/``IdDescent``,
+``Confirmation``). The I/O around them is small and mirrors ``node/peers.py``,
+``node/catchup.py``, ``node/antientropy.py`` and ``node/server.py``:
 
 - put: a node that does not ``accept`` the key forwards the write to one that does (the
   first that answers among the key's first 2N); else it stands in. It commits (its dot),
@@ -12,17 +14,21 @@ is small and mirrors ``node/peers.py``, ``node/antientropy.py`` and ``node/serve
   ``unavailable`` with the count.
 - peer.replicate: refused unless the sender is a member under this node's view and every
   dot is the sender's own store's.
-- catch-up: every ``SYNC`` ms, each live neighbour's log after our position, as ids and
-  receivers (the requester's own forwards left out); we fetch the ones we replicate and
-  lack. First contact or a replaced store: follow from its top (anti-entropy compares the
-  past).
-- anti-entropy: every ``AE`` ms, per live neighbour, the keys both replicate (the
-  server's view) with their ``id -> dots``; we fetch writes we lack or hold under other
-  dots (for keys we replicate). The real node compares fingerprints first; the outcome
-  is the same.
-- hand-off: a key held but not replicated here (after the view has been stable for
-  ``GRACE``) is pushed to its N replicas and dropped once all N are live, say they
-  replicate it and hold every write of it.
+- catch-up: every ``SYNC`` ms, each live neighbour's log, paged by the real
+  ``CatchUp`` (``replication/catchup.py``: first contact or a replaced store follows from
+  the top, the position moves only after the wanted writes are stored and survives a
+  crash, ``more`` pages at once); the serving side is the real ``serve_page`` (the
+  requester's own forwards and keys it does not replicate left out).
+- anti-entropy: every ``AE`` ms, per live neighbour, the real descent
+  (``replication/reconcile.py``): ``KeyDescent`` over the fingerprints of the keys both
+  replicate, answered by ``answer_digest``, then ``IdDescent`` per differing key
+  (``answer_ids``); we fetch writes we lack or hold under other dots, for keys we
+  replicate. (The sim's ``peer.digest`` carries both kinds of request; the first
+  comparison goes without the requester's root, and nothing is left out as unsettled.)
+- hand-off: the real plan (``replication/handoff.py``): after the view has been stable
+  for ``GRACE``, a key held but not replicated here is compared (``IdDescent``) with each
+  live replica, pushed once to one that lacks writes, and dropped only when all N
+  confirmed and the replicas are still the same.
 - query and subscribe: the feed rule; when the client's cursor covers dots this store
   lacks, fetch the writes held under them from the key's replicas and the dots' origins
   (``peer.dots``), a few rounds, and answer; or refuse (``unavailable``) while some of
@@ -39,9 +45,19 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flocloud.protocol.cursor import Cursor, Dot, Range
+from flocloud.protocol.fingerprint import Fingerprint, PrefixIndex, key_position, write_parts
 from flocloud.replication import lacking
+from flocloud.replication.catchup import Ask, CatchUp, Outcome, Page, serve_page
 from flocloud.replication.feed import Held, MemoryStore, Refused, Write
+from flocloud.replication.handoff import Confirmation, due
 from flocloud.replication.quorum import Decision, WriteQuorum
+from flocloud.replication.reconcile import (
+    IdDescent,
+    KeyDescent,
+    answer_digest,
+    answer_ids,
+    parse_ranges,
+)
 from flocloud.replication.routing import accepts, candidates
 from flocloud.replication.subscription import Subscription, SubscriptionPhase
 
@@ -75,6 +91,24 @@ class Rules:
 @functools.lru_cache(maxsize=65536)
 def _pref(members: frozenset[str], key: str, k: int) -> tuple[str, ...]:
     return tuple(placement(members).preference_list(key, k))
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _write_fp(msg_id: str, dots: tuple[Dot, ...]) -> Fingerprint:
+    return Fingerprint(1, *write_parts(msg_id, dots))
+
+
+@functools.lru_cache(maxsize=4096)
+def _kpos(receiver: str) -> str:
+    return key_position(receiver)
+
+
+def _fp(items: Any) -> Fingerprint:
+    """The fingerprint of ``(id, dots)`` pairs, as ``Fingerprint.of_writes`` (cached)."""
+    out = Fingerprint()
+    for i, d in items:
+        out = out + _write_fp(i, d)
+    return out
 
 
 @dataclass
@@ -123,6 +157,7 @@ class SimNode:
         self.missed: dict[str, int] = {}
         self.subs: dict[int, tuple[Subscription[Any], Stream, Callable[[Held], bool]]] = {}
         self.busy: set[str] = set()  # catch-up in flight, by peer
+        self.catchups: dict[str, CatchUp] = {}  # from ``positions`` after a restart
 
     # -- process life ---------------------------------------------------------------------
 
@@ -266,7 +301,7 @@ class SimNode:
                 ("ok", [(h.write, h.dots) for h in self.store.holding(receiver, ranges, 1000)])
             )
         if op == "peer.digest":
-            return respond(("ok", self.serve_digest(src)))
+            return respond(("ok", self.serve_digest(src, args)))
         if op == "peer.items":
             return respond(("ok", (self.store.items(args), self.replicates(args))))
         if op == "peer.push":
@@ -480,56 +515,94 @@ class SimNode:
         sid = self.store.store_id
         if from_top:
             return sid, [], self.store.seq, False
-        rows = self.store.log_since(after, PAGE)
-        nxt = rows[-1][0] if rows else after
-        return sid, [(i, r) for _, i, r, o in rows if o != src], nxt, len(rows) == PAGE
+        rows, nxt, more = serve_page(
+            self.store.log_since(after, PAGE), src, after, PAGE,
+            lambda r: src in self.view.replicas(r),
+        )  # fmt: skip
+        return sid, rows, nxt, more
 
     def catch_up(self) -> None:
         for peer in self.neighbours():
             if self.is_up(peer) and peer not in self.busy:
                 self._pull(peer)
 
-    def _pull(self, peer: str) -> None:
-        saved = self.positions.get(peer)
+    def _pull(self, peer: str, ask: Ask | None = None) -> None:
+        """One page of ``peer``'s log, as ``CatchUp`` says (node/catchup.py's loop)."""
+        cu = self.catchups.get(peer)
+        if cu is None:
+            cu = self.catchups[peer] = CatchUp(self.positions.get(peer), limit=PAGE)
         self.busy.add(peer)
+        inc = self.end.incarnation
+
+        def save() -> None:
+            pos = cu.to_save()
+            if pos is not None:
+                self.positions[peer] = pos  # durable, as the real node's peer_cursors
 
         def got(reply: Reply) -> None:
-            self.busy.discard(peer)
             if reply[0] != "ok":
-                return
+                return self.busy.discard(peer)
             sid, rows, nxt, more = reply[1]
-            if saved is None:  # first contact: follow from the top (the reply's next)
-                self.positions[peer] = (sid, nxt)
-                return
-            if saved[0] != sid:  # a replaced store: its positions restarted
-                del self.positions[peer]
-                return
-            wanted = [i for i, r in rows if self.replicates(r) and i not in self.store.by_id]
+            step = cu.on_page(Page(sid, rows, nxt, more), self.replicates)
+            if step.outcome is not Outcome.FETCH:  # first contact, or a replaced store
+                save()
+                return self.busy.discard(peer)
+            wanted = [i for i in step.wanted if i not in self.store.by_id]
 
             def fetched(rep: Reply) -> None:
-                if rep[0] == "ok" and peer in self.view.members:
-                    self.store_batch(rep[1], peer)
-                    self.positions[peer] = (sid, nxt)
-                    if more:
-                        self.busy.add(peer)
-                        self.sim.at(1, lambda: (self.busy.discard(peer), self._pull(peer)))
+                if rep[0] != "ok" or peer not in self.view.members:
+                    return self.busy.discard(peer)
+                self.store_batch(rep[1], peer)
+                cu.stored(step)
+                save()
+                if step.again is None:
+                    return self.busy.discard(peer)
+                nxt_ask = step.again
+                self.sim.at(1, lambda: self.end.incarnation == inc and self._pull(peer, nxt_ask))  # type: ignore[func-returns-value]
 
             if wanted:
                 self.call(peer, "peer.get", wanted, fetched)
             else:
                 fetched(("ok", []))
 
-        args = (0, True) if saved is None else (saved[1], False)
-        self.call(peer, "peer.sync", args, got)
+        a = ask or cu.ask()
+        self.call(peer, "peer.sync", (a.after, a.from_top), got)
 
     # -- anti-entropy and hand-off ----------------------------------------------------
 
-    def serve_digest(self, src: str) -> dict[str, dict[str, tuple[Dot, ...]]]:
-        return {
-            r: self.store.items(r)
-            for r in self.store.receivers()
-            if self.name in self.view.replicas(r) and src in self.view.replicas(r)
-        }
+    def _shared_index(self, peer: str) -> PrefixIndex:
+        """The keys held here that this node and ``peer`` replicate (this node's view), by
+        key position + receiver, as ``node/antientropy.py`` indexes them."""
+        return PrefixIndex(
+            [
+                (_kpos(r) + r, _fp(self.store.items(r).items()))
+                for r in self.store.receivers()
+                if self.name in self.view.replicas(r) and peer in self.view.replicas(r)
+            ]
+        )
+
+    def _id_parts(self, receiver: str, prefix: str) -> dict[str, int]:
+        items = self.store.items(receiver)
+        return {i: _write_fp(i, d).s1 for i, d in items.items() if i.startswith(prefix)}
+
+    def serve_digest(self, src: str, args: Any) -> Any:
+        """``peer.digest``: ``("keys", ranges)`` answered by ``answer_digest`` (None: the
+        first comparison, without the requester's root), ``("ids", receiver, ranges)`` by
+        ``answer_ids``, as node/antientropy.py answers ``peer.digest`` and ``peer.ids``."""
+        if args is None or args[0] == "keys":
+            asked = [("", Fingerprint())] if args is None else parse_ranges(args[1])
+            return answer_digest(self._shared_index(src), asked)
+        _, receiver, wire = args
+        asked = parse_ranges(wire)
+        items = self.store.items(receiver)
+        fps = [_fp((i, d) for i, d in items.items() if i.startswith(p)) for p, _ in asked]
+        out = []
+        for p, fp, listed in answer_ids(asked, fps):
+            entry: dict[str, Any] = {"prefix": p, "fp": fp.to_wire()}
+            if listed:
+                entry["ids"] = [[i, q] for i, q in sorted(self._id_parts(receiver, p).items())]
+            out.append(entry)
+        return {"ranges": out, "replica": self.replicates(receiver)}
 
     def anti_entropy(self) -> None:
         for peer in self.neighbours():
@@ -538,60 +611,98 @@ class SimNode:
         self.handoff()
 
     def _reconcile(self, peer: str, reply: Reply) -> None:
+        """The real descent (``KeyDescent``, then ``IdDescent`` per differing key), from
+        the reply to the first comparison; writes missing here are fetched."""
         if reply[0] != "ok":
             return
-        want = []
-        for receiver, theirs in reply[1].items():
-            if not self.replicates(receiver):
-                continue
-            mine = self.store.items(receiver)
-            want += [i for i, d in theirs.items() if mine.get(i) != d]
-        if want:
-            self.call(peer, "peer.get", want, lambda r: self._fetched(peer, r))
+        d = KeyDescent(self._shared_index(peer))
+        d.batch()  # the first comparison: answered with the peer's root
+        d.on_reply(reply[1])
+
+        def step() -> None:
+            wire = d.batch()
+            if wire is None:
+                return keys_done()
+
+            def got(r: Reply) -> None:
+                if r[0] == "ok":
+                    d.on_reply(r[1])
+                    step()
+
+            self.call(peer, "peer.digest", ("keys", wire), got)
+
+        def keys_done() -> None:
+            for receiver in d.differing:
+                if self.replicates(receiver):  # ours under our view
+                    self._diff_ids(peer, receiver, fetch)
+
+        def fetch(ids: IdDescent | None) -> None:
+            if ids is not None and ids.missing:
+                self.call(peer, "peer.get", ids.missing, lambda r: self._fetched(peer, r))
+
+        step()
+
+    def _diff_ids(self, peer: str, receiver: str, then: Callable[[IdDescent | None], None]) -> None:
+        """``IdDescent`` over ``peer.digest`` ``("ids", ...)``; ``then`` gets it when done
+        (None: a request failed)."""
+        d = IdDescent()
+
+        def step() -> None:
+            batch = d.batch()
+            if batch is None:
+                return then(d)
+            items = self.store.items(receiver)
+            fps = [_fp((i, x) for i, x in items.items() if i.startswith(p)) for p in batch]
+
+            def got(r: Reply) -> None:
+                if r[0] != "ok":
+                    return then(None)
+                for p in d.on_reply(r[1]):
+                    d.on_items(p, self._id_parts(receiver, p))
+                step()
+
+            self.call(peer, "peer.digest", ("ids", receiver, d.ask(batch, fps)), got)
+
+        step()
 
     def _fetched(self, peer: str, reply: Reply) -> None:
         if reply[0] == "ok" and peer in self.view.members:  # still a member when it answers
             self.store_batch(reply[1], peer)
 
     def handoff(self) -> None:
-        if self.sim.now - self.view_changed_at < GRACE or not self.view.members:
+        """``replication/handoff.py``'s plan, per foreign key held here."""
+        if not due(bool(self.view.members), self.sim.now, self.view_changed_at, GRACE):
             return
         for receiver in self.store.receivers():
             if self.replicates(receiver):
                 continue
-            reps = self.view.replicas(receiver)
-            if len(reps) < self.view.n or not all(self.is_up(p) for p in reps):
-                continue
             ids = list(self.store.items(receiver))
-            confirmed: set[str] = set()
+            conf = Confirmation.start(self.view.replicas(receiver), self.view.n, self.is_up, ids)
+            for p in conf.targets():
+                self._confirm(p, receiver, conf)
 
-            def then(r: str = receiver, i: list[str] = ids, c: set[str] = confirmed) -> None:
-                self._drop(r, i, c, self.view.replicas(r))
+    def _confirm(self, peer: str, receiver: str, conf: Confirmation) -> None:
+        def checked(d: IdDescent | None) -> None:
+            if d is None:
+                return conf.on_failure(peer)
+            push = conf.on_compare(peer, d.extra, d.replica)
+            if push:
+                recs = [r for i in push if (r := self.record(i)) is not None]
 
-            for p in reps:
-                self._confirm(p, receiver, confirmed, then)
+                def pushed(r: Reply) -> None:
+                    if r[0] != "ok":
+                        return conf.on_failure(peer)
+                    self._diff_ids(peer, receiver, checked)
 
-    def _confirm(self, peer: str, receiver: str, ok: set[str], then: Callable[[], None]) -> None:
-        def checked(reply: Reply, pushed: bool) -> None:
-            if reply[0] != "ok":
-                return
-            theirs, replica = reply[1]
-            mine = self.store.items(receiver)
-            extra = [i for i, d in mine.items() if theirs.get(i) != d]
-            if not extra and replica:
-                ok.add(peer)
-                return then()
-            if extra and not pushed:
-                recs = [r for i in extra if (r := self.record(i)) is not None]
-                self.call(peer, "peer.push", recs, lambda r: r[0] == "ok" and self.call(
-                    peer, "peer.items", receiver, lambda r2: checked(r2, True)))  # type: ignore[func-returns-value]  # fmt: skip
+                return self.call(peer, "peer.push", recs, pushed)
+            self._drop(receiver, conf)
 
-        self.call(peer, "peer.items", receiver, lambda r: checked(r, False))
+        self._diff_ids(peer, receiver, checked)
 
-    def _drop(self, receiver: str, ids: list[str], confirmed: set[str], reps: list[str]) -> None:
-        if set(reps) <= confirmed and not self.replicates(receiver):
+    def _drop(self, receiver: str, conf: Confirmation) -> None:
+        if conf.may_drop(self.name, self.view.replicas(receiver)):
             # only what the replicas confirmed: writes that came in meanwhile stay
-            self.store.drop(receiver, ids)
+            self.store.drop(receiver, conf.ids)
 
     # -- heartbeats -------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from .node import Rules
-from .run import run
+from .run import Config, Run, run
 from .variants import VARIANTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,15 +68,25 @@ def test_a_retried_write_is_never_delivered_twice() -> None:
     follower that got it as a:1 used to be served it again by a replica holding only
     b:1. Now a replica that lacks a dot the cursor covers fetches the writes held under
     it first (or refuses), so it learns that its b:1 is the write the client has. Seed
-    1012 showed it, and seeds 0-499 gave one more (68, whose first copy's node is later
-    removed: the documented corner, excused as ``known``)."""
+    1012 showed it."""
     res = run(1012)
     assert res.ok and not res.known, (res.violations + res.known)[:2]
 
 
 def test_a_duplicate_is_excused_only_when_a_dots_store_is_gone() -> None:
-    """Seed 68: the node that numbered the first dot is removed from the registry while
-    it holds the only copy under that dot; nobody left can tell the two dots apart."""
-    res = run(68)
-    assert res.ok
-    assert res.known and all("the store of a dot is gone" in k for k in res.known)
+    """``Run.duplicate``: a write received twice is a violation while the stores of all
+    its dots still serve; it is excused (``known``) only once one of them left the
+    network (docs/protocol.md §8.2, "Behind"): nobody left can tell the dots apart."""
+    r = Run(Config.from_seed(3))
+    a, b = sorted(r.nodes.values(), key=lambda n: n.name)[:2]
+    rec = r.receivers[0]
+    r.world.assigned[(rec, a.store.store_id, 1)] = "w1"
+    r.world.assigned[(rec, b.store.store_id, 1)] = "w1"
+    r.duplicate("reader0", "w1", "cursor feed")
+    assert len(r.world.violations) == 1 and not r.known
+    r.registry.discard(a.name)  # a's node removed: its store (and dot) left the network
+    r.duplicate("reader0", "w1", "cursor feed")
+    assert len(r.world.violations) == 1 and len(r.known) == 1
+    r.world.assigned[(rec, b.store.store_id, 2)] = "w2"
+    r.duplicate("reader0", "w2", "cursor feed")  # one dot only: never excused
+    assert len(r.world.violations) == 2

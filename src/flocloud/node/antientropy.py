@@ -1,7 +1,11 @@
 """Anti-entropy and hand-off between supernodes: repair what the write path missed, and
-move keys to the nodes that replicate them.
+move keys to the nodes that replicate them. The I/O shell of the rules in
+``flocloud.replication``: the descent (which ranges to ask, which keys and ids differ,
+both sides' answers) is ``reconcile.py``, the hand-off decision (when, whom to push to,
+when to drop) ``handoff.py``, the shared roots ``shared.py``; this module sends the
+requests, reads the store and stores what comes back.
 
-Invariants owned here:
+Invariants owned here (with those of the modules above):
 - Traffic grows with the difference, not the data: two replicas compare fingerprints of
   key ranges (``flocloud.protocol.fingerprint``), descend only into ranges that differ,
   then compare id ranges of the keys that differ, and transfer only the missing writes,
@@ -35,7 +39,16 @@ from typing import TYPE_CHECKING, Any
 
 from flocloud.client.connection import NodeConnection
 from flocloud.protocol.errors import BadFormat, FlocloudError
-from flocloud.protocol.fingerprint import Fingerprint, PrefixIndex, children, write_parts
+from flocloud.protocol.fingerprint import Fingerprint, PrefixIndex, write_parts
+from flocloud.replication import handoff as plan
+from flocloud.replication.reconcile import (
+    IdDescent,
+    KeyDescent,
+    answer_digest,
+    answer_ids,
+    parse_ranges,
+    root_equal,
+)
 from flocloud.replication.shared import SharedDigests
 
 if TYPE_CHECKING:
@@ -49,24 +62,7 @@ __all__ = ["AntiEntropy"]
 
 log = logging.getLogger("flocloud.node.antientropy")
 
-MAX_PREFIXES = 256  # ranges per request
-LIST_KEYS = 16  # a key range this small is answered with its keys' fingerprints
-LIST_IDS = 64  # an id range this small is answered with its ids
-KEY_WIDTH = 40  # hex digits of a key position
 GET_CHUNK = 500
-
-
-def _ranges(value: Any) -> list[tuple[str, Fingerprint]]:
-    """``[[prefix, fingerprint], ...]`` from the wire: the requester's side of each range."""
-    if not isinstance(value, list) or len(value) > MAX_PREFIXES:
-        raise BadFormat(f"ranges must be a list of at most {MAX_PREFIXES} [prefix, fp] pairs")
-    out = []
-    for item in value:
-        fp = Fingerprint.from_wire(item[1]) if isinstance(item, list) and len(item) == 2 else None
-        if fp is None or not isinstance(item[0], str) or len(item[0]) > 200:
-            raise BadFormat("a range is [prefix, [count, s1, s2]] with a short prefix")
-        out.append((item[0], fp))
-    return out
 
 
 class AntiEntropy:
@@ -119,26 +115,10 @@ class AntiEntropy:
     async def serve_digest(self, requester: str, ranges: Any) -> dict[str, Any]:
         """For each of the requester's ranges whose fingerprint differs from ours: ours,
         and the keys in it when there are few. Equal ranges are left out."""
-        asked = _ranges(ranges)
-        if (
-            len(asked) == 1
-            and asked[0][0] == ""
-            and self.shared.built
-            and self.shared.root(requester) == asked[0][1]
-        ):
+        asked = parse_ranges(ranges)
+        if self.shared.built and root_equal(asked, self.shared.root(requester)):
             return {"ranges": []}  # equal replicas: no scan
-        index = await self._shared_keys(requester)
-        out = []
-        for p, theirs in asked:
-            fp = index.fingerprint(p)
-            if fp == theirs:
-                continue
-            entry: dict[str, Any] = {"prefix": p, "fp": fp.to_wire()}
-            under = index.under(p)
-            if len(under) <= LIST_KEYS or len(p) >= KEY_WIDTH:
-                entry["keys"] = [[k[KEY_WIDTH:], f.to_wire()] for k, f in under[:1000]]
-            out.append(entry)
-        return {"ranges": out}
+        return {"ranges": answer_digest(await self._shared_keys(requester), asked)}
 
     async def serve_ids(self, receiver: Any, ranges: Any, max_time: Any = None) -> dict[str, Any]:
         """Like ``serve_digest`` for the ids of one key (those settled at ``max_time``,
@@ -147,15 +127,13 @@ class AntiEntropy:
             raise BadFormat("peer.ids needs a receiver")
         if max_time is not None and (type(max_time) is not int or not 0 <= max_time < 2**62):
             raise BadFormat("max_time must be a time in ms")
-        asked = _ranges(ranges)
+        asked = parse_ranges(ranges)
         store = self._store
         fps = await store.id_fingerprints(receiver, [p for p, _ in asked], max_time)
         out = []
-        for (p, theirs), fp in zip(asked, fps, strict=True):
-            if fp == theirs:
-                continue
+        for p, fp, listed in answer_ids(asked, fps):
             entry: dict[str, Any] = {"prefix": p, "fp": fp.to_wire()}
-            if fp.count <= LIST_IDS:  # [id, part]: the part tells differing dots apart
+            if listed:  # [id, part]: the part tells differing dots apart
                 entry["ids"] = [
                     [i, q] for i, q in await store.receiver_items(receiver, p, max_time)
                 ]
@@ -201,34 +179,13 @@ class AntiEntropy:
             if not reply.get("ranges"):
                 self._count("ae_rounds")
                 return 0
-        mine = await self._shared_keys(peer, digests)
-        todo, differing = [""], []
-        while todo:
-            batch, todo = todo[:MAX_PREFIXES], todo[MAX_PREFIXES:]
-            wire = [[p, mine.fingerprint(p).to_wire()] for p in batch]
+        descent = KeyDescent(await self._shared_keys(peer, digests))
+        while (wire := descent.batch()) is not None:
             reply = await conn.request("peer.digest", ranges=wire)
-            self._count("ae_ranges", len(batch))
-            for entry in reply.get("ranges", []):
-                p = entry.get("prefix")
-                theirs = Fingerprint.from_wire(entry.get("fp"))
-                if not isinstance(p, str) or p not in batch or theirs is None:
-                    continue
-                if theirs == mine.fingerprint(p) or theirs.count == 0:
-                    continue
-                keys = entry.get("keys")
-                if isinstance(keys, list):
-                    self._count("ae_items", len(keys))
-                    have = {k[KEY_WIDTH:]: fp for k, fp in mine.under(p)}
-                    for item in keys:
-                        if not (isinstance(item, list) and len(item) == 2):
-                            continue
-                        receiver, fp_wire = item
-                        if isinstance(receiver, str) and have.get(
-                            receiver
-                        ) != Fingerprint.from_wire(fp_wire):
-                            differing.append(receiver)
-                else:
-                    todo.extend(children(p))
+            descent.on_reply(reply.get("ranges"))
+        self._count("ae_ranges", descent.asked)
+        self._count("ae_items", descent.listed)
+        differing = descent.differing
         pulled = 0
         for receiver in differing:
             if self.peers.self_id not in self.peers.replica_set(receiver):
@@ -252,43 +209,18 @@ class AntiEntropy:
         and we lack, those we hold and it lacks, and whether the peer says it replicates
         ``receiver``. Fingerprints of id ranges are summed by the store on both sides."""
         store = self._store
-        todo: list[str] = [""]
-        missing: list[str] = []
-        extra: list[str] = []
-        replica = False
-        while todo:
-            batch, todo = todo[:MAX_PREFIXES], todo[MAX_PREFIXES:]
-            mine = dict(
-                zip(batch, await store.id_fingerprints(receiver, batch, max_time), strict=True)
-            )
-            wire = [[p, mine[p].to_wire()] for p in batch]
+        d = IdDescent()
+        while (batch := d.batch()) is not None:
+            fps = await store.id_fingerprints(receiver, batch, max_time)
+            wire = d.ask(batch, fps)
             reply = await conn.request(
                 "peer.ids", receiver=receiver, ranges=wire, max_time=max_time
             )
-            self._count("ae_ranges", len(batch))
-            replica = reply.get("replica") is True
-            for entry in reply.get("ranges", []):
-                p = entry.get("prefix")
-                theirs = Fingerprint.from_wire(entry.get("fp"))
-                if not isinstance(p, str) or p not in mine or theirs is None or theirs == mine[p]:
-                    continue
-                ids = entry.get("ids")
-                if isinstance(ids, list):
-                    self._count("ae_items", len(ids))
-                    here = dict(await store.receiver_items(receiver, p, max_time))
-                    there = {
-                        i[0]: i[1]
-                        for i in ids
-                        if isinstance(i, list) and len(i) == 2 and isinstance(i[0], str)
-                        and i[0].startswith(p) and type(i[1]) is int
-                    }  # fmt: skip
-                    # an id both hold under different dots is in both lists: each side
-                    # fetches the other's copy and keeps the union of the dots
-                    missing.extend(sorted(i for i, q in there.items() if here.get(i) != q))
-                    extra.extend(sorted(i for i, q in here.items() if there.get(i) != q))
-                elif len(p) < 64:
-                    todo.extend(children(p))
-        return missing, extra, replica
+            for p in d.on_reply(reply):
+                d.on_items(p, dict(await store.receiver_items(receiver, p, max_time)))
+        self._count("ae_ranges", d.asked)
+        self._count("ae_items", d.listed)
+        return d.missing, d.extra, d.replica
 
     async def fetch(self, conn: NodeConnection, peer: str, ids: list[str]) -> int:
         stored = 0
@@ -306,52 +238,49 @@ class AntiEntropy:
         """Push keys this node holds but does not replicate to their replicas; delete them
         once every replica confirmed. Returns how many writes were deleted here."""
         peers = self.peers
-        if not peers.view.nodes or peers.clock() - peers.view_changed_at < grace:
+        if not plan.due(bool(peers.view.nodes), peers.clock(), peers.view_changed_at, grace):
             return 0
         if not self.shared.built:
             await self._rebuild()
         dropped = 0
+        me = peers.self_id
         for receiver in self.shared.next_foreign(max_keys):  # round-robin
-            if peers.self_id in peers.replica_set(receiver):
+            if me in peers.replica_set(receiver):
                 continue
             ids = await self._store.receiver_ids(receiver)
-            if await self._confirmed_everywhere(receiver):  # every id above, and any newer
-                before = await self._store.key_digest(receiver)
-                n = await self._store.drop(receiver, ids)
-                after = await self._store.key_digest(receiver)
-                removed = Fingerprint(
-                    before.count - after.count, before.s1 - after.s1, before.s2 - after.s2
-                )
-                self.shared.drop(receiver, removed, peers.replica_set, gone=after.count == 0)
-                self._count("handoff_dropped", n)
-                dropped += n
-                log.info("handed off %d writes of %s", n, receiver)
+            conf = plan.Confirmation.start(
+                peers.replica_set(receiver), peers.view.replication_factor, peers.is_up, ids
+            )
+            await self._confirm(receiver, conf)  # every id above, and any newer
+            if not conf.may_drop(me, peers.replica_set(receiver)):
+                continue
+            before = await self._store.key_digest(receiver)
+            n = await self._store.drop(receiver, list(conf.ids))
+            after = await self._store.key_digest(receiver)
+            removed = Fingerprint(
+                before.count - after.count, before.s1 - after.s1, before.s2 - after.s2
+            )
+            self.shared.drop(receiver, removed, peers.replica_set, gone=after.count == 0)
+            self._count("handoff_dropped", n)
+            dropped += n
+            log.info("handed off %d writes of %s", n, receiver)
         return dropped
 
-    async def _confirmed_everywhere(self, receiver: str) -> bool:
-        """Push to each live replica what it lacks of ``receiver``; True when all ``N`` are
-        live and confirmed. Live replicas are asked even when one is down: a write acked
-        by a stand-in and a replica that then died may be on the stand-in alone."""
-        peers = self.peers
-        replicas = peers.replica_set(receiver)
-        if len(replicas) < peers.view.replication_factor:
-            return False
-        ok = True
-        for peer in replicas:
-            if not peers.is_up(peer):
-                ok = False
-                continue
+    async def _confirm(self, receiver: str, conf: plan.Confirmation) -> None:
+        """Compare ``receiver`` with each live replica, pushing what one lacks, as the
+        hand-off plan (``replication/handoff.py``) says."""
+        for peer in conf.targets():
             try:
-                conn = await peers.link(peer)
+                conn = await self.peers.link(peer)
                 _, extra, replica = await self.diff_ids(conn, receiver)
-                if extra:
-                    await self._push(conn, extra)
+                push = conf.on_compare(peer, extra, replica)
+                if push:
+                    await self._push(conn, push)
                     _, extra, replica = await self.diff_ids(conn, receiver)
-                ok = ok and replica and not extra
+                    conf.on_compare(peer, extra, replica)
             except FlocloudError as exc:
                 log.debug("hand-off of %s to %s failed: %s", receiver, peer, exc.message)
-                ok = False
-        return ok
+                conf.on_failure(peer)
 
     async def _push(self, conn: NodeConnection, ids: list[str]) -> None:
         for i in range(0, len(ids), GET_CHUNK):

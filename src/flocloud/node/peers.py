@@ -1,9 +1,8 @@
-"""Replication between supernodes: authenticated links, quorum writes, catch-up sync.
+"""Replication between supernodes: the shell that owns the view, the write path and
+liveness, and starts the loops of catch-up (``catchup.py``) and anti-entropy
+(``antientropy.py``) over authenticated links (``links.py``).
 
 Invariants owned here:
-- Only registered supernodes talk replication: every link is authenticated with the
-  signed challenge of ``flocloud.protocol.peering`` against the registry's public keys,
-  in both directions, before any replication request is served.
 - Membership is the protocol's (``flocloud.protocol.membership``): the replicas of a key
   are the first ``N = backupDepth + 1`` supernodes of its preference list, the next ``N``
   its stand-in candidates (together its holders). A node that accepts a write commits it
@@ -17,40 +16,30 @@ Invariants owned here:
   answers in a row), never by one failed request.
 - A forwarded write's dots must be the sender's own (its store id, given in
   ``peer.auth``): a peer cannot number writes in another store's name on the write path.
-- Catch-up: each node periodically pulls from every live peer the writes committed
-  there after the last position it saw (the peer's own ``seq``) and keeps those whose key
-  it replicates under its own view of the registry (a peer's view may lag). A peer seen
-  for the first time is followed from its current position: what it held before is
-  anti-entropy's work (``antientropy.py``), whose traffic grows with the difference.
-  Writes are idempotent by message id, so a pull after a restart, a partition or a new
-  registry entry converges without double storage.
 - Failure detection: neighbours are pinged every ``heartbeat_seconds``; a peer that fails
   the heartbeat rule is skipped for ``down_for`` seconds or until a ping succeeds again,
   which also starts an anti-entropy round with it. Links reconnect on their own.
-- Membership is checked on every peer request (``node/server.py``): links of a node the
-  registry no longer lists are refused at once and closed.
+- A registry change that moves placement wakes anti-entropy and restarts hand-off's
+  grace; links of nodes the registry no longer lists close (``Links.drop_removed``).
+- Catch-up, anti-entropy and a client's cursor ahead of this node store what they pull
+  through ``store_batch``: re-validated like any replicated write, idempotent by id.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, Container
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
 from flocloud.client.connection import NodeConnection
-from flocloud.client.network import NodeRef, membership_from_state
+from flocloud.client.network import membership_from_state
 from flocloud.protocol.cursor import Cursor, Range, parse_dots, parse_ranges
 from flocloud.protocol.envelope import Envelope
-from flocloud.protocol.errors import BadFormat, FlocloudError, Forbidden, Unavailable
+from flocloud.protocol.errors import BadFormat, FlocloudError, Unavailable
 from flocloud.protocol.membership import Membership
-from flocloud.protocol.peering import check_peer, sign_transcript, transcript
 from flocloud.replication import lacking
 from flocloud.replication.quorum import Decision, WriteQuorum
 from flocloud.replication.routing import accepts, candidates
@@ -60,14 +49,13 @@ if TYPE_CHECKING:
     from .service import KindRecord
 
 from .antientropy import AntiEntropy
+from .catchup import CatchUpShell
 from .context import NodeCore
+from .links import Links
 
 __all__ = ["Peers", "RegistryView"]
 
 log = logging.getLogger("flocloud.node.peers")
-
-PROBE_BACKOFF = 0.5  # seconds between two connection attempts to a peer
-
 
 RegistryView = Membership  # what replication needs from the chain registry
 
@@ -86,25 +74,16 @@ class Peers:
         self.timeout = timeout
         self.down_for = down_for
         self.sync_interval = sync_interval
-        self.links: dict[str, NodeConnection] = {}
+        self.links = Links(self)  # authenticated links, both ways (node/links.py)
         self._down_until: dict[str, float] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-        self.cursors: dict[str, int] = {}  # peer id -> last peer seq pulled
-        self._saved: dict[str, tuple[str, int]] = {}  # peer id -> (its store id, seq), on disk
-        self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self.catching_up: set[str] = set()  # peers whose log we are pulling right now
-        self._missed: dict[str, int] = {}
-        self._failed_at: dict[
-            str, float
-        ] = {}  # last failed connection attempt, by peer  # heartbeats missed in a row, by peer
+        self._missed: dict[str, int] = {}  # heartbeats missed in a row, by peer
         self._replica_sets: dict[str, tuple[str, ...]] = {}
         self.view_changed_at = 0.0
         self.antientropy = AntiEntropy(self)
+        self.catchup = CatchUpShell(self, self.antientropy.fetch, self.antientropy.wake.set)
+        self.catching_up = self.catchup.busy  # peers whose log we are pulling right now
         self.clock: Callable[[], float] = time.monotonic
-        self.blocked: set[str] = set()  # fault injection (partition): see refresh_faults
-        self._fault_mtime = 0.0
-        self.store_of: dict[str, str] = {}  # peer -> its store id (its dots' origin)
 
     @property
     def self_id(self) -> str:
@@ -126,15 +105,12 @@ class Peers:
             self._replica_sets.clear()
             self.antientropy.wake.set()
         self.view = view
-        for peer in list(self.links):
-            if peer not in view.nodes:
-                task = asyncio.ensure_future(self.links.pop(peer).close())
-                task.add_done_callback(lambda t: t.exception())
+        self.links.drop_removed(view)
 
     def start(self) -> None:
         rc = self.node.config.replication
         self._tasks = [
-            asyncio.create_task(self._sync_loop(), name="peer-sync"),
+            asyncio.create_task(self.catchup.run(self.sync_interval), name="peer-sync"),
             asyncio.create_task(self._heartbeat_loop(rc.heartbeat_seconds), name="heartbeat"),
             asyncio.create_task(
                 self.antientropy.run(rc.anti_entropy_seconds, rc.handoff_grace_seconds),
@@ -142,20 +118,12 @@ class Peers:
             ),
         ]
 
-    async def load_cursors(self) -> None:
-        """Resume catch-up where it stopped before a restart (positions are on disk)."""
-        self._saved = await self.node.service.store.peer_cursors()
-        self.store_of.update({p: sid for p, (sid, _) in self._saved.items()})
-
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for link in list(self.links.values()):
-            await link.close()
-        if self._session is not None:
-            await self._session.close()
+        await self.links.close_all()
 
     # -- placement ----------------------------------------------------------------------
 
@@ -184,35 +152,13 @@ class Peers:
     def is_up(self, peer: str) -> bool:
         return peer not in self.blocked and self._down_until.get(peer, 0.0) <= self.clock()
 
+    @property
+    def blocked(self) -> set[str]:
+        """Peers unreachable by fault injection (``Links.refresh_faults``)."""
+        return self.links.blocked
+
     def refresh_faults(self) -> None:
-        """Test/dev fault injection: the config's ``fault_file`` (JSON ``{"partition":
-        [node IDs]}``) lists peers to treat as unreachable, both ways. Off when unset."""
-        path = self.node.config.fault_file
-        if not path:
-            return
-        p = self.node.config.path(path)
-        try:
-            mtime = p.stat().st_mtime
-        except FileNotFoundError:
-            mtime = -1.0
-        if mtime == self._fault_mtime:
-            return
-        self._fault_mtime = mtime
-        try:
-            blocked = set(json.loads(p.read_text()).get("partition", [])) if mtime >= 0 else set()
-        except (OSError, ValueError, AttributeError):
-            log.warning("unreadable fault file %s", p)
-            return
-        if blocked == self.blocked:
-            return
-        self.blocked = blocked
-        self.antientropy.wake.set()  # a healed link: compare replicas now
-        for peer in blocked:
-            link = self.links.pop(peer, None)
-            if link is not None:
-                task = asyncio.ensure_future(link.close())
-                task.add_done_callback(lambda t: t.exception())
-        log.info("partitioned from %s", sorted(blocked) or "nobody")
+        self.links.refresh_faults(self.antientropy.wake.set)
 
     def candidates(self, key: str) -> list[str]:
         """The key's sloppy quorum without this node, in preference order: its replicas,
@@ -230,57 +176,8 @@ class Peers:
     # -- links --------------------------------------------------------------------------
 
     async def link(self, peer: str, *, probe: bool = False, wait: bool = False) -> NodeConnection:
-        """An authenticated link to ``peer``; ``probe`` tries even if it is marked down, but
-        at most one connection attempt per peer every ``PROBE_BACKOFF`` seconds; ``wait``
-        (the write path) waits for that pause instead of failing at once, since the failed
-        attempt may have been another task's, at a node's start."""
-        if wait:
-            pause = PROBE_BACKOFF - (self.clock() - self._failed_at.get(peer, -PROBE_BACKOFF))
-            conn = self.links.get(peer)
-            if pause > 0 and (conn is None or conn.closed):
-                await asyncio.sleep(pause)
-        conn = self.links.get(peer)
-        if conn is not None and not conn.closed:
-            return conn
-        if peer in self.blocked or (not probe and not self.is_up(peer)):
-            raise Unavailable(f"peer {peer} is marked down")
-        lock = self._locks.setdefault(peer, asyncio.Lock())
-        async with lock:
-            conn = self.links.get(peer)
-            if conn is not None and not conn.closed:
-                return conn
-            if self.clock() - self._failed_at.get(peer, -PROBE_BACKOFF) < PROBE_BACKOFF:
-                raise Unavailable(f"peer {peer} failed a moment ago")
-            uri = self.view.nodes[peer][0]
-            if self._session is None:
-                self._session = aiohttp.ClientSession()
-            conn = NodeConnection(NodeRef(peer, uri).ws_url, self._session, timeout=self.timeout)
-            try:
-                await conn.connect()
-                await self._authenticate(conn, peer)
-            except FlocloudError:
-                await conn.close()
-                self._failed_at[peer] = self.clock()  # no down mark: heartbeats decide
-                raise
-            self.links[peer] = conn
-            return conn
-
-    async def _authenticate(self, conn: NodeConnection, peer: str) -> None:
-        na = os.urandom(32).hex()
-        hello = await conn.request("peer.hello", node_id=self.self_id, nonce=na)
-        if hello.get("node_id") != peer:
-            raise Unavailable(f"{conn.url} is {hello.get('node_id')}, not {peer}")
-        nb = str(hello.get("nonce"))
-        check_peer(
-            self.view.pubkeys,
-            peer,
-            str(hello.get("sign")),
-            transcript("server", self.self_id, peer, na, nb),
-        )
-        mine = sign_transcript(self.node.key, transcript("client", self.self_id, peer, na, nb))
-        await conn.request(
-            "peer.auth", sign=mine, store_id=await self.node.service.store.store_id()
-        )
+        """An authenticated link to ``peer`` (``Links.get``)."""
+        return await self.links.get(peer, probe=probe, wait=wait)
 
     # -- forwarding ---------------------------------------------------------------------
 
@@ -410,13 +307,7 @@ class Peers:
             self.antientropy.wake.set()
         self._down_until.pop(peer, None)
 
-    # -- catch-up sync ------------------------------------------------------------------
-
-    async def _sync_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.sync_interval)
-            self.refresh_faults()
-            await self.each_live_neighbour(self.pull, "catch-up")
+    # -- catch-up (node/catchup.py drives replication/catchup.py) ---------------------
 
     async def each_live_neighbour(
         self, work: Callable[[str], Awaitable[Any]], what: str, skip: Container[str] = ()
@@ -433,69 +324,19 @@ class Peers:
             except Exception:
                 log.exception("%s with %s failed", what, peer)
 
-    async def _advance(self, peer: str, store_id: str, position: int) -> None:
-        """Our position in ``peer``'s log; kept on disk (only when it moved)."""
-        self.cursors[peer] = position
-        if store_id:
-            self.store_of[peer] = store_id
-        if store_id and self._saved.get(peer) != (store_id, position):
-            self._saved[peer] = (store_id, position)
-            await self.node.service.store.save_peer_cursor(peer, store_id, position)
+    @property
+    def cursors(self) -> dict[str, int]:
+        """Our position in each peer's log (its seq)."""
+        return self.catchup.cursors
 
-    async def pull(self, peer: str) -> int:
-        """Pull what ``peer`` committed since our position in its log and we replicate;
-        returns how many writes were stored. The log comes as ids and receivers; the
-        writes we lack are then fetched in full (``peer.get``). Writes we forwarded to the
-        peer are left out by the peer: they are here."""
-        conn = await self.link(peer)
-        stored = 0
-        if peer not in self.cursors and peer in self._saved:
-            self.cursors[peer] = self._saved[peer][1]
-        if peer not in self.cursors:
-            # first contact: follow the peer from now on; anti-entropy compares the past
-            reply = await conn.request("peer.sync", from_top=True)
-            await self._advance(peer, str(reply.get("store_id", "")), int(reply.get("next", 0)))
+    async def load_cursors(self) -> None:
+        await self.catchup.load()
 
-        # the next page is requested before this one is stored, so the peer reads while
-        # we verify and commit
-        def ask(after: int) -> asyncio.Future[dict[str, Any]]:
-            return asyncio.ensure_future(conn.request("peer.sync", after=after, limit=500))
-
-        pending = ask(self.cursors[peer])
-        self.catching_up.add(peer)
-        try:
-            while True:
-                reply = await pending
-                their_store = str(reply.get("store_id", ""))
-                known = self._saved.get(peer)
-                if known is not None and known[0] != their_store and self.cursors.get(peer, 0):
-                    # the peer's store was replaced: its positions restarted; what it holds
-                    # now is anti-entropy's to compare
-                    self.cursors.pop(peer, None)
-                    self._saved.pop(peer, None)
-                    self.antientropy.wake.set()
-                    return stored
-                nxt = int(reply.get("next", self.cursors[peer]))
-                more = bool(reply.get("more"))
-                if more:
-                    pending = ask(nxt)
-                wanted = [
-                    str(rec.get("id"))
-                    for rec in reply.get("records", [])
-                    # our own view of placement decides what we keep: the peer's may lag
-                    if self.replicates(self.self_id, str(rec.get("receiver", "")))
-                ]
-                have = await self.node.service.store.have(wanted)
-                missing = [i for i in wanted if i not in have]
-                stored += await self.antientropy.fetch(conn, peer, missing)
-                await self._advance(peer, their_store, nxt)
-                if not more:
-                    return stored
-        finally:
-            self.catching_up.discard(peer)
-            if not pending.done():
-                pending.cancel()
-            pending.add_done_callback(lambda t: t.cancelled() or t.exception())
+    @property
+    def store_of(self) -> dict[str, str]:
+        """Each peer's store id (its dots' origin) as far as this node knows it: from its
+        catch-up positions and the handshakes of inbound links."""
+        return {**self.catchup.stores(), **self.links.stores}
 
     async def store_batch(self, records: list[dict[str, Any]], peer: str) -> int:
         """Store pulled records concurrently, so the store commits them in a few batches.
@@ -576,14 +417,14 @@ class Peers:
             self.self_id, mine,
         )  # fmt: skip
 
-    async def serve_key(self, receiver: Any, after: Any, lacking: Any = None) -> dict[str, Any]:
+    async def serve_key(self, receiver: Any, after: Any, ranges: Any = None) -> dict[str, Any]:
         """A receiver's writes a cursor does not cover (tombstoned ones included), or,
-        with ``lacking``, those held under the given dots."""
+        with ``ranges`` (a ``lacking`` list), those held under the given dots."""
         if not isinstance(receiver, str) or not receiver:
             raise BadFormat("peer.key needs a receiver")
         store = self.node.service.store
-        if lacking is not None:
-            held = await store.holding(receiver, parse_ranges(lacking), 1000)
+        if ranges is not None:
+            held = await store.holding(receiver, parse_ranges(ranges), 1000)
             return {"records": [{**r.to_wire(), "receiver": r.receiver} for r in held]}
         f = MessageFilter(
             receiver, after=Cursor.decode(after), limit=1000, include_deleted=True, kind="*"
@@ -592,66 +433,4 @@ class Peers:
         return {
             "records": [{**r.to_wire(), "receiver": r.receiver} for r in page.records],
             "more": page.more,
-        }
-
-    # -- the serving side ---------------------------------------------------------------
-
-    def hello(self, conn_state: dict[str, Any], node_id: Any, nonce: Any) -> dict[str, Any]:
-        if node_id in self.blocked:
-            raise Unavailable("partitioned (fault injection)")
-        if not isinstance(node_id, str) or node_id not in self.view.nodes:
-            raise Forbidden(f"{str(node_id)[:64]} is not a registered supernode")
-        nb = os.urandom(32).hex()
-        digest = transcript("server", node_id, self.self_id, str(nonce), nb)
-        conn_state.update(pending_peer=node_id, na=str(nonce), nb=nb)
-        return {
-            "node_id": self.self_id,
-            "nonce": nb,
-            "sign": sign_transcript(self.node.key, digest),
-        }
-
-    def auth(self, conn_state: dict[str, Any], sign: Any, store_id: Any = None) -> dict[str, Any]:
-        peer = conn_state.get("pending_peer")
-        if not peer:
-            raise BadFormat("peer.auth without peer.hello")
-        check_peer(
-            self.view.pubkeys,
-            peer,
-            str(sign),
-            transcript("client", peer, self.self_id, conn_state["na"], conn_state["nb"]),
-        )
-        if not isinstance(store_id, str) or not 1 <= len(store_id) <= 64:
-            raise BadFormat("peer.auth needs the sender's store_id")
-        conn_state["peer"] = peer
-        conn_state["store_id"] = store_id
-        self.store_of[peer] = store_id
-        return {"peer": peer}
-
-    def check_member(self, peer: str) -> None:
-        """Every peer request: the sender must still be in the registry."""
-        if peer not in self.view.nodes:
-            raise Forbidden(f"{peer} is no longer a registered supernode")
-
-    async def serve_sync(
-        self, requester: str, after: Any, limit: Any = None, from_top: bool = False
-    ) -> dict[str, Any]:
-        """Our log after ``after`` as ids and receivers, with our store's identity.
-        Every write goes back, except those the requester itself forwarded to us (they are
-        on the requester): it keeps what it replicates under its own view of the
-        registry, which may be newer than ours (filtering here could skip writes for
-        good). ``from_top``: no writes, just where the log ends now."""
-        store = self.node.service.store
-        if from_top:
-            return {"records": [], "next": await store.top_seq(), "more": False,
-                    "store_id": await store.store_id()}  # fmt: skip
-        after_i = after if type(after) is int and after >= 0 else 0
-        lim = limit if type(limit) is int and 0 < limit <= 1000 else 500
-        log_rows = await store.log_since(after_i, lim)
-        return {
-            "records": [
-                {"id": i, "receiver": r} for _, i, r, origin in log_rows if origin != requester
-            ],
-            "next": log_rows[-1][0] if log_rows else after_i,
-            "more": len(log_rows) == lim,
-            "store_id": await store.store_id(),
         }

@@ -238,7 +238,9 @@ class PeerSync(PeerRequest, tag="peer.sync"):
 
 
 class PeerDigest(PeerRequest, tag="peer.digest"):
-    ranges: AnyList  # [[prefix, [count, s1, s2]], ...], checked by antientropy._ranges
+    ranges: (
+        AnyList  # [[prefix, [count, s1, s2]], ...], checked by replication.reconcile.parse_ranges
+    )
 
 
 class PeerIds(PeerRequest, tag="peer.ids"):

@@ -45,6 +45,7 @@ from aiohttp import WSMsgType, web
 
 from flocloud.protocol.cursor import parse_dots
 from flocloud.protocol.errors import BadFormat, FlocloudError, Forbidden, RateLimited, Unavailable
+from flocloud.replication.handshake import LinkState, Responder
 from flocloud.replication.subscription import Subscription, SubscriptionPhase
 from flocloud.storage.sqlite import SqliteStore
 
@@ -118,7 +119,7 @@ class Connection:
         self.subs: dict[str, Subscriber] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.background: set[asyncio.Task[None]] = set()
-        self.peer_state: dict[str, Any] = {}
+        self.link = Responder(node.key.address)  # the peer handshake, if one talks here
         self.cut = False
         self.on_close: list[Callable[[], None]] = []  # cleanups of what others registered
 
@@ -316,19 +317,16 @@ class Connection:
         closed)."""
         peers = self.node.peers
         if isinstance(req, rq.PeerHello):
-            return peers.hello(self.peer_state, req.node_id, req.nonce)
+            return peers.links.hello(self.link, req.node_id, req.nonce)
         if isinstance(req, rq.PeerAuth):
-            return peers.auth(self.peer_state, req.sign, req.store_id)
-        peer = self.peer_state.get("peer")
-        if not peer:
-            raise Forbidden("replication requests need an authenticated supernode link")
+            return peers.links.auth(self.link, req.sign, req.store_id)
         try:
-            peers.check_member(peer)
+            peer = peers.links.check_member(self.link)
         except Forbidden:
-            self.peer_state.clear()
-            task = asyncio.create_task(self._close(4003, b"not a supernode"))
-            self.background.add(task)
-            task.add_done_callback(self.background.discard)
+            if self.link.state is LinkState.CLOSED:  # a removed supernode: close the link
+                task = asyncio.create_task(self._close(4003, b"not a supernode"))
+                self.background.add(task)
+                task.add_done_callback(self.background.discard)
             raise
         if peer in peers.blocked:
             raise Unavailable("partitioned (fault injection)")
@@ -346,14 +344,14 @@ class Connection:
             case rq.PeerReplicate():
                 dots = parse_dots(req.dots) if req.dots else ()
                 env = await svc.parse_replica({"envelope": req.envelope, "kind": req.kind})
-                if any(o != self.peer_state.get("store_id") for o, _ in dots):
+                if any(o != self.link.store_id for o, _ in dots):
                     raise Forbidden("peer.replicate may carry only the sender's own dots")
                 result = await svc.store_replica(env, origin=peer, dots=dots or None)
                 return {"duplicate": result.duplicate}
             case rq.PeerForward():  # a client write another node does not take
                 return await svc.put(req.envelope.to_dict(), forwarded=True)
             case rq.PeerSync():
-                return await peers.serve_sync(peer, req.after, req.limit, from_top=req.from_top)
+                return await peers.catchup.serve(peer, req.after, req.limit, req.from_top)
             case rq.PeerDigest():
                 return await ae.serve_digest(peer, req.ranges)
             case rq.PeerIds():
@@ -621,9 +619,9 @@ class Node:
     def _close_removed_peers(self) -> None:
         """Links from supernodes the registry no longer lists close at once (finding 8)."""
         for conn in list(self.connections):
-            peer = conn.peer_state.get("peer")
+            peer = conn.link.authenticated
             if peer and peer not in self.peers.view.nodes:
-                conn.peer_state.clear()
+                conn.link.close()
                 task = asyncio.create_task(conn._close(4003, b"no longer a registered supernode"))
                 conn.background.add(task)
                 task.add_done_callback(conn.background.discard)

@@ -1,0 +1,146 @@
+"""Catch-up paging: following a peer's log, one ``CatchUp`` per peer (docs/protocol.md §9).
+
+Both sides of ``peer.sync`` are here; the caller does the requests, reads the store and
+keeps positions on disk.
+
+Invariants owned here:
+- A position is ``(store id, seq)``: the last entry of that store's log whose writes are
+  stored here. It only moves forward, and only once the writes it covers that this node
+  wanted are stored (``stored``): a crash or a failed fetch between a page and its fetch
+  asks for the same page again, never skips it. Pages may be pipelined (the next asked
+  before this one is stored); positions still advance in page order.
+- First contact (no position): ask for the top of the peer's log (``from_top``) and
+  follow from there; the peer's past is anti-entropy's work, whose traffic grows with the
+  difference.
+- A replaced store (a reply under another store id while the position is past 0) drops
+  the position: the old store's numbers mean nothing in the new one. The caller compares
+  replicas by anti-entropy and the next pull starts as a first contact.
+- A page with ``more`` is followed by the next one at once (``Step.again``), until a page
+  without ``more``.
+- Of a page, the requester wants the ids of the keys it replicates under its own view
+  (``keep``); the others are neither fetched nor waited for.
+- The serving side (``serve_page``) sends its log after ``after`` as ids and receivers,
+  leaving out the requester's own forwards (they are on the requester) and the rows of
+  keys the requester does not replicate under the server's view. ``next`` and ``more``
+  follow the rows scanned, not the rows sent, so a page of filtered rows still moves the
+  requester on. Where the two views differ for a while (a registry change reaching one
+  node first), a row left out here is found later by anti-entropy, which compares the
+  keys both replicate once the views agree.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+__all__ = ["Ask", "CatchUp", "Outcome", "Page", "Step", "serve_page"]
+
+LogRow = tuple[int, str, str, str | None]  # seq, id, receiver, origin (None: a client)
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """The next ``peer.sync`` to send."""
+
+    after: int = 0
+    from_top: bool = False
+    limit: int = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A ``peer.sync`` reply: ``rows`` are ``(id, receiver)``."""
+
+    store_id: str
+    rows: Sequence[tuple[str, str]]
+    next: int
+    more: bool = False
+
+
+class Outcome(enum.Enum):
+    FOLLOW = "follow"  # first contact: the position is the peer's top now
+    RESET = "reset"  # the peer's store was replaced: position dropped, compare replicas
+    FETCH = "fetch"  # fetch ``wanted`` (those not held), store them, then ``stored``
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    outcome: Outcome
+    wanted: tuple[str, ...] = ()
+    position: tuple[str, int] | None = None  # where ``stored`` moves to
+    again: Ask | None = None  # the next page, to ask now (it may be pipelined)
+
+
+@dataclass
+class CatchUp:
+    """One peer's catch-up. ``saved``: the position kept on disk, if any."""
+
+    saved: tuple[str, int] | None = None
+    limit: int = 500
+    position: tuple[str, int] | None = field(init=False, default=None)
+    _persisted: tuple[str, int] | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.position = self.saved
+        self._persisted = self.saved
+
+    @property
+    def seq(self) -> int | None:
+        return self.position[1] if self.position else None
+
+    def ask(self) -> Ask:
+        """The first request of a pull: the top on first contact, else the page after
+        the position."""
+        if self.position is None:
+            return Ask(from_top=True, limit=self.limit)
+        return Ask(after=self.position[1], limit=self.limit)
+
+    def on_page(self, page: Page, keep: Callable[[str], bool]) -> Step:
+        """A reply came; ``keep(receiver)``: whether this node replicates the key."""
+        if self.position is None:
+            self.position = (page.store_id, page.next)
+            return Step(Outcome.FOLLOW, position=self.position)
+        known, at = self.position
+        if page.store_id != known and at:
+            self.position = None
+            return Step(Outcome.RESET)
+        again = Ask(after=page.next, limit=self.limit) if page.more else None
+        wanted = tuple(i for i, receiver in page.rows if keep(receiver))
+        return Step(Outcome.FETCH, wanted, (page.store_id, page.next), again)
+
+    def stored(self, step: Step) -> bool:
+        """The writes ``step`` wanted are stored (or held already): the position may move.
+        Returns whether it moved. A step of a store since replaced is ignored."""
+        if step.outcome is not Outcome.FETCH or step.position is None or self.position is None:
+            return False
+        sid, seq = step.position
+        known, at = self.position
+        if sid == known and seq <= at:
+            return False  # an older page, or one that moved nothing
+        if sid != known and at:
+            return False  # a page of a store replaced since
+        self.position = (sid, seq)
+        return True
+
+    def to_save(self) -> tuple[str, int] | None:
+        """The position to write to disk, when it moved since the last save."""
+        if self.position is None or self.position == self._persisted:
+            return None
+        self._persisted = self.position
+        return self.position
+
+
+def serve_page(
+    rows: Sequence[LogRow],
+    requester: str,
+    after: int,
+    limit: int,
+    replicates: Callable[[str], bool],
+) -> tuple[list[tuple[str, str]], int, bool]:
+    """The serving side of one page: ``rows`` are up to ``limit`` log rows after ``after``
+    (in seq order); ``replicates(receiver)``: whether the requester replicates the key,
+    under this (the serving) node's view. Returns ``(id, receiver)`` rows, ``next``,
+    ``more``."""
+    sent = [(i, r) for _, i, r, origin in rows if origin != requester and replicates(r)]
+    return sent, rows[-1][0] if rows else after, len(rows) >= limit

@@ -1,0 +1,151 @@
+"""Catch-up paging (``replication/catchup.py``), driven by hand and against a model log."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flocloud.replication.catchup import Ask, CatchUp, Outcome, Page, serve_page
+
+ME = "me"
+
+
+def keep_all(_: str) -> bool:
+    return True
+
+
+def test_first_contact_follows_from_the_top() -> None:
+    cu = CatchUp()
+    assert cu.ask() == Ask(from_top=True)
+    step = cu.on_page(Page("s1", [], 40), keep_all)
+    assert step.outcome is Outcome.FOLLOW and step.again is None
+    assert cu.position == ("s1", 40)
+    assert cu.to_save() == ("s1", 40)
+    assert cu.to_save() is None  # saved once
+    assert cu.ask() == Ask(after=40)
+
+
+def test_the_position_moves_only_once_the_wanted_writes_are_stored() -> None:
+    cu = CatchUp(("s1", 10), limit=2)
+    assert cu.ask() == Ask(after=10, limit=2)
+    assert cu.to_save() is None  # what is on disk already
+    step = cu.on_page(Page("s1", [("a", "k1"), ("b", "k2")], 12, more=True), lambda r: r == "k1")
+    assert step.outcome is Outcome.FETCH and step.wanted == ("a",)
+    assert step.again == Ask(after=12, limit=2)  # the next page may be asked at once
+    assert cu.position == ("s1", 10) and cu.to_save() is None  # not stored yet
+    assert cu.stored(step)
+    assert cu.position == ("s1", 12) and cu.to_save() == ("s1", 12)
+
+
+def test_pipelined_pages_advance_in_order_and_never_back() -> None:
+    cu = CatchUp(("s1", 0))
+    first = cu.on_page(Page("s1", [("a", "k")], 5, more=True), keep_all)
+    second = cu.on_page(Page("s1", [("b", "k")], 9), keep_all)
+    assert second.again is None
+    assert cu.stored(second)
+    assert not cu.stored(first)  # older: the position stays at 9
+    assert cu.position == ("s1", 9)
+
+
+def test_a_replaced_store_resets_the_position() -> None:
+    cu = CatchUp(("old", 50))
+    step = cu.on_page(Page("new", [("a", "k")], 3), keep_all)
+    assert step.outcome is Outcome.RESET and step.wanted == ()
+    assert cu.position is None
+    assert cu.ask().from_top  # then followed as a first contact
+    assert cu.on_page(Page("new", [], 3), keep_all).outcome is Outcome.FOLLOW
+    assert cu.to_save() == ("new", 3)
+
+
+def test_a_stale_step_of_a_replaced_store_moves_nothing() -> None:
+    cu = CatchUp(("old", 5))
+    step = cu.on_page(Page("old", [("a", "k")], 8, more=True), keep_all)
+    cu.on_page(Page("new", [], 2), keep_all)  # reset
+    cu.on_page(Page("new", [], 2), keep_all)  # follow the new store
+    assert not cu.stored(step)
+    assert cu.position == ("new", 2)
+
+
+def test_at_position_zero_another_store_id_is_adopted() -> None:
+    cu = CatchUp(("old", 0))
+    step = cu.on_page(Page("new", [("a", "k")], 1), keep_all)
+    assert step.outcome is Outcome.FETCH
+    assert cu.stored(step) and cu.position == ("new", 1)
+
+
+def test_serving_leaves_out_the_requesters_forwards_and_keys_it_does_not_replicate() -> None:
+    rows = [(1, "a", "k1", None), (2, "b", "k1", ME), (3, "c", "k2", "x"), (4, "d", "k1", "x")]
+    sent, nxt, more = serve_page(rows, ME, 0, 4, lambda r: r == "k1")
+    assert sent == [("a", "k1"), ("d", "k1")]
+    assert (nxt, more) == (4, True)  # next and more follow the rows scanned
+    assert serve_page([], ME, 7, 4, keep_all) == ([], 7, False)
+    # a page of rows all left out still moves the requester on
+    assert serve_page(rows[1:3], ME, 1, 2, lambda r: r == "k1") == ([], 3, True)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 2**32), st.integers(1, 6), st.floats(0, 0.5))
+def test_following_a_growing_log_through_crashes_misses_nothing(
+    seed: int, limit: int, crash: float
+) -> None:
+    """Against a log that grows meanwhile, with crashes between a page and its store
+    (the position on disk survives, nothing else): once a pull ends on a page without
+    ``more``, every write after the first contact that this node replicates, and did not
+    forward itself, is stored here; a saved position never covers a write not stored."""
+    rnd = random.Random(seed)
+    log: list[tuple[int, str, str, str | None]] = []
+
+    def grow(n: int) -> None:
+        for _ in range(n):
+            seq = len(log) + 1
+            log.append((seq, f"w{seq}", rnd.choice("ab"), rnd.choice([None, ME, "x"])))
+
+    def keep(r: str) -> bool:
+        return r == "a"
+
+    def serve(ask: Ask) -> Page:
+        if ask.from_top:
+            return Page("s", [], len(log))
+        rows = [r for r in log if r[0] > ask.after][: ask.limit]
+        sent, nxt, more = serve_page(rows, ME, ask.after, ask.limit, lambda r: True)
+        return Page("s", sent, nxt, more)
+
+    grow(rnd.randint(0, 10))
+    top = len(log)
+    disk: tuple[str, int] | None = None
+    held: set[str] = set()
+    cu = CatchUp(disk, limit=limit)
+
+    def pull(crash: float, growth: int = 1) -> bool:
+        """One pull; False if it crashed."""
+        nonlocal cu, disk, top
+        ask = cu.ask()
+        while True:
+            step = cu.on_page(serve(ask), keep)
+            if step.outcome is Outcome.FOLLOW:  # catch-up answers for what follows
+                assert step.position is not None
+                top = step.position[1]
+            if rnd.random() < crash:  # the fetch never happened
+                cu = CatchUp(disk, limit=limit)
+                return False
+            held.update(step.wanted)
+            cu.stored(step)
+            if (pos := cu.to_save()) is not None:
+                disk = pos
+                covered = {i for s, i, r, o in log if top < s <= pos[1] and keep(r) and o != ME}
+                assert covered <= held
+            if step.again is None:
+                return True
+            ask = step.again
+            grow(rnd.randint(0, growth))
+
+    for _ in range(30):
+        pull(crash)
+        grow(rnd.randint(0, 3))
+    while not pull(0.0, growth=0) or cu.seq != len(log):
+        pass
+    want = {i for s, i, r, o in log if s > top and keep(r) and o != ME}
+    assert want <= held
+    assert cu.position == ("s", len(log))
