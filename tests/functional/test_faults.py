@@ -146,6 +146,8 @@ async def test_a_reader_never_gets_a_retried_write_twice(devnet: Network) -> Non
     write again: it lacks a:1, which the reader's cursor covers, and cannot fetch it, so
     it answers ``unavailable`` with ``behind``. After the heal it has fetched a:1 and
     answers the same cursor with nothing old, then with exactly a new write."""
+    from flocloud.client.connection import NodeConnection
+
     c, home, receiver = await _cut_off_home(devnet, "e1")
     try:
         env = c.sign(receiver, {"twice": False})
@@ -159,6 +161,15 @@ async def test_a_reader_never_gets_a_retried_write_twice(devnet: Network) -> Non
         status, page = await _messages(backup, receiver, seen)
         assert status == 503, page
         assert page["error"]["code"] == "unavailable" and page["error"]["behind"] is True
+        async with aiohttp.ClientSession() as s:  # a subscription from there: refused too
+            conn = NodeConnection(backup.ws_url, s, timeout=10)
+            await conn.connect()
+            with pytest.raises(FlocloudError) as sub_err:
+                await conn.request(
+                    "subscribe", sub="e1", filter={"receiver": receiver, "after": seen}
+                )
+            await conn.close()
+        assert sub_err.value.code == "unavailable" and sub_err.value.details["behind"] is True
     finally:
         devnet.heal()
     try:
