@@ -36,12 +36,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from flocloud.protocol import objectlog, paxos
 from flocloud.protocol.cursor import Cursor, Dot
 from flocloud.replication.feed import Held, MemoryStore, Refused, Write
 from flocloud.replication.quorum import Decision, WriteQuorum
 from flocloud.replication.routing import accepts, candidates
 from flocloud.replication.subscription import Subscription, SubscriptionPhase
 
+from .objects import ObjectShell
 from .world import Endpoint, Net, Reply, Sim, Stream, placement
 
 RPC = 60  # peer request timeout, ms
@@ -66,6 +68,16 @@ class Rules:
     check_dots: bool = True
     check_member: bool = True
     anti_entropy: bool = True
+    # objects (tests/sim/objects.py): the state a node serves from the writes it holds (in
+    # arrival order), and the Paxos of strict objects, all the real pure code by default
+    fold: Callable[[list[objectlog.ObjectOp]], objectlog.Folded] = objectlog.fold
+    on_prepare: Callable[..., Any] = paxos.on_prepare
+    on_accept: Callable[..., Any] = paxos.on_accept
+    proposer: Callable[..., paxos.Proposer] = lambda ballot, own, quorum: paxos.Proposer(
+        ballot, own, len(quorum.members), quorum=quorum
+    )
+    acceptors_durable: bool = True  # acceptor state lives in the store
+    epoch_fence: bool = True  # acceptors vote only at their epoch; joint sets after a change
 
 
 @functools.lru_cache(maxsize=65536)
@@ -78,6 +90,7 @@ class View:
     members: frozenset[str]
     n: int
     w: int
+    epoch: int = 0  # registry changes so far (the chain's epoch)
 
     def pref(self, key: str) -> list[str]:
         return list(_pref(self.members, key, 2 * self.n)) if self.members else []
@@ -97,6 +110,8 @@ class World:
     violations: list[str] = field(default_factory=list)
     forged: set[str] = field(default_factory=set)  # ids an evil peer tried to renumber
     held_by: dict[str, set[str]] = field(default_factory=dict)  # id -> stores that held it
+    chain: Callable[[], View] | None = None  # the registry as the chain has it now (refresh)
+    strict: set[str] = field(default_factory=set)  # the strict objects' keys (the registry's)
 
 
 class SimNode:
@@ -110,6 +125,7 @@ class SimNode:
         self.store = world.rules.store(store_id)
         self.positions: dict[str, tuple[str, int]] = {}  # durable: peer -> (store id, seq)
         self.end = Endpoint(name, handler=self.handle, store_id=store_id)
+        self.objects = ObjectShell(self)
         self.net.ends[name] = self.end
         self._volatile()
         self.timers()
@@ -161,6 +177,7 @@ class SimNode:
         if view.members != self.view.members:
             self.view_changed_at = self.sim.now
         self.view = view
+        self.objects.on_view(view)
 
     # -- placement and liveness -------------------------------------------------------
 
@@ -232,6 +249,8 @@ class SimNode:
     # -- requests ---------------------------------------------------------------------
 
     def handle(self, src: str, op: str, args: Any, respond: Callable[[Reply], None]) -> None:
+        if op.startswith("obj."):
+            return self.objects.handle(src, op, args, respond)
         if op == "put":
             return self.client_put(args, respond, forwarded=False)
         if op == "query":
@@ -240,6 +259,8 @@ class SimNode:
             return self.subscribe(src, args, respond)
         if self.w.rules.check_member and src not in self.view.members:
             return respond(("err", "forbidden", f"{src} is not a registered supernode"))
+        if op.startswith(("peer.paxos.", "peer.obj.")):
+            return self.objects.handle(src, op, args, respond)
         if op == "peer.forward":
             return self.client_put(args, respond, forwarded=True)
         if op == "peer.replicate":
