@@ -98,6 +98,8 @@ class Peers:
             str, float
         ] = {}  # last failed connection attempt, by peer  # heartbeats missed in a row, by peer
         self._replica_sets: dict[str, tuple[str, ...]] = {}
+        self.previous_view: Membership | None = None  # the last view of another layout
+        self.refresh_soon: Callable[[], None] = lambda: None  # the server's registry loop
         self.view_changed_at = 0.0
         self.antientropy = AntiEntropy(self)
         self.clock: Callable[[], float] = time.monotonic
@@ -119,6 +121,8 @@ class Peers:
     def update(self, view: Membership) -> None:
         if view.layout_differs(self.view):
             # placement changed: anti-entropy finds keys we now replicate, hand-off waits
+            if self.view.nodes:  # strict objects' rounds go joint with the old acceptors
+                self.previous_view = self.view
             self.view_changed_at = self.clock()
             self.antientropy.shared.built = False  # shared roots: rebuilt next round
             self._replica_sets.clear()
@@ -172,6 +176,21 @@ class Peers:
                 self._replica_sets.clear()
             self._replica_sets[key] = reps
         return reps
+
+    def previous_replica_set(self, key: str) -> tuple[str, ...] | None:
+        """The key's replicas under the view before the last change of layout, if any."""
+        if self.previous_view is None:
+            return None
+        try:
+            return self.previous_view.replicas(key)
+        except FlocloudError:
+            return None
+
+    @property
+    def epoch(self) -> Any:
+        """The registry epoch of the view, as sent on the wire (``{"height", "hash"}``)."""
+        e = self.view.epoch
+        return e.to_json() if hasattr(e, "to_json") else e
 
     def neighbours(self) -> set[str]:
         """Exactly the peers this node can share a key with (as replicas, or replica and

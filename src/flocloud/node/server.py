@@ -460,6 +460,7 @@ class Node:
         self.runner: web.AppRunner | None = None
         self.url = ""
         self._registry_task: asyncio.Task[None] | None = None
+        self._registry_wake = asyncio.Event()  # a peer named another epoch: refresh soon
         self.network_nodes: list[dict[str, str]] = []
         self.registry: NetworkState | None = None
         self.resource_log = RateLimitedLog(log)
@@ -500,6 +501,7 @@ class Node:
             not self.peers.view.nodes or self.key.address in self.peers.replica_set(key)
         )
         self.strict = StrictObjects(self)
+        self.peers.refresh_soon = self._registry_wake.set
         self.service.strict_write = self.strict.write
         self.service.strict_sync = self.strict.catch_up
         from .legacy import LegacyGateway
@@ -603,7 +605,12 @@ class Node:
                     self._report_listing(state)
                 except FlocloudError as exc:
                     log.warning("registry refresh failed: %s", exc.message)
-                await asyncio.sleep(chain.refresh_seconds)
+                try:  # every refresh_seconds, or (at most once a second) when woken
+                    await asyncio.wait_for(self._registry_wake.wait(), chain.refresh_seconds)
+                    await asyncio.sleep(1.0)
+                except TimeoutError:
+                    pass
+                self._registry_wake.clear()
         finally:
             await follower.aclose()
 
