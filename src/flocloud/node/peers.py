@@ -66,6 +66,9 @@ __all__ = ["Peers", "RegistryView"]
 log = logging.getLogger("flocloud.node.peers")
 
 PROBE_BACKOFF = 0.5  # seconds between two connection attempts to a peer
+# how long a strict object's rounds stay joint with its acceptors of an earlier layout:
+# far above the registry refresh (60 s) plus hand-off (grace 30 s, then anti-entropy)
+HANDOVER_SECONDS = 3600.0
 
 
 RegistryView = Membership  # what replication needs from the chain registry
@@ -98,7 +101,9 @@ class Peers:
             str, float
         ] = {}  # last failed connection attempt, by peer  # heartbeats missed in a row, by peer
         self._replica_sets: dict[str, tuple[str, ...]] = {}
-        self.previous_view: Membership | None = None  # the last view of another layout
+        # the views of earlier layouts, with when they were replaced (strict objects' rounds
+        # stay joint with their acceptors for HANDOVER_SECONDS)
+        self.previous_views: list[tuple[float, Membership]] = []
         self.refresh_soon: Callable[[], None] = lambda: None  # the server's registry loop
         self.view_changed_at = 0.0
         self.antientropy = AntiEntropy(self)
@@ -122,7 +127,7 @@ class Peers:
         if view.layout_differs(self.view):
             # placement changed: anti-entropy finds keys we now replicate, hand-off waits
             if self.view.nodes:  # strict objects' rounds go joint with the old acceptors
-                self.previous_view = self.view
+                self.previous_views.append((self.clock(), self.view))
             self.view_changed_at = self.clock()
             self.antientropy.shared.built = False  # shared roots: rebuilt next round
             self._replica_sets.clear()
@@ -177,14 +182,30 @@ class Peers:
             self._replica_sets[key] = reps
         return reps
 
-    def previous_replica_set(self, key: str) -> tuple[str, ...] | None:
-        """The key's replicas under the view before the last change of layout, if any."""
-        if self.previous_view is None:
-            return None
-        try:
-            return self.previous_view.replicas(key)
-        except FlocloudError:
-            return None
+    def remember_layouts(self, views: list[Membership]) -> None:
+        """Earlier layouts read from the chain at start (the registry's recent history):
+        rounds stay joint with them as with the ones this node saw change."""
+        now = self.clock()
+        for view in views:
+            if (
+                view.nodes
+                and view.layout_differs(self.view)
+                and all(view.layout_differs(v) for _, v in self.previous_views)
+            ):
+                self.previous_views.append((now, view))
+
+    def previous_replica_sets(self, key: str) -> list[tuple[str, ...]]:
+        """The key's replicas under each earlier layout of the last ``HANDOVER_SECONDS``,
+        newest first."""
+        now = self.clock()
+        self.previous_views = [(t, v) for t, v in self.previous_views if now - t < HANDOVER_SECONDS]
+        out = []
+        for _, view in reversed(self.previous_views):
+            try:
+                out.append(view.replicas(key))
+            except FlocloudError:
+                continue
+        return out
 
     @property
     def epoch(self) -> Any:
@@ -267,7 +288,12 @@ class Peers:
                 return conn
             if self.clock() - self._failed_at.get(peer, -PROBE_BACKOFF) < PROBE_BACKOFF:
                 raise Unavailable(f"peer {peer} failed a moment ago")
-            uri = self.view.nodes[peer][0]
+            entry = self.view.nodes.get(peer) or next(
+                (v.nodes[peer] for _, v in reversed(self.previous_views) if peer in v.nodes), None
+            )  # a node of an earlier layout may still hold a strict object's acceptor state
+            if entry is None:
+                raise Unavailable(f"peer {peer} is not a registered supernode")
+            uri = entry[0]
             if self._session is None:
                 self._session = aiohttp.ClientSession()
             conn = NodeConnection(NodeRef(peer, uri).ws_url, self._session, timeout=self.timeout)

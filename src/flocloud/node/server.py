@@ -587,6 +587,7 @@ class Node:
             network_by_name(self.config.network),
             confirmations=chain.min_confirmations,
         )
+        seeded = False
         try:
             while True:
                 try:
@@ -597,6 +598,12 @@ class Node:
                     )
                     # placement is rebuilt only on a change, and off the event loop
                     self.peers.update(await asyncio.to_thread(self.peers.view_of, state))
+                    if not seeded:  # layouts of the recent registry history, once
+                        seeded = True
+                        earlier = follower.earlier_states()[:8]
+                        self.peers.remember_layouts(
+                            [await asyncio.to_thread(self.peers.view_of, s) for s in earlier]
+                        )
                     self._close_removed_peers()
                     self.legacy.update_registry(state)
                     self.network_nodes = [

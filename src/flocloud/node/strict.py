@@ -68,6 +68,7 @@ __all__ = ["StrictObjects"]
 
 log = logging.getLogger("flocloud.node.strict")
 ATTEMPTS = 6
+DECIDED: Ballot = ((1 << 53) - 1, "")  # the ballot a promise reports a stored successor at
 
 
 def _ballot(value: Any) -> Ballot:
@@ -337,11 +338,29 @@ class StrictObjects:
 
     def _quorum(self, app: str, name: str) -> Quorum:
         """The acceptor sets of the object's rounds: its replicas under this node's view,
-        and under the view before the last change of layout (joint majorities)."""
+        and under each earlier layout of the hand-over window (joint majorities)."""
         peers = self.node.peers
+        chain = self._svc.config.chain
+        if not peers.view.nodes and chain.explorer and chain.registry:
+            # a node that follows a registry but has not read it yet (just started) is
+            # not the only acceptor: it would answer from its own empty store
+            raise Unavailable(f"{app}/{name}: the registry is not read yet, try again")
         key = object_id(app, name, network_by_name(self._svc.config.network))
         current = peers.replica_set(key) or (peers.self_id,)
-        return Quorum.of(current, peers.previous_replica_set(key))
+        return Quorum.of(current, *peers.previous_replica_sets(key))
+
+    async def _decided(self, app: str, name: str, inst: str) -> list[Any] | None:
+        """What this acceptor's store knows of instance ``inst``: ``unavailable`` when it
+        does not know the version (a lagging or replaced store abstains), else the write it
+        holds after it as ``[id, envelope]`` (stored means chosen), or None."""
+        store = self._svc.store
+        known, after = await store.read(lambda db: objstore.successor(db, app, name, inst))
+        if not known:
+            raise Unavailable(f"this acceptor's store does not know version {inst} of {app}/{name}")
+        if after is None:
+            return None
+        record = await store.message(after)
+        return [after, record.to_wire()["envelope"]] if record is not None else None
 
     def _fence_fields(self, quorum: Quorum) -> dict[str, Any]:
         return {"epoch": self.node.peers.epoch, "acceptors": list(quorum.current)}
@@ -356,6 +375,7 @@ class StrictObjects:
         if why is not None:  # refuse, and read the registry again (one side is behind)
             self.node.peers.refresh_soon()
             raise StaleEpoch(f"{app}/{name}: {why}", {"epoch": mine})
+        decided = await self._decided(app, name, inst)
         if op == "peer.paxos.peek":  # what this acceptor accepted, without promising
 
             def peek(db: sqlite3.Connection) -> dict[str, Any]:
@@ -363,17 +383,20 @@ class StrictObjects:
                 return {"value": list(state.value) if state.value is not None else None}
 
             peeked: dict[str, Any] = await self._svc.store.read(peek)
-            return peeked
+            return {"value": decided} if decided is not None else peeked
         if op == "peer.paxos.prepare":
 
             def prepare(db: sqlite3.Connection) -> dict[str, Any]:
                 state, p = on_prepare(objstore.acceptor_load(db, app, name, inst), ballot)
                 objstore.acceptor_save(db, app, name, inst, state)
+                accepted, value = p.accepted, list(p.value) if p.value is not None else None
+                if decided is not None and p.ok:  # stored means chosen: report it above all
+                    accepted, value = DECIDED, decided
                 return {
                     "promised_ok": p.ok,
                     "promised": list(p.promised),
-                    "accepted": list(p.accepted),
-                    "value": list(p.value) if p.value is not None else None,
+                    "accepted": list(accepted),
+                    "value": value,
                 }
 
             result: dict[str, Any] = await self._svc.store.transact(prepare)
@@ -383,6 +406,14 @@ class StrictObjects:
             if not isinstance(v, list) or len(v) != 2 or not isinstance(v[0], str):
                 raise BadFormat("value must be [write id, envelope]")
             value = (v[0], v[1])
+            if decided is not None and decided[0] != v[0]:  # another write follows V here
+
+                def promise(db: sqlite3.Connection) -> dict[str, Any]:
+                    state = objstore.acceptor_load(db, app, name, inst)
+                    return {"accepted": False, "promised": list(max(state.promised, ballot))}
+
+                refused: dict[str, Any] = await self._svc.store.read(promise)
+                return refused
 
             def accept(db: sqlite3.Connection) -> dict[str, Any]:
                 state, ok, promised = on_accept(

@@ -64,12 +64,17 @@ class Quorum:
     sets: tuple[frozenset[str], ...]
 
     @classmethod
-    def of(cls, current: Iterable[str], previous: Iterable[str] | None = None) -> Quorum:
+    def of(cls, current: Iterable[str], *previous: Iterable[str] | None) -> Quorum:
+        """The current set, then each distinct non-empty earlier one."""
         cur = frozenset(current)
         if not cur:
             raise ValueError("a quorum needs acceptors")
-        prev = frozenset(previous) if previous is not None else cur
-        return cls((cur,) if not prev or prev == cur else (cur, prev))
+        sets = [cur]
+        for p in previous:
+            s = frozenset(p) if p is not None else frozenset()
+            if s and s not in sets:
+                sets.append(s)
+        return cls(tuple(sets))
 
     @property
     def current(self) -> tuple[str, ...]:
