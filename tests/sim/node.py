@@ -78,6 +78,7 @@ class Rules:
     )
     acceptors_durable: bool = True  # acceptor state lives in the store
     epoch_fence: bool = True  # acceptors vote only at their epoch; joint sets after a change
+    store_knowledge: bool = True  # acceptors report what their store knows follows V
 
 
 @functools.lru_cache(maxsize=65536)

@@ -111,8 +111,10 @@ class StrictClient:
             return
         self.left -= 1
         key = self.run.sim.rnd.choice(self.run.strict_keys)
-        if len(self.run.history[key]) >= MAX_HISTORY - 6:  # room for the final reads
-            return  # the checker's search takes at most 62 ops per object
+        # the checker's search takes at most 62 ops per object: room for the clients'
+        # ops in flight (a read and a write each) and the final reads
+        if len(self.run.history[key]) >= MAX_HISTORY - 2 * len(self.run.strict_clients) - 3:
+            return
         self.read(key, self.cas)
 
     def read(self, key: str, then: Any, tries: int = 0) -> None:

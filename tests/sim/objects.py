@@ -22,8 +22,12 @@ store holds, in arrival order (the real fold ignores the order: that is its poin
   lost in a crash.
 - epoch fencing: rounds carry the proposer's epoch and current acceptor set; an acceptor
   votes only when both are its own (``paxos.fence``), else ``stale-epoch`` with its epoch;
-  either side on the older epoch refreshes from the chain. After a registry change a
-  round must win majorities of the previous epoch's acceptors as well (``paxos.Quorum``).
+  either side on the older epoch refreshes from the chain. For ``HANDOVER`` ms after a
+  registry change a round must also win a majority of the object's acceptors under each
+  earlier layout seen in that window (``paxos.Quorum``: joint majorities).
+- what the store knows: an acceptor whose store does not know ``V`` abstains (a lagging
+  or replaced store); one whose store holds the write after ``V`` reports it as accepted
+  at the top ballot ``DECIDED`` (stored means chosen), so a proposer that lags learns it.
 """
 
 from __future__ import annotations
@@ -44,9 +48,11 @@ if TYPE_CHECKING:
 OBJECT_TYPE = "flocloud.object"
 ATTEMPTS = 6  # rounds per decision, as node/strict.py
 RPC = 60
+HANDOVER = 3000  # ms an earlier layout's acceptors stay in the rounds (hand-off is done)
 QUORUM_DEADLINE = 250
 
 Value = tuple[str, Any]
+DECIDED = (1 << 53, "")  # the ballot a promise reports a write its store holds under
 
 
 def encode(op: ObjectOp, key: str) -> Write:
@@ -71,7 +77,7 @@ class ObjectShell:
         self.rules = node.w.rules
         self.acceptors: dict[str, dict[tuple[str, str], AcceptorState]] = {}  # by store id
         self.view: View = node.view  # the newest view seen (epochs never go back)
-        self.previous: View | None = None
+        self.previous: list[tuple[int, View]] = []  # (seen at, view) of earlier layouts
         self._inc = node.end.incarnation
         self.rounds: dict[tuple[str, str], int] = {}
 
@@ -105,7 +111,8 @@ class ObjectShell:
 
     def on_view(self, view: View) -> None:
         if view.epoch > self.view.epoch:
-            self.previous, self.view = self.view, view
+            self.previous.append((self.node.sim.now, self.view))
+            self.view = view
 
     def refresh(self) -> None:
         """Read the registry again now (the chain's current state)."""
@@ -114,10 +121,11 @@ class ObjectShell:
 
     def quorum(self, key: str) -> Quorum:
         cur = self.view.replicas(key) or [self.node.name]
-        prev = None
-        if self.rules.epoch_fence and self.previous is not None and self.previous.members:
-            prev = self.previous.replicas(key)
-        return Quorum.of(cur, prev)
+        if not self.rules.epoch_fence:
+            return Quorum.of(cur)
+        now = self.node.sim.now
+        self.previous = [(t, v) for t, v in self.previous if now - t < HANDOVER]
+        return Quorum.of(cur, *(v.replicas(key) for _, v in reversed(self.previous)))
 
     # -- requests -------------------------------------------------------------------------
 
@@ -367,10 +375,23 @@ class ObjectShell:
                 return respond(("err", STALE_EPOCH, self.view.epoch))
         acc = self._acc()
         state = acc.get((key, inst), AcceptorState())
+        decided = None
+        if self.rules.store_knowledge:
+            f = self.state(key)
+            if inst != EMPTY_VERSION and inst not in f.versions:  # a lagging or new store
+                return respond(("err", "unavailable", "this acceptor's store lacks the version"))
+            at = f.versions.index(inst) + 1 if inst != EMPTY_VERSION else 0
+            if at < len(f.order):  # the store holds the write that follows V: it was chosen
+                nxt = f.order[at]
+                decided = (nxt, self.node.store.by_id[nxt].write)
         if op == "peer.paxos.peek":
-            return respond(("ok", state.value))
+            return respond(("ok", decided or state.value))
         if op == "peer.paxos.prepare":
             acc[(key, inst)], p = self.rules.on_prepare(state, ballot)
+            if decided is not None and p.ok:
+                return respond(("ok", (p.ok, p.promised, DECIDED, decided)))
             return respond(("ok", (p.ok, p.promised, p.accepted, p.value)))
+        if decided is not None and decided[0] != value[0][0]:  # another write follows V here
+            return respond(("ok", (False, max(state.promised, ballot))))
         acc[(key, inst)], ok, promised = self.rules.on_accept(state, ballot, value[0])
         respond(("ok", (ok, promised)))

@@ -51,6 +51,7 @@ class Config:
     strict_clients: int = 3
     strict_ops: int = 3
     registry_changes: int = 0  # extra registry changes (nodes added) in the fault phase
+    crashes: int = 0  # extra crashes (and restarts) in the fault phase
 
     @classmethod
     def from_seed(cls, seed: int, nodes: int | None = None, **kw: Any) -> Config:
@@ -290,12 +291,22 @@ class Run:
             self.registry.add(name)
             self.publish()
 
+    def crash_one(self) -> None:
+        """A crash of a node (``crashes``), restarted 20-200 ms later."""
+        up = self.up_nodes()
+        if len(up) > 1:
+            node = self.sim.rnd.choice(up)
+            node.crash()
+            self.sim.at(self.sim.rnd.randint(20, 200), lambda: self.restart(node))
+
     def go(self) -> Result:
         rnd = self.sim.rnd
         for _ in range(self.cfg.faults):
             self.sim.at(rnd.randint(0, FAULT_MS), self.fault)
         for _ in range(self.cfg.registry_changes):
             self.sim.at(rnd.randint(0, FAULT_MS), self.add_node)
+        for _ in range(self.cfg.crashes):
+            self.sim.at(rnd.randint(0, FAULT_MS), self.crash_one)
         self.sim.run_until(FAULT_MS)
         self.sim.run_until(FAULT_MS + 800)  # writers finish what they started
         self.quiet = True

@@ -114,10 +114,10 @@ VARIANTS: dict[str, Callable[[], Rules]] = {
 }
 
 # the runs a variant needs to show (``run`` keywords); the others run the default seeds.
-# A forgetful acceptor shows under more contention; a missing fence under registry
-# changes during strict writes (without replaced disks: see test_sim's open finding O1)
+# A forgetful acceptor shows under more contention and crashes; a missing fence under
+# registry changes during strict writes
 REGISTRY_CHANGES: dict[str, Any] = {"registry_changes": 3, "destructive": False}
-CONTENTION: dict[str, Any] = {"strict_clients": 5, "strict_ops": 5}
+CONTENTION: dict[str, Any] = {"strict_clients": 5, "strict_ops": 5, "crashes": 10}
 VARIANT_CONFIG: dict[str, dict[str, Any]] = {
     "acceptor-forgets": CONTENTION,
     "no-epoch-fence": REGISTRY_CHANGES,
