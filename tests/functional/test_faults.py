@@ -74,34 +74,47 @@ async def test_partition_and_heal(devnet: Network) -> None:
             )
 
 
+async def _cut_off_home(devnet: Network, label: str) -> tuple[Client, NodeProcess, str]:
+    """A client, a home node and a receiver it is the home of; the home is then cut off
+    from every peer (clients still reach it)."""
+    await devnet.wait_quorum()
+    home = devnet.active[0]
+    c = await client_for(devnet, user(label))
+    receiver = next(
+        r
+        for r in (user(f"{label}-{i}").address for i in range(200))
+        if c.network.route(r)[0].id == home.id
+    )
+    devnet.partition([home.index], [n.index for n in devnet.active if n is not home])
+    await asyncio.sleep(1.5)  # the fault file is read by the heartbeat every second
+    return c, home, receiver
+
+
+async def _put_alone(home: NodeProcess, env: Any) -> FlocloudError:
+    """Send ``env`` to the cut-off ``home`` itself: stored there, below quorum."""
+    from flocloud.client.connection import NodeConnection
+
+    async with aiohttp.ClientSession() as s:
+        conn = NodeConnection(home.ws_url, s, timeout=10)
+        await conn.connect()
+        with pytest.raises(FlocloudError) as err:
+            await conn.request("put", envelope=env.to_wire())
+        await conn.close()
+    assert err.value.code == "unavailable" and err.value.details["replicas"] == 1
+    return err.value
+
+
 async def test_a_lonely_home_is_below_quorum_and_the_client_goes_on(devnet: Network) -> None:
     """A home cut off from every peer still stores a write but answers ``unavailable``
     with ``replicas: 1`` (never ``ok``); the SDK takes that as "try the next node", which
     makes the quorum under a dot of its own. After the heal every replica holds the write
     under both dots, and a reader following cursors gets it exactly once."""
-    from flocloud.client.connection import NodeConnection
-
-    await devnet.wait_quorum()
-    home = devnet.active[0]
-    c = await client_for(devnet, user("lonely"))
-    receiver = next(
-        r
-        for r in (user(f"lonely-{i}").address for i in range(200))
-        if c.network.route(r)[0].id == home.id
-    )
-    devnet.partition([home.index], [n.index for n in devnet.active if n is not home])
+    c, home, receiver = await _cut_off_home(devnet, "lonely")
     try:
         env = c.sign(receiver, {"alone": True})
-        await asyncio.sleep(1.5)  # the fault file is read by the heartbeat every second
-        async with aiohttp.ClientSession() as s:
-            conn = NodeConnection(home.ws_url, s, timeout=10)
-            await conn.connect()
-            with pytest.raises(FlocloudError) as err:
-                await conn.request("put", envelope=env.to_wire())
-            await conn.close()
-        assert err.value.code == "unavailable" and err.value.details["replicas"] == 1
+        err = await _put_alone(home, env)
         ack = await c.put(env, min_replicas=2)
-        assert ack["replicas"] >= 2 and ack["dots"] != err.value.details["dots"]
+        assert ack["replicas"] >= 2 and ack["dots"] != err.details["dots"]
     finally:
         devnet.heal()
     try:
@@ -114,6 +127,71 @@ async def test_a_lonely_home_is_below_quorum_and_the_client_goes_on(devnet: Netw
                 page = await resp.json()
             assert [m["id"] for m in page["messages"]] == [env.id], node.name
             assert len(page["messages"][0]["dots"]) == 2, node.name
+    finally:
+        await c.aclose()
+
+
+async def _messages(node: NodeProcess, receiver: str, after: str = "") -> tuple[int, Any]:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(f"{node.url}/api/messages", params={"receiver": receiver, "after": after}) as resp,
+    ):
+        return resp.status, await resp.json()
+
+
+async def test_a_reader_never_gets_a_retried_write_twice(devnet: Network) -> None:
+    """Finding E1 of issue 10 on real processes: a write stored below quorum on a cut-off
+    home (dot a:1) is read there; the client's retry is acknowledged by the others under
+    a dot of their own (b:1). A replica that holds only b:1 must not hand the reader the
+    write again: it lacks a:1, which the reader's cursor covers, and cannot fetch it, so
+    it answers ``unavailable`` with ``behind``. After the heal it has fetched a:1 and
+    answers the same cursor with nothing old, then with exactly a new write."""
+    c, home, receiver = await _cut_off_home(devnet, "e1")
+    try:
+        env = c.sign(receiver, {"twice": False})
+        err = await _put_alone(home, env)
+        status, page = await _messages(home, receiver)
+        assert status == 200 and [m["id"] for m in page["messages"]] == [env.id]
+        seen = page["next"]
+        ack = await c.put(env, min_replicas=2)
+        assert ack["dots"] != err.details["dots"]
+        backup = next(n for n in devnet.replicas(receiver) if n is not home)
+        status, page = await _messages(backup, receiver, seen)
+        assert status == 503, page
+        assert page["error"]["code"] == "unavailable" and page["error"]["behind"] is True
+    finally:
+        devnet.heal()
+    try:
+        await devnet.wait_converged([receiver], timeout=30)
+        status, page = await _messages(backup, receiver, seen)
+        assert status == 200 and page["messages"] == [], page
+        later = c.sign(receiver, {"later": True})
+        await c.put(later)
+        status, page = await _messages(backup, receiver, seen)
+        assert status == 200 and [m["id"] for m in page["messages"]] == [later.id]
+    finally:
+        await c.aclose()
+
+
+async def test_a_cursor_naming_dots_nobody_holds_is_answered(devnet: Network) -> None:
+    """A cursor that covers dots no node holds (made up, or of a store that is gone) does
+    not leave the client stuck: once the key's holders have all answered without them,
+    each replica answers, saying ``behind``, and answers again from its memory of that."""
+    from flocloud.protocol.cursor import Cursor
+
+    await devnet.wait_quorum()
+    c = await client_for(devnet, user("made-up"))
+    receiver = user("made-up-inbox").address
+    try:
+        env = c.sign(receiver, {"n": 1})
+        await c.put(env)
+        await devnet.wait_converged([receiver], timeout=30)
+        token = Cursor().add([("zz0gone", 7), ("zz1gone", 1)]).encode()
+        for _ in range(2):
+            for node in devnet.replicas(receiver):
+                status, page = await _messages(node, receiver, token)
+                assert status == 200, (node.name, page)
+                assert page["behind"] is True and [m["id"] for m in page["messages"]] == [env.id]
     finally:
         await c.aclose()
 

@@ -94,3 +94,41 @@ def test_merge_and_fold() -> None:
     many = Cursor().add([("z", c) for c in range(2, 2 * MAX_EXTRAS + 10, 2)])
     assert sum(len(x) for _, _, x in many.entries) <= MAX_EXTRAS
     assert Cursor.decode(many.encode()) == many
+
+
+def _runs(dots: set[tuple[str, int]]) -> dict[str, list[tuple[int, int]]]:
+    out: dict[str, list[tuple[int, int]]] = {}
+    for o, c in sorted(dots):
+        r = out.setdefault(o, [])
+        if r and r[-1][1] == c - 1:
+            r[-1] = (r[-1][0], c)
+        else:
+            r.append((c, c))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sets(
+        st.tuples(
+            st.sampled_from([f"o{i}" for i in range(70)]) | st.sampled_from(["a", "b"]),
+            st.integers(1, 1500),
+        ),
+        max_size=1200,
+    )
+)
+def test_of_runs_is_add_of_every_dot(dots: set[tuple[str, int]]) -> None:
+    """``of_runs`` (the held cursor from runs) equals adding every dot, folds included:
+    many exceptions (sparse counters) and more than 64 origins."""
+    assert Cursor.of_runs(_runs(dots)) == Cursor().add(dots)
+
+
+def test_of_runs_folds_like_fold() -> None:
+    dots = {("a", c) for c in range(3, 2000, 2)} | {("b", c) for c in range(5, 900, 3)}
+    dots |= {(f"z{i}", 1) for i in range(80)}
+    got = Cursor.of_runs(_runs(dots))
+    assert got == Cursor().add(dots)
+    assert sum(len(x) for _, _, x in got.entries) <= MAX_EXTRAS and len(got.entries) == 64
+    assert Cursor.of_runs({"a": [(1, 3), (4, 6), (8, 8)], "b": []}) == Cursor().add(
+        [("a", c) for c in (1, 2, 3, 4, 5, 6, 8)]
+    )

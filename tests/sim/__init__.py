@@ -3,8 +3,8 @@ checkers). ``python -m tests.sim --seed 1234 --nodes 7`` replays one run.
 
 Layout: ``world.py`` (clock, event queue, network, streams), ``node.py`` (a supernode: the
 real ``WriteQuorum``, ``Subscription``, ``Cursor``, ``Placement``, ``routing`` and the
-``MemoryStore`` feed rule, with small documented versions of forwarding, catch-up,
-anti-entropy, hand-off, ``pull_key`` and heartbeats), ``clients.py`` (writers that retry
+``MemoryStore`` feed rule and ``replication.lacking``, with small documented versions of
+forwarding, catch-up, anti-entropy, hand-off, fetching lacking dots and heartbeats), ``clients.py`` (writers that retry
 on the next node, readers following cursors, resuming subscribers), ``run.py`` (faults:
 delay, loss, reordering, partitions incl. client links, crashes that lose only what is
 not in the store, replaced disks, nodes added and removed, a peer forging dots),
@@ -23,13 +23,15 @@ The nine findings of issue 10, and how each is covered:
    page is repaired, and catch-up alone is not meant to be complete (a first contact
    follows from the top), so no end-state checker can tell; this stays pinned by the
    node's own catch-up code and tests.
-3. Stale prepare task: structurally gone; ``pull_key`` keeps no per-key task (the sim's
-   does the same). Not simulated (an asyncio cancellation bug, not a rule).
+3. Stale prepare task: structurally gone; fetching lacking dots keeps no per-key task
+   (the sim's does the same). Not simulated (an asyncio cancellation bug, not a rule).
 4. Split brain: writers retry on the next node after ``unavailable``; writes with two
    dots occur in most runs and replicas must converge on the union (``equal`` checker);
-   ``local-numbers`` is caught. Open: such a write can be delivered twice to a follower
-   until the dots merge (``Run.duplicate`` records it apart; strict xfail
-   ``test_a_retried_write_is_never_delivered_twice``, seed 1012).
+   ``local-numbers`` is caught. Such a write was delivered twice to a follower until the
+   dots merged (E1, seed 1012): a replica lacking a dot the cursor covers now fetches the
+   writes held under it first or refuses; variant ``answer-behind`` (answer anyway) is
+   caught. A duplicate is excused only when a dot's store left the network holding the
+   only copy (``Run.duplicate``; docs/protocol.md §8.2).
 5. Live subscriptions dropping lower-numbered arrivals: variant ``skip-lower`` is caught
    (a subscriber never receives acked writes).
 6. ``ok`` below the quorum: every ``ok`` is checked to have W stores holding the write
@@ -45,5 +47,17 @@ The nine findings of issue 10, and how each is covered:
 
 Found by the simulator while it was being built: replicas disagreeing for good on tags
 (arrival order) and notes (last applied) -- fixed in ``SqliteStore`` and the model; the
-write with two dots above (open).
+write with two dots delivered twice (E1) -- fixed by fetching lacking dots first.
+
+Objects (issue 11; in two seeds of three, ``Config.objects``): ``objects.py`` (object
+writes as records, a node's object shell on the real fold and Paxos state machines,
+mirroring ``node/strict.py``), ``objclients.py`` (merge writers, compare-and-set clients
+recording histories, and the checkers: every object's replicas equal the fold of the set
+of their writes and hold every acked write; every strict object is one chain and its
+history passes the Wing-Gong check of ``linearizability.py``). Variants
+``arrival-fold``, ``accept-below-promise``, ``acceptor-forgets``,
+``proposer-ignores-accepted`` and ``no-epoch-fence`` are caught. Found while building it:
+joint majorities tied to the last layout only broke with two quick registry changes
+(fixed: joint over the layouts of the hand-over window); a replaced disk's acceptor
+forgets what it accepted (O1, open, strict xfail).
 """

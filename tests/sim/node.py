@@ -23,8 +23,10 @@ is small and mirrors ``node/peers.py``, ``node/antientropy.py`` and ``node/serve
 - hand-off: a key held but not replicated here (after the view has been stable for
   ``GRACE``) is pushed to its N replicas and dropped once all N are live, say they
   replicate it and hold every write of it.
-- query: the feed rule; when the answer says ``behind``, pull the key from its live
-  replicas (``peer.key``) and answer again.
+- query and subscribe: the feed rule; when the client's cursor covers dots this store
+  lacks, fetch the writes held under them from the key's replicas and the dots' origins
+  (``peer.dots``), a few rounds, and answer; or refuse (``unavailable``) while some of
+  them did not answer and dots are still lacking.
 - heartbeats: refused -> down at once; two timeouts in a row -> down.
 A crash loses everything here but the store and the saved catch-up positions.
 """
@@ -37,7 +39,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flocloud.protocol import objectlog, paxos
-from flocloud.protocol.cursor import Cursor, Dot
+from flocloud.protocol.cursor import Cursor, Dot, Range
+from flocloud.replication import lacking
 from flocloud.replication.feed import Held, MemoryStore, Refused, Write
 from flocloud.replication.quorum import Decision, WriteQuorum
 from flocloud.replication.routing import accepts, candidates
@@ -68,6 +71,7 @@ class Rules:
     check_dots: bool = True
     check_member: bool = True
     anti_entropy: bool = True
+    fetch_lacking: bool = True  # a node behind the client's cursor fetches first
     # objects (tests/sim/objects.py): the state a node serves from the writes it holds (in
     # arrival order), and the Paxos of strict objects, all the real pure code by default
     fold: Callable[[list[objectlog.ObjectOp]], objectlog.Folded] = objectlog.fold
@@ -278,10 +282,11 @@ class SimNode:
             return respond(("ok", self.serve_sync(src, args)))
         if op == "peer.get":
             return respond(("ok", [r for i in args if (r := self.record(i)) is not None]))
-        if op == "peer.key":
-            receiver, token = args
-            ans = self.store.query(receiver, Cursor.decode(token), 1000, include_deleted=True)
-            return respond(("ok", [(h.write, h.dots) for h in ans.records]))
+        if op == "peer.dots":
+            receiver, ranges = args
+            return respond(
+                ("ok", [(h.write, h.dots) for h in self.store.holding(receiver, ranges, 1000)])
+            )
         if op == "peer.digest":
             return respond(("ok", self.serve_digest(src)))
         if op == "peer.items":
@@ -367,30 +372,93 @@ class SimNode:
             return self.store.query(receiver, cursor, limit, flt.match, flt.include_deleted)
 
         first = answer()
-        if not first.behind:
+        if not first.lacking:
             return respond(("ok", _wire(first)))
-        self.pull_key(receiver, cursor, lambda: respond(("ok", _wire(answer()))))
 
-    def pull_key(self, receiver: str, cursor: Cursor, then: Callable[[], None]) -> None:
-        peers = [p for p in self.view.replicas(receiver) if p != self.name and self.is_up(p)]
+        def then(ok: bool) -> None:
+            respond(("ok", _wire(answer())) if ok else ("err", "unavailable", "behind"))
 
-        def step(rest: list[str]) -> None:
-            if not rest:
-                return then()
+        self.catch_up_cursor(receiver, cursor, first.lacking, then, 4)
 
-            def got(reply: Reply) -> None:
-                if reply[0] == "ok" and rest[0] in self.view.members:
-                    self.store_batch(
-                        [r for r in reply[1] if r[0].id not in self.store.by_id], rest[0]
-                    )
-                step(rest[1:])
+    def catch_up_cursor(
+        self,
+        receiver: str,
+        cursor: Cursor,
+        lack: tuple[Range, ...],
+        then: Callable[[bool], None],
+        rounds: int,
+    ) -> None:
+        """As ``NodeService.catch_up_cursor``: fetch the lacking dots a few rounds while
+        they bring more; ``then(True)`` when the node may answer."""
+        if not lack or not self.w.rules.fetch_lacking:
+            return then(True)
 
-            self.call(rest[0], "peer.key", (receiver, cursor.encode()), got)
+        def pulled(complete: bool) -> None:
+            now = self.store.lacking(receiver, cursor)
+            if not now:
+                return then(True)
+            if now == lack:
+                return then(complete)
+            if rounds <= 1:
+                return then(False)
+            self.catch_up_cursor(receiver, cursor, now, then, rounds - 1)
 
-        step(peers)
+        self.pull_lacking(receiver, lack, pulled)
+
+    def pull_lacking(
+        self, receiver: str, ranges: tuple[Range, ...], then: Callable[[bool], None]
+    ) -> None:
+        """As ``Peers.pull_lacking``: ask the key's replicas and the nodes whose stores
+        (as far as this node knows them: its catch-up positions) are the origins, all at
+        once; ``then(settled)`` (``replication.lacking.settled``)."""
+        store_of = {p: sid for p, (sid, _) in self.positions.items()}
+        members = self.view.members
+        asked = lacking.ask(ranges, self.view.replicas(receiver), store_of, members, self.name)
+
+        def settle(all_answered: bool) -> None:
+            holders = self.view.pref(receiver)
+            me, mine = self.name, self.store.store_id
+            then(lacking.settled(ranges, all_answered, store_of, members, holders, me, mine))
+
+        if not asked:
+            return settle(True)
+        left = [len(asked)]
+        complete = [True]
+
+        def got(peer: str, reply: Reply) -> None:
+            if reply[0] == "ok" and peer in self.view.members:
+                self.store_batch(reply[1], peer)  # held ones only learn the dots
+            else:
+                complete[0] = False
+            left[0] -= 1
+            if left[0] == 0:
+                settle(complete[0])
+
+        for p in asked:
+            if not self.is_up(p):
+                got(p, ("err", "down", None))
+            else:
+                self.call(p, "peer.dots", (receiver, ranges), lambda r, p=p: got(p, r))
 
     def subscribe(self, src: str, args: Any, respond: Callable[[Reply], None]) -> None:
         stream, flt, token = args
+        cursor = Cursor.decode(token)
+        inc = self.end.incarnation
+
+        def then(ok: bool) -> None:
+            if self.end.incarnation != inc or not stream.open:
+                return
+            if not ok:
+                return respond(("err", "unavailable", "behind"))
+            self._subscribe(stream, flt, token, respond)
+
+        self.catch_up_cursor(
+            flt.receiver, cursor, self.store.lacking(flt.receiver, cursor), then, 4
+        )
+
+    def _subscribe(
+        self, stream: Stream, flt: Any, token: str, respond: Callable[[Reply], None]
+    ) -> None:
         sub = self.w.rules.subscription(Cursor.decode(token))
         key = id(stream)
         self.subs[key] = (sub, stream, flt.match_all)

@@ -53,7 +53,7 @@ class GapStore(MemoryStore):
         out = a.cursor
         for origin in out.origins():
             out = out.add((origin, c) for c in range(out.frontier(origin) + 1, out.top(origin)))
-        return Answer(a.records, a.more, out, a.behind)
+        return Answer(a.records, a.more, out, a.lacking)
 
 
 class LocalNumbers(MemoryStore):
@@ -99,6 +99,7 @@ class IgnoringProposer(Proposer):
 VARIANTS: dict[str, Callable[[], Rules]] = {
     "skip-lower": lambda: Rules(subscription=lambda c: SkipLowerSubscription(c, max_buffer=64)),
     "ok-below-w": below_w,
+    "answer-behind": lambda: Rules(fetch_lacking=False),
     "cursor-gaps": lambda: Rules(store=GapStore),
     "local-numbers": lambda: Rules(store=LocalNumbers),
     "no-dot-check": lambda: Rules(check_dots=False),
@@ -117,7 +118,12 @@ VARIANTS: dict[str, Callable[[], Rules]] = {
 # A forgetful acceptor shows under more contention and crashes; a missing fence under
 # registry changes during strict writes
 REGISTRY_CHANGES: dict[str, Any] = {"registry_changes": 3, "destructive": False}
-CONTENTION: dict[str, Any] = {"strict_clients": 5, "strict_ops": 5, "crashes": 10}
+CONTENTION: dict[str, Any] = {
+    "strict_clients": 6,
+    "strict_ops": 6,
+    "crashes": 25,
+    "destructive": False,  # no replaced disks: see test_sim's open finding O1
+}
 VARIANT_CONFIG: dict[str, dict[str, Any]] = {
     "acceptor-forgets": CONTENTION,
     "no-epoch-fence": REGISTRY_CHANGES,

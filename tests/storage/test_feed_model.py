@@ -4,7 +4,8 @@ The simulator (``tests/sim``) runs ``MemoryStore``; this test runs the same rand
 operation sequences on both (client puts, replica puts with given dots, out of order,
 duplicates, second dots, deletes/tags/notes before and after their target, hand-off
 drops) and asks both the same filtered, limited queries from the same cursors: the
-answers (ids, ``more``, cursor token, ``behind``) and every held field must be equal.
+answers (ids, ``more``, cursor token, the ``lacking`` dots) and every held field must be
+equal, and so must the writes each serves for a set of lacking dots (``holding``).
 """
 
 from __future__ import annotations
@@ -141,7 +142,12 @@ async def _run(ops: list[Any], tmp: Path) -> None:
                 assert [_real_state(r) for r in got.records] == [h.state() for h in want.records]
                 assert got.more == want.more
                 assert got.cursor is not None and got.cursor.encode() == want.cursor.encode()
-                assert got.behind == want.behind
+                assert got.lacking == want.lacking
+                assert got.lacking == await real.lacking(RECEIVERS[ri], cur)
+                ranges = [(sid if o == "me" else o, c, c + 2) for o, c in rdots]
+                served = await real.holding(RECEIVERS[ri], ranges, 3)
+                expect = model.holding(RECEIVERS[ri], ranges, 3)
+                assert sorted(r.id for r in served) == sorted(h.id for h in expect)
                 if which < 2 and app is None and typ is None:
                     cursors[which] = got.cursor
         for r in RECEIVERS:

@@ -330,9 +330,10 @@ class Client(ObjectMethods):
             try:
                 result = await call(conn)
             except Unavailable as exc:
-                # a write stored below its quorum: that node is up (it answered); the next
-                # one may reach a quorum the first could not (a retry is idempotent)
-                if "replicas" not in exc.details:
+                # a write stored below its quorum, or a node behind the cursor: that node
+                # is up (it answered); the next one may reach a quorum the first could
+                # not (a retry is idempotent), or hold what the cursor has seen
+                if "replicas" not in exc.details and not exc.details.get("behind"):
                     self.network.mark_down(node.id)
                 if not rest:
                     raise Unavailable(

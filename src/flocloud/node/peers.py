@@ -46,11 +46,12 @@ import aiohttp
 
 from flocloud.client.connection import NodeConnection
 from flocloud.client.network import NodeRef, membership_from_state
-from flocloud.protocol.cursor import Cursor, parse_dots
+from flocloud.protocol.cursor import Cursor, Range, parse_dots, parse_ranges
 from flocloud.protocol.envelope import Envelope
 from flocloud.protocol.errors import BadFormat, FlocloudError, Forbidden, Unavailable
 from flocloud.protocol.membership import Membership
 from flocloud.protocol.peering import check_peer, sign_transcript, transcript
+from flocloud.replication import lacking
 from flocloud.replication.quorum import Decision, WriteQuorum
 from flocloud.replication.routing import accepts, candidates
 from flocloud.storage.store import MessageFilter, PutResult
@@ -110,6 +111,7 @@ class Peers:
         self.clock: Callable[[], float] = time.monotonic
         self.blocked: set[str] = set()  # fault injection (partition): see refresh_faults
         self._fault_mtime = 0.0
+        self.store_of: dict[str, str] = {}  # peer -> its store id (its dots' origin)
 
     @property
     def self_id(self) -> str:
@@ -152,6 +154,7 @@ class Peers:
     async def load_cursors(self) -> None:
         """Resume catch-up where it stopped before a restart (positions are on disk)."""
         self._saved = await self.node.service.store.peer_cursors()
+        self.store_of.update({p: sid for p, (sid, _) in self._saved.items()})
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -478,6 +481,8 @@ class Peers:
     async def _advance(self, peer: str, store_id: str, position: int) -> None:
         """Our position in ``peer``'s log; kept on disk (only when it moved)."""
         self.cursors[peer] = position
+        if store_id:
+            self.store_of[peer] = store_id
         if store_id and self._saved.get(peer) != (store_id, position):
             self._saved[peer] = (store_id, position)
             await self.node.service.store.save_peer_cursor(peer, store_id, position)
@@ -581,14 +586,54 @@ class Peers:
             have = await store.have([str(r.get("id")) for r in records])
             await self.store_batch([r for r in records if r.get("id") not in have], peer)
 
-    async def serve_key(self, receiver: Any, after: Any) -> dict[str, Any]:
-        """A receiver's writes a cursor does not cover (tombstoned ones included)."""
+    async def pull_lacking(self, receiver: str, ranges: tuple[Range, ...]) -> bool:
+        """A client's cursor covers dots of ``receiver`` this node does not hold
+        (``ranges``, ``cursor.lacking``): fetch the writes held under them from the key's
+        replicas and from the nodes whose stores are their origins, all at once. A write
+        this node holds under another dot learns these, so the answer that follows does
+        not send it again. True when the answers settle it (``replication.lacking``):
+        what is still lacking then is held by no member."""
+        members = self.view.nodes
+        asked = lacking.ask(
+            ranges, self.replica_set(receiver), self.store_of, members, self.self_id
+        )
+        wire = [list(r) for r in ranges]
+
+        async def one(peer: str) -> bool:
+            if not self.is_up(peer):
+                return False
+            try:
+                conn = await self.link(peer)
+                reply = await conn.request("peer.key", receiver=receiver, lacking=wire)
+            except FlocloudError as exc:
+                log.debug("dot pull of %s from %s failed: %s", receiver, peer, exc.message)
+                return False
+            if peer not in self.view.nodes:  # removed while we asked
+                return False
+            records = [r for r in reply.get("records", []) if isinstance(r, dict)]
+            await self.store_batch(records, peer)  # held ones only learn the dots
+            return True
+
+        answered = await asyncio.gather(*(one(p) for p in asked))
+        mine = await self.node.service.store.store_id()
+        return lacking.settled(
+            ranges, all(answered), self.store_of, members, self.preference(receiver),
+            self.self_id, mine,
+        )  # fmt: skip
+
+    async def serve_key(self, receiver: Any, after: Any, lacking: Any = None) -> dict[str, Any]:
+        """A receiver's writes a cursor does not cover (tombstoned ones included), or,
+        with ``lacking``, those held under the given dots."""
         if not isinstance(receiver, str) or not receiver:
             raise BadFormat("peer.key needs a receiver")
+        store = self.node.service.store
+        if lacking is not None:
+            held = await store.holding(receiver, parse_ranges(lacking), 1000)
+            return {"records": [{**r.to_wire(), "receiver": r.receiver} for r in held]}
         f = MessageFilter(
             receiver, after=Cursor.decode(after), limit=1000, include_deleted=True, kind="*"
         )
-        page = await self.node.service.store.query(f)
+        page = await store.query(f)
         return {
             "records": [{**r.to_wire(), "receiver": r.receiver} for r in page.records],
             "more": page.more,
@@ -624,6 +669,7 @@ class Peers:
             raise BadFormat("peer.auth needs the sender's store_id")
         conn_state["peer"] = peer
         conn_state["store_id"] = store_id
+        self.store_of[peer] = store_id
         return {"peer": peer}
 
     def check_member(self, peer: str) -> None:

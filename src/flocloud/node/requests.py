@@ -170,6 +170,9 @@ class PeerAuth(PeerRequest, tag="peer.auth"):
 class PeerKey(PeerRequest, tag="peer.key"):
     receiver: Key
     after: Cursor = ""
+    # the dots a client's cursor covers that the asking node lacks (cursor.lacking):
+    # when given, the answer is the writes held under them, not those after ``after``
+    lacking: Annotated[list[Any], msgspec.Meta(max_length=64)] | None = None
 
 
 class PeerReplicate(PeerRequest, tag="peer.replicate"):

@@ -339,7 +339,7 @@ class Connection:
                 op = str(req.__struct_config__.tag)
                 return await self.node.strict.serve(op, msgspec.structs.asdict(req))
             case rq.PeerKey():
-                return await peers.serve_key(req.receiver, req.after)
+                return await peers.serve_key(req.receiver, req.after, req.lacking)
             case rq.PeerLegacy():
                 op = str(req.__struct_config__.tag)
                 return await self.node.legacy.peer_op(self, op, msgspec.structs.asdict(req))
@@ -379,6 +379,12 @@ class Connection:
         f = parse_filter(filt, self.node.config.limits.query_max_limit)
         if f.newest_first:
             raise BadFormat("a subscription follows the feed in order: leave out order")
+        if not await svc.catch_up_cursor(f.receiver, f.after):
+            raise Unavailable(
+                "behind: this supernode lacks writes your cursor has seen and cannot reach "
+                "the replicas that hold them; subscribe at another replica (or again later)",
+                {"behind": True},
+            )
         core: Subscription[Any] = Subscription(f.after, max_buffer=10_000)
 
         def deliver(rec: Any, matching: bool) -> None:
@@ -497,6 +503,7 @@ class Node:
         self.service.forward = self.peers.forward
         self.service.commit_listeners.append(self.peers.antientropy.on_commit)
         self.service.pull_key = self.peers.pull_key
+        self.service.pull_lacking = self.peers.pull_lacking
         self.service.is_replica = lambda key: (
             not self.peers.view.nodes or self.key.address in self.peers.replica_set(key)
         )

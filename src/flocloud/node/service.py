@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from flocloud.protocol.cursor import Cursor, Dot
+from flocloud.protocol.cursor import Cursor, Dot, Range
 from flocloud.protocol.envelope import Envelope, parse_unverified
 from flocloud.protocol.envelope import Limits as EnvelopeLimits
 from flocloud.protocol.errors import (
@@ -115,6 +115,10 @@ class Subscriber:
 Replicate = Callable[[Any, PutResult], Awaitable[tuple[int, int]]]
 
 
+SETTLED_SECONDS = 30.0  # how long "no holder has these dots" is believed
+SETTLED_ENTRIES = 4096
+
+
 class NodeService:
     def __init__(
         self,
@@ -140,6 +144,12 @@ class NodeService:
         self.replicate: Replicate | None = None
         self.forward: Callable[[Envelope], Awaitable[dict[str, Any] | None]] | None = None
         self.pull_key: Callable[[str, Cursor], Awaitable[None]] | None = None
+        # fetch the writes held under dots this node lacks -> every holder answered
+        self.pull_lacking: Callable[[str, tuple[Range, ...]], Awaitable[bool]] | None = None
+        # lacking dots that every holder said nobody has (receiver, ranges) -> until when
+        # (monotonic s): a cursor naming them is answered without asking again for a while,
+        # so a client cannot make every query of a made-up cursor cost a round of peers
+        self._settled: dict[tuple[str, tuple[Range, ...]], float] = {}
         self.is_replica: Callable[[str], bool] = lambda key: True
         # others that follow commits (anti-entropy's shared roots)
         self.commit_listeners: list[Callable[[list[tuple[Record, str | None]]], None]] = []
@@ -323,14 +333,48 @@ class NodeService:
         return out
 
     async def read(self, f: MessageFilter) -> QueryPage:
-        """A query page; when the client's cursor names writes this node has not got, the
-        key's replicas are asked for them first (``behind`` stays set if they did not
-        bring them)."""
+        """A query page. When the client's cursor covers dots this node lacks (it read
+        another replica), they are fetched first (``catch_up_cursor``): a write held here
+        under another dot is then known to be one the client has. A node that cannot
+        fetch them refuses (``unavailable``) rather than risk sending a write twice."""
         page = await self.store.query(f)
-        if page.behind and self.pull_key is not None and not f.newest_first:
-            await self.pull_key(f.receiver, f.after)
-            page = await self.store.query(f)
-        return page
+        if f.newest_first or not page.lacking:
+            return page
+        if not await self.catch_up_cursor(f.receiver, f.after, page.lacking):
+            raise Unavailable(
+                "behind: this supernode lacks writes your cursor has seen and cannot reach "
+                "the replicas that hold them; ask another replica (or again later)",
+                {"behind": True},
+            )
+        return await self.store.query(f)
+
+    async def catch_up_cursor(
+        self, receiver: str, cursor: Cursor, lack: tuple[Range, ...] | None = None
+    ) -> bool:
+        """Fetch the dots ``cursor`` covers that this store lacks, from the key's replicas
+        and the dots' origins, a few rounds while they bring more. True when this node
+        may answer ``cursor``: it lacks nothing, or every node asked answered and none
+        holds what is still lacking (its write was lost with its store: a client then
+        gets it again only if it was also accepted elsewhere; docs/protocol.md §8.2)."""
+        if lack is None:
+            lack = await self.store.lacking(receiver, cursor)
+        if not lack or self.pull_lacking is None:  # a network of one: nobody to ask
+            return True
+        if self._settled.get((receiver, lack), 0.0) > time.monotonic():
+            return True
+        for _ in range(4):
+            complete = await self.pull_lacking(receiver, lack)
+            now = await self.store.lacking(receiver, cursor)
+            if not now:
+                return True
+            if now == lack:
+                if complete:
+                    if len(self._settled) >= SETTLED_ENTRIES:
+                        self._settled.pop(next(iter(self._settled)))
+                    self._settled[(receiver, lack)] = time.monotonic() + SETTLED_SECONDS
+                return complete
+            lack = now
+        return False
 
     async def object_get(
         self, application: Any, name: Any, version: Any = None, consistent: Any = False

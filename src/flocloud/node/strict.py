@@ -20,8 +20,10 @@ Invariants owned here:
 - Epoch fencing: every prepare, accept and peek carries this node's registry epoch and
   the object's replicas under it; an acceptor answers only a round of its own epoch and
   acceptors (``paxos.fence``), else ``stale-epoch`` with its epoch, and both sides ask
-  their registry loop to refresh. After a change of layout a round must win a majority
-  of the previous view's replicas of the object too (``paxos.Quorum``, docs §5.6).
+  their registry loop to refresh. For an hour after a change of layout a round must win
+  a majority of the object's replicas under each earlier layout too (``paxos.Quorum``,
+  docs §5.6), and an acceptor's store speaks for it: it abstains for a version the store
+  lacks and reports the write stored after it as chosen.
 - Which objects are strict comes from the application registry (``strictObjects`` in the
   app's record, or ``strict`` in a node's ``[apps.*]``; ``node/objects.is_strict``); a merge
   object refuses ``expected_version``: compare-and-set without a majority round would lie.
@@ -94,7 +96,7 @@ class StrictObjects:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.rounds: dict[tuple[str, str, str], int] = {}
-        self.stale_seen = False  # an acceptor answered stale-epoch since the last round
+        self.stale_answers = 0  # acceptors that answered stale-epoch, ever
 
     @property
     def _svc(self) -> Any:
@@ -188,6 +190,7 @@ class StrictObjects:
         key = (app, name, instance)
         own = (env.id, env.to_wire())
         for attempt in range(ATTEMPTS):
+            stale = self.stale_answers
             quorum = self._quorum(app, name)  # again each attempt: the view may be newer
             acceptors = list(quorum.members)
             rnd = self.rounds.get(key, 0) + 1
@@ -236,8 +239,7 @@ class StrictObjects:
                     return chosen
             self.rounds[key] = max(self.rounds[key], prop.highest[0])
             if prop.phase != "rejected" and not quorum.reached(answered):
-                if self.stale_seen:  # another epoch: the registry loop refreshes, retry
-                    self.stale_seen = False
+                if self.stale_answers != stale:  # another epoch: the registry is re-read
                     await asyncio.sleep(1.0 + 0.5 * attempt)
                     continue
                 raise Unavailable(
@@ -287,7 +289,7 @@ class StrictObjects:
             return await conn.request(op, **request)
         except StaleEpoch as exc:
             log.info("%s to %s: %s", op, acceptor, exc.message)
-            self.stale_seen = True
+            self.stale_answers += 1
             self.node.peers.refresh_soon()
             return None
         except FlocloudError as exc:

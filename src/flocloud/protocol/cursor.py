@@ -13,6 +13,10 @@ Invariants owned here (docs/protocol.md §8.2, vectors in ``tests/vectors/cursor
   whose writes the client has (or that do not match its filter), so a cursor never covers
   a write the client has not seen: no loss whatever replica answers next, and no
   duplicate, since covered writes are never sent again.
+- ``lacking``: the dots a cursor covers that a store does not hold, as canonical ranges
+  (node, simulator and the store agree on them). A store that lacks a dot the client has
+  must fetch it, or learn that no replica holds it, before it answers: else a write it
+  holds under another dot could reach the client twice.
 - The token is ``"c1." + base64url(JSON [[origin, frontier, [extras...]], ...])`` sorted by
   origin, without padding. Decoding checks everything (bounded sizes, 0 <= counters < 2^53,
   extras sorted above the frontier) and refuses anything else as ``bad-format``. The empty
@@ -24,7 +28,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from .errors import BadFormat
@@ -32,11 +36,16 @@ from .errors import BadFormat
 __all__ = [
     "MAX_COUNTER",
     "MAX_EXTRAS",
+    "MAX_LACKING",
     "MAX_ORIGINS",
     "Cursor",
     "Dot",
+    "Range",
     "check_dot",
+    "contiguous",
+    "lacking",
     "parse_dots",
+    "parse_ranges",
 ]
 
 Dot = tuple[str, int]
@@ -45,6 +54,9 @@ MAX_ORIGINS = 64
 MAX_EXTRAS = 512  # in all origins together; beyond it the oldest are folded (see fold)
 MAX_TOKEN = 8192
 _PREFIX = "c1."
+MAX_LACKING = 64  # ranges in one ``lacking`` answer
+
+Range = tuple[str, int, int]  # (origin, first, last): the counters first..last of origin
 
 
 def check_dot(origin: object, counter: object) -> Dot:
@@ -72,6 +84,17 @@ def parse_dots(value: object) -> tuple[Dot, ...]:
 class _Entry:
     frontier: int
     extras: frozenset[int]
+
+
+@dataclass(slots=True)
+class _Runs:
+    """One origin of ``Cursor.of_runs`` as it folds: the runs above the frontier (the
+    lowest last) and how many counters they hold."""
+
+    origin: str
+    frontier: int
+    above: list[tuple[int, int]]
+    n: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +192,46 @@ class Cursor:
             m[o] = _Entry(nf, frozenset(c for c in (e.extras | set(x)) if c > nf))
         return self._build(m)
 
+    @classmethod
+    def of_runs(cls, runs: Mapping[str, Iterable[tuple[int, int]]]) -> Cursor:
+        """The cursor ``Cursor().add(dots)`` gives for the dots in ``runs`` (per origin,
+        sorted ``(first, last)`` runs of counters >= 1), computed from the runs: the cost
+        grows with the runs, not with the counters they cover. ``fold`` is followed step
+        by step: each step moves the frontier of the first origin with the most
+        exceptions over its lowest run of them."""
+        entries: list[_Runs] = []
+        total = 0
+        for origin in sorted(runs):
+            merged: list[tuple[int, int]] = []
+            for a, b in runs[origin]:
+                if merged and a <= merged[-1][1] + 1:
+                    merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+                else:
+                    merged.append((a, b))
+            if not merged:
+                continue
+            frontier = merged.pop(0)[1] if merged[0][0] == 1 else 0
+            e = _Runs(origin, frontier, merged[::-1], sum(b - a + 1 for a, b in merged))
+            total += e.n
+            entries.append(e)
+        if total > MAX_EXTRAS or len(entries) > MAX_ORIGINS:
+            while total > MAX_EXTRAS:
+                e = entries[max(range(len(entries)), key=lambda i: entries[i].n)]
+                a, b = e.above.pop()  # its lowest run: the frontier jumps over it
+                e.frontier, e.n, total = b, e.n - (b - a + 1), total - (b - a + 1)
+            entries.sort(key=lambda e: -e.frontier)
+            entries = sorted(entries[:MAX_ORIGINS], key=lambda e: e.origin)
+        return cls(
+            tuple(
+                (
+                    e.origin,
+                    e.frontier,
+                    tuple(c for a, b in reversed(e.above) for c in range(a, b + 1)),
+                )
+                for e in entries
+            )
+        )
+
     def fold(self) -> Cursor:
         """Bound the size: beyond ``MAX_EXTRAS`` exceptions, an origin's frontier jumps to
         its lowest exception (declaring the counters below it skipped). Only a write held
@@ -237,3 +300,51 @@ class Cursor:
         if total > MAX_EXTRAS:
             raise BadFormat("cursor token: too many exceptions")
         return cls(tuple(entries))
+
+
+def contiguous(held: Callable[[int], bool], start: int = 0) -> int:
+    """The highest ``c`` with every counter ``1..c`` held, walking up from ``start``
+    (a counter known to have ``1..start`` held)."""
+    c = start
+    while held(c + 1):
+        c += 1
+    return c
+
+
+def lacking(
+    cursor: Cursor,
+    upto: Callable[[str], int],
+    next_held: Callable[[str, int], int | None],
+    holds: Callable[[str, int], bool],
+) -> tuple[Range, ...]:
+    """The dots ``cursor`` covers that are not held here, as ranges, canonically: per
+    origin (in the cursor's order), the first run of missing counters at or below its
+    frontier, ``upto(o) + 1`` to the counter before the next held one (``next_held(o, c)``:
+    the lowest held counter above ``c``), cut at the frontier; then each exception not
+    held, as a range of one. At most ``MAX_LACKING`` ranges; empty when every covered dot
+    is held. ``upto(o)``: the highest ``c`` with ``1..c`` of ``o`` held."""
+    out: list[Range] = []
+    for origin, frontier, extras in cursor.entries:
+        u = upto(origin)
+        if frontier > u:
+            nxt = next_held(origin, u)
+            last = frontier if nxt is None else min(frontier, nxt - 1)
+            out.append((origin, u + 1, last))
+        out += [(origin, x, x) for x in extras if not holds(origin, x)]
+    return tuple(out[:MAX_LACKING])
+
+
+def parse_ranges(value: object) -> tuple[Range, ...]:
+    """``lacking`` ranges from untrusted input (a peer's ``peer.key``), or ``BadFormat``."""
+    if not isinstance(value, list) or len(value) > MAX_LACKING:
+        raise BadFormat(f"lacking must be a list of at most {MAX_LACKING} ranges")
+    out = []
+    for r in value:
+        if not isinstance(r, list) or len(r) != 3:
+            raise BadFormat("a range is [origin, first, last]")
+        origin, first = check_dot(r[0], r[1])
+        _, last = check_dot(r[0], r[2])
+        if last < first:
+            raise BadFormat("a range's last counter is below its first")
+        out.append((origin, first, last))
+    return tuple(out)

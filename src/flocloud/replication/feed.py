@@ -11,8 +11,11 @@ Invariants owned here:
   their dots), at most ``limit``, in log order; ``more`` says more remain. The cursor
   after it covers the old cursor, the dots of the writes returned, and held counters
   below the first matching write left out (walking from the frontier, stopping at the
-  first counter not held). ``behind``: the client's cursor names a counter of an origin
-  above every counter held here of that origin.
+  first counter not held). ``lacking``: the dots the client's cursor covers that are not
+  held here (``lacking``, below), as ranges; ``behind`` says there are some. A node that
+  is behind must not serve the answer before it fetched those dots or learnt that no
+  replica holds them: a write it holds under one dot may be one the client has under
+  another (a retry accepted twice, finding E1 of issue 10).
 - ``MemoryStore`` (one store, all receivers): a write accepted from a client gets this
   store's next dot of its receiver (counters per receiver, never reused); a replica keeps
   the dots it was given, merged as a union; a dot already taken by another write is not
@@ -32,9 +35,17 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
-from flocloud.protocol.cursor import Cursor, Dot
+from flocloud.protocol.cursor import Cursor, Dot, Range, contiguous, lacking
 
-__all__ = ["WALK_LIMIT", "Answer", "Held", "MemoryStore", "Refused", "Write", "answer"]
+__all__ = [
+    "WALK_LIMIT",
+    "Answer",
+    "Held",
+    "MemoryStore",
+    "Refused",
+    "Write",
+    "answer",
+]
 
 WALK_LIMIT = 5000  # counters read per origin when a cursor advances (storage/dots.py)
 
@@ -46,7 +57,11 @@ class Answer(Generic[T]):
     records: list[T]
     more: bool
     cursor: Cursor
-    behind: bool
+    lacking: tuple[Range, ...] = ()
+
+    @property
+    def behind(self) -> bool:
+        return bool(self.lacking)
 
 
 def answer(
@@ -66,11 +81,16 @@ def answer(
     for w in log:
         for origin, counter in dots_of(w):
             held.setdefault(origin, {})[counter] = w
-    behind = False
+
+    def holds(origin: str, c: int) -> bool:
+        return c in held.get(origin, {})
+
+    def next_held(origin: str, c: int) -> int | None:
+        return min((k for k in held.get(origin, {}) if k > c), default=None)
+
+    missing = lacking(cursor, lambda o: contiguous(lambda c: holds(o, c)), next_held, holds)
     for origin in sorted(out.origins()):
         mine = held.get(origin, {})
-        if cursor.top(origin) > max(mine, default=0):
-            behind = True
         below = None
         if more:  # the frontier must stay below the first matching write left out
             low = cursor.frontier(origin)
@@ -86,7 +106,7 @@ def answer(
         top = below if below is not None else 1 << 62
         walk = sorted(c for c in mine if f < c < top)[:WALK_LIMIT]
         out = out.advance(origin, walk)
-    return Answer(records, more, out, behind)
+    return Answer(records, more, out, missing)
 
 
 # -- a reference store ---------------------------------------------------------------------
@@ -263,6 +283,28 @@ class MemoryStore:
 
     def receivers(self) -> list[str]:
         return sorted(r for r, ids in self.logs.items() if ids)
+
+    def lacking(self, receiver: str, cursor: Cursor) -> tuple[Range, ...]:
+        """The dots ``cursor`` covers that this store does not hold."""
+        return answer(
+            self._receiver(receiver), lambda h: h.dots, lambda h: h.id, lambda h: False, cursor, 0
+        ).lacking
+
+    def holding(self, receiver: str, ranges: Iterable[Range], limit: int) -> list[Held]:
+        """Writes of ``receiver`` held under a dot in ``ranges`` (a peer's ``lacking``),
+        at most ``limit``, by range then counter: what a behind replica asks for."""
+        out: dict[str, Held] = {}
+        for origin, first, last in ranges:
+            owners = sorted(
+                (c, i)
+                for (r, o, c), i in self.dot_owner.items()
+                if r == receiver and o == origin and first <= c <= last and i in self.by_id
+            )
+            for _, i in owners:
+                if len(out) >= limit:
+                    return list(out.values())
+                out.setdefault(i, self.by_id[i])
+        return list(out.values())
 
     def items(self, receiver: str) -> dict[str, tuple[Dot, ...]]:
         """Anti-entropy's view of a key: id -> dots (the fingerprint covers both)."""

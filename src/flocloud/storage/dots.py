@@ -12,6 +12,10 @@ Invariants owned here:
 - Reading by cursor touches only what the cursor does not cover, through the
   ``(receiver, origin, counter)`` key: the cost grows with what is new, not with what is
   stored.
+- ``dot_contig(receiver, origin, upto)``: every counter ``1..upto`` of that origin is
+  held here and ``upto + 1`` is not (no row: ``upto = 0``). It moves in the transaction
+  that stores or drops a dot, so ``lacking`` (the dots a client's cursor covers that this
+  store lacks, ``replication/feed.lacking``) costs a few key lookups per origin.
 """
 
 from __future__ import annotations
@@ -22,13 +26,16 @@ from collections.abc import Sequence
 
 import orjson
 
-from flocloud.protocol.cursor import Cursor, Dot
+from flocloud.protocol.cursor import Cursor, Dot, Range, contiguous, lacking
 
 __all__ = [
     "assign_dot",
     "dots_text",
+    "dropped_dots",
     "first_undelivered",
     "held_cursor",
+    "holding",
+    "lacking_dots",
     "merge_dots",
     "parse_dots_text",
     "uncovered",
@@ -74,6 +81,7 @@ def merge_dots(
                 (receiver, origin, counter, msg_id),
             )
             out.append((origin, counter))
+            _grow_contig(db, receiver, origin, counter)
         elif row[0] == msg_id:
             out.append((origin, counter))
         else:
@@ -82,6 +90,82 @@ def merge_dots(
                 origin, counter, receiver, row[0], msg_id,
             )  # fmt: skip
     return tuple(out)
+
+
+def _upto(db: sqlite3.Connection, receiver: str, origin: str) -> int:
+    row = db.execute(
+        "SELECT upto FROM dot_contig WHERE receiver=? AND origin=?", (receiver, origin)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _holds(db: sqlite3.Connection, receiver: str, origin: str, counter: int) -> bool:
+    return (
+        db.execute(
+            "SELECT 1 FROM dots WHERE receiver=? AND origin=? AND counter=?",
+            (receiver, origin, counter),
+        ).fetchone()
+        is not None
+    )
+
+
+def _grow_contig(db: sqlite3.Connection, receiver: str, origin: str, counter: int) -> None:
+    """A dot was stored: when it extends the contiguous run from 1, walk on over the
+    counters already held above it."""
+    upto = _upto(db, receiver, origin)
+    if counter != upto + 1:
+        return
+    new = contiguous(lambda c: _holds(db, receiver, origin, c), counter)
+    db.execute(
+        "INSERT INTO dot_contig (receiver, origin, upto) VALUES (?,?,?) "
+        "ON CONFLICT(receiver, origin) DO UPDATE SET upto=excluded.upto",
+        (receiver, origin, new),
+    )
+
+
+def dropped_dots(db: sqlite3.Connection, receiver: str, dots: Sequence[Dot]) -> None:
+    """Dots were deleted (a hand-off dropped their write): the run from 1 ends below."""
+    for origin, counter in dots:
+        db.execute(
+            "UPDATE dot_contig SET upto=? WHERE receiver=? AND origin=? AND upto>=?",
+            (counter - 1, receiver, origin, counter),
+        )
+
+
+def lacking_dots(db: sqlite3.Connection, receiver: str, cursor: Cursor) -> tuple[Range, ...]:
+    """``feed.lacking`` over the dots held here."""
+
+    def next_held(origin: str, c: int) -> int | None:
+        row = db.execute(
+            "SELECT MIN(counter) FROM dots WHERE receiver=? AND origin=? AND counter>?",
+            (receiver, origin, c),
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    return lacking(
+        cursor,
+        lambda o: _upto(db, receiver, o),
+        next_held,
+        lambda o, c: _holds(db, receiver, o, c),
+    )
+
+
+def holding(
+    db: sqlite3.Connection, receiver: str, ranges: Sequence[Range], limit: int
+) -> list[str]:
+    """Ids of ``receiver``'s writes held under a dot in ``ranges``, at most ``limit``, by
+    range then counter (``feed.MemoryStore.holding``)."""
+    out: dict[str, None] = {}
+    for origin, first, last in ranges:
+        for (msg_id,) in db.execute(
+            "SELECT id FROM dots WHERE receiver=? AND origin=? AND counter BETWEEN ? AND ? "
+            "ORDER BY counter LIMIT ?",
+            (receiver, origin, first, last, limit),
+        ):
+            if len(out) >= limit:
+                return list(out)
+            out.setdefault(str(msg_id), None)
+    return list(out)
 
 
 def origins_of(db: sqlite3.Connection, receiver: str) -> list[str]:

@@ -43,7 +43,8 @@ from flocloud.protocol.legacy import (
 from flocloud.protocol.legacy_query import LegacyQuery
 
 from .dots import parse_dots_text
-from .sqlite import SqliteStore, check_quota, insert_message
+from .inserts import check_quota, insert_message
+from .sqlite import SqliteStore
 
 __all__ = ["Accepted", "LegacyStore", "PermissionCheck"]
 

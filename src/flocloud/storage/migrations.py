@@ -162,6 +162,22 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX legacy_changes_rid ON legacy_changes(rid);
     """,
+    # 10: per (receiver, origin), the run of counters held from 1 (``storage/dots.py``):
+    # what makes ``lacking`` (a client's cursor covers dots this store has not got) cheap
+    """
+    CREATE TABLE IF NOT EXISTS dot_contig (
+        receiver TEXT NOT NULL, origin TEXT NOT NULL, upto INTEGER NOT NULL,
+        PRIMARY KEY (receiver, origin)
+    ) WITHOUT ROWID;
+    DELETE FROM dot_contig;
+    INSERT INTO dot_contig (receiver, origin, upto)
+        SELECT d.receiver, d.origin, MIN(d.counter) FROM dots d
+        WHERE NOT EXISTS (SELECT 1 FROM dots e WHERE e.receiver = d.receiver
+                          AND e.origin = d.origin AND e.counter = d.counter + 1)
+          AND EXISTS (SELECT 1 FROM dots s WHERE s.receiver = d.receiver
+                      AND s.origin = d.origin AND s.counter = 1)
+        GROUP BY d.receiver, d.origin;
+    """,
 ]
 
 

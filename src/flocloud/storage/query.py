@@ -6,9 +6,10 @@ Invariants owned here (docs/protocol.md §8.2):
   cursor, the writes returned, and writes held here that the client need not see (they
   do not match its filter) below the first matching write left out. So following the
   cursors from any replicas never skips a write and never repeats one.
-- ``behind`` is set when the client's cursor names a counter above every counter this
-  store holds of that origin: the client has seen writes that have not reached this
-  replica yet.
+- ``lacking``: the dots the client's cursor covers that this store does not hold
+  (``protocol.cursor.lacking``, canonical ranges); ``behind`` says there are some. The
+  client has seen writes that have not reached this replica yet, so the node fetches
+  them before the answer is served (``node/service.read``).
 - A newest-first answer (``order: desc``) is a window, not a feed: it ignores no cursor
   (one is refused by the request parser) and returns none.
 """
@@ -19,7 +20,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from .dots import first_undelivered, uncovered, walk
+from .dots import first_undelivered, lacking_dots, uncovered, walk
 from .store import MessageFilter, QueryPage, Record
 
 __all__ = ["filter_sql", "query_page"]
@@ -102,18 +103,12 @@ def _page(
     cursor = f.after.add(d for r in records for d in r.dots)
     delivered = {r.id for r in records}
     origins = set(cursor.origins())
-    behind = False
     for origin in sorted(origins):
         low = f.after.frontier(origin)
-        held = db.execute(
-            "SELECT MAX(counter) FROM dots WHERE receiver=? AND origin=?", (f.receiver, origin)
-        ).fetchone()[0]
-        if f.after.top(origin) > int(held or 0):
-            behind = True
         below = (
             first_undelivered(db, f.receiver, origin, low, where, args, delivered) if more else None
         )
         cursor = cursor.advance(
             origin, walk(db, f.receiver, origin, cursor.frontier(origin), below)
         )
-    return QueryPage(records, more, cursor, behind)
+    return QueryPage(records, more, cursor, lacking_dots(db, f.receiver, f.after))

@@ -31,14 +31,14 @@ import functools
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import orjson
 
-from flocloud.protocol.cursor import Cursor, Dot
+from flocloud.protocol.cursor import Cursor, Dot, Range
 from flocloud.protocol.envelope import Envelope
 from flocloud.protocol.errors import (
     BadFormat,
@@ -59,7 +59,16 @@ from flocloud.protocol.writes import (
 )
 
 from . import objects
-from .dots import assign_dot, dots_text, held_cursor, merge_dots, parse_dots_text
+from .dots import (
+    assign_dot,
+    dots_text,
+    dropped_dots,
+    holding,
+    lacking_dots,
+    merge_dots,
+    parse_dots_text,
+)
+from .held import LOG_SQL, HeldCursors
 from .legacy_tables import drop_legacy
 from .migrations import migrate
 from .objects import ObjectChange, ObjectState
@@ -90,60 +99,6 @@ def _record(row: tuple[Any, ...]) -> Record:
     )  # fmt: skip
 
 
-def insert_message(
-    db: sqlite3.Connection,
-    msg_id: str,
-    receiver: str,
-    sender: str,
-    *,
-    application: str,
-    type: str,
-    comment: str | None,
-    time: int,
-    received_ms: int,
-    body: str,
-    pubkey: str,
-    sign: str,
-    origin: str | None,
-    dots: tuple[Dot, ...] | None,
-    store_id: str,
-    kind: str | None = None,
-    target: str | None = None,
-) -> tuple[int, tuple[Dot, ...]]:
-    """Insert one stored write of another kind (``storage/legacy.py``) inside the writer's
-    transaction, with its dots (``dots`` given by a peer, else this store's next), its key
-    fingerprint and the sender's quota; returns its ``seq`` and its dots."""
-    stored = merge_dots(db, receiver, msg_id, dots) if dots else ()
-    if not stored:
-        stored = merge_dots(db, receiver, msg_id, (assign_dot(db, receiver, store_id),))
-    size = len(body.encode())
-    p1, p2 = write_parts(msg_id, stored)
-    cur = db.execute(
-        "INSERT INTO messages (id, receiver, sender, application, type, comment, time, received_ms, body, pubkey, sign, size, origin, dots, fp1, fp2, kind, target) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (msg_id, receiver, sender, application, type, comment, time, received_ms, body, pubkey,
-         sign, size, origin, dots_text(stored), p1, p2, kind, target),
-    )  # fmt: skip
-    db.execute(
-        "INSERT INTO key_digest (receiver, kpos, n, s1, s2) VALUES (?,?,1,?,?) "
-        "ON CONFLICT(receiver) DO UPDATE SET n=n+1, s1=s1+excluded.s1, s2=s2+excluded.s2",
-        (receiver, _key_position(receiver), p1, p2),
-    )
-    db.execute(
-        "INSERT INTO quota (sender, bytes) VALUES (?, ?) ON CONFLICT(sender) DO UPDATE SET bytes = bytes + excluded.bytes",
-        (sender, size),
-    )
-    return int(cur.lastrowid or 0), stored
-
-
-def check_quota(db: sqlite3.Connection, sender: str, size: int, quota_bytes: int | None) -> None:
-    if quota_bytes is None:
-        return
-    used = db.execute("SELECT bytes FROM quota WHERE sender=?", (sender,)).fetchone()
-    if (used[0] if used else 0) + size > quota_bytes:
-        raise QuotaExceeded(f"{sender} has used its {quota_bytes}-byte storage quota")
-
-
 class SqliteStore:
     """See the module docstring. Create with ``await SqliteStore.open(path)``."""
 
@@ -164,6 +119,7 @@ class SqliteStore:
         self.writes = 0
         self.on_commit: Callable[[list[tuple[Record, str | None]]], None] | None = None
         self._store_id: str | None = None
+        self.held = HeldCursors()  # the dots held per inbox (legacy catch-up's cursor)
 
     @classmethod
     async def open(cls, path: Path, *, synchronous: str = "NORMAL") -> SqliteStore:
@@ -195,6 +151,7 @@ class SqliteStore:
             db.execute("BEGIN IMMEDIATE")
             objects.refold_unfolded(db)
             db.execute("COMMIT")
+            db.executescript(LOG_SQL)
         except sqlite3.Error as exc:
             raise Unavailable(f"cannot open the store {self.path}: {exc}") from None
         self._writer = threading.Thread(
@@ -208,6 +165,7 @@ class SqliteStore:
             await asyncio.to_thread(self._writer.join)
             self._writer = None
         self._readers.shutdown(wait=True)
+        self.held.clear()
 
     # -- the writer ---------------------------------------------------------------------
 
@@ -257,7 +215,7 @@ class SqliteStore:
                     db.execute(f"ROLLBACK TO w{n}")
                     db.execute(f"RELEASE w{n}")
                     results.append((fut, False, Unavailable(f"store error: {exc}")))
-            db.execute("COMMIT")
+            self.held.commit(db)  # COMMIT, then the held dots move (storage/held.py)
             self.commits += 1
             self.writes += len(batch)
         except sqlite3.Error as exc:
@@ -499,7 +457,10 @@ class SqliteStore:
                 if row is None:
                     continue
                 db.execute("DELETE FROM messages WHERE id=?", (msg_id,))
-                db.execute("DELETE FROM dots WHERE id=?", (msg_id,))
+                held = db.execute(
+                    "DELETE FROM dots WHERE id=? RETURNING origin, counter", (msg_id,)
+                ).fetchall()
+                dropped_dots(db, receiver, [(str(o), int(c)) for o, c in held])
                 db.execute("DELETE FROM schemas WHERE msg_id=?", (msg_id,))
                 drop_legacy(db, msg_id)
                 db.execute("UPDATE quota SET bytes = bytes - ? WHERE sender=?", (row[1], row[0]))
@@ -611,9 +572,8 @@ class SqliteStore:
         return result
 
     async def held_cursor(self, receiver: str) -> Cursor:
-        """A cursor covering every dot of ``receiver`` held here (``dots.held_cursor``)."""
-        result: Cursor = await self._read(lambda db: held_cursor(db, receiver))
-        return result
+        """A cursor covering every dot of ``receiver`` held here (``storage/held.py``)."""
+        return await self.held.cursor(receiver, self._read)
 
     async def receiver_items(
         self, receiver: str, prefix: str = "", max_time: int | None = None
@@ -670,6 +630,19 @@ class SqliteStore:
 
         result: list[Record] = await self._read(run)
         return result
+
+    async def lacking(self, receiver: str, cursor: Cursor) -> tuple[Range, ...]:
+        """The dots ``cursor`` covers that this store does not hold (``dots.lacking_dots``)."""
+        if cursor.is_empty():
+            return ()
+        result: tuple[Range, ...] = await self._read(lambda db: lacking_dots(db, receiver, cursor))
+        return result
+
+    async def holding(self, receiver: str, ranges: Sequence[Range], limit: int) -> list[Record]:
+        """``receiver``'s writes held under a dot in ``ranges`` (``dots.holding``), at most
+        ``limit``: what a replica that lacks them asks for (``peer.key``)."""
+        ids: list[str] = await self._read(lambda db: holding(db, receiver, ranges, limit))
+        return await self.records(ids)
 
     async def have(self, ids: list[str]) -> set[str]:
         """Which of ``ids`` are stored (one indexed read)."""

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from flocloud.protocol.cursor import Cursor, Dot
+from flocloud.protocol.cursor import Cursor, Dot, Range
 from flocloud.protocol.envelope import Envelope
 
 if TYPE_CHECKING:
@@ -133,13 +133,17 @@ class StoreStats:
 @dataclass(frozen=True, slots=True)
 class QueryPage:
     """A query's answer: the records, whether more remain, the cursor after them
-    (``None`` for newest-first queries, which have none), and ``behind``: the client's
-    cursor names writes this store has not got (another replica may have more)."""
+    (``None`` for newest-first queries, which have none), and ``lacking``: the dots the
+    client's cursor covers that this store has not got (``behind``: there are some)."""
 
     records: list[Record]
     more: bool
     cursor: Cursor | None
-    behind: bool = False
+    lacking: tuple[Range, ...] = ()
+
+    @property
+    def behind(self) -> bool:
+        return bool(self.lacking)
 
 
 class Store(Protocol):

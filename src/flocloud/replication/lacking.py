@@ -1,0 +1,57 @@
+"""A client's cursor ahead of this node: whom to ask for the dots it lacks, and when the
+answers settle it (docs/protocol.md §8.2, "Behind").
+
+A replica that lacks a dot the client's cursor covers cannot tell whether a write it
+holds under another dot is that very write (a retry accepted by two nodes, E1 of issue
+10): it must fetch the writes held under the lacking dots first, or refuse to answer.
+
+Invariants owned here:
+- ``ask``: the key's replicas and every member this node knows to run an origin store of
+  the lacking dots, each once, this node left out.
+- ``settled``: the answers settle the question only when every node asked answered, and
+  every origin is accounted for: a member known to run it was asked, or the origin is
+  this node's own store, or this node knows the store of each of the key's holders
+  (replicas and stand-ins) and none runs it (the origin's store is gone: a replaced disk,
+  a removed node). Otherwise an unknown member may still hold the dot, and the node
+  must not answer yet. Pure: the caller passes what it knows of its peers' stores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+
+from flocloud.protocol.cursor import Range
+
+__all__ = ["ask", "settled"]
+
+
+def _origins(ranges: Sequence[Range]) -> set[str]:
+    return {o for o, _, _ in ranges}
+
+
+def ask(
+    ranges: Sequence[Range],
+    replicas: Sequence[str],
+    store_of: Mapping[str, str],
+    members: Collection[str],
+    me: str,
+) -> list[str]:
+    origins = _origins(ranges)
+    runs = sorted(p for p, sid in store_of.items() if sid in origins and p in members)
+    return [p for p in dict.fromkeys([*replicas, *runs]) if p != me]
+
+
+def settled(
+    ranges: Sequence[Range],
+    all_answered: bool,
+    store_of: Mapping[str, str],
+    members: Collection[str],
+    holders: Sequence[str],
+    me: str,
+    my_store: str,
+) -> bool:
+    if not all_answered:
+        return False
+    known = {sid for p, sid in store_of.items() if p in members}
+    every_holder_known = all(p == me or p in store_of for p in holders)
+    return all(o in known or o == my_store or every_holder_known for o in _origins(ranges))
