@@ -9,8 +9,8 @@ from types import SimpleNamespace
 from flocloud.node.peers import HANDOVER_SECONDS, Peers
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.membership import Membership
-from flocloud.protocol.paxos import Quorum
 from flocloud.protocol.params import REGTEST
+from flocloud.protocol.paxos import Quorum
 
 
 def _ids(n: int) -> list[str]:
