@@ -59,9 +59,9 @@ class Config:
 
         r = random.Random(seed ^ 0x5EED)
         drawn = r.choice([3, 3, 4, 4, 5, 5, 6, 7, 9])
-        # objects in two seeds of three: the others replay exactly as before objects came
-        # (among them seed 1012, finding E1 of issue 10)
-        kw.setdefault("objects", seed % 3 != 1)
+        # objects in one seed of four (the suite's time); the others replay exactly as
+        # before objects came (among them seeds 68 and 1012 of finding E1, issue 10)
+        kw.setdefault("objects", seed % 4 == 1)
         return cls(
             seed, nodes or drawn, loss=r.choice([0.0, 0.01, 0.05]), faults=r.randint(2, 10), **kw
         )

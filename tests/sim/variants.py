@@ -117,14 +117,20 @@ VARIANTS: dict[str, Callable[[], Rules]] = {
 # the runs a variant needs to show (``run`` keywords); the others run the default seeds.
 # A forgetful acceptor shows under more contention and crashes; a missing fence under
 # registry changes during strict writes
-REGISTRY_CHANGES: dict[str, Any] = {"registry_changes": 3, "destructive": False}
+REGISTRY_CHANGES: dict[str, Any] = {"objects": True, "registry_changes": 3, "destructive": False}
 CONTENTION: dict[str, Any] = {
+    "objects": True,
     "strict_clients": 6,
     "strict_ops": 6,
     "crashes": 25,
     "destructive": False,  # no replaced disks: see test_sim's open finding O1
 }
+OBJECTS: dict[str, Any] = {"objects": True}  # (the default runs them in one seed of four)
 VARIANT_CONFIG: dict[str, dict[str, Any]] = {
+    "arrival-fold": OBJECTS,
+    "accept-below-promise": OBJECTS,
+    "proposer-ignores-accepted": OBJECTS,
     "acceptor-forgets": CONTENTION,
     "no-epoch-fence": REGISTRY_CHANGES,
 }
+CONFIG_SEEDS = 25  # a variant with its own run config is caught within its first 25 seeds
