@@ -49,7 +49,7 @@ Found by the simulator while it was being built: replicas disagreeing for good o
 (arrival order) and notes (last applied) -- fixed in ``SqliteStore`` and the model; the
 write with two dots delivered twice (E1) -- fixed by fetching lacking dots first.
 
-Objects (issue 11; in two seeds of three, ``Config.objects``): ``objects.py`` (object
+Objects (issue 11; in one seed of four, ``Config.objects``): ``objects.py`` (object
 writes as records, a node's object shell on the real fold and Paxos state machines,
 mirroring ``node/strict.py``), ``objclients.py`` (merge writers, compare-and-set clients
 recording histories, and the checkers: every object's replicas equal the fold of the set

@@ -67,7 +67,19 @@ class Config:
         )
 
     def replay(self) -> str:
-        return f"python -m tests.sim --seed {self.seed} --nodes {self.nodes}"
+        extra = ""
+        if self.objects != (self.seed % 4 == 1):
+            extra += " --objects" if self.objects else " --no-objects"
+        for name in REPLAYED:
+            value = getattr(self, name)
+            if value != Config.__dataclass_fields__[name].default:
+                flag = "--" + name.replace("_", "-")
+                extra += f" {flag} {value}" if not isinstance(value, bool) else f" {flag}-off"
+        return f"python -m tests.sim --seed {self.seed} --nodes {self.nodes}{extra}"
+
+
+# the run keywords a replay names when they differ from the default (``__main__``)
+REPLAYED = ("strict_clients", "strict_ops", "registry_changes", "crashes", "destructive")
 
 
 @dataclass
