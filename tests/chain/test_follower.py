@@ -260,9 +260,12 @@ async def test_earlier_states_are_the_registry_before_each_remembered_block() ->
     """What a starting node keeps joint with for strict objects: the registry's states
     before each remembered block, newest first (here: before Y joined, before X did)."""
     chain = registry_chain()
-    async with FakeExplorer(chain) as explorer, RegistryFollower(
-        make_reader("blockbook", explorer.url, retries=0), REG.address, REGTEST
-    ) as follower:
+    async with (
+        FakeExplorer(chain) as explorer,
+        RegistryFollower(
+            make_reader("blockbook", explorer.url, retries=0), REG.address, REGTEST
+        ) as follower,
+    ):
         state = await follower.load()
         earlier = follower.earlier_states()
     assert [n.id for n in state.nodes] == sorted([X.address, Y.address])
