@@ -116,6 +116,7 @@ class World:
     forged: set[str] = field(default_factory=set)  # ids an evil peer tried to renumber
     held_by: dict[str, set[str]] = field(default_factory=dict)  # id -> stores that held it
     chain: Callable[[], View] | None = None  # the registry as the chain has it now (refresh)
+    layouts: list[View] = field(default_factory=list)  # the registry's history, oldest first
     strict: set[str] = field(default_factory=set)  # the strict objects' keys (the registry's)
 
 

@@ -80,6 +80,20 @@ class ObjectShell:
         self.previous: list[tuple[int, View]] = []  # (seen at, view) of earlier layouts
         self._inc = node.end.incarnation
         self.rounds: dict[tuple[str, str], int] = {}
+        self._remember_chain()
+
+    def _remember_chain(self) -> None:
+        """At start (a new node, or a restart: what was in memory is gone), as the node
+        does: the layouts of the registry's recent history, read from the chain."""
+        now, members = self.node.sim.now, self.view.members
+        self.previous = []
+        for v in reversed(self.node.w.layouts[-8:]):
+            if (
+                v.members
+                and v.members != members
+                and all(v.members != p.members for _, p in self.previous)
+            ):
+                self.previous.append((now, v))
 
     # -- state ----------------------------------------------------------------------------
 
@@ -89,6 +103,7 @@ class ObjectShell:
         if self.node.end.incarnation != self._inc:
             self._inc = self.node.end.incarnation
             self.rounds = {}
+            self._remember_chain()
             if not self.rules.acceptors_durable:
                 self.acceptors.pop(self.node.store.store_id, None)
 

@@ -133,6 +133,7 @@ class Run:
             Subscriber(self, f"sub{i}", self.filter()) for i in range(self.cfg.subscribers)
         ]
         self.world.chain = self.view
+        self.world.layouts.append(self.view())
         self.merge_keys: list[str] = []
         self.strict_keys: list[str] = []
         self.obj_acked: dict[str, Write] = {}
@@ -270,6 +271,7 @@ class Run:
         """A registry change: each node reads it at its own time (views lag)."""
         self.epoch += 1
         v = self.view()
+        self.world.layouts.append(v)
         for node in self.nodes.values():
             self.sim.at(self.sim.rnd.randint(0, 300), lambda node=node: node.set_view(v))
 
