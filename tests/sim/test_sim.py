@@ -79,10 +79,12 @@ def test_a_replaced_disk_does_not_forget_what_its_acceptor_accepted() -> None:
     yet the write after V, it answers "nothing accepted at V" like an acceptor that never
     took part. Seed 35 with more contention and crashes: version 2 was chosen at instance
     1 by a majority with oYcZ, oYcZ's disk is replaced (t=898 ms), and a consistent read
-    through a lagging replica (t=1012-1112 ms) hears "nothing" from it and itself: it
-    answers version 1 after version 3 was acked. A fix: proposers do not count, for the
-    hand-over window, an acceptor whose store they saw replaced (its store id changed),
-    and a node whose store is new does not count itself until it has caught up."""
+    through oYcZ itself (t=1012-1112 ms) catches up to version 1 and hears "nothing
+    accepted" at instance 1 from its own new acceptor and one that had not taken part: it
+    answers version 1 after version 3 was acked. Not counting, for the hand-over window,
+    an acceptor whose store one saw replaced is not enough (tried): the replaced node
+    counts itself. It must learn it from its peers (they saw its store id change) or from
+    its store being new, and not count itself until it has caught up."""
     res = run(35, **{**CONTENTION, "strict_clients": 5, "strict_ops": 5, "crashes": 10,
                       "destructive": True})  # fmt: skip
     assert res.ok, res.violations[0]
