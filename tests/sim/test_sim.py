@@ -81,10 +81,12 @@ def test_a_replaced_disk_does_not_forget_what_its_acceptor_accepted() -> None:
     1 by a majority with oYcZ, oYcZ's disk is replaced (t=898 ms), and a consistent read
     through oYcZ itself (t=1012-1112 ms) catches up to version 1 and hears "nothing
     accepted" at instance 1 from its own new acceptor and one that had not taken part: it
-    answers version 1 after version 3 was acked. Not counting, for the hand-over window,
-    an acceptor whose store one saw replaced is not enough (tried): the replaced node
-    counts itself. It must learn it from its peers (they saw its store id change) or from
-    its store being new, and not count itself until it has caught up."""
+    answers version 1 after version 3 was acked. Tried and not enough: not counting, for
+    the hand-over window, an acceptor whose store one saw replaced, plus peers telling
+    the replaced node so (it then does not count itself) fixes this seed but not seed
+    1187 (the same config): a peer that never saw the old store cannot tell. A new store
+    must know it is one (and abstain until it has caught up) without stalling a network
+    whose stores are all new."""
     res = run(35, **{**CONTENTION, "strict_clients": 5, "strict_ops": 5, "crashes": 10,
                       "destructive": True})  # fmt: skip
     assert res.ok, res.violations[0]
