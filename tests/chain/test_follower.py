@@ -254,3 +254,21 @@ async def test_a_mismatch_on_a_transaction_nobody_reads_is_no_error() -> None:
     async with FakeExplorer(chain) as explorer:
         state = await read(explorer, "blockbook")
     assert len(state.nodes) == 2 and state.ignored == 1
+
+
+async def test_earlier_states_are_the_registry_before_each_remembered_block() -> None:
+    """What a starting node keeps joint with for strict objects: the registry's states
+    before each remembered block, newest first (here: before Y joined, before X did)."""
+    chain = registry_chain()
+    async with (
+        FakeExplorer(chain) as explorer,
+        RegistryFollower(
+            make_reader("blockbook", explorer.url, retries=0), REG.address, REGTEST
+        ) as follower,
+    ):
+        state = await follower.load()
+        earlier = follower.earlier_states()
+    assert [n.id for n in state.nodes] == sorted([X.address, Y.address])
+    layouts = [[n.id for n in s.nodes] for s in earlier]
+    assert layouts[0] == sorted([X.address, Y.address])  # before the bad-config block
+    assert layouts[1:] == [[X.address], []]

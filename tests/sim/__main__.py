@@ -14,8 +14,25 @@ def main() -> int:
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--nodes", type=int)
     ap.add_argument("--variant", choices=sorted(VARIANTS), help="run a deliberately broken rule")
+    ap.add_argument("--objects", action=argparse.BooleanOptionalAction, default=None)
+    for name in ("strict-clients", "strict-ops", "registry-changes", "crashes"):
+        ap.add_argument(f"--{name}", type=int)
+    ap.add_argument("--destructive-off", action="store_true", help="no replaced disks or removals")
     a = ap.parse_args()
-    res = run(a.seed, a.nodes, VARIANTS[a.variant]() if a.variant else None)
+    kw: dict[str, object] = {
+        k: v
+        for k, v in {
+            "objects": a.objects,
+            "strict_clients": a.strict_clients,
+            "strict_ops": a.strict_ops,
+            "registry_changes": a.registry_changes,
+            "crashes": a.crashes,
+        }.items()
+        if v is not None
+    }
+    if a.destructive_off:
+        kw["destructive"] = False
+    res = run(a.seed, a.nodes, VARIANTS[a.variant]() if a.variant else None, **kw)
     print(
         f"seed {a.seed}, {res.config.nodes} nodes: {res.acked} writes acked, "
         f"{res.events} events, {res.messages} messages"

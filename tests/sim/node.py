@@ -44,6 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from flocloud.protocol import objectlog, paxos
 from flocloud.protocol.cursor import Cursor, Dot, Range
 from flocloud.protocol.fingerprint import Fingerprint, PrefixIndex, key_position, write_parts
 from flocloud.replication import lacking
@@ -61,6 +62,7 @@ from flocloud.replication.reconcile import (
 from flocloud.replication.routing import accepts, candidates
 from flocloud.replication.subscription import Subscription, SubscriptionPhase
 
+from .objects import ObjectShell
 from .world import Endpoint, Net, Reply, Sim, Stream, placement
 
 RPC = 60  # peer request timeout, ms
@@ -86,6 +88,17 @@ class Rules:
     check_member: bool = True
     anti_entropy: bool = True
     fetch_lacking: bool = True  # a node behind the client's cursor fetches first
+    # objects (tests/sim/objects.py): the state a node serves from the writes it holds (in
+    # arrival order), and the Paxos of strict objects, all the real pure code by default
+    fold: Callable[[list[objectlog.ObjectOp]], objectlog.Folded] = objectlog.fold
+    on_prepare: Callable[..., Any] = paxos.on_prepare
+    on_accept: Callable[..., Any] = paxos.on_accept
+    proposer: Callable[..., paxos.Proposer] = lambda ballot, own, quorum: paxos.Proposer(
+        ballot, own, len(quorum.members), quorum=quorum
+    )
+    acceptors_durable: bool = True  # acceptor state lives in the store
+    epoch_fence: bool = True  # acceptors vote only at their epoch; joint sets after a change
+    store_knowledge: bool = True  # acceptors report what their store knows follows V
 
 
 @functools.lru_cache(maxsize=65536)
@@ -116,6 +129,7 @@ class View:
     members: frozenset[str]
     n: int
     w: int
+    epoch: int = 0  # registry changes so far (the chain's epoch)
 
     def pref(self, key: str) -> list[str]:
         return list(_pref(self.members, key, 2 * self.n)) if self.members else []
@@ -135,6 +149,9 @@ class World:
     violations: list[str] = field(default_factory=list)
     forged: set[str] = field(default_factory=set)  # ids an evil peer tried to renumber
     held_by: dict[str, set[str]] = field(default_factory=dict)  # id -> stores that held it
+    chain: Callable[[], View] | None = None  # the registry as the chain has it now (refresh)
+    layouts: list[View] = field(default_factory=list)  # the registry's history, oldest first
+    strict: set[str] = field(default_factory=set)  # the strict objects' keys (the registry's)
 
 
 class SimNode:
@@ -148,6 +165,7 @@ class SimNode:
         self.store = world.rules.store(store_id)
         self.positions: dict[str, tuple[str, int]] = {}  # durable: peer -> (store id, seq)
         self.end = Endpoint(name, handler=self.handle, store_id=store_id)
+        self.objects = ObjectShell(self)
         self.net.ends[name] = self.end
         self._volatile()
         self.timers()
@@ -200,6 +218,7 @@ class SimNode:
         if view.members != self.view.members:
             self.view_changed_at = self.sim.now
         self.view = view
+        self.objects.on_view(view)
 
     # -- placement and liveness -------------------------------------------------------
 
@@ -271,6 +290,8 @@ class SimNode:
     # -- requests ---------------------------------------------------------------------
 
     def handle(self, src: str, op: str, args: Any, respond: Callable[[Reply], None]) -> None:
+        if op.startswith("obj."):
+            return self.objects.handle(src, op, args, respond)
         if op == "put":
             return self.client_put(args, respond, forwarded=False)
         if op == "query":
@@ -279,6 +300,8 @@ class SimNode:
             return self.subscribe(src, args, respond)
         if self.w.rules.check_member and src not in self.view.members:
             return respond(("err", "forbidden", f"{src} is not a registered supernode"))
+        if op.startswith(("peer.paxos.", "peer.obj.")):
+            return self.objects.handle(src, op, args, respond)
         if op == "peer.forward":
             return self.client_put(args, respond, forwarded=True)
         if op == "peer.replicate":

@@ -11,7 +11,7 @@ import pytest
 
 from .node import Rules
 from .run import Config, Run, run
-from .variants import VARIANTS
+from .variants import CONFIG_SEEDS, CONTENTION, VARIANT_CONFIG, VARIANTS
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = int(os.environ.get("FLOCLOUD_SIM_SEEDS", "500"))
@@ -34,20 +34,62 @@ def test_a_large_network() -> None:
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_the_checkers_catch_each_broken_variant(variant: str) -> None:
-    """Each old bug put back into the model is found within the first 100 seeds."""
-    for seed in range(100):
-        res = run(seed, rules=VARIANTS[variant]())
+    """Each old bug put back into the model is found within the first 100 seeds (the
+    first 25 of its own run config, for one that needs one)."""
+    config = VARIANT_CONFIG.get(variant, {})
+    for seed in range(CONFIG_SEEDS if config else 100):
+        res = run(seed, rules=VARIANTS[variant](), **config)
         if not res.ok:
             return
     pytest.fail(f"no checker failed on the broken variant {variant}")
 
 
-def test_the_real_rules_pass_the_seeds_that_catch_the_variants() -> None:
+@pytest.mark.parametrize(
+    "config", [{}, *{str(c): c for c in VARIANT_CONFIG.values()}.values()], ids=str
+)
+def test_the_real_rules_pass_the_seeds_that_catch_the_variants(config: dict[str, object]) -> None:
     """The control: the seeds used above are clean with the real rules (so the variant,
     not the seed, is what fails)."""
-    for seed in range(100):
-        res = run(seed, rules=Rules())
-        assert res.ok, f"{res.config.replay()}: {res.violations[:2]}"
+    for seed in range(CONFIG_SEEDS if config else 100):
+        res = run(seed, rules=Rules(), **config)  # type: ignore[arg-type]
+        assert res.ok, f"{res.config.replay()} {config}: {res.violations[:2]}"
+
+
+def test_strict_objects_stay_linearizable_across_registry_changes() -> None:
+    """Nodes join during strict writes (three registry changes in the fault phase, views
+    lagging up to 300 ms, with the usual crashes, partitions, a replaced disk or a
+    removal): with epoch fencing and joint majorities over the layouts of the hand-over
+    window every strict history stays linearizable and every replica converges. (With
+    the joint round tied to the previous layout only, two quick changes broke this: a
+    majority of new acceptors knew nothing of an instance decided two layouts before.)"""
+    failed = []
+    for seed in range(100, 140):
+        res = run(seed, objects=True, registry_changes=3)
+        if not res.ok:
+            failed.append(f"{res.config.replay()} registry_changes=3  # {res.violations[0]}")
+    assert not failed, "\n".join(failed)
+
+
+@pytest.mark.xfail(strict=True, reason="open: a replaced disk forgets what it accepted")
+def test_a_replaced_disk_does_not_forget_what_its_acceptor_accepted() -> None:
+    """Open finding O1 (issue 11, found by this simulator): acceptor state lives in the
+    store, so a node whose disk is replaced comes back as an acceptor that never promised
+    or accepted anything. It abstains for versions its new store lacks and reports the
+    write its store holds after V as chosen, but once anti-entropy brought it V and not
+    yet the write after V, it answers "nothing accepted at V" like an acceptor that never
+    took part. Seed 35 with more contention and crashes: version 2 was chosen at instance
+    1 by a majority with oYcZ, oYcZ's disk is replaced (t=898 ms), and a consistent read
+    through oYcZ itself (t=1012-1112 ms) catches up to version 1 and hears "nothing
+    accepted" at instance 1 from its own new acceptor and one that had not taken part: it
+    answers version 1 after version 3 was acked. Tried and not enough: not counting, for
+    the hand-over window, an acceptor whose store one saw replaced, plus peers telling
+    the replaced node so (it then does not count itself) fixes this seed but not seed
+    1187 (the same config): a peer that never saw the old store cannot tell. A new store
+    must know it is one (and abstain until it has caught up) without stalling a network
+    whose stores are all new."""
+    res = run(35, **{**CONTENTION, "strict_clients": 5, "strict_ops": 5, "crashes": 10,
+                      "destructive": True})  # fmt: skip
+    assert res.ok, res.violations[0]
 
 
 def test_a_seed_replays_exactly_in_another_process() -> None:

@@ -7,10 +7,12 @@ against it and requires a checker to fail (a checker that cannot fail is a defec
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from flocloud.protocol.cursor import Cursor, Dot
+from flocloud.protocol.objectlog import Folded, ObjectOp, apply_op, fold
+from flocloud.protocol.paxos import AcceptorState, Ballot, Proposer
 from flocloud.replication.feed import Answer, Held, MemoryStore
 from flocloud.replication.quorum import WriteQuorum
 from flocloud.replication.subscription import Subscription
@@ -67,6 +69,33 @@ def below_w() -> Rules:
     return Rules(quorum=lambda c, width, need: WriteQuorum(c, width=width, need=0))
 
 
+def arrival_fold(ops: list[ObjectOp]) -> Folded:
+    """Issue 11's first finding: a replica applies object writes in the order they
+    arrived (the applied set, heads and version are the real ones; the value is not)."""
+    real = fold(ops)
+    applied = set(real.order)
+    value: Any = None
+    for op in ops:
+        if op.id in applied:
+            value = apply_op(value, op)
+    return replace(real, value=value)
+
+
+def accept_below_promise(
+    state: AcceptorState, ballot: Ballot, value: Any
+) -> tuple[AcceptorState, bool, Ballot]:
+    """An acceptor that accepts at any ballot, below its promise too."""
+    return AcceptorState(max(state.promised, ballot), ballot, value), True, ballot
+
+
+class IgnoringProposer(Proposer):
+    """A proposer that proposes its own value even when a promise reports an accepted one."""
+
+    @property
+    def proposal(self) -> Any:
+        return self.own
+
+
 VARIANTS: dict[str, Callable[[], Rules]] = {
     "skip-lower": lambda: Rules(subscription=lambda c: SkipLowerSubscription(c, max_buffer=64)),
     "ok-below-w": below_w,
@@ -75,4 +104,33 @@ VARIANTS: dict[str, Callable[[], Rules]] = {
     "local-numbers": lambda: Rules(store=LocalNumbers),
     "no-dot-check": lambda: Rules(check_dots=False),
     "no-member-check": lambda: Rules(check_member=False),
+    # objects (issue 11)
+    "arrival-fold": lambda: Rules(fold=arrival_fold),
+    "accept-below-promise": lambda: Rules(on_accept=accept_below_promise),
+    "acceptor-forgets": lambda: Rules(acceptors_durable=False),
+    "proposer-ignores-accepted": lambda: Rules(
+        proposer=lambda b, own, q: IgnoringProposer(b, own, len(q.members), quorum=q)
+    ),
+    "no-epoch-fence": lambda: Rules(epoch_fence=False),
 }
+
+# the runs a variant needs to show (``run`` keywords); the others run the default seeds.
+# A forgetful acceptor shows under more contention and crashes; a missing fence under
+# registry changes during strict writes
+REGISTRY_CHANGES: dict[str, Any] = {"objects": True, "registry_changes": 3, "destructive": False}
+CONTENTION: dict[str, Any] = {
+    "objects": True,
+    "strict_clients": 6,
+    "strict_ops": 6,
+    "crashes": 25,
+    "destructive": False,  # no replaced disks: see test_sim's open finding O1
+}
+OBJECTS: dict[str, Any] = {"objects": True}  # (the default runs them in one seed of four)
+VARIANT_CONFIG: dict[str, dict[str, Any]] = {
+    "arrival-fold": OBJECTS,
+    "accept-below-promise": OBJECTS,
+    "proposer-ignores-accepted": OBJECTS,
+    "acceptor-forgets": CONTENTION,
+    "no-epoch-fence": REGISTRY_CHANGES,
+}
+CONFIG_SEEDS = 25  # a variant with its own run config is caught within its first 25 seeds

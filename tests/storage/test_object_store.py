@@ -175,3 +175,31 @@ async def test_old_objects_migrate_and_fold_like_a_fresh_replica(tmp_path: Path)
     again = await fresh.get_object("app", "doc")
     assert again is not None and (again.version, again.value) == (migrated.version, {"b": 2})
     await fresh.close()
+
+
+async def test_successor_says_which_write_follows_a_version(tmp_path: Path) -> None:
+    """What a strict object's acceptor reads of its store (``objects.successor``): the
+    write after each version in the fold, nothing after the newest, and "unknown" for a
+    version the store does not hold yet (a lagging or replaced store abstains)."""
+    from flocloud.storage import objects as objstore
+
+    root = write("reset", {"value": 1}, [], 10)
+    second = write("patch", {"patch": {"n": 2}}, [root], 20)
+    store = await SqliteStore.open(tmp_path / "s.sqlite3")
+    try:
+
+        def after(version: str) -> Any:
+            return store.read(lambda db: objstore.successor(db, "app", "doc", version))
+
+        assert await after("0") == (True, None)  # an empty store knows "0", nothing after
+        await store.put(root, 1, origin="peer")
+        v1 = (await store.get_object("app", "doc")).version  # type: ignore[union-attr]
+        assert await after("0") == (True, root.id)
+        assert await after(v1) == (True, None)
+        v2_unknown = f"2-{second.id[:24]}"
+        assert await after(v2_unknown) == (False, None)
+        await store.put(second, 1, origin="peer")
+        assert await after(v1) == (True, second.id)
+        assert await after(v2_unknown) == (True, None)
+    finally:
+        await store.close()

@@ -229,6 +229,12 @@ class RegistryFollower:
     async def load(self) -> NetworkState:
         return await self.refresh()
 
+    def earlier_states(self) -> list[NetworkState]:
+        """The registry's states before each block still remembered (the last
+        ``REORG_WINDOW`` blocks with registry updates), newest first: the layouts a node
+        that just started may not have seen (strict objects' rounds stay joint with them)."""
+        return [b.before for b in reversed(self._registry.blocks)]
+
     async def refresh(self) -> NetworkState:
         """Bring the state up to the best chain; raises ``ExplorerError`` if no explorer
         answered (the previous state is kept)."""

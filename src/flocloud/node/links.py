@@ -57,6 +57,8 @@ class Owner(Protocol):
 
     def is_up(self, peer: str) -> bool: ...
 
+    def known_node(self, peer: str) -> tuple[str, str] | None: ...
+
 
 class Links:
     def __init__(self, owner: Owner) -> None:
@@ -94,7 +96,10 @@ class Links:
                 return conn
             if o.clock() - self._failed_at.get(peer, -PROBE_BACKOFF) < PROBE_BACKOFF:
                 raise Unavailable(f"peer {peer} failed a moment ago")
-            uri = o.view.nodes[peer][0]
+            entry = o.known_node(peer)  # the view's, or an earlier layout's (strict objects)
+            if entry is None:
+                raise Unavailable(f"peer {peer} is not a registered supernode")
+            uri = entry[0]
             if self._session is None:
                 self._session = aiohttp.ClientSession()
             conn = NodeConnection(NodeRef(peer, uri).ws_url, self._session, timeout=o.timeout)
@@ -111,7 +116,7 @@ class Links:
     async def _authenticate(self, conn: NodeConnection, peer: str) -> None:
         hs = Initiator(self.owner.self_id, peer, os.urandom(32).hex())
         hello = await conn.request("peer.hello", **hs.hello())
-        auth = hs.on_hello(hello, self._verify, self._sign)
+        auth = hs.on_hello(hello, self._verify_known, self._sign)
         store_id = await self.owner.node.service.store.store_id()
         await conn.request("peer.auth", **auth, store_id=store_id)
 
@@ -157,6 +162,13 @@ class Links:
 
     def _verify(self, node_id: str, sign: str, digest: bytes) -> None:
         check_peer(self.owner.view.pubkeys, node_id, sign, digest)
+
+    def _verify_known(self, node_id: str, sign: str, digest: bytes) -> None:
+        """A node we connect to: registered now, or in an earlier layout we still reach
+        for strict objects' acceptor state."""
+        entry = self.owner.known_node(node_id)
+        keys = self.owner.view.pubkeys if entry is None else {node_id: entry[1]}
+        check_peer(keys, node_id, sign, digest)
 
     # -- fault injection ----------------------------------------------------------------
 

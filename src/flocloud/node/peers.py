@@ -57,6 +57,11 @@ __all__ = ["Peers", "RegistryView"]
 
 log = logging.getLogger("flocloud.node.peers")
 
+# how long a strict object's rounds stay joint with its acceptors of an earlier layout:
+# far above the registry refresh (60 s) plus hand-off (grace 30 s, then anti-entropy)
+HANDOVER_SECONDS = 3600.0
+
+
 RegistryView = Membership  # what replication needs from the chain registry
 
 
@@ -79,6 +84,10 @@ class Peers:
         self._tasks: list[asyncio.Task[None]] = []
         self._missed: dict[str, int] = {}  # heartbeats missed in a row, by peer
         self._replica_sets: dict[str, tuple[str, ...]] = {}
+        # the views of earlier layouts, with when they were replaced (strict objects' rounds
+        # stay joint with their acceptors for HANDOVER_SECONDS)
+        self.previous_views: list[tuple[float, Membership]] = []
+        self.refresh_soon: Callable[[], None] = lambda: None  # the server's registry loop
         self.view_changed_at = 0.0
         self.antientropy = AntiEntropy(self)
         self.catchup = CatchUpShell(self, self.antientropy.fetch, self.antientropy.wake.set)
@@ -100,6 +109,8 @@ class Peers:
     def update(self, view: Membership) -> None:
         if view.layout_differs(self.view):
             # placement changed: anti-entropy finds keys we now replicate, hand-off waits
+            if self.view.nodes:  # strict objects' rounds go joint with the old acceptors
+                self.previous_views.append((self.clock(), self.view))
             self.view_changed_at = self.clock()
             self.antientropy.shared.built = False  # shared roots: rebuilt next round
             self._replica_sets.clear()
@@ -143,6 +154,48 @@ class Peers:
                 self._replica_sets.clear()
             self._replica_sets[key] = reps
         return reps
+
+    def remember_layouts(self, views: list[Membership]) -> None:
+        """Earlier layouts read from the chain at start (the registry's recent history):
+        rounds stay joint with them as with the ones this node saw change."""
+        now = self.clock()
+        for view in views:
+            if (
+                view.nodes
+                and view.layout_differs(self.view)
+                and all(view.layout_differs(v) for _, v in self.previous_views)
+            ):
+                self.previous_views.append((now, view))
+
+    def known_node(self, peer: str) -> tuple[str, str] | None:
+        """``(uri, pubkey)`` of ``peer`` under the current view, or else under the newest
+        earlier layout that lists it: a node of an earlier layout may still hold a strict
+        object's acceptor state (``node/strict.py``)."""
+        entry = self.view.nodes.get(peer)
+        if entry is None:
+            entry = next(
+                (v.nodes[peer] for _, v in reversed(self.previous_views) if peer in v.nodes), None
+            )
+        return None if entry is None else (entry[0], entry[1])
+
+    def previous_replica_sets(self, key: str) -> list[tuple[str, ...]]:
+        """The key's replicas under each earlier layout of the last ``HANDOVER_SECONDS``,
+        newest first."""
+        now = self.clock()
+        self.previous_views = [(t, v) for t, v in self.previous_views if now - t < HANDOVER_SECONDS]
+        out = []
+        for _, view in reversed(self.previous_views):
+            try:
+                out.append(view.replicas(key))
+            except FlocloudError:
+                continue
+        return out
+
+    @property
+    def epoch(self) -> Any:
+        """The registry epoch of the view, as sent on the wire (``{"height", "hash"}``)."""
+        e = self.view.epoch
+        return e.to_json() if hasattr(e, "to_json") else e
 
     def neighbours(self) -> set[str]:
         """Exactly the peers this node can share a key with (as replicas, or replica and

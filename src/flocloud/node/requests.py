@@ -195,6 +195,9 @@ class PeerPaxos(PeerRequest):
     instance: Version
     ballot: Annotated[list[Any], msgspec.Meta(max_length=2)]
     value: Any = None
+    # the round's registry epoch and current acceptor set (``paxos.fence`` checks them)
+    epoch: Any = None
+    acceptors: Annotated[list[Key], msgspec.Meta(max_length=64)] | None = None
 
 
 class PeerPaxosPrepare(PeerPaxos, tag="peer.paxos.prepare"):

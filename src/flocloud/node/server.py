@@ -464,6 +464,7 @@ class Node:
         self.runner: web.AppRunner | None = None
         self.url = ""
         self._registry_task: asyncio.Task[None] | None = None
+        self._registry_wake = asyncio.Event()  # a peer named another epoch: refresh soon
         self.network_nodes: list[dict[str, str]] = []
         self.registry: NetworkState | None = None
         self.resource_log = RateLimitedLog(log)
@@ -505,6 +506,7 @@ class Node:
             not self.peers.view.nodes or self.key.address in self.peers.replica_set(key)
         )
         self.strict = StrictObjects(self)
+        self.peers.refresh_soon = self._registry_wake.set
         self.service.strict_write = self.strict.write
         self.service.strict_sync = self.strict.catch_up
         from .legacy import LegacyGateway
@@ -590,6 +592,7 @@ class Node:
             network_by_name(self.config.network),
             confirmations=chain.min_confirmations,
         )
+        seeded = False
         try:
             while True:
                 try:
@@ -600,6 +603,12 @@ class Node:
                     )
                     # placement is rebuilt only on a change, and off the event loop
                     self.peers.update(await asyncio.to_thread(self.peers.view_of, state))
+                    if not seeded:  # layouts of the recent registry history, once
+                        seeded = True
+                        earlier = follower.earlier_states()[:8]
+                        self.peers.remember_layouts(
+                            [await asyncio.to_thread(self.peers.view_of, s) for s in earlier]
+                        )
                     self._close_removed_peers()
                     self.legacy.update_registry(state)
                     self.network_nodes = [
@@ -608,7 +617,12 @@ class Node:
                     self._report_listing(state)
                 except FlocloudError as exc:
                     log.warning("registry refresh failed: %s", exc.message)
-                await asyncio.sleep(chain.refresh_seconds)
+                try:  # every refresh_seconds, or (at most once a second) when woken
+                    await asyncio.wait_for(self._registry_wake.wait(), chain.refresh_seconds)
+                    await asyncio.sleep(1.0)
+                except TimeoutError:
+                    pass
+                self._registry_wake.clear()
         finally:
             await follower.aclose()
 

@@ -17,6 +17,13 @@ Invariants owned here:
 - Acceptor state is committed before the reply (``storage/objects.py``).
 - No ballot is used twice: it is ``(round, "<node ID>/<random nonce>")``, fresh for each
   attempt, so a restarted proposer cannot reuse one with another value.
+- Epoch fencing: every prepare, accept and peek carries this node's registry epoch and
+  the object's replicas under it; an acceptor answers only a round of its own epoch and
+  acceptors (``paxos.fence``), else ``stale-epoch`` with its epoch, and both sides ask
+  their registry loop to refresh. For an hour after a change of layout a round must win
+  a majority of the object's replicas under each earlier layout too (``paxos.Quorum``,
+  docs §5.6), and an acceptor's store speaks for it: it abstains for a version the store
+  lacks and reports the write stored after it as chosen.
 - Which objects are strict comes from the application registry (``strictObjects`` in the
   app's record, or ``strict`` in a node's ``[apps.*]``; ``node/objects.is_strict``); a merge
   object refuses ``expected_version``: compare-and-set without a majority round would lie.
@@ -30,11 +37,25 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from flocloud.protocol.envelope import Envelope, parse_envelope
-from flocloud.protocol.errors import BadFormat, FlocloudError, Unavailable, VersionConflict
+from flocloud.protocol.errors import (
+    BadFormat,
+    FlocloudError,
+    StaleEpoch,
+    Unavailable,
+    VersionConflict,
+)
 from flocloud.protocol.objectlog import EMPTY_VERSION, ObjectOp, apply_op, parse_version
 from flocloud.protocol.objects import object_id
 from flocloud.protocol.params import network_by_name
-from flocloud.protocol.paxos import Ballot, Promise, Proposer, on_accept, on_prepare
+from flocloud.protocol.paxos import (
+    Ballot,
+    Promise,
+    Proposer,
+    Quorum,
+    fence,
+    on_accept,
+    on_prepare,
+)
 from flocloud.protocol.writes import ObjectWrite, parse_write
 from flocloud.storage import objects as objstore
 
@@ -49,6 +70,7 @@ __all__ = ["StrictObjects"]
 
 log = logging.getLogger("flocloud.node.strict")
 ATTEMPTS = 6
+DECIDED: Ballot = ((1 << 53) - 1, "")  # the ballot a promise reports a stored successor at
 
 
 def _ballot(value: Any) -> Ballot:
@@ -74,6 +96,7 @@ class StrictObjects:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.rounds: dict[tuple[str, str, str], int] = {}
+        self.stale_answers = 0  # acceptors that answered stale-epoch, ever
 
     @property
     def _svc(self) -> Any:
@@ -164,18 +187,26 @@ class StrictObjects:
     async def _decide(self, app: str, name: str, instance: str, env: Envelope) -> Envelope:
         """Run Paxos rounds until a value is chosen for (object, ``instance``)."""
         me = self.node.peers.self_id
-        acceptors = self._acceptors(app, name)
         key = (app, name, instance)
         own = (env.id, env.to_wire())
         for attempt in range(ATTEMPTS):
+            stale = self.stale_answers
+            quorum = self._quorum(app, name)  # again each attempt: the view may be newer
+            acceptors = list(quorum.members)
             rnd = self.rounds.get(key, 0) + 1
             if len(self.rounds) > 10_000:  # only a hint of the rounds others use
                 self.rounds.clear()
             self.rounds[key] = rnd
             # a ballot is never used twice, even across restarts: a fresh nonce each time
             tag = f"{me}/{os.urandom(8).hex()}"
-            prop = Proposer((rnd, tag), own, len(acceptors))
-            base = {"application": app, "name": name, "instance": instance, "ballot": [rnd, tag]}
+            prop = Proposer((rnd, tag), own, len(acceptors), quorum=quorum)
+            base = {
+                "application": app,
+                "name": name,
+                "instance": instance,
+                "ballot": [rnd, tag],
+                **self._fence_fields(quorum),
+            }
 
             def fold_promise(p: Proposer, who: str, r: dict[str, Any]) -> Proposer:
                 v = r.get("value")
@@ -207,10 +238,14 @@ class StrictObjects:
                         raise Unavailable("an acceptor returned a value that is not its id")
                     return chosen
             self.rounds[key] = max(self.rounds[key], prop.highest[0])
-            if prop.phase != "rejected" and answered < len(acceptors) // 2 + 1:
+            if prop.phase != "rejected" and not quorum.reached(answered):
+                if self.stale_answers != stale:  # another epoch: the registry is re-read
+                    await asyncio.sleep(1.0 + 0.5 * attempt)
+                    continue
                 raise Unavailable(
-                    f"{app}/{name} is a strict object and only {answered} of its "
-                    f"{len(acceptors)} replicas answered (a majority is needed)"
+                    f"{app}/{name} is a strict object and only {len(answered)} of its "
+                    f"{len(acceptors)} acceptors answered (a majority of each of "
+                    f"{len(quorum.sets)} acceptor set(s) is needed)"
                 )
             # another proposer is ahead: back off a little, with jitter, and go higher
             await asyncio.sleep((0.01 + int.from_bytes(os.urandom(1)) / 2550) * (attempt + 1))
@@ -224,11 +259,11 @@ class StrictObjects:
         prop: Proposer,
         fold: Any,
         goal: str,
-    ) -> tuple[Proposer, int]:
+    ) -> tuple[Proposer, frozenset[str]]:
         """Send ``request`` to every acceptor; feed replies to ``prop`` until it reaches
         ``goal``, is rejected, or every acceptor answered or timed out."""
         tasks = {asyncio.ensure_future(self._ask(a, op, request)): a for a in acceptors}
-        answered = 0
+        answered: frozenset[str] = frozenset()
         pending = set(tasks)
         try:
             while pending and prop.phase not in (goal, "rejected"):
@@ -236,7 +271,7 @@ class StrictObjects:
                 for t in done:
                     reply = t.result()
                     if reply is not None:
-                        answered += 1
+                        answered |= {tasks[t]}
                         try:
                             prop = fold(prop, tasks[t], reply)
                         except FlocloudError as exc:
@@ -252,6 +287,11 @@ class StrictObjects:
                 return await self.serve(op, request)
             conn = await self.node.peers.link(acceptor, probe=True)
             return await conn.request(op, **request)
+        except StaleEpoch as exc:
+            log.info("%s to %s: %s", op, acceptor, exc.message)
+            self.stale_answers += 1
+            self.node.peers.refresh_soon()
+            return None
         except FlocloudError as exc:
             log.debug("%s to %s failed: %s", op, acceptor, exc.message)
             return None
@@ -265,19 +305,30 @@ class StrictObjects:
         chooses it or what was chosen), store it, and look again. A write acknowledged
         before this started is accepted by a majority, so some answer names it: a read
         after ``catch_up`` is linearizable."""
-        acceptors = self._acceptors(app, name)
         for _ in range(64):
+            quorum = self._quorum(app, name)
+            acceptors = list(quorum.members)
             current = await self._svc.store.get_object(app, name)
             version = current.version if current is not None else EMPTY_VERSION
-            request = {"application": app, "name": name, "instance": version, "ballot": [0, ""]}
+            request = {
+                "application": app,
+                "name": name,
+                "instance": version,
+                "ballot": [0, ""],
+                **self._fence_fields(quorum),
+            }
             replies = await asyncio.gather(
                 *(self._ask(a, "peer.paxos.peek", request) for a in acceptors)
             )
             answers = [r for r in replies if r is not None]
-            if len(answers) < len(acceptors) // 2 + 1:
+            answered = frozenset(
+                a for a, r in zip(acceptors, replies, strict=True) if r is not None
+            )
+            if not quorum.reached(answered):
                 raise Unavailable(
                     f"{app}/{name} is a strict object and only {len(answers)} of its "
-                    f"{len(acceptors)} replicas answered (a majority is needed)"
+                    f"{len(acceptors)} acceptors answered (a majority of each of "
+                    f"{len(quorum.sets)} acceptor set(s) is needed)"
                 )
             seen = [r["value"] for r in answers if isinstance(r.get("value"), list)]
             if not seen:
@@ -287,16 +338,46 @@ class StrictObjects:
             await self._commit(chosen, parse_write(chosen.body))
         raise Unavailable(f"{app}/{name}: still catching up, try again")
 
-    def _acceptors(self, app: str, name: str) -> list[str]:
+    def _quorum(self, app: str, name: str) -> Quorum:
+        """The acceptor sets of the object's rounds: its replicas under this node's view,
+        and under each earlier layout of the hand-over window (joint majorities)."""
         peers = self.node.peers
+        chain = self._svc.config.chain
+        if not peers.view.nodes and chain.explorer and chain.registry:
+            # a node that follows a registry but has not read it yet (just started) is
+            # not the only acceptor: it would answer from its own empty store
+            raise Unavailable(f"{app}/{name}: the registry is not read yet, try again")
         key = object_id(app, name, network_by_name(self._svc.config.network))
-        return list(peers.replica_set(key)) or [peers.self_id]
+        current = peers.replica_set(key) or (peers.self_id,)
+        return Quorum.of(current, *peers.previous_replica_sets(key))
+
+    async def _decided(self, app: str, name: str, inst: str) -> list[Any] | None:
+        """What this acceptor's store knows of instance ``inst``: ``unavailable`` when it
+        does not know the version (a lagging or replaced store abstains), else the write it
+        holds after it as ``[id, envelope]`` (stored means chosen), or None."""
+        store = self._svc.store
+        known, after = await store.read(lambda db: objstore.successor(db, app, name, inst))
+        if not known:
+            raise Unavailable(f"this acceptor's store does not know version {inst} of {app}/{name}")
+        if after is None:
+            return None
+        record = await store.message(after)
+        return [after, record.to_wire()["envelope"]] if record is not None else None
+
+    def _fence_fields(self, quorum: Quorum) -> dict[str, Any]:
+        return {"epoch": self.node.peers.epoch, "acceptors": list(quorum.current)}
 
     # -- the acceptor ------------------------------------------------------------------
 
     async def serve(self, op: str, f: dict[str, Any]) -> dict[str, Any]:
         app, name, inst = _instance(f)
         ballot = _ballot(f.get("ballot"))
+        mine = self.node.peers.epoch
+        why = fence(mine, self._quorum(app, name).current, f.get("epoch"), f.get("acceptors"))
+        if why is not None:  # refuse, and read the registry again (one side is behind)
+            self.node.peers.refresh_soon()
+            raise StaleEpoch(f"{app}/{name}: {why}", {"epoch": mine})
+        decided = await self._decided(app, name, inst)
         if op == "peer.paxos.peek":  # what this acceptor accepted, without promising
 
             def peek(db: sqlite3.Connection) -> dict[str, Any]:
@@ -304,17 +385,20 @@ class StrictObjects:
                 return {"value": list(state.value) if state.value is not None else None}
 
             peeked: dict[str, Any] = await self._svc.store.read(peek)
-            return peeked
+            return {"value": decided} if decided is not None else peeked
         if op == "peer.paxos.prepare":
 
             def prepare(db: sqlite3.Connection) -> dict[str, Any]:
                 state, p = on_prepare(objstore.acceptor_load(db, app, name, inst), ballot)
                 objstore.acceptor_save(db, app, name, inst, state)
+                accepted, value = p.accepted, list(p.value) if p.value is not None else None
+                if decided is not None and p.ok:  # stored means chosen: report it above all
+                    accepted, value = DECIDED, decided
                 return {
                     "promised_ok": p.ok,
                     "promised": list(p.promised),
-                    "accepted": list(p.accepted),
-                    "value": list(p.value) if p.value is not None else None,
+                    "accepted": list(accepted),
+                    "value": value,
                 }
 
             result: dict[str, Any] = await self._svc.store.transact(prepare)
@@ -324,6 +408,14 @@ class StrictObjects:
             if not isinstance(v, list) or len(v) != 2 or not isinstance(v[0], str):
                 raise BadFormat("value must be [write id, envelope]")
             value = (v[0], v[1])
+            if decided is not None and decided[0] != v[0]:  # another write follows V here
+
+                def promise(db: sqlite3.Connection) -> dict[str, Any]:
+                    state = objstore.acceptor_load(db, app, name, inst)
+                    return {"accepted": False, "promised": list(max(state.promised, ballot))}
+
+                refused: dict[str, Any] = await self._svc.store.read(promise)
+                return refused
 
             def accept(db: sqlite3.Connection) -> dict[str, Any]:
                 state, ok, promised = on_accept(

@@ -28,7 +28,8 @@ verbatim, plus a human message. Codes never change meaning once released.
     │   ├── VersionConflict             version-conflict
     │   ├── NotFound                    not-found
     │   └── Unavailable                 unavailable
-    │       └── NotListed               not-listed     (a supernode the registry does not list)
+    │       ├── NotListed               not-listed     (a supernode the registry does not list)
+    │       └── StaleEpoch              stale-epoch    (a majority round under another registry epoch)
     └── ChainError                      chain            (explorer, transaction codec, registry)
         ├── TxFormatError               tx-format
         ├── ExplorerError               explorer
@@ -64,6 +65,7 @@ __all__ = [
     "RateLimited",
     "RequestRejected",
     "SchemaMismatch",
+    "StaleEpoch",
     "StaleTime",
     "TooDeep",
     "TooLarge",
@@ -185,6 +187,14 @@ class NotListed(Unavailable):
     """A supernode that the registry does not list takes no client writes (try a listed one)."""
 
     code = "not-listed"
+
+
+class StaleEpoch(Unavailable):
+    """A strict object's acceptor refuses a round run under another registry epoch (or
+    with other acceptors than that epoch's); ``details["epoch"]`` is the acceptor's. The
+    side on the older view refreshes its registry and the round is retried."""
+
+    code = "stale-epoch"
 
 
 class ChainError(FlocloudError):

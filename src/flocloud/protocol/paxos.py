@@ -16,19 +16,30 @@ Invariants owned here:
   highest ballot among them, or its own when there is none; a value accepted by a majority
   at one ballot is chosen, and no other value can be chosen in that instance.
 - Values are opaque here: a value is ``(value id, payload)``; equality is by id.
+- Epoch fencing (``Quorum``, ``fence``): a round is run under one registry epoch and must
+  win a majority of *each* acceptor set of its ``Quorum``: the object's ``N`` replicas
+  under that epoch and, when the node's previous epoch gave the object other replicas,
+  those too (joint majorities, so a round under the new epoch meets every majority that
+  could have chosen under the old one). An acceptor votes only for a round of its own
+  epoch whose current acceptor set is the one it computes itself; anything else is
+  refused (``fence``), so no round counts a vote cast under another registry view.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = [
     "NO_BALLOT",
+    "STALE_EPOCH",
     "AcceptorState",
     "Ballot",
     "Promise",
     "Proposer",
+    "Quorum",
+    "fence",
     "majority",
     "on_accept",
     "on_prepare",
@@ -41,6 +52,64 @@ Value = tuple[str, Any]  # (id, payload)
 
 def majority(n: int) -> int:
     return n // 2 + 1
+
+
+STALE_EPOCH = "stale-epoch"  # the error code of a refused fence (protocol/errors.py)
+
+
+@dataclass(frozen=True, slots=True)
+class Quorum:
+    """The acceptor sets one round must win, a majority of each (current set first)."""
+
+    sets: tuple[frozenset[str], ...]
+
+    @classmethod
+    def of(cls, current: Iterable[str], *previous: Iterable[str] | None) -> Quorum:
+        """The current set, then each distinct non-empty earlier one."""
+        cur = frozenset(current)
+        if not cur:
+            raise ValueError("a quorum needs acceptors")
+        sets = [cur]
+        for p in previous:
+            s = frozenset(p) if p is not None else frozenset()
+            if s and s not in sets:
+                sets.append(s)
+        return cls(tuple(sets))
+
+    @property
+    def current(self) -> tuple[str, ...]:
+        return tuple(sorted(self.sets[0]))
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """Every acceptor to ask, sorted."""
+        return tuple(sorted(frozenset().union(*self.sets)))
+
+    @property
+    def joint(self) -> bool:
+        return len(self.sets) > 1
+
+    def reached(self, who: frozenset[str]) -> bool:
+        return all(len(who & s) >= majority(len(s)) for s in self.sets)
+
+    def out_of_reach(self, refused: frozenset[str]) -> bool:
+        return any(len(s - refused) < majority(len(s)) for s in self.sets)
+
+
+def fence(
+    epoch_here: Any, current_here: Iterable[str], epoch_there: Any, current_there: Any
+) -> str | None:
+    """Whether an acceptor may vote in a round: None if so, else why not (the acceptor
+    answers ``stale-epoch`` with its own epoch; the side on the older view refreshes).
+    ``current_there`` is the round's current acceptor set as sent (a list of node IDs):
+    at one epoch every node computes the same one, so a mismatch is refused too."""
+    if epoch_there != epoch_here:
+        return f"the round is at registry epoch {epoch_there}, this acceptor at {epoch_here}"
+    if not isinstance(current_there, list | tuple) or sorted(map(str, current_there)) != sorted(
+        current_here
+    ):
+        return "the round's acceptors are not this epoch's replicas of the object"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +159,17 @@ class Proposer:
     best: tuple[Ballot, Value] | None = None
     highest: Ballot = NO_BALLOT
     refused_by: frozenset[str] = field(default_factory=frozenset)
+    quorum: Quorum | None = None  # None: any majority of ``n`` (one acceptor set)
+
+    def _won(self, who: frozenset[str]) -> bool:
+        if self.quorum is not None:
+            return self.quorum.reached(who)
+        return len(who) >= majority(self.n)
+
+    def _lost(self, refused: frozenset[str]) -> bool:
+        if self.quorum is not None:
+            return self.quorum.out_of_reach(refused)
+        return self.n - len(refused) < majority(self.n)
 
     @property
     def proposal(self) -> Value:
@@ -97,7 +177,7 @@ class Proposer:
 
     def _refused(self, who: str, promised: Ballot) -> Proposer:
         refused = self.refused_by | {who}
-        phase = "rejected" if self.n - len(refused) < majority(self.n) else self.phase
+        phase = "rejected" if self._lost(refused) else self.phase
         return replace(self, refused_by=refused, highest=max(self.highest, promised), phase=phase)
 
     def on_promise(self, who: str, p: Promise) -> Proposer:
@@ -109,7 +189,7 @@ class Proposer:
         if p.value is not None and (best is None or p.accepted > best[0]):
             best = (p.accepted, p.value)
         promised_by = self.promised_by | {who}
-        phase = "accept" if len(promised_by) >= majority(self.n) else "prepare"
+        phase = "accept" if self._won(promised_by) else "prepare"
         return replace(self, promised_by=promised_by, best=best, phase=phase)
 
     def on_accepted(self, who: str, ok: bool, promised: Ballot) -> Proposer:
@@ -118,5 +198,5 @@ class Proposer:
         if not ok:
             return self._refused(who, promised)
         accepted_by = self.accepted_by | {who}
-        phase = "chosen" if len(accepted_by) >= majority(self.n) else "accept"
+        phase = "chosen" if self._won(accepted_by) else "accept"
         return replace(self, accepted_by=accepted_by, phase=phase)

@@ -305,6 +305,20 @@ def derive_about(db: sqlite3.Connection, target_id: str) -> None:
 # -- Paxos acceptor state -------------------------------------------------------------------
 
 
+def successor(db: sqlite3.Connection, app: str, name: str, version: str) -> tuple[bool, str | None]:
+    """Whether this store knows ``version`` of the object, and the id of the applied write
+    that follows it in the fold (None when ``version`` is the newest here). For a strict
+    object that write was chosen in the instance ``version`` (stored means decided)."""
+    f = fold(op for op, _ in _ops(db, app, name))
+    if version == EMPTY_VERSION:
+        at = 0
+    elif version in f.versions:
+        at = f.versions.index(version) + 1
+    else:
+        return False, None
+    return True, f.order[at] if at < len(f.order) else None
+
+
 def acceptor_load(db: sqlite3.Connection, app: str, name: str, instance: str) -> AcceptorState:
     row = db.execute(
         "SELECT promised_round, promised_node, accepted_round, accepted_node, value_id, value "
