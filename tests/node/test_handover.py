@@ -54,3 +54,18 @@ def test_a_starting_node_remembers_the_chain_layouts_once() -> None:
     earlier = [_view(ids[:4], 2), _view(ids[:4], 2), _view(ids[:3], 1), _view([], 0), current]
     peers.remember_layouts(earlier)
     assert [sorted(v.nodes) for _, v in peers.previous_views] == [sorted(ids[:4]), sorted(ids[:3])]
+
+
+def test_a_node_of_an_earlier_layout_is_still_reachable() -> None:
+    """A node removed by the last registry change keeps its uri and key for the window:
+    a strict round may still need its acceptor state (``Links.get`` connects by it)."""
+    ids = _ids(4)
+    me = PrivateKey(hashlib.sha256(b"h0").digest(), REGTEST)
+    now = [1000.0]
+    peers = Peers(SimpleNamespace(key=me, config=None, service=None))  # type: ignore[arg-type]
+    peers.clock = lambda: now[0]
+    peers.update(_view(ids, 1))
+    peers.update(_view(ids[:3], 2))  # ids[3] removed
+    assert peers.known_node(ids[0]) == (f"ws://{ids[0]}", "")
+    assert peers.known_node(ids[3]) == (f"ws://{ids[3]}", "")
+    assert peers.known_node(_ids(5)[4]) is None  # never listed
