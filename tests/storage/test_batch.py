@@ -19,6 +19,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from flocloud.protocol.cursor import Dot
 from flocloud.protocol.envelope import Envelope, build_envelope
 from flocloud.protocol.errors import FlocloudError
@@ -26,6 +28,7 @@ from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.objects import object_id
 from flocloud.protocol.params import REGTEST
 from flocloud.protocol.writes import schema_object_name
+from flocloud.storage import batch
 from flocloud.storage.dots import held_cursor
 from flocloud.storage.sqlite import SqliteStore
 from flocloud.storage.store import Record
@@ -222,6 +225,35 @@ async def test_batched_writes_equal_one_at_a_time(tmp_path: Path) -> None:
         assert batched.batched > 500 and batched.fallbacks > 0 and one.batched == 0
         assert refused > 20 and duplicates > 20
         assert batched.commits < batched.writes / 10
+    finally:
+        await batched.close()
+        await one.close()
+
+
+async def test_an_error_in_the_batched_path_falls_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure inside the batched path (here a bug while writing) undoes the run and
+    the per-write path applies it: the same outcome, the writer goes on."""
+    batched, one = await _pair(tmp_path)
+    gen = Gen(7, await batched.store_id())
+    ops = [(gen.message(), {}) for _ in range(30)]
+    bad = ops[17][0].id
+    real = batch.write_parts
+
+    def broken(msg_id: str, dots: Any) -> tuple[int, int]:
+        if msg_id == bad:
+            raise RuntimeError("a bug")
+        return real(msg_id, dots)
+
+    monkeypatch.setattr(batch, "write_parts", broken)
+    try:
+        got = await _as_one_batch(batched, ops)
+        assert got == await _as_one_batch(one, ops)
+        assert all(r[0] == "ok" for r in got) and batched.fallbacks == 1
+        assert _tables(tmp_path / "batched.sqlite3") == _tables(tmp_path / "one.sqlite3")
+        again = [(gen.message(), {}) for _ in range(5)]
+        assert await _as_one_batch(batched, again) == await _as_one_batch(one, again)
     finally:
         await batched.close()
         await one.close()

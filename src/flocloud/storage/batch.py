@@ -19,8 +19,10 @@ Invariants owned here:
   ``deleted``/tags/note to derive). ``put_run`` returns how many writes it settled; the
   caller sends the next through the per-write path and starts a new run after it.
 - Anything unexpected while writing (a dot already taken, a ``seq`` not in batch order, a
-  SQLite error) rolls the run back to its one savepoint and raises ``Fallback``: the
-  caller then applies the whole run through the per-write path, which decides it exactly.
+  SQLite error, a bug) rolls the run back to its one savepoint and raises ``Fallback``;
+  so does any error while reading, before anything is written. The caller then applies
+  the whole run through the per-write path, which decides it exactly (and refuses only
+  the write at fault).
 - Each inserted dot goes through the ``dots`` table's triggers (``storage/held.py``) like
   any other insert.
 """
@@ -183,18 +185,13 @@ def put_run(
         db.execute("SAVEPOINT plain_run")
         try:
             _flush(db, pending, advanced, key_position)
-        except (sqlite3.Error, Fallback):
+            records = [_record(new) for new in pending]
+        except Exception:  # a dot taken, seq out of order, SQLite or a bug: undo the run
             db.execute("ROLLBACK TO plain_run")
             db.execute("RELEASE plain_run")
             raise Fallback() from None
         db.execute("RELEASE plain_run")
-        for new in pending:
-            p, body = new.item, new.item.env.body
-            env = p.env
-            rec = Record(new.seq, env.id, body.receiverID, body.senderID, body.application, body.type,
-                         body.time, p.received_ms, env.body_text, env.pubkey.hex(), env.signature.hex(),
-                         origin=p.origin, dots=new.stored)  # fmt: skip
-            committed.append((rec, body.comment))
+        committed.extend(records)
     outcomes: list[Outcome] = []
     for o in out:
         if isinstance(o, _New):
@@ -205,6 +202,15 @@ def put_run(
         else:
             outcomes.append(o)
     return outcomes, done
+
+
+def _record(new: _New) -> tuple[Record, str | None]:
+    p, env = new.item, new.item.env
+    body = env.body
+    rec = Record(new.seq, env.id, body.receiverID, body.senderID, body.application, body.type,
+                 body.time, p.received_ms, env.body_text, env.pubkey.hex(), env.signature.hex(),
+                 origin=p.origin, dots=new.stored)  # fmt: skip
+    return rec, body.comment
 
 
 def _flush(

@@ -61,18 +61,17 @@ from flocloud.protocol.writes import (
 )
 
 from . import objects
-from .batch import Fallback, Plain, put_run
+from .batch import Plain, put_run
 from .dots import (
     assign_dot,
     dots_text,
-    dropped_dots,
     holding,
     lacking_dots,
     merge_dots,
     parse_dots_text,
 )
 from .held import LOG_SQL, HeldCursors
-from .legacy_tables import drop_legacy
+from .inserts import drop_messages, more_dots
 from .migrations import migrate
 from .objects import ObjectChange, ObjectState
 from .query import query_page
@@ -241,7 +240,7 @@ class SqliteStore:
                     db, [p for _, _, p in run[i:] if p is not None], self._sid,
                     functools.partial(self._check_message_schema, db), _key_position, self._committed,
                 )  # fmt: skip
-            except Fallback:
+            except Exception:  # Fallback, or an error before anything was written
                 self.fallbacks += 1
                 for item in run[i:]:
                     self._one(db, item, results)
@@ -408,7 +407,7 @@ class SqliteStore:
                 version = state.version if state else None
             have = parse_dots_text(row[1])
             if dots and not set(dots) <= set(have):
-                have = self._more_dots(db, env.id, body.receiverID, have, dots)
+                have = more_dots(db, env.id, body.receiverID, have, dots)
             return PutResult(int(row[0]), duplicate=True, version=version, dots=have)
         size = len(env.body_text.encode())
         if quota_bytes is not None:
@@ -496,63 +495,12 @@ class SqliteStore:
         assert self._store_id is not None
         return self._store_id
 
-    def _more_dots(
-        self,
-        db: sqlite3.Connection,
-        msg_id: str,
-        receiver: str,
-        have: tuple[Dot, ...],
-        given: tuple[Dot, ...],
-    ) -> tuple[Dot, ...]:
-        """A stored write learns dots another node gave it: store them, and move its
-        fingerprint parts and its key's digest with them."""
-        added = merge_dots(db, receiver, msg_id, [d for d in given if d not in have])
-        if not added:
-            return have
-        new = tuple(sorted(set(have) | set(added)))
-        o1, o2 = write_parts(msg_id, have)
-        p1, p2 = write_parts(msg_id, new)
-        db.execute(
-            "UPDATE messages SET dots=?, fp1=?, fp2=? WHERE id=?", (dots_text(new), p1, p2, msg_id)
-        )
-        db.execute(
-            "UPDATE key_digest SET s1=s1+?, s2=s2+? WHERE receiver=?",
-            (p1 - o1, p2 - o2, receiver),
-        )
-        return new
-
     async def drop(self, receiver: str, ids: list[str]) -> int:
         """Remove stored writes of ``receiver`` (a node that is no longer one of its
         replicas, once the replicas confirmed they hold them), with what was derived from
         them: object versions, schemas, quota, the key's fingerprint. Returns how many."""
 
-        def op(db: sqlite3.Connection) -> int:
-            gone: list[str] = []
-            for msg_id in ids:
-                row = db.execute(
-                    "SELECT sender, size, fp1, fp2 FROM messages WHERE id=? AND receiver=?",
-                    (msg_id, receiver),
-                ).fetchone()
-                if row is None:
-                    continue
-                db.execute("DELETE FROM messages WHERE id=?", (msg_id,))
-                held = db.execute(
-                    "DELETE FROM dots WHERE id=? RETURNING origin, counter", (msg_id,)
-                ).fetchall()
-                dropped_dots(db, receiver, [(str(o), int(c)) for o, c in held])
-                db.execute("DELETE FROM schemas WHERE msg_id=?", (msg_id,))
-                drop_legacy(db, msg_id)
-                db.execute("UPDATE quota SET bytes = bytes - ? WHERE sender=?", (row[1], row[0]))
-                db.execute(
-                    "UPDATE key_digest SET n=n-1, s1=s1-?, s2=s2-? WHERE receiver=?",
-                    (row[2], row[3], receiver),
-                )
-                gone.append(msg_id)
-            objects.drop_object_writes(db, gone)
-            db.execute("DELETE FROM key_digest WHERE receiver=? AND n<=0", (receiver,))
-            return len(gone)
-
-        result: int = await self._write(op)
+        result: int = await self._write(lambda db: drop_messages(db, receiver, ids))
         return result
 
     # -- reads --------------------------------------------------------------------------
