@@ -4,8 +4,11 @@ A plain write is a ``MessageWrite`` (no object, schema, delete, tag or note to d
 the common case of ingest and replication. A run of consecutive plain writes of one
 batch costs a fixed number of statements instead of ~10 each: one ``SELECT … IN`` for the
 stored ids, one for the writes about them that came first, one for the senders' quota, one
-for the receivers' counters, then one ``executemany`` for each of ``dot_counters``,
-``dots``, ``messages``, ``key_digest``, ``quota`` and ``dot_contig``.
+for the receivers' counters, then one multi-row ``INSERT`` for each of ``dot_counters``,
+``dots``, ``messages``, ``key_digest``, ``quota`` and ``dot_contig``. Each statement is
+one step for SQLite (multi-row ``VALUES``; reads return their rows as one JSON array):
+the sqlite3 module releases the GIL around each step and the writer then waits for the
+busy event loop to hand it back, so ``executemany`` (a step per row) cost a wait per row.
 
 Invariants owned here:
 - The outcome is the per-write path's (``SqliteStore._put`` on each write in the batch's
@@ -34,6 +37,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from flocloud.protocol.cursor import Dot
 from flocloud.protocol.envelope import Envelope
 from flocloud.protocol.errors import FlocloudError, QuotaExceeded, Unavailable
@@ -45,6 +50,7 @@ from .store import PutResult, Record
 __all__ = ["Fallback", "Plain", "put_run"]
 
 _CHUNK = 500  # bound parameters per IN (…) (SQLite's limit is far higher)
+_VARIABLES = 32_000  # bound parameters per statement (SQLite's default limit: 32,766)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +90,33 @@ SchemaCheck = Callable[[str, str, Any], None]  # (application, message type, pay
 
 
 def _select_in(
-    db: sqlite3.Connection, sql: str, values: Sequence[Any]
-) -> Iterable[tuple[Any, ...]]:
+    db: sqlite3.Connection, columns: str, rest: str, values: Sequence[Any]
+) -> Iterable[list[Any]]:
+    """``SELECT columns rest`` with ``{}`` in ``rest`` the placeholders of ``values``, the
+    rows as one JSON array: one step of the statement, so the writer thread releases and
+    retakes the GIL once per statement instead of once per row (a busy event loop makes
+    each retake wait)."""
     for i in range(0, len(values), _CHUNK):
         chunk = values[i : i + _CHUNK]
-        yield from db.execute(sql.format(",".join("?" * len(chunk))), chunk)
+        sql = f"SELECT json_group_array(json_array({columns})) {rest}"
+        (text,) = db.execute(sql.format(",".join("?" * len(chunk))), chunk).fetchone()
+        yield from orjson.loads(text)
+
+
+def _insert(
+    db: sqlite3.Connection, head: str, rows: Sequence[Sequence[Any]], tail: str = ""
+) -> None:
+    """``head VALUES (…),(…) tail``: many rows in one step (see ``_select_in``), not one
+    ``executemany`` step per row."""
+    if not rows:
+        return
+    width = len(rows[0])
+    per = max(1, _VARIABLES // width)
+    one = "(" + ",".join("?" * width) + ")"
+    for i in range(0, len(rows), per):
+        chunk = rows[i : i + per]
+        args = [x for row in chunk for x in row]
+        db.execute(f"{head} VALUES {','.join([one] * len(chunk))} {tail}", args)
 
 
 def put_run(
@@ -106,25 +134,23 @@ def put_run(
     ids = list(dict.fromkeys(p.env.id for p in items))
     existing = {
         str(i): (int(s), str(d))
-        for i, s, d in _select_in(db, "SELECT id, seq, dots FROM messages WHERE id IN ({})", ids)
+        for i, s, d in _select_in(db, "id, seq, dots", "FROM messages WHERE id IN ({})", ids)
     }
     fresh = [i for i in ids if i not in existing]
     about = {
         (str(t), str(r))
-        for t, r in _select_in(
-            db, "SELECT target, receiver FROM messages WHERE target IN ({})", fresh
-        )
+        for t, r in _select_in(db, "target, receiver", "FROM messages WHERE target IN ({})", fresh)
     }
     checked = list({p.env.body.senderID: None for p in items if p.quota_bytes is not None})
     used: dict[str, int] = {
         str(s): int(b)
-        for s, b in _select_in(db, "SELECT sender, bytes FROM quota WHERE sender IN ({})", checked)
+        for s, b in _select_in(db, "sender, bytes", "FROM quota WHERE sender IN ({})", checked)
     }
     numbered = list({p.env.body.receiverID: None for p in items if not p.dots})
     counters: dict[str, int] = {
         str(r): int(c)
         for r, c in _select_in(
-            db, "SELECT receiver, counter FROM dot_counters WHERE receiver IN ({})", numbered
+            db, "receiver, counter", "FROM dot_counters WHERE receiver IN ({})", numbered
         )
     }
     advanced: dict[str, int] = {}
@@ -219,12 +245,10 @@ def _flush(
     advanced: dict[str, int],
     key_position: Callable[[str], str],
 ) -> None:
-    if advanced:
-        db.executemany(
-            "INSERT INTO dot_counters (receiver, counter) VALUES (?, ?) "
-            "ON CONFLICT(receiver) DO UPDATE SET counter = excluded.counter",
-            list(advanced.items()),
-        )
+    _insert(
+        db, "INSERT INTO dot_counters (receiver, counter)", list(advanced.items()),
+        "ON CONFLICT(receiver) DO UPDATE SET counter = excluded.counter",
+    )  # fmt: skip
     runs: dict[tuple[str, str], set[int]] = {}
     dot_rows = []
     for new in pending:
@@ -232,9 +256,8 @@ def _flush(
         for origin, counter in new.stored:
             dot_rows.append((receiver, origin, counter, msg_id))
             runs.setdefault((receiver, origin), set()).add(counter)
-    db.executemany(
-        "INSERT INTO dots (receiver, origin, counter, id) VALUES (?,?,?,?)", dot_rows
-    )  # a dot already taken: IntegrityError, the per-write path decides
+    # a dot already taken: IntegrityError, the per-write path decides
+    _insert(db, "INSERT INTO dots (receiver, origin, counter, id)", dot_rows)
     _grow_contig(db, runs)
 
     rows = []
@@ -254,29 +277,31 @@ def _flush(
         d[1] += p1
         d[2] += p2
         quota[body.senderID] = quota.get(body.senderID, 0) + new.size
-    db.executemany(
-        "INSERT INTO messages (id, receiver, sender, application, type, comment, time, received_ms, body, pubkey, sign, size, origin, dots, fp1, fp2) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    (base,) = db.execute(
+        "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name='messages'), 0)"
+    ).fetchone()
+    _insert(
+        db,
+        "INSERT INTO messages (id, receiver, sender, application, type, comment, time, received_ms, body, pubkey, sign, size, origin, dots, fp1, fp2)",
         rows,
     )
-    last = db.execute(
-        "SELECT seq, id FROM messages ORDER BY seq DESC LIMIT ?", (len(pending),)
-    ).fetchall()
-    last.reverse()
-    if [str(i) for _, i in last] != [new.item.env.id for new in pending]:
-        raise Fallback()  # not in batch order: let the per-write path number them
-    for new, (seq, _) in zip(pending, last, strict=True):
-        new.seq = int(seq)
-    db.executemany(
-        "INSERT INTO key_digest (receiver, kpos, n, s1, s2) VALUES (?,?,?,?,?) "
-        "ON CONFLICT(receiver) DO UPDATE SET n=n+excluded.n, s1=s1+excluded.s1, s2=s2+excluded.s2",
+    (ids,) = db.execute(
+        "SELECT json_group_array(id) FROM (SELECT id FROM messages WHERE seq > ? ORDER BY seq)",
+        (base,),
+    ).fetchone()
+    if orjson.loads(ids) != [new.item.env.id for new in pending]:
+        raise Fallback()  # not numbered base + 1, base + 2, … in batch order
+    for n, new in enumerate(pending, int(base) + 1):
+        new.seq = n
+    _insert(
+        db, "INSERT INTO key_digest (receiver, kpos, n, s1, s2)",
         [(r, key_position(r), n, s1, s2) for r, (n, s1, s2) in digests.items()],
-    )
-    db.executemany(
-        "INSERT INTO quota (sender, bytes) VALUES (?, ?) "
+        "ON CONFLICT(receiver) DO UPDATE SET n=n+excluded.n, s1=s1+excluded.s1, s2=s2+excluded.s2",
+    )  # fmt: skip
+    _insert(
+        db, "INSERT INTO quota (sender, bytes)", list(quota.items()),
         "ON CONFLICT(sender) DO UPDATE SET bytes = bytes + excluded.bytes",
-        list(quota.items()),
-    )
+    )  # fmt: skip
 
 
 def _grow_contig(db: sqlite3.Connection, runs: dict[tuple[str, str], set[int]]) -> None:
@@ -287,7 +312,7 @@ def _grow_contig(db: sqlite3.Connection, runs: dict[tuple[str, str], set[int]]) 
     upto: dict[tuple[str, str], int] = {
         (str(r), str(o)): int(u)
         for r, o, u in _select_in(
-            db, "SELECT receiver, origin, upto FROM dot_contig WHERE receiver IN ({})", receivers
+            db, "receiver, origin, upto", "FROM dot_contig WHERE receiver IN ({})", receivers
         )
     }
     grown: dict[tuple[str, str], int] = {}
@@ -318,9 +343,8 @@ def _grow_contig(db: sqlite3.Connection, runs: dict[tuple[str, str], set[int]]) 
         for pair in held:
             grown[pair] += 1
             probe.append((pair, grown[pair]))
-    if grown:
-        db.executemany(
-            "INSERT INTO dot_contig (receiver, origin, upto) VALUES (?,?,?) "
-            "ON CONFLICT(receiver, origin) DO UPDATE SET upto=excluded.upto",
-            [(r, o, c) for (r, o), c in grown.items()],
-        )
+    _insert(
+        db, "INSERT INTO dot_contig (receiver, origin, upto)",
+        [(r, o, c) for (r, o), c in grown.items()],
+        "ON CONFLICT(receiver, origin) DO UPDATE SET upto=excluded.upto",
+    )  # fmt: skip
