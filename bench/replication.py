@@ -137,7 +137,12 @@ class BenchNetwork(Network):
     def _write_node_config(self, node):  # type: ignore[no-untyped-def]
         super()._write_node_config(node)
         path = self.base / f"node{node.index}" / "node.toml"
-        path.write_text(path.read_text() + "\n" + LIMITS + "\n")
+        # the devnet's config ends with its own [limits]: one table, the bench's keys first
+        head, _, tail = path.read_text().partition("\n[limits]\n")
+        assert "[" not in tail, "[limits] is no longer the config's last table"
+        ours = {line.split("=")[0].strip() for line in LIMITS.splitlines()[1:]}
+        kept = [x for x in tail.splitlines() if x.strip() and x.split("=")[0].strip() not in ours]
+        path.write_text(head + "\n" + LIMITS + "\n" + "\n".join(kept) + "\n")
 
 
 def socket_bytes(pid: int) -> int:

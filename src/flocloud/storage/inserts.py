@@ -1,11 +1,15 @@
 """Inserting one stored write inside the writer's transaction (``SqliteStore`` and the
-legacy records of ``storage/legacy.py``), and the sender's quota check.
+legacy records of ``storage/legacy.py``), the sender's quota check, a stored write's
+dots growing, and dropping writes (a hand-off).
 
 Invariants owned here:
 - A write is inserted with its dots (a peer's, merged; else this store's next), its
   fingerprint parts added to its key's digest and its size to the sender's quota, all in
   the caller's transaction: a crash keeps all of it or none.
 - ``check_quota`` refuses a write that would take a sender past its quota.
+- A write dropped takes with it its dots (``dot_contig`` ends below them), schemas, legacy
+  rows, object writes, its size from the quota and its parts from the key's digest (a key
+  with no writes left has no digest row).
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from flocloud.protocol.cursor import Dot
 from flocloud.protocol.errors import QuotaExceeded
 from flocloud.protocol.fingerprint import key_position, write_parts
 
-from .dots import assign_dot, dots_text, merge_dots
+from . import objects
+from .dots import assign_dot, dots_text, dropped_dots, merge_dots
+from .legacy_tables import drop_legacy
 
-__all__ = ["check_quota", "insert_message"]
+__all__ = ["check_quota", "drop_messages", "insert_message", "more_dots"]
 
 
 @functools.lru_cache(maxsize=65536)
@@ -79,3 +85,56 @@ def check_quota(db: sqlite3.Connection, sender: str, size: int, quota_bytes: int
     used = db.execute("SELECT bytes FROM quota WHERE sender=?", (sender,)).fetchone()
     if (used[0] if used else 0) + size > quota_bytes:
         raise QuotaExceeded(f"{sender} has used its {quota_bytes}-byte storage quota")
+
+
+def more_dots(
+    db: sqlite3.Connection,
+    msg_id: str,
+    receiver: str,
+    have: tuple[Dot, ...],
+    given: tuple[Dot, ...],
+) -> tuple[Dot, ...]:
+    """A stored write learns dots another node gave it: store them, and move its
+    fingerprint parts and its key's digest with them."""
+    added = merge_dots(db, receiver, msg_id, [d for d in given if d not in have])
+    if not added:
+        return have
+    new = tuple(sorted(set(have) | set(added)))
+    o1, o2 = write_parts(msg_id, have)
+    p1, p2 = write_parts(msg_id, new)
+    db.execute(
+        "UPDATE messages SET dots=?, fp1=?, fp2=? WHERE id=?", (dots_text(new), p1, p2, msg_id)
+    )
+    db.execute(
+        "UPDATE key_digest SET s1=s1+?, s2=s2+? WHERE receiver=?",
+        (p1 - o1, p2 - o2, receiver),
+    )
+    return new
+
+
+def drop_messages(db: sqlite3.Connection, receiver: str, ids: list[str]) -> int:
+    """``SqliteStore.drop`` inside the writer's transaction; returns how many were held."""
+    gone: list[str] = []
+    for msg_id in ids:
+        row = db.execute(
+            "SELECT sender, size, fp1, fp2 FROM messages WHERE id=? AND receiver=?",
+            (msg_id, receiver),
+        ).fetchone()
+        if row is None:
+            continue
+        db.execute("DELETE FROM messages WHERE id=?", (msg_id,))
+        held = db.execute(
+            "DELETE FROM dots WHERE id=? RETURNING origin, counter", (msg_id,)
+        ).fetchall()
+        dropped_dots(db, receiver, [(str(o), int(c)) for o, c in held])
+        db.execute("DELETE FROM schemas WHERE msg_id=?", (msg_id,))
+        drop_legacy(db, msg_id)
+        db.execute("UPDATE quota SET bytes = bytes - ? WHERE sender=?", (row[1], row[0]))
+        db.execute(
+            "UPDATE key_digest SET n=n-1, s1=s1-?, s2=s2-? WHERE receiver=?",
+            (row[2], row[3], receiver),
+        )
+        gone.append(msg_id)
+    objects.drop_object_writes(db, gone)
+    db.execute("DELETE FROM key_digest WHERE receiver=? AND n<=0", (receiver,))
+    return len(gone)

@@ -6,7 +6,9 @@ Invariants owned here:
 - One writer thread owns the only write connection. Writes queue up and are applied in
   batches ("group commit"): one ``BEGIN IMMEDIATE``, a ``SAVEPOINT`` per write so a refused
   write does not disturb its neighbours, one ``COMMIT``; only then are the writers'
-  futures resolved. An acknowledged write is therefore committed (WAL; ``synchronous``
+  futures resolved. Runs of plain message writes take the batched path instead
+  (``storage/batch.py``: a few statements per run, checks made before anything is
+  written, the same outcome as one write at a time); ``batch_writes=False`` turns it off. An acknowledged write is therefore committed (WAL; ``synchronous``
   NORMAL by default survives process crashes, FULL also power loss).
 - ``seq`` is SQLite's AUTOINCREMENT rowid: strictly increasing, never reused, assigned
   inside the committing transaction: the local log that catch-up follows.
@@ -59,17 +61,17 @@ from flocloud.protocol.writes import (
 )
 
 from . import objects
+from .batch import Plain, put_run
 from .dots import (
     assign_dot,
     dots_text,
-    dropped_dots,
     holding,
     lacking_dots,
     merge_dots,
     parse_dots_text,
 )
 from .held import LOG_SQL, HeldCursors
-from .legacy_tables import drop_legacy
+from .inserts import drop_messages, more_dots
 from .migrations import migrate
 from .objects import ObjectChange, ObjectState
 from .query import query_page
@@ -79,6 +81,10 @@ __all__ = ["SqliteStore"]
 
 _COLUMNS = "seq, id, receiver, sender, application, type, time, received_ms, body, pubkey, sign, deleted, tags, note, origin, dots, kind"
 _MAX_BATCH = 256
+
+# a queued write: what runs it alone, its future, and its arguments when it is a plain
+# message write (the batched path, storage/batch.py)
+_Item = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], Plain | None]
 
 
 def _time_bound(max_time: int | None) -> int:
@@ -102,28 +108,34 @@ def _record(row: tuple[Any, ...]) -> Record:
 class SqliteStore:
     """See the module docstring. Create with ``await SqliteStore.open(path)``."""
 
-    def __init__(self, path: Path, *, synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self, path: Path, *, synchronous: str = "NORMAL", batch_writes: bool = True
+    ) -> None:
         self.path = Path(path)
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError("synchronous must be OFF, NORMAL, FULL or EXTRA")
         self.synchronous = synchronous.upper()
-        self._queue: queue.Queue[
-            tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]] | None
-        ] = queue.Queue()
+        self.batch_writes = batch_writes  # plain message writes take storage/batch.py
+        self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writer: threading.Thread | None = None
         self._readers = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="store-read")
         self._local = threading.local()
         self._validators: dict[str, Any] = {}
+        self._schema_cache: dict[tuple[str, str], Any] = {}  # per run of plain writes
         self.commits = 0
         self.writes = 0
+        self.batched = 0  # writes settled by the batched path (storage/batch.py)
+        self.fallbacks = 0  # runs it rolled back and left to the per-write path
         self.on_commit: Callable[[list[tuple[Record, str | None]]], None] | None = None
         self._store_id: str | None = None
         self.held = HeldCursors()  # the dots held per inbox (legacy catch-up's cursor)
 
     @classmethod
-    async def open(cls, path: Path, *, synchronous: str = "NORMAL") -> SqliteStore:
-        store = cls(path, synchronous=synchronous)
+    async def open(
+        cls, path: Path, *, synchronous: str = "NORMAL", batch_writes: bool = True
+    ) -> SqliteStore:
+        store = cls(path, synchronous=synchronous, batch_writes=batch_writes)
         await store.start()
         return store
 
@@ -192,29 +204,73 @@ class SqliteStore:
                 self._apply(db, batch)
         db.close()
 
-    def _apply(
+    def _one(
         self,
         db: sqlite3.Connection,
-        batch: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]],
+        item: _Item,
+        results: list[tuple[asyncio.Future[Any], bool, Any]],
     ) -> None:
+        """The per-write path: one write in its own savepoint."""
+        op, fut, _ = item
+        db.execute("SAVEPOINT w")
+        try:
+            results.append((fut, True, op(db)))
+            db.execute("RELEASE w")
+        except FlocloudError as exc:
+            db.execute("ROLLBACK TO w")
+            db.execute("RELEASE w")
+            results.append((fut, False, exc))
+        except Exception as exc:  # a bug or a SQLite error: refuse this write only
+            db.execute("ROLLBACK TO w")
+            db.execute("RELEASE w")
+            results.append((fut, False, Unavailable(f"store error: {exc}")))
+
+    def _run(
+        self,
+        db: sqlite3.Connection,
+        run: list[_Item],
+        results: list[tuple[asyncio.Future[Any], bool, Any]],
+    ) -> None:
+        """Consecutive plain writes: batched prefixes (``storage/batch.py``), each write
+        they stop at alone, the whole run alone if the batched path fell back."""
+        i = 0
+        while i < len(run):
+            try:
+                outcomes, done = put_run(
+                    db, [p for _, _, p in run[i:] if p is not None], self._sid,
+                    functools.partial(self._check_message_schema, db), _key_position, self._committed,
+                )  # fmt: skip
+            except Exception:  # Fallback, or an error before anything was written
+                self.fallbacks += 1
+                for item in run[i:]:
+                    self._one(db, item, results)
+                return
+            for (_, fut, _), (ok, value) in zip(run[i : i + done], outcomes, strict=True):
+                results.append((fut, ok, value))
+            self.batched += done
+            i += done
+            if i < len(run):
+                self._one(db, run[i], results)
+                i += 1
+
+    def _apply(self, db: sqlite3.Connection, batch: list[_Item]) -> None:
         assert self._loop is not None
         results: list[tuple[asyncio.Future[Any], bool, Any]] = []
         self._committed: list[tuple[Record, str | None]] = []
         try:
             db.execute("BEGIN IMMEDIATE")
-            for n, (op, fut) in enumerate(batch):
-                db.execute(f"SAVEPOINT w{n}")
-                try:
-                    results.append((fut, True, op(db)))
-                    db.execute(f"RELEASE w{n}")
-                except FlocloudError as exc:
-                    db.execute(f"ROLLBACK TO w{n}")
-                    db.execute(f"RELEASE w{n}")
-                    results.append((fut, False, exc))
-                except Exception as exc:  # a bug or a SQLite error: refuse this write only
-                    db.execute(f"ROLLBACK TO w{n}")
-                    db.execute(f"RELEASE w{n}")
-                    results.append((fut, False, Unavailable(f"store error: {exc}")))
+            i = 0
+            while i < len(batch):
+                if batch[i][2] is None:
+                    self._one(db, batch[i], results)
+                    i += 1
+                    continue
+                j = i
+                while j < len(batch) and batch[j][2] is not None:
+                    j += 1
+                self._schema_cache.clear()  # a write between runs may have changed one
+                self._run(db, batch[i:j], results)
+                i = j
             self.held.commit(db)  # COMMIT, then the held dots move (storage/held.py)
             self.commits += 1
             self.writes += len(batch)
@@ -224,7 +280,7 @@ class SqliteStore:
             except sqlite3.Error:
                 pass
             err = Unavailable(f"store commit failed: {exc}")
-            results = [(fut, False, err) for _, fut in batch]
+            results = [(fut, False, err) for _, fut, _ in batch]
             self._committed = []
         committed = self._committed
 
@@ -241,11 +297,13 @@ class SqliteStore:
 
         self._loop.call_soon_threadsafe(resolve)
 
-    async def _write(self, op: Callable[[sqlite3.Connection], Any]) -> Any:
+    async def _write(
+        self, op: Callable[[sqlite3.Connection], Any], plain: Plain | None = None
+    ) -> Any:
         if self._writer is None:
             raise Unavailable("the store is closed")
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put((op, fut))
+        self._queue.put((op, fut, plain))
         return await fut
 
     # -- writes -------------------------------------------------------------------------
@@ -272,8 +330,13 @@ class SqliteStore:
         """
         if write is None:
             write = parse_write(env.body)
+        plain = None
+        if self.batch_writes and type(write) is MessageWrite:
+            accepting = origin is None and not decided
+            plain = Plain(env, received_ms, quota_bytes, origin, dots, accepting)
         result: PutResult = await self._write(
-            lambda db: self._put(db, env, write, received_ms, quota_bytes, origin, dots, decided)
+            lambda db: self._put(db, env, write, received_ms, quota_bytes, origin, dots, decided),
+            plain,
         )
         return result
 
@@ -295,14 +358,29 @@ class SqliteStore:
         self, db: sqlite3.Connection, application: str, target: str, value: Any
     ) -> None:
         v = self._validator(db, application, target)
-        if v is None:
-            return
+        if v is not None:
+            self._schema_error(v, target, value)
+
+    @staticmethod
+    def _schema_error(v: Any, target: str, value: Any) -> None:
         err = jsonschema.exceptions.best_match(v.iter_errors(value))
         if err is not None:
             where = "/".join(str(p) for p in err.absolute_path) or "(root)"
             raise SchemaMismatch(
                 f"{target} does not match the application's schema at {where}: {err.message}"[:300]
             )
+
+    def _check_message_schema(
+        self, db: sqlite3.Connection, application: str, type: str, payload: Any
+    ) -> None:
+        """``_check_schema`` for the batched path: the validator looked up once per
+        (application, type) in a run of plain writes (none of them can change a schema)."""
+        k = (application, type)
+        if k not in self._schema_cache:
+            self._schema_cache[k] = self._validator(db, application, f"message:{type}")
+        v = self._schema_cache[k]
+        if v is not None:
+            self._schema_error(v, f"message:{type}", payload)
 
     async def check_schema(self, application: str, target: str, value: Any) -> None:
         """``schema-mismatch`` if ``value`` breaks the application's schema for ``target``."""
@@ -329,7 +407,7 @@ class SqliteStore:
                 version = state.version if state else None
             have = parse_dots_text(row[1])
             if dots and not set(dots) <= set(have):
-                have = self._more_dots(db, env.id, body.receiverID, have, dots)
+                have = more_dots(db, env.id, body.receiverID, have, dots)
             return PutResult(int(row[0]), duplicate=True, version=version, dots=have)
         size = len(env.body_text.encode())
         if quota_bytes is not None:
@@ -417,63 +495,12 @@ class SqliteStore:
         assert self._store_id is not None
         return self._store_id
 
-    def _more_dots(
-        self,
-        db: sqlite3.Connection,
-        msg_id: str,
-        receiver: str,
-        have: tuple[Dot, ...],
-        given: tuple[Dot, ...],
-    ) -> tuple[Dot, ...]:
-        """A stored write learns dots another node gave it: store them, and move its
-        fingerprint parts and its key's digest with them."""
-        added = merge_dots(db, receiver, msg_id, [d for d in given if d not in have])
-        if not added:
-            return have
-        new = tuple(sorted(set(have) | set(added)))
-        o1, o2 = write_parts(msg_id, have)
-        p1, p2 = write_parts(msg_id, new)
-        db.execute(
-            "UPDATE messages SET dots=?, fp1=?, fp2=? WHERE id=?", (dots_text(new), p1, p2, msg_id)
-        )
-        db.execute(
-            "UPDATE key_digest SET s1=s1+?, s2=s2+? WHERE receiver=?",
-            (p1 - o1, p2 - o2, receiver),
-        )
-        return new
-
     async def drop(self, receiver: str, ids: list[str]) -> int:
         """Remove stored writes of ``receiver`` (a node that is no longer one of its
         replicas, once the replicas confirmed they hold them), with what was derived from
         them: object versions, schemas, quota, the key's fingerprint. Returns how many."""
 
-        def op(db: sqlite3.Connection) -> int:
-            gone: list[str] = []
-            for msg_id in ids:
-                row = db.execute(
-                    "SELECT sender, size, fp1, fp2 FROM messages WHERE id=? AND receiver=?",
-                    (msg_id, receiver),
-                ).fetchone()
-                if row is None:
-                    continue
-                db.execute("DELETE FROM messages WHERE id=?", (msg_id,))
-                held = db.execute(
-                    "DELETE FROM dots WHERE id=? RETURNING origin, counter", (msg_id,)
-                ).fetchall()
-                dropped_dots(db, receiver, [(str(o), int(c)) for o, c in held])
-                db.execute("DELETE FROM schemas WHERE msg_id=?", (msg_id,))
-                drop_legacy(db, msg_id)
-                db.execute("UPDATE quota SET bytes = bytes - ? WHERE sender=?", (row[1], row[0]))
-                db.execute(
-                    "UPDATE key_digest SET n=n-1, s1=s1-?, s2=s2-? WHERE receiver=?",
-                    (row[2], row[3], receiver),
-                )
-                gone.append(msg_id)
-            objects.drop_object_writes(db, gone)
-            db.execute("DELETE FROM key_digest WHERE receiver=? AND n<=0", (receiver,))
-            return len(gone)
-
-        result: int = await self._write(op)
+        result: int = await self._write(lambda db: drop_messages(db, receiver, ids))
         return result
 
     # -- reads --------------------------------------------------------------------------
