@@ -15,7 +15,7 @@ def main() -> int:
     ap.add_argument("--nodes", type=int)
     ap.add_argument("--variant", choices=sorted(VARIANTS), help="run a deliberately broken rule")
     ap.add_argument("--objects", action=argparse.BooleanOptionalAction, default=None)
-    for name in ("strict-clients", "strict-ops", "registry-changes", "crashes"):
+    for name in ("strict-clients", "strict-ops", "registry-changes", "crashes", "disks"):
         ap.add_argument(f"--{name}", type=int)
     ap.add_argument("--destructive-off", action="store_true", help="no replaced disks or removals")
     a = ap.parse_args()
@@ -27,6 +27,7 @@ def main() -> int:
             "strict_ops": a.strict_ops,
             "registry_changes": a.registry_changes,
             "crashes": a.crashes,
+            "disks": a.disks,
         }.items()
         if v is not None
     }
