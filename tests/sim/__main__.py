@@ -18,6 +18,7 @@ def main() -> int:
     for name in ("strict-clients", "strict-ops", "registry-changes", "crashes", "disks"):
         ap.add_argument(f"--{name}", type=int)
     ap.add_argument("--destructive-off", action="store_true", help="no replaced disks or removals")
+    ap.add_argument("--added-young-off", action="store_true", help="added nodes' stores are old")
     a = ap.parse_args()
     kw: dict[str, object] = {
         k: v
@@ -33,6 +34,8 @@ def main() -> int:
     }
     if a.destructive_off:
         kw["destructive"] = False
+    if a.added_young_off:
+        kw["added_young"] = False
     res = run(a.seed, a.nodes, VARIANTS[a.variant]() if a.variant else None, **kw)
     print(
         f"seed {a.seed}, {res.config.nodes} nodes: {res.acked} writes acked, "

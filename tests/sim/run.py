@@ -53,6 +53,10 @@ class Config:
     registry_changes: int = 0  # extra registry changes (nodes added) in the fault phase
     crashes: int = 0  # extra crashes (and restarts) in the fault phase
     disks: int = 0  # extra replaced disks in the fault phase, all of one node (one at a time)
+    # nodes added by ``registry_changes`` come with new stores (young: they recover Paxos
+    # instances before voting); off: with stores older than the window (set up and synced
+    # more than an hour before they were registered), which vote at once
+    added_young: bool = True
 
     @classmethod
     def from_seed(cls, seed: int, nodes: int | None = None, **kw: Any) -> Config:
@@ -81,7 +85,8 @@ class Config:
 
 # the run keywords a replay names when they differ from the default (``__main__``)
 REPLAYED = (
-    "strict_clients", "strict_ops", "registry_changes", "crashes", "disks", "destructive"
+    "strict_clients", "strict_ops", "registry_changes", "crashes", "disks", "destructive",
+    "added_young",
 )  # fmt: skip
 
 
@@ -307,7 +312,9 @@ class Run:
         """A registry change that adds a spare node (``registry_changes``)."""
         if self.spare:
             name = self.spare.pop(0)
-            self.nodes[name] = SimNode(self.world, name, self.view(), self.disk())
+            self.nodes[name] = SimNode(
+                self.world, name, self.view(), self.disk(), young=self.cfg.added_young
+            )
             self.registry.add(name)
             self.publish()
 
