@@ -56,8 +56,9 @@ recording histories, and the checkers: every object's replicas equal the fold of
 of their writes and hold every acked write; every strict object is one chain and its
 history passes the Wing-Gong check of ``linearizability.py``). Variants
 ``arrival-fold``, ``accept-below-promise``, ``acceptor-forgets``,
-``proposer-ignores-accepted`` and ``no-epoch-fence`` are caught. Found while building it:
-joint majorities tied to the last layout only broke with two quick registry changes
-(fixed: joint over the layouts of the hand-over window); a replaced disk's acceptor
-forgets what it accepted (O1, open, strict xfail).
+``proposer-ignores-accepted``, ``no-epoch-fence`` and ``young-votes`` are caught. Found
+while building it: joint majorities tied to the last layout only broke with two quick
+registry changes (fixed: joint over the layouts of the hand-over window); a replaced
+disk's acceptor forgot what it accepted (O1; fixed: a young store recovers an instance
+from the other acceptors before it votes in it, docs §5.6).
 """

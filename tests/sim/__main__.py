@@ -15,9 +15,10 @@ def main() -> int:
     ap.add_argument("--nodes", type=int)
     ap.add_argument("--variant", choices=sorted(VARIANTS), help="run a deliberately broken rule")
     ap.add_argument("--objects", action=argparse.BooleanOptionalAction, default=None)
-    for name in ("strict-clients", "strict-ops", "registry-changes", "crashes"):
+    for name in ("strict-clients", "strict-ops", "registry-changes", "crashes", "disks"):
         ap.add_argument(f"--{name}", type=int)
     ap.add_argument("--destructive-off", action="store_true", help="no replaced disks or removals")
+    ap.add_argument("--added-young-off", action="store_true", help="added nodes' stores are old")
     a = ap.parse_args()
     kw: dict[str, object] = {
         k: v
@@ -27,11 +28,14 @@ def main() -> int:
             "strict_ops": a.strict_ops,
             "registry_changes": a.registry_changes,
             "crashes": a.crashes,
+            "disks": a.disks,
         }.items()
         if v is not None
     }
     if a.destructive_off:
         kw["destructive"] = False
+    if a.added_young_off:
+        kw["added_young"] = False
     res = run(a.seed, a.nodes, VARIANTS[a.variant]() if a.variant else None, **kw)
     print(
         f"seed {a.seed}, {res.config.nodes} nodes: {res.acked} writes acked, "

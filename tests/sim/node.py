@@ -99,6 +99,7 @@ class Rules:
     acceptors_durable: bool = True  # acceptor state lives in the store
     epoch_fence: bool = True  # acceptors vote only at their epoch; joint sets after a change
     store_knowledge: bool = True  # acceptors report what their store knows follows V
+    young_recovers: bool = True  # a young store recovers an instance before it votes in it
 
 
 @functools.lru_cache(maxsize=65536)
@@ -155,7 +156,9 @@ class World:
 
 
 class SimNode:
-    def __init__(self, world: World, name: str, view: View, store_id: str) -> None:
+    def __init__(
+        self, world: World, name: str, view: View, store_id: str, young: bool = True
+    ) -> None:
         self.w = world
         self.sim: Sim = world.sim
         self.net: Net = world.net
@@ -165,7 +168,7 @@ class SimNode:
         self.store = world.rules.store(store_id)
         self.positions: dict[str, tuple[str, int]] = {}  # durable: peer -> (store id, seq)
         self.end = Endpoint(name, handler=self.handle, store_id=store_id)
-        self.objects = ObjectShell(self)
+        self.objects = ObjectShell(self, young)
         self.net.ends[name] = self.end
         self._volatile()
         self.timers()
@@ -193,6 +196,7 @@ class SimNode:
             self.store = self.w.rules.store(new_disk)
             self.end.store_id = new_disk
             self.positions = {}
+            self.objects.born[new_disk] = self.sim.now  # a new store is young
         self._volatile()
         self.end.up = True
         self.end.incarnation += 1

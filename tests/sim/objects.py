@@ -28,6 +28,16 @@ store holds, in arrival order (the real fold ignores the order: that is its poin
 - what the store knows: an acceptor whose store does not know ``V`` abstains (a lagging
   or replaced store); one whose store holds the write after ``V`` reports it as accepted
   at the top ballot ``DECIDED`` (stored means chosen), so a proposer that lags learns it.
+- young stores (finding O1): a store created less than ``HANDOVER`` ms ago (a replaced
+  disk, a node added; the stores the run starts with are old) holds no acceptor state
+  from before its creation. Before it votes (prepare, accept) in an instance it has not
+  recovered, it sends ``peer.paxos.recover`` (a prepare at the same ballot that never
+  recovers in turn) to the instance's other acceptors, and with ``n - majority + 1`` of
+  the others of each set it belongs to promising (``Quorum.recovered``) adopts
+  ``paxos.recover`` of their states, marks the instance recovered and answers; when one
+  promised higher it refuses, else it abstains (``unavailable``). Its ``peek`` of such an
+  instance answers what it accepted, else what one of as many others accepted
+  (``peer.paxos.read``: their own state), else ``unavailable``.
 """
 
 from __future__ import annotations
@@ -37,7 +47,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from flocloud.protocol.objectlog import EMPTY_VERSION, Folded, ObjectOp
-from flocloud.protocol.paxos import STALE_EPOCH, AcceptorState, Promise, Quorum, fence
+from flocloud.protocol.paxos import (
+    NO_BALLOT,
+    STALE_EPOCH,
+    AcceptorState,
+    Promise,
+    Quorum,
+    fence,
+    recover,
+)
 from flocloud.replication.feed import Write
 
 from .world import Reply
@@ -72,10 +90,13 @@ def summary(f: Folded) -> dict[str, Any]:
 
 
 class ObjectShell:
-    def __init__(self, node: SimNode) -> None:
+    def __init__(self, node: SimNode, young: bool = True) -> None:
         self.node = node
         self.rules = node.w.rules
         self.acceptors: dict[str, dict[tuple[str, str], AcceptorState]] = {}  # by store id
+        # with the store: when it was created (young ones recover), instances recovered
+        self.born: dict[str, int] = {node.store.store_id: node.sim.now} if young else {}
+        self.recovered: dict[str, set[tuple[str, str]]] = {}
         self.view: View = node.view  # the newest view seen (epochs never go back)
         self.previous: list[tuple[int, View]] = []  # (seen at, view) of earlier layouts
         self._inc = node.end.incarnation
@@ -106,10 +127,15 @@ class ObjectShell:
             self._remember_chain()
             if not self.rules.acceptors_durable:
                 self.acceptors.pop(self.node.store.store_id, None)
+                self.recovered.pop(self.node.store.store_id, None)
 
     def _acc(self) -> dict[tuple[str, str], AcceptorState]:
         self._fresh()
         return self.acceptors.setdefault(self.node.store.store_id, {})
+
+    def young(self) -> bool:
+        born = self.born.get(self.node.store.store_id)
+        return born is not None and self.node.sim.now - born < HANDOVER
 
     def ops(self, key: str) -> list[ObjectOp]:
         store = self.node.store
@@ -378,7 +404,7 @@ class ObjectShell:
 
     def serve(self, op: str, args: Any, respond: Callable[[Reply], None]) -> None:
         key, inst, *rest = args
-        if op == "peer.paxos.peek":
+        if op in ("peer.paxos.peek", "peer.paxos.read"):
             epoch, cur = rest
         else:
             ballot, epoch, cur, *value = rest
@@ -399,9 +425,21 @@ class ObjectShell:
             if at < len(f.order):  # the store holds the write that follows V: it was chosen
                 nxt = f.order[at]
                 decided = (nxt, self.node.store.by_id[nxt].write)
-        if op == "peer.paxos.peek":
+        forgetful = (
+            op not in ("peer.paxos.recover", "peer.paxos.read")
+            and decided is None
+            and self.rules.young_recovers
+            and self.young()
+            and not self.quorum(key).recovered(self.node.name, frozenset())  # nobody to ask
+            and (key, inst) not in self.recovered.get(self.node.store.store_id, set())
+        )
+        if op == "peer.paxos.peek" and forgetful:  # "nothing" could speak for a lost disk
+            return self._peek_others(key, inst, epoch, cur, state, respond)
+        if op in ("peer.paxos.peek", "peer.paxos.read"):
             return respond(("ok", decided or state.value))
-        if op == "peer.paxos.prepare":
+        if forgetful and op != "peer.paxos.recover":
+            return self._recover(op, args, ballot, respond)
+        if op in ("peer.paxos.prepare", "peer.paxos.recover"):
             acc[(key, inst)], p = self.rules.on_prepare(state, ballot)
             if decided is not None and p.ok:
                 return respond(("ok", (p.ok, p.promised, DECIDED, decided)))
@@ -410,3 +448,72 @@ class ObjectShell:
             return respond(("ok", (False, max(state.promised, ballot))))
         acc[(key, inst)], ok, promised = self.rules.on_accept(state, ballot, value[0])
         respond(("ok", (ok, promised)))
+
+    def _peek_others(
+        self, key: str, inst: str, epoch: int, cur: Any, own: AcceptorState,
+        respond: Callable[[Reply], None],
+    ) -> None:  # fmt: skip
+        """As ``StrictObjects._peek_others``: a young store's peek of an instance it has not
+        recovered answers what it accepted, else what one of enough others accepted."""
+        node, inc, me = self.node, self.node.end.incarnation, self.node.name
+        q = self.quorum(key)
+        others = [a for a in q.members if a != me]
+        seen: dict[str, Any] = {}
+        left = [len(others)]
+
+        def got(who: str, reply: Reply) -> None:
+            if node.end.incarnation != inc:
+                return
+            if reply[0] == "ok":
+                seen[who] = reply[1]
+            left[0] -= 1
+            if left[0] == 0:
+                if not q.recovered(me, frozenset(seen)):
+                    return respond(("err", "unavailable", "a young acceptor, too few others"))
+                values = [v for _, v in sorted(seen.items()) if v is not None]
+                respond(("ok", own.value or (values[0] if values else None)))
+
+        for a in others:
+            node.call(a, "peer.paxos.read", (key, inst, epoch, cur), lambda r, a=a: got(a, r))
+
+    def _recover(self, op: str, args: Any, ballot: Any, respond: Callable[[Reply], None]) -> None:
+        """A young store's first vote in an instance: have the other acceptors promise
+        ``ballot`` and report their state, adopt ``paxos.recover`` of them, then answer
+        ``op`` (or refuse when one promised higher, or abstain without enough of them)."""
+        key, inst, _, epoch, cur, *_ = args
+        node, inc, me = self.node, self.node.end.incarnation, self.node.name
+        q = self.quorum(key)
+        others = [a for a in q.members if a != me]
+        reports: dict[str, Promise] = {}
+        left = [len(others)]
+
+        def done() -> None:
+            acc = self._acc()
+            sid = node.store.store_id
+            ok = frozenset(a for a, p in reports.items() if p.ok)
+            if q.recovered(me, ok):
+                acc[(key, inst)] = recover(acc.get((key, inst), AcceptorState()), reports.values())
+                self.recovered.setdefault(sid, set()).add((key, inst))
+                return self.serve(op, args, respond)
+            higher = max((p.promised for p in reports.values() if not p.ok), default=NO_BALLOT)
+            if higher > ballot:  # another proposer is ahead: refuse, as an acceptor would
+                if op == "peer.paxos.prepare":
+                    return respond(("ok", (False, higher, NO_BALLOT, None)))
+                return respond(("ok", (False, higher)))
+            respond(("err", "unavailable", "a young acceptor could not recover the instance"))
+
+        def got(who: str, reply: Reply) -> None:
+            if node.end.incarnation != inc:
+                return
+            if reply[0] == "ok":
+                reports[who] = Promise(*reply[1])
+            left[0] -= 1
+            if left[0] == 0:
+                done()
+
+        if not others:
+            return done()
+        for a in others:
+            node.call(
+                a, "peer.paxos.recover", (key, inst, ballot, epoch, cur), lambda r, a=a: got(a, r)
+            )

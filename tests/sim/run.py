@@ -52,6 +52,11 @@ class Config:
     strict_ops: int = 3
     registry_changes: int = 0  # extra registry changes (nodes added) in the fault phase
     crashes: int = 0  # extra crashes (and restarts) in the fault phase
+    disks: int = 0  # extra replaced disks in the fault phase, all of one node (one at a time)
+    # nodes added by ``registry_changes`` come with new stores (young: they recover Paxos
+    # instances before voting); off: with stores older than the window (set up and synced
+    # more than an hour before they were registered), which vote at once
+    added_young: bool = True
 
     @classmethod
     def from_seed(cls, seed: int, nodes: int | None = None, **kw: Any) -> Config:
@@ -79,7 +84,10 @@ class Config:
 
 
 # the run keywords a replay names when they differ from the default (``__main__``)
-REPLAYED = ("strict_clients", "strict_ops", "registry_changes", "crashes", "destructive")
+REPLAYED = (
+    "strict_clients", "strict_ops", "registry_changes", "crashes", "disks", "destructive",
+    "added_young",
+)  # fmt: skip
 
 
 @dataclass
@@ -120,7 +128,7 @@ class Run:
         for _ in range(self.cfg.nodes):
             self.registry.add(self.spare.pop(0))
         for name in sorted(self.registry):
-            self.nodes[name] = SimNode(self.world, name, self.view(), self.disk())
+            self.nodes[name] = SimNode(self.world, name, self.view(), self.disk(), young=False)
         self.writers = [
             Writer(self, f"writer{i}", self.cfg.writes) for i in range(self.cfg.writers)
         ]
@@ -304,7 +312,9 @@ class Run:
         """A registry change that adds a spare node (``registry_changes``)."""
         if self.spare:
             name = self.spare.pop(0)
-            self.nodes[name] = SimNode(self.world, name, self.view(), self.disk())
+            self.nodes[name] = SimNode(
+                self.world, name, self.view(), self.disk(), young=self.cfg.added_young
+            )
             self.registry.add(name)
             self.publish()
 
@@ -316,8 +326,26 @@ class Run:
             node.crash()
             self.sim.at(self.sim.rnd.randint(20, 200), lambda: self.restart(node))
 
+    def replace_disk(self) -> None:
+        """A replaced disk (``disks``): always the same node's, so one acceptor of an
+        instance at a time has lost its state (what recovery tolerates, docs §5.6);
+        restarted 20-200 ms later with a new, empty store (young)."""
+        if self.bad_disk is None:
+            up = self.up_nodes()
+            if len(up) < 2 or self.destroyed >= self.view().w - 1:
+                return
+            self.bad_disk = self.sim.rnd.choice(up).name
+            self.destroyed += 1  # the faults' own replaced disks and removals stop here
+        node = self.nodes[self.bad_disk]
+        if node.up and self.bad_disk in self.registry:
+            node.crash()
+            self.sim.at(self.sim.rnd.randint(20, 200), lambda: self.restart(node, new_disk=True))
+
     def go(self) -> Result:
         rnd = self.sim.rnd
+        self.bad_disk: str | None = None
+        for _ in range(self.cfg.disks):
+            self.sim.at(rnd.randint(0, FAULT_MS), self.replace_disk)
         for _ in range(self.cfg.faults):
             self.sim.at(rnd.randint(0, FAULT_MS), self.fault)
         for _ in range(self.cfg.registry_changes):

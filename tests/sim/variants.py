@@ -112,19 +112,30 @@ VARIANTS: dict[str, Callable[[], Rules]] = {
         proposer=lambda b, own, q: IgnoringProposer(b, own, len(q.members), quorum=q)
     ),
     "no-epoch-fence": lambda: Rules(epoch_fence=False),
+    "young-votes": lambda: Rules(young_recovers=False),
 }
 
 # the runs a variant needs to show (``run`` keywords); the others run the default seeds.
 # A forgetful acceptor shows under more contention and crashes; a missing fence under
 # registry changes during strict writes
-REGISTRY_CHANGES: dict[str, Any] = {"objects": True, "registry_changes": 3, "destructive": False}
+# (nodes added with old stores: a new store recovers from the old acceptors, which hides
+# a missing fence; an old store that becomes an acceptor votes at once)
+REGISTRY_CHANGES: dict[str, Any] = {
+    "objects": True,
+    "registry_changes": 3,
+    "destructive": False,
+    "added_young": False,
+}
 CONTENTION: dict[str, Any] = {
     "objects": True,
     "strict_clients": 6,
     "strict_ops": 6,
     "crashes": 25,
-    "destructive": False,  # no replaced disks: see test_sim's open finding O1
+    "destructive": False,  # no replaced disks (a crash that forgets is what it tests)
 }
+# replaced disks under contention: a young store that votes without recovering (finding
+# O1) shows here
+REPLACED: dict[str, Any] = {**CONTENTION, "crashes": 10, "disks": 4, "destructive": True}
 OBJECTS: dict[str, Any] = {"objects": True}  # (the default runs them in one seed of four)
 VARIANT_CONFIG: dict[str, dict[str, Any]] = {
     "arrival-fold": OBJECTS,
@@ -132,5 +143,6 @@ VARIANT_CONFIG: dict[str, dict[str, Any]] = {
     "proposer-ignores-accepted": OBJECTS,
     "acceptor-forgets": CONTENTION,
     "no-epoch-fence": REGISTRY_CHANGES,
+    "young-votes": REPLACED,
 }
 CONFIG_SEEDS = 25  # a variant with its own run config is caught within its first 25 seeds

@@ -203,3 +203,45 @@ async def test_successor_says_which_write_follows_a_version(tmp_path: Path) -> N
         assert await after(v2_unknown) == (True, None)
     finally:
         await store.close()
+
+
+async def test_a_store_knows_when_it_was_created_and_what_it_recovered(tmp_path: Path) -> None:
+    """Young stores (docs §5.6): a new store records its creation time once (reopening
+    keeps it); a store that held writes before migration 11 counts as old (0). The mark
+    of an instance the acceptor recovered is stored with its state and never taken back."""
+    import time
+
+    from flocloud.protocol.paxos import AcceptorState
+    from flocloud.storage import objects as objstore
+
+    before = int(time.time() * 1000)
+    store = await SqliteStore.open(tmp_path / "s.sqlite3")
+    created = store.created_ms
+    assert before <= created <= int(time.time() * 1000)
+    await store.put(write("reset", {"value": 1}, [], 10), 1, origin="peer")
+    state = AcceptorState((2, "p"), (2, "p"), ("w", {"x": 1}))
+
+    def recovered() -> Any:
+        return store.read(lambda db: objstore.acceptor_recovered(db, "app", "doc", "0"))
+
+    assert await recovered() is False
+    await store.transact(lambda db: objstore.acceptor_save(db, "app", "doc", "0", state))
+    assert await recovered() is False
+    await store.transact(
+        lambda db: objstore.acceptor_save(db, "app", "doc", "0", state, recovered=True)
+    )
+    await store.transact(lambda db: objstore.acceptor_save(db, "app", "doc", "0", state))
+    assert await recovered() is True
+    assert await store.read(lambda db: objstore.acceptor_load(db, "app", "doc", "0")) == state
+    await store.close()
+    again = await SqliteStore.open(tmp_path / "s.sqlite3")
+    assert again.created_ms == created
+    await again.close()
+    # a store of the previous schema with writes in it: old
+    db = sqlite3.connect(tmp_path / "s.sqlite3", isolation_level=None)
+    db.execute("DELETE FROM meta WHERE key = 'created_ms'")
+    db.execute("PRAGMA user_version = 10")
+    db.close()
+    upgraded = await SqliteStore.open(tmp_path / "s.sqlite3")
+    assert upgraded.created_ms == 0
+    await upgraded.close()

@@ -107,6 +107,8 @@ def write_node_config(
         # a local network converges fast: compare replicas often, hand off soon
         "[replication]\nanti_entropy_seconds = 1.0\nsettle_seconds = 2.0\nhandoff_grace_seconds = "
         f"{max(2.0, 3 * refresh)}\n"
+        # its stores are as new as the network: none replaced a disk that voted (§5.6)
+        "young_store_seconds = 0.0\n"
         # every client of a local network is 127.0.0.1: one source with room for all
         f"\n[limits]\n{LOOPBACK_BUDGETS}"
     )

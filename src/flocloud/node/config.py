@@ -85,6 +85,11 @@ class ReplicationConfig:
     # a node hands off and deletes keys it no longer replicates only after the registry
     # has been stable this long and every replica confirmed it holds them
     handoff_grace_seconds: float = 30.0
+    # a store younger than this recovers a strict object's Paxos instance from the other
+    # acceptors before it votes in it (it may have replaced a disk that voted; docs
+    # §5.6): the hand-over window. 0 only where every store is as new as its node (a
+    # devnet, a network's first start), never for a replaced disk
+    young_store_seconds: float = 3600.0
 
 
 @dataclass(frozen=True)

@@ -212,6 +212,14 @@ class PeerPaxosPeek(PeerPaxos, tag="peer.paxos.peek"):
     pass
 
 
+class PeerPaxosRecover(PeerPaxos, tag="peer.paxos.recover"):
+    """A young acceptor's read before its first vote in an instance (docs §5.6)."""
+
+
+class PeerPaxosRead(PeerPaxos, tag="peer.paxos.read"):
+    """A young acceptor's read for a ``peek`` (the peer's own state, docs §5.6)."""
+
+
 class PeerLegacy(PeerRequest):
     """The legacy gateway's requests between supernodes (``node/legacy`` checks them)."""
 

@@ -24,6 +24,18 @@ Invariants owned here:
   a majority of the object's replicas under each earlier layout too (``paxos.Quorum``,
   docs §5.6), and an acceptor's store speaks for it: it abstains for a version the store
   lacks and reports the write stored after it as chosen.
+- A young store (created less than ``young_store_seconds`` ago, by default the hour of
+  ``HANDOVER_SECONDS``: a replaced disk, a new node;
+  ``SqliteStore.created_ms``) recovers an instance before it votes in it: its acceptor
+  holds nothing from before its creation, so for an instance it has not recovered and
+  whose successor its store lacks, a prepare or accept first sends
+  ``peer.paxos.recover`` (a prepare at the same ballot that never recovers in turn) to
+  the instance's other acceptors; with ``n - majority + 1`` of the others of each set it
+  belongs to promising (``Quorum.recovered``) it stores ``paxos.recover`` of their states
+  and the mark, then answers; when one promised higher it refuses, else ``unavailable``.
+  Its ``peek`` of such an instance answers what it accepted, else what one of as many
+  others accepted (``peer.paxos.read``: their own state). This holds when the node is its own
+  acceptor too (``_ask`` serves itself through ``serve``).
 - Which objects are strict comes from the application registry (``strictObjects`` in the
   app's record, or ``strict`` in a node's ``[apps.*]``; ``node/objects.is_strict``); a merge
   object refuses ``expected_version``: compare-and-set without a majority round would lie.
@@ -48,6 +60,7 @@ from flocloud.protocol.objectlog import EMPTY_VERSION, ObjectOp, apply_op, parse
 from flocloud.protocol.objects import object_id
 from flocloud.protocol.params import network_by_name
 from flocloud.protocol.paxos import (
+    NO_BALLOT,
     Ballot,
     Promise,
     Proposer,
@@ -55,6 +68,7 @@ from flocloud.protocol.paxos import (
     fence,
     on_accept,
     on_prepare,
+    recover,
 )
 from flocloud.protocol.writes import ObjectWrite, parse_write
 from flocloud.storage import objects as objstore
@@ -364,6 +378,91 @@ class StrictObjects:
         record = await store.message(after)
         return [after, record.to_wire()["envelope"]] if record is not None else None
 
+    def _young(self) -> bool:
+        """Whether this node's store was created within the hand-over window
+        (``young_store_seconds``, by default ``HANDOVER_SECONDS``)."""
+        window = self._svc.config.replication.young_store_seconds
+        created = getattr(self._svc.store, "created_ms", 0)
+        return bool(self._svc.now_ms() - created < window * 1000)
+
+    async def _recover(
+        self, app: str, name: str, inst: str, ballot: Ballot, f: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """A young store's first vote in an instance: have the other acceptors promise
+        ``ballot`` and report their state, store ``paxos.recover`` of them with the mark
+        (None: recovered); a refusal when one promised higher; else ``unavailable``."""
+        me = self.node.peers.self_id
+        quorum = self._quorum(app, name)
+        others = [a for a in quorum.members if a != me]
+        request = {
+            "application": app,
+            "name": name,
+            "instance": inst,
+            "ballot": list(ballot),
+            "epoch": f.get("epoch"),
+            "acceptors": f.get("acceptors"),
+        }
+        replies = await asyncio.gather(
+            *(self._ask(a, "peer.paxos.recover", request) for a in others)
+        )
+        reports: dict[str, Promise] = {}
+        for who, r in zip(others, replies, strict=True):
+            if r is None:
+                continue
+            try:
+                v = r.get("value")
+                value = (str(v[0]), v[1]) if isinstance(v, list) and len(v) == 2 else None
+                reports[who] = Promise(
+                    r.get("promised_ok") is True,
+                    _ballot(r.get("promised")),
+                    _ballot(r.get("accepted")),
+                    value,
+                )
+            except FlocloudError as exc:
+                log.debug("bad recover reply from %s: %s", who, exc.message)
+        if quorum.recovered(me, frozenset(a for a, p in reports.items() if p.ok)):
+
+            def save(db: sqlite3.Connection) -> None:
+                own = objstore.acceptor_load(db, app, name, inst)
+                state = recover(own, reports.values())
+                objstore.acceptor_save(db, app, name, inst, state, recovered=True)
+
+            await self._svc.store.transact(save)
+            return None
+        higher = max((p.promised for p in reports.values() if not p.ok), default=NO_BALLOT)
+        if higher > ballot:  # another proposer is ahead: refuse, as any acceptor would
+            return {"higher": list(higher)}
+        raise Unavailable(
+            f"{app}/{name}: this acceptor's store is young and could not recover instance "
+            f"{inst} from the other acceptors (only {len(reports)} of {len(others)} answered)"
+        )
+
+    async def _peek_others(
+        self, app: str, name: str, inst: str, f: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A young store's ``peek`` of an instance it has not recovered: what it accepted
+        itself or, else, what one of ``n - majority + 1`` of the others (of each set)
+        accepted (``peer.paxos.read``: their own state); they meet every majority that
+        accepted a write before the read began. Else ``unavailable``."""
+        me = self.node.peers.self_id
+        quorum = self._quorum(app, name)
+        others = [a for a in quorum.members if a != me]
+        request = {**f, "instance": inst, "ballot": [0, ""]}
+        request = {k: request.get(k) for k in ("application", "name", "instance", "ballot",
+                                                "epoch", "acceptors")}  # fmt: skip
+        replies = await asyncio.gather(*(self._ask(a, "peer.paxos.read", request) for a in others))
+        answered = frozenset(a for a, r in zip(others, replies, strict=True) if r is not None)
+        if not quorum.recovered(me, answered):
+            raise Unavailable(
+                f"{app}/{name}: this acceptor's store is young and only {len(answered)} of "
+                f"the {len(others)} other acceptors answered for instance {inst}"
+            )
+        own = await self._svc.store.read(lambda db: objstore.acceptor_load(db, app, name, inst))
+        if own.value is not None:
+            return {"value": list(own.value)}
+        seen = [r["value"] for r in replies if r is not None and isinstance(r.get("value"), list)]
+        return {"value": seen[0] if seen else None}
+
     def _fence_fields(self, quorum: Quorum) -> dict[str, Any]:
         return {"epoch": self.node.peers.epoch, "acceptors": list(quorum.current)}
 
@@ -378,7 +477,29 @@ class StrictObjects:
             self.node.peers.refresh_soon()
             raise StaleEpoch(f"{app}/{name}: {why}", {"epoch": mine})
         decided = await self._decided(app, name, inst)
-        if op == "peer.paxos.peek":  # what this acceptor accepted, without promising
+        forgetful = (
+            decided is None
+            and op not in ("peer.paxos.recover", "peer.paxos.read")
+            and self._young()
+            and not self._quorum(app, name).recovered(self.node.peers.self_id, frozenset())
+            and not await self._svc.store.read(
+                lambda db: objstore.acceptor_recovered(db, app, name, inst)
+            )
+        )  # a young store that may have replaced a disk that voted here (docs §5.6)
+        if forgetful and op == "peer.paxos.peek":
+            return await self._peek_others(app, name, inst, f)
+        if forgetful and op in ("peer.paxos.prepare", "peer.paxos.accept"):
+            ahead = await self._recover(app, name, inst, ballot, f)
+            if ahead is not None and op == "peer.paxos.prepare":
+                return {
+                    "promised_ok": False,
+                    "promised": ahead["higher"],
+                    "accepted": list(NO_BALLOT),
+                    "value": None,
+                }
+            if ahead is not None:
+                return {"accepted": False, "promised": ahead["higher"]}
+        if op in ("peer.paxos.peek", "peer.paxos.read"):  # what it accepted, no promise
 
             def peek(db: sqlite3.Connection) -> dict[str, Any]:
                 state = objstore.acceptor_load(db, app, name, inst)
@@ -386,7 +507,7 @@ class StrictObjects:
 
             peeked: dict[str, Any] = await self._svc.store.read(peek)
             return {"value": decided} if decided is not None else peeked
-        if op == "peer.paxos.prepare":
+        if op in ("peer.paxos.prepare", "peer.paxos.recover"):
 
             def prepare(db: sqlite3.Connection) -> dict[str, Any]:
                 state, p = on_prepare(objstore.acceptor_load(db, app, name, inst), ballot)

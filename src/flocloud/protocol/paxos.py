@@ -9,9 +9,11 @@ Invariants owned here:
 - A ballot is ``(round, proposer tag)``, compared as a tuple; ``NO_BALLOT`` is below all.
   Safety needs every ballot to be used with one value only: proposers make the tag unique
   per attempt (``flocloud.node.strict`` adds a fresh nonce).
-- An acceptor promises a ballot only above every ballot it promised, accepts a value only
-  at a ballot at least its promise, and reports the value it accepted last (with its
-  ballot) in each promise. Its new state must be durable before its reply is sent.
+- An acceptor promises a ballot only at least every ballot it promised (the same ballot
+  again is answered again: a recovering acceptor's read, below, asks for it first),
+  accepts a value only at a ballot at least its promise, and reports the value it
+  accepted last (with its ballot) in each promise. Its new state must be durable before
+  its reply is sent.
 - A proposer that gathered a majority of promises proposes the value accepted at the
   highest ballot among them, or its own when there is none; a value accepted by a majority
   at one ballot is chosen, and no other value can be chosen in that instance.
@@ -23,6 +25,19 @@ Invariants owned here:
   could have chosen under the old one). An acceptor votes only for a round of its own
   epoch whose current acceptor set is the one it computes itself; anything else is
   refused (``fence``), so no round counts a vote cast under another registry view.
+- Recovery of a forgetful acceptor (``recover``, ``Quorum.recovered``): a young store
+  (its disk may have replaced one that voted) holds no state for an instance it never
+  voted in *since its creation*, which says nothing of what the disk before it accepted.
+  Before its first vote in such an instance at ballot ``b`` it asks the instance's other
+  acceptors to promise ``b`` and report their state (a prepare at ``b`` that does not
+  recover in turn), needs ``n - majority(n) + 1`` of the others of each acceptor set it
+  belongs to, and adopts ``recover``: the highest promise and the value accepted at the
+  highest ballot among them and its own state. A value chosen at a ballot below ``b`` by
+  a majority that included the lost state is held by ``majority - 1`` of the others,
+  which that many others meet, each before it promised ``b`` (after it, it refuses the
+  lower accept); a value accepted by the lost state at a ballot ``b`` or above had a
+  majority of promises of that ballot, so one of the others refuses ``b``, and so does
+  the recovery. One lost state per instance at a time is what this tolerates.
 """
 
 from __future__ import annotations
@@ -43,6 +58,7 @@ __all__ = [
     "majority",
     "on_accept",
     "on_prepare",
+    "recover",
 ]
 
 Ballot = tuple[int, str]
@@ -95,6 +111,17 @@ class Quorum:
     def out_of_reach(self, refused: frozenset[str]) -> bool:
         return any(len(s - refused) < majority(len(s)) for s in self.sets)
 
+    def recovered(self, me: str, who: frozenset[str]) -> bool:
+        """Whether the states ``who`` reported let acceptor ``me`` recover: ``n -
+        majority(n) + 1`` of the *other* acceptors of each set ``me`` belongs to (they meet
+        the ``majority - 1`` others of every majority that counted ``me``); none for a set
+        of one (a lone acceptor has nobody to ask: its store is all there is)."""
+        return all(
+            len((who & s) - {me}) >= min(len(s) - majority(len(s)) + 1, len(s) - 1)
+            for s in self.sets
+            if me in s
+        )
+
 
 def fence(
     epoch_here: Any, current_here: Iterable[str], epoch_there: Any, current_there: Any
@@ -128,8 +155,9 @@ class Promise:
 
 
 def on_prepare(state: AcceptorState, ballot: Ballot) -> tuple[AcceptorState, Promise]:
-    """Phase 1b."""
-    if ballot <= state.promised:
+    """Phase 1b (a ballot equal to the promise is promised again: same proposer, same
+    attempt, nothing accepted below it since)."""
+    if ballot < state.promised:
         return state, Promise(False, state.promised)
     new = replace(state, promised=ballot)
     return new, Promise(True, ballot, state.accepted, state.value)
@@ -142,6 +170,21 @@ def on_accept(
     if ballot < state.promised:
         return state, False, state.promised
     return AcceptorState(ballot, ballot, value), True, ballot
+
+
+def recover(own: AcceptorState, reports: Iterable[Promise]) -> AcceptorState:
+    """A forgetful acceptor's state after it read the others' (see the module's
+    invariants): the highest promise among its own and theirs, and the value accepted at
+    the highest ballot. The caller checks it read enough of them (``Quorum.recovered``)
+    and that each promised the ballot it is about to vote in."""
+    promised, best = own.promised, (own.accepted, own.value) if own.value is not None else None
+    for p in reports:
+        promised = max(promised, p.promised)
+        if p.value is not None and (best is None or p.accepted > best[0]):
+            best = (p.accepted, p.value)
+    if best is None:
+        return AcceptorState(promised)
+    return AcceptorState(promised, best[0], best[1])
 
 
 @dataclass(frozen=True, slots=True)

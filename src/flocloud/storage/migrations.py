@@ -178,6 +178,19 @@ MIGRATIONS: list[str] = [
                       AND s.origin = d.origin AND s.counter = 1)
         GROUP BY d.receiver, d.origin;
     """,
+    # 11: young stores recover Paxos instances before they vote (docs §5.6, finding O1):
+    # when the store was created (``created_ms`` in ``meta``; a store that already holds
+    # writes or acceptor state is old, 0; an empty one gets the time it is opened at, by
+    # ``SqliteStore.start``), and the instances its acceptor recovered
+    """
+    CREATE TABLE IF NOT EXISTS paxos_recovered (
+        application TEXT NOT NULL, name TEXT NOT NULL, instance TEXT NOT NULL,
+        PRIMARY KEY (application, name, instance)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO meta (key, value)
+        SELECT 'created_ms', '0'
+        WHERE EXISTS (SELECT 1 FROM messages) OR EXISTS (SELECT 1 FROM paxos);
+    """,
 ]
 
 

@@ -12,7 +12,8 @@ Invariants owned here:
   ``(time, id)``; its tags are the distinct tags of the tag writes about it in
   ``(time, id)`` order. None depends on arrival order.
 - A Paxos acceptor's state is written in the transaction that answers the request, so it
-  is on disk before the reply leaves.
+  is on disk before the reply leaves. An instance a young store's acceptor recovered
+  (``paxos_recovered``) stays recovered; the state and the mark are written together.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ __all__ = [
     "ObjectChange",
     "ObjectState",
     "acceptor_load",
+    "acceptor_recovered",
     "acceptor_save",
     "apply_object_write",
     "apply_schema",
@@ -331,9 +333,30 @@ def acceptor_load(db: sqlite3.Connection, app: str, name: str, instance: str) ->
     return AcceptorState((int(row[0]), row[1]), (int(row[2]), row[3]), value)
 
 
+def acceptor_recovered(db: sqlite3.Connection, app: str, name: str, instance: str) -> bool:
+    """Whether this store's acceptor recovered the instance (a young store, docs §5.6)."""
+    row = db.execute(
+        "SELECT 1 FROM paxos_recovered WHERE application=? AND name=? AND instance=?",
+        (app, name, instance),
+    ).fetchone()
+    return row is not None
+
+
 def acceptor_save(
-    db: sqlite3.Connection, app: str, name: str, instance: str, s: AcceptorState
+    db: sqlite3.Connection,
+    app: str,
+    name: str,
+    instance: str,
+    s: AcceptorState,
+    recovered: bool = False,
 ) -> None:
+    """Store the acceptor's state of the instance (and, with ``recovered``, mark it
+    recovered: a mark is never taken back)."""
+    if recovered:
+        db.execute(
+            "INSERT OR IGNORE INTO paxos_recovered (application, name, instance) VALUES (?,?,?)",
+            (app, name, instance),
+        )
     value_id, value = (s.value[0], _json_text(s.value[1])) if s.value is not None else (None, None)
     db.execute(
         "INSERT INTO paxos (application, name, instance, promised_round, promised_node, "

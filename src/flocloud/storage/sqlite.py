@@ -33,6 +33,7 @@ import functools
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,7 @@ class SqliteStore:
         self.fallbacks = 0  # runs it rolled back and left to the per-write path
         self.on_commit: Callable[[list[tuple[Record, str | None]]], None] | None = None
         self._store_id: str | None = None
+        self.created_ms = 0  # when the store was created (0: before it was recorded)
         self.held = HeldCursors()  # the dots held per inbox (legacy catch-up's cursor)
 
     @classmethod
@@ -159,6 +161,13 @@ class SqliteStore:
             migrate(db)
             self._store_id = str(
                 db.execute("SELECT value FROM meta WHERE key='store_id'").fetchone()[0]
+            )
+            db.execute(  # a new store: young for the hand-over window (docs §5.6)
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('created_ms', ?)",
+                (str(int(time.time() * 1000)),),
+            )
+            self.created_ms = int(
+                db.execute("SELECT value FROM meta WHERE key='created_ms'").fetchone()[0]
             )
             db.execute("BEGIN IMMEDIATE")
             objects.refold_unfolded(db)
