@@ -186,6 +186,7 @@ def _tables(path: Path) -> dict[str, list[Any]]:
         n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")
     ]
     out = {n: db.execute(f"SELECT * FROM {n}").fetchall() for n in names}
+    out["meta"] = [r for r in out["meta"] if r[0] != "created_ms"]  # the opening time
     for n in out:
         out[n].sort(key=repr)
     db.close()

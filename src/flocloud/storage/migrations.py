@@ -11,7 +11,7 @@ import sqlite3
 from flocloud.protocol.errors import FlocloudError
 from flocloud.protocol.fingerprint import id_parts, key_position, write_parts
 
-__all__ = ["MIGRATIONS", "migrate"]
+__all__ = ["MIGRATIONS", "identity", "migrate"]
 
 MIGRATIONS: list[str] = [
     # 1: messages (every write), derived objects / schemas, quota accounting
@@ -214,6 +214,14 @@ def _parts(msg_id: str, dots_json: str) -> tuple[int, int]:
     import json
 
     return write_parts(msg_id, tuple((o, c) for o, c in json.loads(dots_json)))
+
+
+def identity(db: sqlite3.Connection, now_ms: int) -> tuple[str, int]:
+    """This store's id and creation time, the time recorded at its first open since it had
+    one (``now_ms`` then): a new store is young for the hand-over window (docs §5.6)."""
+    db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('created_ms', ?)", (str(now_ms),))
+    rows = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('store_id', 'created_ms')"))
+    return str(rows["store_id"]), int(rows["created_ms"])
 
 
 def migrate(db: sqlite3.Connection) -> int:

@@ -73,7 +73,7 @@ from .dots import (
 )
 from .held import LOG_SQL, HeldCursors
 from .inserts import drop_messages, more_dots
-from .migrations import migrate
+from .migrations import identity, migrate
 from .objects import ObjectChange, ObjectState
 from .query import query_page
 from .store import MessageFilter, PutResult, QueryPage, Record, StoreStats
@@ -159,16 +159,7 @@ class SqliteStore:
         try:
             db = self._connect()
             migrate(db)
-            self._store_id = str(
-                db.execute("SELECT value FROM meta WHERE key='store_id'").fetchone()[0]
-            )
-            db.execute(  # a new store: young for the hand-over window (docs §5.6)
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('created_ms', ?)",
-                (str(int(time.time() * 1000)),),
-            )
-            self.created_ms = int(
-                db.execute("SELECT value FROM meta WHERE key='created_ms'").fetchone()[0]
-            )
+            self._store_id, self.created_ms = identity(db, int(time.time() * 1000))
             db.execute("BEGIN IMMEDIATE")
             objects.refold_unfolded(db)
             db.execute("COMMIT")
