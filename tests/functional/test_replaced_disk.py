@@ -82,7 +82,16 @@ async def test_a_replaced_disk_recovers_before_it_votes(devnet: Network) -> None
         c2 = await conn(2)
         ack = await put(c2, second)
         assert ack["msgId"] == second.id
-        read = await c2.request("object.get", application="demo", name=name, consistent=True)
+        for attempt in range(20):  # node 1's links may take a moment after its restart
+            try:
+                read = await c2.request(
+                    "object.get", application="demo", name=name, consistent=True
+                )
+                break
+            except FlocloudError as exc:
+                if exc.code != "unavailable" or attempt == 19:
+                    raise
+                await asyncio.sleep(0.5)
         assert read["version"] == ack["version"] != version
         for c in (c0, c2):
             await c.close()
