@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from flocloud.devnet.network import standalone_node
 from legacy_client import store_fields
@@ -90,3 +91,59 @@ async def test_not_ready_before_the_registry_is_read(tmp_path: Path) -> None:
                 assert r.status == 503
     finally:
         assert node.stop() == 0
+
+
+async def test_a_legacy_socket_outlives_the_request_timeout(tmp_path: Path) -> None:
+    """The legacy websocket at ``/`` bounds itself like ``/ws``: the HTTP request timeout
+    (1 s here) does not cut it, and it still answers after it."""
+    node = standalone_node(
+        tmp_path / "n", settings=SETTINGS + "[limits]\nrequest_timeout_seconds = 1.0\n"
+    )
+    node.start()
+    await node.wait_healthy(30)
+    try:
+        async with aiohttp.ClientSession() as s, s.ws_connect(node.url + "/") as ws:
+            await asyncio.sleep(2.5)
+            await ws.send_str(json.dumps({"receiverID": BOB.address, "application": "demo"}))
+            msg = await ws.receive(timeout=10)
+            assert msg.type is aiohttp.WSMsgType.TEXT and json.loads(msg.data) == []
+    finally:
+        assert node.stop() == 0
+
+
+def test_a_malformed_replica_row_is_unavailable_not_a_crash() -> None:
+    """What a replica answers on ``peer.legacy.*`` is checked: a row lacking a field, or
+    not a dict, is ``unavailable`` (the client retries), never a KeyError."""
+    from flocloud.node.legacy.service import _row
+    from flocloud.protocol.errors import Unavailable
+    from flocloud.protocol.legacy_query import ROW_FIELDS
+
+    good = {k: "x" for k in ROW_FIELDS}
+    assert _row(good) is good
+    for bad in (None, 5, [], {k: "x" for k in ROW_FIELDS[1:]}):
+        with pytest.raises(Unavailable):
+            _row(bad)
+
+
+async def test_a_legacy_watch_ends_when_its_watcher_says_so() -> None:
+    """``peer.legacy.watch`` registers one live push per ``sub`` on the replica;
+    ``peer.legacy.unwatch`` (sent when the watching socket moves on) drops it at once,
+    a watch sent again under the same ``sub`` replaces it, and closing the link drops all:
+    re-sent live queries do not pile up pushes on the replica."""
+    from types import SimpleNamespace
+
+    from flocloud.node.legacy.service import LegacyService
+
+    svc = LegacyService.__new__(LegacyService)
+    svc.live = {}
+    conn = SimpleNamespace(legacy_watches={}, on_close=[], _full=lambda n: False, _queue=print)
+    watch = {"sub": "s1", "receiver": BOB.address}
+    await svc.peer_op(conn, "peer.legacy.watch", watch)  # type: ignore[arg-type]
+    await svc.peer_op(conn, "peer.legacy.watch", watch)  # type: ignore[arg-type]
+    await svc.peer_op(conn, "peer.legacy.watch", dict(watch, sub="s2"))  # type: ignore[arg-type]
+    assert len(svc.live[BOB.address]) == 2
+    await svc.peer_op(conn, "peer.legacy.unwatch", {"sub": "s1"})  # type: ignore[arg-type]
+    assert len(svc.live[BOB.address]) == 1
+    for cleanup in conn.on_close:
+        cleanup()
+    assert BOB.address not in svc.live and conn.legacy_watches == {}

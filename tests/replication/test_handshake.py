@@ -11,7 +11,7 @@ import pytest
 from flocloud.protocol.errors import BadFormat, Forbidden, InvalidSignature, Unavailable
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
-from flocloud.protocol.peering import check_peer, sign_transcript
+from flocloud.protocol.peering import check_peer, sign_transcript, transcript
 from flocloud.replication.handshake import Initiator, LinkState, Responder
 
 
@@ -74,10 +74,13 @@ def test_unregistered_nodes_and_bad_signatures_are_refused() -> None:
         Responder(B.address).on_hello(EVE.address, nonce(), nonce(), False, signer(B))
     # Eve claims to be A: her signature does not verify under A's registered key
     resp = Responder(B.address)
-    na = nonce()
-    resp.on_hello(A.address, na, nonce(), True, signer(B))
+    na, nb = nonce(), nonce()
+    resp.on_hello(A.address, na, nb, True, signer(B))
+    # the very transcript A would sign, signed with Eve's key: only A's key can fail it
     with pytest.raises(InvalidSignature):
-        resp.on_auth(sign_transcript(EVE, b"\0" * 32), "s", verify)
+        resp.on_auth(
+            sign_transcript(EVE, transcript("client", A.address, B.address, na, nb)), "s", verify
+        )
     assert resp.authenticated is None
 
 

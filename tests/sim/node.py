@@ -418,7 +418,7 @@ class SimNode:
         def then(ok: bool) -> None:
             respond(("ok", _wire(answer())) if ok else ("err", "unavailable", "behind"))
 
-        self.catch_up_cursor(receiver, cursor, first.lacking, then, 4)
+        self.catch_up_cursor(receiver, cursor, first.lacking, then)
 
     def catch_up_cursor(
         self,
@@ -426,22 +426,19 @@ class SimNode:
         cursor: Cursor,
         lack: tuple[Range, ...],
         then: Callable[[bool], None],
-        rounds: int,
+        round_no: int = 1,
     ) -> None:
-        """As ``NodeService.catch_up_cursor``: fetch the lacking dots a few rounds while
-        they bring more; ``then(True)`` when the node may answer."""
+        """As ``NodeService.catch_up_cursor``: fetch rounds as ``lacking.after_round``
+        says; ``then(True)`` when the node may answer."""
         if not lack or not self.w.rules.fetch_lacking:
             return then(True)
 
-        def pulled(complete: bool) -> None:
+        def pulled(is_settled: bool) -> None:
             now = self.store.lacking(receiver, cursor)
-            if not now:
-                return then(True)
-            if now == lack:
-                return then(complete)
-            if rounds <= 1:
-                return then(False)
-            self.catch_up_cursor(receiver, cursor, now, then, rounds - 1)
+            step = lacking.after_round(lack, now, is_settled, round_no)
+            if step is lacking.Next.AGAIN:
+                return self.catch_up_cursor(receiver, cursor, now, then, round_no + 1)
+            then(step is lacking.Next.ANSWER)
 
         self.pull_lacking(receiver, lack, pulled)
 
@@ -492,9 +489,7 @@ class SimNode:
                 return respond(("err", "unavailable", "behind"))
             self._subscribe(stream, flt, token, respond)
 
-        self.catch_up_cursor(
-            flt.receiver, cursor, self.store.lacking(flt.receiver, cursor), then, 4
-        )
+        self.catch_up_cursor(flt.receiver, cursor, self.store.lacking(flt.receiver, cursor), then)
 
     def _subscribe(
         self, stream: Stream, flt: Any, token: str, respond: Callable[[Reply], None]

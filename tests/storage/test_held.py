@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -100,15 +101,20 @@ async def random_step(rnd: random.Random, store: SqliteStore, legacy: LegacyStor
         dots = ((rnd.choice(ORIGINS), rnd.randint(1, 60)),) if rnd.random() < 0.7 else None
         await legacy.store_replica(rec, 5, origin="peer", dots=dots, check=allow)
     elif what == "refused":  # dots inserted, then the write is refused: rolled back
+        counter = rnd.randint(1, 9)
 
         def op(db: sqlite3.Connection) -> None:
-            merge_dots(db, r, "f" * 64, [("o9", rnd.randint(1, 9))])
+            merge_dots(db, r, "f" * 64, [("o9", counter)])
             raise BadFormat("refused")
 
-        try:
+        with pytest.raises(BadFormat):
             await store.transact(op)
-        except BadFormat:
-            pass
+        held = await store.read(
+            lambda db: db.execute(
+                "SELECT id FROM dots WHERE receiver=? AND origin='o9' AND counter=?", (r, counter)
+            ).fetchall()
+        )
+        assert ("f" * 64,) not in held  # rolled back
     elif what == "drop":  # hand-off: some or all of the key's writes
         ids = await store.receiver_ids(r)
         await store.drop(r, rnd.sample(ids, rnd.randint(0, len(ids))))

@@ -97,7 +97,8 @@ class CatchUpShell:
                 )
                 # our own view of placement decides what we keep: the peer's may lag
                 step = cu.on_page(page, lambda r: me in self.peers.replica_set(r))
-                if step.outcome is Outcome.RESET:
+                if step.outcome is Outcome.RESET:  # its store was replaced
+                    self._saved.pop(peer, None)
                     self.on_reset()
                     return stored
                 if step.again is not None:

@@ -61,7 +61,10 @@ def add_routes(app: web.Application, node: Node) -> None:
     @web.middleware
     async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
         try:
-            if request.path == "/ws":  # a websocket bounds itself (server.Connection)
+            upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
+            if request.path == "/ws" or (request.path == "/" and upgrade):
+                # a websocket (/ws, or the legacy one at /) bounds itself: its handler
+                # runs for the connection's life, not one request's
                 ws: web.StreamResponse = await handler(request)
                 return ws
             try:

@@ -417,6 +417,20 @@ class Peers:
 
     # -- a client's cursor ahead of this node: ask the key's replicas ------------------
 
+    async def _ask_key(self, peer: str, receiver: str, **args: Any) -> list[dict[str, Any]] | None:
+        """``peer.key`` to ``peer``: its records (dicts only), or None when it did not
+        answer (or is no longer a member when it does)."""
+        try:
+            conn = await self.link(peer)
+            reply = await conn.request("peer.key", receiver=receiver, **args)
+        except FlocloudError as exc:
+            log.debug("peer.key of %s from %s failed: %s", receiver, peer, exc.message)
+            return None
+        if peer not in self.view.nodes:  # removed while we asked
+            return None
+        rows = reply.get("records")
+        return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
     async def pull_key(self, receiver: str, cursor: Cursor) -> None:
         """A client's cursor names writes of ``receiver`` this node lacks (it read another
         replica): fetch from the key's live replicas what that cursor does not cover and
@@ -425,15 +439,10 @@ class Peers:
         for peer in self.preference(receiver)[: self.view.replication_factor]:
             if peer == self.self_id or not self.is_up(peer):
                 continue
-            try:
-                conn = await self.link(peer)
-                reply = await conn.request("peer.key", receiver=receiver, after=cursor.encode())
-            except FlocloudError as exc:
-                log.debug("key pull of %s from %s failed: %s", receiver, peer, exc.message)
-                continue
-            records = [r for r in reply.get("records", []) if isinstance(r, dict)]
-            have = await store.have([str(r.get("id")) for r in records])
-            await self.store_batch([r for r in records if r.get("id") not in have], peer)
+            records = await self._ask_key(peer, receiver, after=cursor.encode())
+            if records:
+                have = await store.have([str(r.get("id")) for r in records])
+                await self.store_batch([r for r in records if r.get("id") not in have], peer)
 
     async def pull_lacking(self, receiver: str, ranges: tuple[Range, ...]) -> bool:
         """A client's cursor covers dots of ``receiver`` this node does not hold
@@ -443,30 +452,23 @@ class Peers:
         not send it again. True when the answers settle it (``replication.lacking``):
         what is still lacking then is held by no member."""
         members = self.view.nodes
-        asked = lacking.ask(
-            ranges, self.replica_set(receiver), self.store_of, members, self.self_id
-        )
+        stores = self.store_of  # what this node knows now (the answers may teach more)
+        asked = lacking.ask(ranges, self.replica_set(receiver), stores, members, self.self_id)
         wire = [list(r) for r in ranges]
 
         async def one(peer: str) -> bool:
             if not self.is_up(peer):
                 return False
-            try:
-                conn = await self.link(peer)
-                reply = await conn.request("peer.key", receiver=receiver, lacking=wire)
-            except FlocloudError as exc:
-                log.debug("dot pull of %s from %s failed: %s", receiver, peer, exc.message)
+            records = await self._ask_key(peer, receiver, lacking=wire)
+            if records is None:
                 return False
-            if peer not in self.view.nodes:  # removed while we asked
-                return False
-            records = [r for r in reply.get("records", []) if isinstance(r, dict)]
             await self.store_batch(records, peer)  # held ones only learn the dots
             return True
 
         answered = await asyncio.gather(*(one(p) for p in asked))
         mine = await self.node.service.store.store_id()
         return lacking.settled(
-            ranges, all(answered), self.store_of, members, self.preference(receiver),
+            ranges, all(answered), stores, members, self.preference(receiver),
             self.self_id, mine,
         )  # fmt: skip
 

@@ -242,6 +242,10 @@ class PeerLegacyWatch(PeerLegacy, tag="peer.legacy.watch"):
     receiver: Key
 
 
+class PeerLegacyUnwatch(PeerLegacy, tag="peer.legacy.unwatch"):
+    sub: ShortStr
+
+
 class PeerSync(PeerRequest, tag="peer.sync"):
     after: UInt = 0  # a position in the peer's log
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 500

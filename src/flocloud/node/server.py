@@ -122,6 +122,7 @@ class Connection:
         self.link = Responder(node.key.address)  # the peer handshake, if one talks here
         self.cut = False
         self.on_close: list[Callable[[], None]] = []  # cleanups of what others registered
+        self.legacy_watches: dict[str, Callable[[], None]] = {}  # sub -> unwatch (legacy)
 
     def _full(self, extra: int) -> bool:
         """No room for ``extra`` more bytes (a connection with nothing queued always has)."""
@@ -377,7 +378,7 @@ class Connection:
         f = parse_filter(filt, self.node.config.limits.query_max_limit)
         if f.newest_first:
             raise BadFormat("a subscription follows the feed in order: leave out order")
-        if not await svc.catch_up_cursor(f.receiver, f.after):
+        if not (await svc.catch_up_cursor(f.receiver, f.after))[0]:
             raise Unavailable(
                 "behind: this supernode lacks writes your cursor has seen and cannot reach "
                 "the replicas that hold them; subscribe at another replica (or again later)",

@@ -47,6 +47,7 @@ from flocloud.protocol.writes import (
     check_schema_permission,
     parse_write,
 )
+from flocloud.replication import lacking
 from flocloud.storage.sqlite import SqliteStore
 from flocloud.storage.store import MessageFilter, PutResult, QueryPage, Record
 
@@ -340,41 +341,43 @@ class NodeService:
         page = await self.store.query(f)
         if f.newest_first or not page.lacking:
             return page
-        if not await self.catch_up_cursor(f.receiver, f.after, page.lacking):
+        ok, fetched = await self.catch_up_cursor(f.receiver, f.after, page.lacking)
+        if not ok:
             raise Unavailable(
                 "behind: this supernode lacks writes your cursor has seen and cannot reach "
                 "the replicas that hold them; ask another replica (or again later)",
                 {"behind": True},
             )
-        return await self.store.query(f)
+        return await self.store.query(f) if fetched else page
 
     async def catch_up_cursor(
         self, receiver: str, cursor: Cursor, lack: tuple[Range, ...] | None = None
-    ) -> bool:
+    ) -> tuple[bool, bool]:
         """Fetch the dots ``cursor`` covers that this store lacks, from the key's replicas
-        and the dots' origins, a few rounds while they bring more. True when this node
-        may answer ``cursor``: it lacks nothing, or every node asked answered and none
-        holds what is still lacking (its write was lost with its store: a client then
-        gets it again only if it was also accepted elsewhere; docs/protocol.md §8.2)."""
+        and the dots' origins, in rounds while they bring more (``replication.lacking``).
+        Returns (may this node answer ``cursor``, did a round run): it may when it lacks
+        nothing, or every node asked answered and none holds what is still lacking (its
+        write was lost with its store: a client then gets it again only if it was also
+        accepted elsewhere; docs/protocol.md §8.2)."""
         if lack is None:
             lack = await self.store.lacking(receiver, cursor)
         if not lack or self.pull_lacking is None:  # a network of one: nobody to ask
-            return True
+            return True, False
         if self._settled.get((receiver, lack), 0.0) > time.monotonic():
-            return True
-        for _ in range(4):
-            complete = await self.pull_lacking(receiver, lack)
+            return True, False
+        for round_no in range(1, lacking.ROUNDS + 1):
+            is_settled = await self.pull_lacking(receiver, lack)
             now = await self.store.lacking(receiver, cursor)
-            if not now:
-                return True
-            if now == lack:
-                if complete:
-                    if len(self._settled) >= SETTLED_ENTRIES:
-                        self._settled.pop(next(iter(self._settled)))
-                    self._settled[(receiver, lack)] = time.monotonic() + SETTLED_SECONDS
-                return complete
-            lack = now
-        return False
+            step = lacking.after_round(lack, now, is_settled, round_no)
+            if step is lacking.Next.AGAIN:
+                lack = now
+                continue
+            if step is lacking.Next.ANSWER and now:  # nobody holds them: believed a while
+                if len(self._settled) >= SETTLED_ENTRIES:
+                    self._settled.pop(next(iter(self._settled)))
+                self._settled[(receiver, now)] = time.monotonic() + SETTLED_SECONDS
+            return step is lacking.Next.ANSWER, True
+        return False, True  # pragma: no cover (after_round refuses at the last round)
 
     async def object_get(
         self, application: Any, name: Any, version: Any = None, consistent: Any = False

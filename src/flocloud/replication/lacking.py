@@ -14,15 +14,39 @@ Invariants owned here:
   (replicas and stand-ins) and none runs it (the origin's store is gone: a replaced disk,
   a removed node). Otherwise an unknown member may still hold the dot, and the node
   must not answer yet. Pure: the caller passes what it knows of its peers' stores.
+- ``after_round``: a fetch round that leaves nothing lacking answers; one that made no
+  progress answers only if it settled the question (else refuses); one that brought some
+  goes again, for at most ``ROUNDS`` rounds, then refuses.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Collection, Mapping, Sequence
 
 from flocloud.protocol.cursor import Range
 
-__all__ = ["ask", "settled"]
+__all__ = ["ROUNDS", "Next", "after_round", "ask", "settled"]
+
+ROUNDS = 4  # fetch rounds before a node that still lacks dots gives up
+
+
+class Next(enum.Enum):
+    ANSWER = "answer"  # serve the cursor
+    REFUSE = "refuse"  # unavailable, behind
+    AGAIN = "again"  # fetch what is lacking now
+
+
+def after_round(
+    before: tuple[Range, ...], now: tuple[Range, ...], is_settled: bool, round_no: int
+) -> Next:
+    """What follows fetch round ``round_no`` (1-based), which asked for ``before`` and
+    left ``now`` lacking; ``is_settled``: ``settled`` of its answers."""
+    if not now:
+        return Next.ANSWER
+    if now == before:
+        return Next.ANSWER if is_settled else Next.REFUSE
+    return Next.AGAIN if round_no < ROUNDS else Next.REFUSE
 
 
 def _origins(ranges: Sequence[Range]) -> set[str]:

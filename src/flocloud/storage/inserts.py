@@ -25,11 +25,12 @@ from . import objects
 from .dots import assign_dot, dots_text, dropped_dots, merge_dots
 from .legacy_tables import drop_legacy
 
-__all__ = ["check_quota", "drop_messages", "insert_message", "more_dots"]
+__all__ = ["check_quota", "drop_messages", "insert_message", "key_position_of", "more_dots"]
 
 
 @functools.lru_cache(maxsize=65536)
-def _key_position(receiver: str) -> str:
+def key_position_of(receiver: str) -> str:
+    """A key's position on the fingerprint ring, cached (every write's digest upsert)."""
     return key_position(receiver)
 
 
@@ -70,7 +71,7 @@ def insert_message(
     db.execute(
         "INSERT INTO key_digest (receiver, kpos, n, s1, s2) VALUES (?,?,1,?,?) "
         "ON CONFLICT(receiver) DO UPDATE SET n=n+1, s1=s1+excluded.s1, s2=s2+excluded.s2",
-        (receiver, _key_position(receiver), p1, p2),
+        (receiver, key_position_of(receiver), p1, p2),
     )
     db.execute(
         "INSERT INTO quota (sender, bytes) VALUES (?, ?) ON CONFLICT(sender) DO UPDATE SET bytes = bytes + excluded.bytes",

@@ -51,7 +51,7 @@ from flocloud.protocol.errors import (
     SchemaMismatch,
     Unavailable,
 )
-from flocloud.protocol.fingerprint import Fingerprint, key_position, prefix_end, write_parts
+from flocloud.protocol.fingerprint import Fingerprint, prefix_end, write_parts
 from flocloud.protocol.writes import (
     About,
     MessageWrite,
@@ -72,7 +72,7 @@ from .dots import (
     parse_dots_text,
 )
 from .held import LOG_SQL, HeldCursors
-from .inserts import drop_messages, more_dots
+from .inserts import drop_messages, key_position_of, more_dots
 from .migrations import identity, migrate
 from .objects import ObjectChange, ObjectState
 from .query import query_page
@@ -90,11 +90,6 @@ _Item = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], Plain | 
 
 def _time_bound(max_time: int | None) -> int:
     return (1 << 62) if max_time is None else max_time
-
-
-@functools.lru_cache(maxsize=65536)
-def _key_position(receiver: str) -> str:
-    return key_position(receiver)
 
 
 def _record(row: tuple[Any, ...]) -> Record:
@@ -238,7 +233,7 @@ class SqliteStore:
             try:
                 outcomes, done = put_run(
                     db, [p for _, _, p in run[i:] if p is not None], self._sid,
-                    functools.partial(self._check_message_schema, db), _key_position, self._committed,
+                    functools.partial(self._check_message_schema, db), key_position_of, self._committed,
                 )  # fmt: skip
             except Exception:  # Fallback, or an error before anything was written
                 self.fallbacks += 1
@@ -449,7 +444,7 @@ class SqliteStore:
         db.execute(
             "INSERT INTO key_digest (receiver, kpos, n, s1, s2) VALUES (?,?,1,?,?) "
             "ON CONFLICT(receiver) DO UPDATE SET n=n+1, s1=s1+excluded.s1, s2=s2+excluded.s2",
-            (body.receiverID, _key_position(body.receiverID), p1, p2),
+            (body.receiverID, key_position_of(body.receiverID), p1, p2),
         )
         if isinstance(write, About):
             db.execute("UPDATE messages SET target=? WHERE seq=?", (write.target_id, seq))

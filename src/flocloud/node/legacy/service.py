@@ -46,7 +46,7 @@ from flocloud.protocol.legacy import (
     parse_record,
     parse_write,
 )
-from flocloud.protocol.legacy_query import LegacyQuery, parse_query
+from flocloud.protocol.legacy_query import ROW_FIELDS, LegacyQuery, parse_query
 from flocloud.storage.legacy import LegacyStore
 from flocloud.storage.store import PutResult
 
@@ -60,6 +60,7 @@ __all__ = ["LegacyService", "LiveSub", "RemoteWatch"]
 
 log = logging.getLogger("flocloud.node.legacy")
 Row = dict[str, Any]
+MAX_WATCHES = 4096  # legacy watches one peer link may hold (live queries of its sockets)
 
 
 @dataclass(eq=False)  # identity semantics: kept in a set
@@ -171,7 +172,10 @@ class LegacyService:
         if not self.buckets.take(req.sender, time.monotonic()):
             raise RateLimited("Too many requests")
         reply = await self._ask(req.receiver, "peer.legacy.accept", retry=False, request=doc)
-        row, ok = (reply["row"], reply.get("quorum") is True) if reply else await self.accept(req)
+        if reply:
+            row, ok = _row(reply.get("row")), reply.get("quorum") is True
+        else:
+            row, ok = await self.accept(req)
         if not ok:
             raise Unavailable("Stored on fewer supernodes than the write quorum: retry")
         return dict(row)
@@ -189,7 +193,7 @@ class LegacyService:
             row = await self.store.stored_row(req)
             if row is None and not self.serves_here(req.receiver):
                 reply = await self._ask(req.receiver, "peer.legacy.replayed", request=doc)
-                row = reply.get("row") if reply else None
+                row = _row(reply.get("row")) if reply and reply.get("row") is not None else None
             if row is None:
                 raise
             return req, dict(row)
@@ -219,7 +223,10 @@ class LegacyService:
         self.count("query")
         reply = await self._ask(q.receiver, "peer.legacy.query", query=doc, strings=strings)
         if reply is not None:
-            return list(reply["rows"])
+            rows = reply.get("rows")
+            if not isinstance(rows, list):
+                raise Unavailable("a replica answered a query without rows: ask again")
+            return [_row(r) for r in rows]
         return await self.query_here(q)
 
     async def query_here(self, q: LegacyQuery) -> list[Row]:
@@ -289,8 +296,27 @@ class LegacyService:
                 if not conn._full(len(data)):  # a peer that does not read misses pushes
                     conn._queue(data)
 
-            conn.on_close.append(self.subscribe(LiveSub(receiver, lambda r: True, push)))
+            watches = conn.legacy_watches
+            if sub_id not in watches and len(watches) >= MAX_WATCHES:
+                raise RateLimited(f"at most {MAX_WATCHES} legacy watches per peer link")
+            old = watches.pop(sub_id, None)
+            if old is not None:  # the same sub again: the new one replaces it
+                old()
+            watches[sub_id] = self.subscribe(LiveSub(receiver, lambda r: True, push))
+            if len(watches) == 1:  # (again after all ended: the extra cleanup finds none)
+
+                def close_all() -> None:
+                    for stop in list(watches.values()):
+                        stop()
+                    watches.clear()
+
+                conn.on_close.append(close_all)
             return {"sub": sub_id}
+        if op == "peer.legacy.unwatch":  # a watcher's socket moved on (RemoteWatch.stop)
+            stop = conn.legacy_watches.pop(str(f.get("sub")), None)
+            if stop is not None:
+                stop()
+            return {"sub": f.get("sub")}
         raise BadFormat(f"unknown op {op!r}")
 
 
@@ -339,12 +365,31 @@ class RemoteWatch:
                             frame = await queue.get()
                             if isinstance(frame, FlocloudError):
                                 break
-                            if isinstance(frame.get("row"), dict):
-                                self.push(frame["row"])
+                            row = frame.get("row")
+                            if isinstance(row, dict) and all(k in row for k in ROW_FIELDS):
+                                self.push(row)
+                            else:
+                                log.debug("legacy watch at %s: a frame without a row", peer)
                     finally:
                         conn.close_subscription(sub)
+                        _unwatch(conn, sub)
                 except FlocloudError as exc:
                     log.debug("legacy watch at %s failed: %s", peer, exc.message)
             first = False
             self._ready.set()
             await asyncio.sleep(0.5)
+
+
+def _row(value: Any) -> Row:
+    """A row a replica sent (``peer.legacy.*``): a dict with every row field, else
+    ``unavailable`` (the client then tries again or elsewhere), never a crash."""
+    if not isinstance(value, dict) or not all(k in value for k in ROW_FIELDS):
+        raise Unavailable("a replica answered with a malformed row: ask again")
+    return value
+
+
+def _unwatch(conn: Any, sub: str) -> None:
+    """Tell the replica this watch ended (best effort, in the background): its pushes for
+    ``sub`` stop at once instead of when the peer link closes."""
+    task = asyncio.ensure_future(conn.request("peer.legacy.unwatch", sub=sub))
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())

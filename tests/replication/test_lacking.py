@@ -1,0 +1,40 @@
+"""``replication.lacking``: whom a node behind a client's cursor asks, when the answers
+settle it, and what follows a fetch round."""
+
+from __future__ import annotations
+
+from flocloud.replication.lacking import ROUNDS, Next, after_round, ask, settled
+
+A = (("sa", 3, 5),)
+TWO = (("sa", 3, 5), ("sb", 1, 1))
+
+
+def test_ask_the_replicas_and_the_members_running_an_origin_once() -> None:
+    stores = {"n1": "sa", "n4": "sb", "gone": "sa", "n2": "s2"}
+    members = {"me", "n1", "n2", "n3", "n4"}
+    assert ask(TWO, ["me", "n2", "n1"], stores, members, "me") == ["n2", "n1", "n4"]
+    assert ask(A, ["me"], {}, members, "me") == []
+
+
+def test_settled_only_when_all_answered_and_each_origin_is_accounted_for() -> None:
+    members = {"me", "n1", "n2"}
+    holders = ["me", "n1", "n2"]
+    known = {"n1": "sa", "n2": "s2"}
+    assert settled(A, True, known, members, holders, "me", "smine")  # its node was asked
+    assert not settled(A, False, known, members, holders, "me", "smine")
+    # an origin nobody is known to run: settled only if every holder's store is known
+    assert settled(TWO, True, known, members, holders, "me", "smine")
+    assert not settled(TWO, True, {"n1": "sa"}, members, holders, "me", "smine")
+    # its own store's dots it lacks (dropped by a hand-off): the replicas were asked
+    assert settled((("smine", 1, 2),), True, {}, members, ["me"], "me", "smine")
+    # a store of a removed node does not count as run by a member
+    assert not settled(A, True, {"gone": "sa"}, members, ["me", "n1"], "me", "x")
+
+
+def test_after_round() -> None:
+    assert after_round(A, (), False, 1) is Next.ANSWER
+    assert after_round(A, A, True, 1) is Next.ANSWER  # no holder has them
+    assert after_round(A, A, False, 1) is Next.REFUSE  # someone did not answer
+    fewer = (("sa", 4, 5),)
+    assert after_round(A, fewer, False, 1) is Next.AGAIN
+    assert after_round(A, fewer, True, ROUNDS) is Next.REFUSE  # still coming: not now
