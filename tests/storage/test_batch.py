@@ -166,7 +166,7 @@ async def _as_one_batch(store: SqliteStore, ops: list[Op]) -> list[Any]:
     puts = asyncio.gather(*(store.put(env, 7, **kw) for env, kw in ops), return_exceptions=True)
     for _ in range(3):
         await asyncio.sleep(0)
-    assert store._queue.qsize() == len(ops)
+    assert sum(len(b) for b in list(store._queue.queue) if b) == len(ops)  # all queued
     gate.set()
     await blocker
     out = []

@@ -288,3 +288,50 @@ async def test_key_digests_follow_puts_and_drops(tmp_path: Path) -> None:
     assert (await store.id_fingerprints(B.address, [""], max_time=0))[0].count == 0
     assert await store.receiver_ids(B.address, max_time=0) == []
     await store.close()
+
+
+async def test_a_drop_takes_every_dot_of_its_writes(tmp_path: Path) -> None:
+    """Dots are found by ``messages.dots`` (migration 12 dropped the index by id): a
+    dropped write loses each of its dots, its own and those a peer gave it later, and the
+    other writes of its key keep theirs."""
+    path = tmp_path / "s.sqlite3"
+    store = await SqliteStore.open(path)
+    envs = [build_envelope(A, receiver=B.address, payload={"i": i}, time_ms=1) for i in range(6)]
+    for e in envs:
+        await store.put(e, 1)
+    await store.put(envs[1], 1, origin="peer", dots=(("peer", 7), ("other", 2)))  # more dots
+    await store.put(envs[4], 1, origin="peer", dots=(("peer", 8),))
+    assert await store.drop(B.address, [envs[1].id, envs[2].id]) == 2
+    await store.close()
+    db = sqlite3.connect(path)
+    rows = db.execute("SELECT origin, counter, id FROM dots ORDER BY id, origin, counter")
+    held = {(str(o), int(c), str(i)) for o, c, i in rows}
+    by_id = {i: {(o, c) for o, c, j in held if j == i} for i in {i for _, _, i in held}}
+    assert set(by_id) == {envs[i].id for i in (0, 3, 4, 5)}
+    assert ("peer", 8) in by_id[envs[4].id] and len(by_id[envs[4].id]) == 2
+    assert not db.execute("SELECT 1 FROM sqlite_master WHERE name='dots_id'").fetchall()
+    db.close()
+
+
+async def test_checkpoints_run_off_the_writer(tmp_path: Path) -> None:
+    """The writer's connection does not checkpoint; the checkpointer's thread does, and a
+    store reopened after it closed holds every write (from the WAL or the file)."""
+    path = tmp_path / "s.sqlite3"
+    store = await SqliteStore.open(path)
+    store.checkpointer.interval = 0.05
+    envs = [build_envelope(A, receiver=B.address, payload={"i": i}, time_ms=1) for i in range(300)]
+    for chunk in range(0, 300, 50):
+        await asyncio.gather(*(store.put(e, 1) for e in envs[chunk : chunk + 50]))
+        await asyncio.sleep(0.06)
+    for _ in range(100):
+        if store.checkpointer.checkpoints:
+            break
+        await asyncio.sleep(0.05)
+    assert store.checkpointer.checkpoints > 0
+    assert (
+        await store.transact(lambda db: db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]) == 0
+    )
+    await store.close()
+    again = await SqliteStore.open(path)
+    assert (await again.stats()).messages == 300
+    await again.close()

@@ -15,6 +15,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import time
@@ -90,6 +91,7 @@ def _room(now: float, charges: list[tuple[TokenBucket, float]]) -> bool:
     return ok
 
 
+@functools.lru_cache(maxsize=4096)
 def source_key(ip: str) -> str:
     """Who a write or a connection is charged to: the IPv4 address, or the /64 of an IPv6
     address (one host usually holds a whole /64)."""
@@ -118,35 +120,27 @@ class WriteBudget:
         self.node_bytes = TokenBucket(lim.bytes_global, lim.burst_bytes_global)
 
     def take(self, sender: str, source: str | None, size: int, now: float) -> str | None:
-        """Charge a write to every budget, or to none; ``None`` when accepted, else why not."""
+        """Charge a write to every budget, or to none; ``None`` when accepted, else why not.
+        (The refusal's text is built only for a refusal: this runs for every write.)"""
         lim = self.lim
-        checks = [
-            (
-                f"{sender} is writing faster than {lim.rate_per_id:g}/s",
-                [(self.ids.get(sender), 1.0)],
-            )
-        ]
+        ids = [(self.ids.get(sender), 1.0)]
+        if not _room(now, ids):
+            return f"{sender} is writing faster than {lim.rate_per_id:g}/s"
+        charges = ids
         if source is not None:
             key = source_key(source)
-            checks.append(
-                (
+            per_source = [(self.sources.get(key), 1.0), (self.source_bytes.get(key), float(size))]
+            if not _room(now, per_source):
+                return (
                     f"source {key} is over its write budget ({lim.rate_per_source:g} writes/s, "
-                    f"{lim.bytes_per_source:g} bytes/s)",
-                    [(self.sources.get(key), 1.0), (self.source_bytes.get(key), float(size))],
+                    f"{lim.bytes_per_source:g} bytes/s)"
                 )
-            )
-        checks.append(
-            (
-                "this node is at its global write budget: try later or another replica",
-                [(self.node, 1.0), (self.node_bytes, float(size))],
-            )
-        )
-        for why, charges in checks:
-            if not _room(now, charges):
-                return why
-        for _, charges in checks:
-            for bucket, cost in charges:
-                bucket.tokens -= min(cost, bucket.burst)
+            charges = charges + per_source
+        node = [(self.node, 1.0), (self.node_bytes, float(size))]
+        if not _room(now, node):
+            return "this node is at its global write budget: try later or another replica"
+        for bucket, cost in charges + node:
+            bucket.tokens -= min(cost, bucket.burst)
         return None
 
 

@@ -49,7 +49,7 @@ from flocloud.replication.handshake import LinkState, Responder
 from flocloud.replication.subscription import Subscription, SubscriptionPhase
 from flocloud.storage.sqlite import SqliteStore
 
-from . import http
+from . import http, runtime
 from . import requests as rq
 from .config import KEY_ENV, AppConfig, NodeConfig
 from .gate import BACKLOG, Gate, GuardedRunner
@@ -744,8 +744,10 @@ def run_node(config: NodeConfig) -> None:
     setup_logging(config)
 
     async def main() -> None:
+        runtime.before_start()
         node = Node(config)
         await node.start()
+        runtime.after_start()
         print(f"flocloud supernode {node.key.address} on {node.url}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -51,7 +51,8 @@ def write_parts(msg_id: str, dots: Sequence[tuple[str, int]]) -> tuple[int, int]
     """The two 31-bit parts a stored write adds to its key's fingerprint: of
     ``SHA-256(id || "|" || origin ":" counter ("," ...))`` over its sorted dots."""
     text = msg_id + "|" + ",".join(f"{o}:{c}" for o, c in sorted(dots))
-    return id_parts(sha256(text.encode()).hex())
+    d = sha256(text.encode())  # id_parts of its hex, without the hex
+    return int.from_bytes(d[0:4], "big") & _MASK31, int.from_bytes(d[4:8], "big") & _MASK31
 
 
 def key_position(key_id: str) -> str:

@@ -22,7 +22,7 @@ from flocloud.protocol.errors import QuotaExceeded
 from flocloud.protocol.fingerprint import key_position, write_parts
 
 from . import objects
-from .dots import assign_dot, dots_text, dropped_dots, merge_dots
+from .dots import assign_dot, dots_text, dropped_dots, merge_dots, parse_dots_text
 from .legacy_tables import drop_legacy
 
 __all__ = ["check_quota", "drop_messages", "insert_message", "key_position_of", "more_dots"]
@@ -54,9 +54,10 @@ def insert_message(
     kind: str | None = None,
     target: str | None = None,
 ) -> tuple[int, tuple[Dot, ...]]:
-    """Insert one stored write of another kind (``storage/legacy.py``) inside the writer's
-    transaction, with its dots (``dots`` given by a peer, else this store's next), its key
-    fingerprint and the sender's quota; returns its ``seq`` and its dots."""
+    """Insert one stored write inside the writer's transaction (``SqliteStore._put``, and
+    the legacy rows of ``storage/legacy.py``), with its dots (``dots`` given by a peer,
+    else this store's next), its key fingerprint and the sender's quota; returns its
+    ``seq`` and its dots."""
     stored = merge_dots(db, receiver, msg_id, dots) if dots else ()
     if not stored:
         stored = merge_dots(db, receiver, msg_id, (assign_dot(db, receiver, store_id),))
@@ -118,15 +119,19 @@ def drop_messages(db: sqlite3.Connection, receiver: str, ids: list[str]) -> int:
     gone: list[str] = []
     for msg_id in ids:
         row = db.execute(
-            "SELECT sender, size, fp1, fp2 FROM messages WHERE id=? AND receiver=?",
+            "SELECT sender, size, fp1, fp2, dots FROM messages WHERE id=? AND receiver=?",
             (msg_id, receiver),
         ).fetchone()
         if row is None:
             continue
         db.execute("DELETE FROM messages WHERE id=?", (msg_id,))
-        held = db.execute(
-            "DELETE FROM dots WHERE id=? RETURNING origin, counter", (msg_id,)
-        ).fetchall()
+        held = []  # its dots, by the table's key (``messages.dots`` lists exactly those)
+        for origin, counter in parse_dots_text(row[4]):
+            held += db.execute(
+                "DELETE FROM dots WHERE receiver=? AND origin=? AND counter=? AND id=? "
+                "RETURNING origin, counter",
+                (receiver, origin, counter, msg_id),
+            ).fetchall()
         dropped_dots(db, receiver, [(str(o), int(c)) for o, c in held])
         db.execute("DELETE FROM schemas WHERE msg_id=?", (msg_id,))
         drop_legacy(db, msg_id)

@@ -191,6 +191,11 @@ MIGRATIONS: list[str] = [
         SELECT 'created_ms', '0'
         WHERE EXISTS (SELECT 1 FROM messages) OR EXISTS (SELECT 1 FROM paxos);
     """,
+    # 12: no index of dots by message id: every write paid a random insert into it, and
+    # only a drop used it, which finds a write's dots from ``messages.dots`` instead
+    """
+    DROP INDEX IF EXISTS dots_id;
+    """,
 ]
 
 

@@ -47,11 +47,10 @@ from flocloud.protocol.errors import (
     BadFormat,
     FlocloudError,
     NotFound,
-    QuotaExceeded,
     SchemaMismatch,
     Unavailable,
 )
-from flocloud.protocol.fingerprint import Fingerprint, prefix_end, write_parts
+from flocloud.protocol.fingerprint import Fingerprint, prefix_end
 from flocloud.protocol.writes import (
     About,
     MessageWrite,
@@ -63,16 +62,14 @@ from flocloud.protocol.writes import (
 
 from . import objects
 from .batch import Plain, put_run
+from .checkpoint import Checkpointer
 from .dots import (
-    assign_dot,
-    dots_text,
     holding,
     lacking_dots,
-    merge_dots,
     parse_dots_text,
 )
 from .held import LOG_SQL, HeldCursors
-from .inserts import drop_messages, key_position_of, more_dots
+from .inserts import check_quota, drop_messages, insert_message, key_position_of, more_dots
 from .migrations import identity, migrate
 from .objects import ObjectChange, ObjectState
 from .query import query_page
@@ -112,7 +109,10 @@ class SqliteStore:
             raise ValueError("synchronous must be OFF, NORMAL, FULL or EXTRA")
         self.synchronous = synchronous.upper()
         self.batch_writes = batch_writes  # plain message writes take storage/batch.py
-        self._queue: queue.Queue[_Item | None] = queue.Queue()
+        # the writer's input: lists of writes, one list per event-loop iteration (one
+        # hand-off and one wake-up of the writer thread per iteration, not per write)
+        self._queue: queue.Queue[list[_Item] | None] = queue.Queue()
+        self._pending: list[_Item] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writer: threading.Thread | None = None
         self._readers = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="store-read")
@@ -127,6 +127,7 @@ class SqliteStore:
         self._store_id: str | None = None
         self.created_ms = 0  # when the store was created (0: before it was recorded)
         self.held = HeldCursors()  # the dots held per inbox (legacy catch-up's cursor)
+        self.checkpointer = Checkpointer(self._connect)  # WAL checkpoints, off the writer
 
     @classmethod
     async def open(
@@ -159,15 +160,19 @@ class SqliteStore:
             objects.refold_unfolded(db)
             db.execute("COMMIT")
             db.executescript(LOG_SQL)
+            db.execute("PRAGMA wal_autocheckpoint=0")  # storage/checkpoint.py does it
         except sqlite3.Error as exc:
             raise Unavailable(f"cannot open the store {self.path}: {exc}") from None
         self._writer = threading.Thread(
             target=self._write_loop, args=(db,), name="store-writer", daemon=True
         )
         self._writer.start()
+        self.checkpointer.start()
 
     async def close(self) -> None:
+        self.checkpointer.close()
         if self._writer is not None:
+            self._flush()
             self._queue.put(None)
             await asyncio.to_thread(self._writer.join)
             self._writer = None
@@ -179,23 +184,25 @@ class SqliteStore:
     def _write_loop(self, db: sqlite3.Connection) -> None:
         assert self._loop is not None
         running = True
-        while running:
-            first = self._queue.get()
-            batch = []
-            if first is None:
-                running = False
-            else:
-                batch.append(first)
-            while len(batch) < _MAX_BATCH:
+        backlog: list[_Item] = []
+        while running or backlog:
+            if not backlog:
+                first = self._queue.get()
+                if first is None:
+                    running = False
+                else:
+                    backlog.extend(first)
+            while running and len(backlog) < _MAX_BATCH:
                 try:
-                    item = self._queue.get_nowait()
+                    more = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is None:
+                if more is None:
                     running = False
                     break
-                batch.append(item)
-            if batch:
+                backlog.extend(more)
+            if backlog:
+                batch, backlog = backlog[:_MAX_BATCH], backlog[_MAX_BATCH:]
                 self._apply(db, batch)
         db.close()
 
@@ -267,6 +274,7 @@ class SqliteStore:
                 self._run(db, batch[i:j], results)
                 i = j
             self.held.commit(db)  # COMMIT, then the held dots move (storage/held.py)
+            self.checkpointer.committed()
             self.commits += 1
             self.writes += len(batch)
         except sqlite3.Error as exc:
@@ -297,9 +305,18 @@ class SqliteStore:
     ) -> Any:
         if self._writer is None:
             raise Unavailable("the store is closed")
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put((op, fut, plain))
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        self._pending.append((op, fut, plain))
         return await fut
+
+    def _flush(self) -> None:
+        """Hand the writes of this loop iteration to the writer thread, in order."""
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self._queue.put(batch)
 
     # -- writes -------------------------------------------------------------------------
 
@@ -404,13 +421,7 @@ class SqliteStore:
             if dots and not set(dots) <= set(have):
                 have = more_dots(db, env.id, body.receiverID, have, dots)
             return PutResult(int(row[0]), duplicate=True, version=version, dots=have)
-        size = len(env.body_text.encode())
-        if quota_bytes is not None:
-            used = db.execute("SELECT bytes FROM quota WHERE sender=?", (body.senderID,)).fetchone()
-            if (used[0] if used else 0) + size > quota_bytes:
-                raise QuotaExceeded(
-                    f"{body.senderID} has used its {quota_bytes}-byte storage quota"
-                )
+        check_quota(db, body.senderID, len(env.body_text.encode()), quota_bytes)
         version = None
         target_row = None
         if isinstance(write, MessageWrite) and accepting:
@@ -428,27 +439,16 @@ class SqliteStore:
                 raise NotFound(f"message {write.target_id} is not stored here")
             if target_row is not None and target_row[0] != body.receiverID:
                 raise BadFormat("a delete/tag/note must be addressed to the target's receiver")
-        stored = merge_dots(db, body.receiverID, env.id, dots) if dots else ()
-        if not stored:  # a client write (or every dot given was taken): number it here
-            stored = merge_dots(
-                db, body.receiverID, env.id, (assign_dot(db, body.receiverID, self._sid),)
-            )
-        p1, p2 = write_parts(env.id, stored)
-        cur = db.execute(
-            "INSERT INTO messages (id, receiver, sender, application, type, comment, time, received_ms, body, pubkey, sign, size, origin, dots, fp1, fp2) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (env.id, body.receiverID, body.senderID, body.application, body.type, body.comment, body.time,
-             received_ms, env.body_text, env.pubkey.hex(), env.signature.hex(), size, origin, dots_text(stored), p1, p2),
+        seq, stored = insert_message(
+            db, env.id, body.receiverID, body.senderID, application=body.application,
+            type=body.type, comment=body.comment, time=body.time, received_ms=received_ms,
+            body=env.body_text, pubkey=env.pubkey.hex(), sign=env.signature.hex(),
+            origin=origin, dots=dots, store_id=self._sid,
+            target=write.target_id if isinstance(write, About) else None,
         )  # fmt: skip
-        seq = int(cur.lastrowid or 0)
-        db.execute(
-            "INSERT INTO key_digest (receiver, kpos, n, s1, s2) VALUES (?,?,1,?,?) "
-            "ON CONFLICT(receiver) DO UPDATE SET n=n+1, s1=s1+excluded.s1, s2=s2+excluded.s2",
-            (body.receiverID, key_position_of(body.receiverID), p1, p2),
-        )
-        if isinstance(write, About):
-            db.execute("UPDATE messages SET target=? WHERE seq=?", (write.target_id, seq))
-        else:  # writes about this one that came first (by the target index only: with
+        if not isinstance(
+            write, About
+        ):  # writes about this one that came first (by the target index only: with
             # receiver in the query, SQLite picked the receiver index and scanned it all)
             about = {
                 t
@@ -461,10 +461,6 @@ class SqliteStore:
                 db.execute("UPDATE messages SET deleted=1 WHERE seq=?", (seq,))
             if about & {"flocloud.tag", "flocloud.note"}:
                 objects.derive_about(db, env.id)
-        db.execute(
-            "INSERT INTO quota (sender, bytes) VALUES (?, ?) ON CONFLICT(sender) DO UPDATE SET bytes = bytes + excluded.bytes",
-            (body.senderID, size),
-        )
         if isinstance(write, ObjectWrite):
             app, target = body.application, f"object:{write.name}"
             version = objects.apply_object_write(

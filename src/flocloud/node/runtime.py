@@ -1,0 +1,36 @@
+"""Process-wide settings of a running supernode: the cyclic garbage collector.
+
+CPython's collector runs a young-generation pass every 700 net allocations and, every
+100 of those, a full pass over every tracked object in the process. A node under load
+keeps thousands of writes in flight (each a task, futures, an envelope, dicts), so
+most young objects survive their first pass and are promoted, and full passes over
+the whole heap come often; the pass runs on whichever thread allocated, the event loop
+or the store writer, holding the GIL. ``bench/README.md`` ("Garbage collector") has
+the figures: the store's own put path took about half the main thread's CPU in it.
+
+Invariants owned here:
+- Collection stays on (cycles are still freed); it runs less often: a young pass every
+  ``YOUNG`` net allocations, so a burst of in-flight writes is mostly gone (freed by
+  reference counting) before one runs.
+- What the node built while starting (modules, configuration, the registry, the
+  application) is moved out of the collector's sight once (``gc.freeze``): it lives as
+  long as the process, so scanning it again and again finds nothing.
+"""
+
+from __future__ import annotations
+
+import gc
+
+__all__ = ["YOUNG", "after_start", "before_start"]
+
+YOUNG = 20_000  # net allocations between young-generation passes (CPython's default: 700)
+OLDER = 20  # passes of a generation between passes of the next (default: 10)
+
+
+def before_start() -> None:
+    gc.set_threshold(YOUNG, OLDER, OLDER)
+
+
+def after_start() -> None:
+    gc.collect()
+    gc.freeze()
