@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import os
 import resource
@@ -130,9 +131,26 @@ async def query_newest(url: str, limit: int, repeats: int) -> list[float]:
     return times
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_seconds(pid: int, tid: int | None = None) -> float:
+    """User + system CPU time of a process (all its threads) and of the processes it
+    started (the node's signature-check workers), or of one of its threads, from /proc
+    (the thread whose id is the process's is its main thread: the event loop)."""
+    if tid is not None:
+        return _cpu(f"/proc/{pid}/task/{tid}/stat")
+    total = _cpu(f"/proc/{pid}/stat")
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                for child in (task / "children").read_text().split():
+                    total += cpu_seconds(int(child))
+    return total
+
+
+def _cpu(stat: str) -> float:
+    try:
+        fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+    except OSError:  # gone
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -173,6 +191,7 @@ async def main() -> None:
             await asyncio.sleep(1.5)
         latencies: list[float] = []
         node_cpu = cpu_seconds(node.pid or 0)
+        loop_cpu = cpu_seconds(node.pid or 0, node.pid)
         me = resource.getrusage(resource.RUSAGE_SELF)
         t = time.perf_counter()
         await asyncio.wait_for(
@@ -186,6 +205,7 @@ async def main() -> None:
         )
         elapsed = time.perf_counter() - t
         node_cpu = cpu_seconds(node.pid or 0) - node_cpu
+        loop_cpu = cpu_seconds(node.pid or 0, node.pid) - loop_cpu
         after = resource.getrusage(resource.RUSAGE_SELF)
         client_cpu = after.ru_utime + after.ru_stime - me.ru_utime - me.ru_stime
         if profiler:
@@ -205,6 +225,7 @@ async def main() -> None:
         "ack_latency_ms": percentiles(latencies),
         # where the machine's CPU went: the node (all threads) and this load generator
         "node_cpu_us_per_write": node_cpu / total * 1e6,
+        "node_loop_cpu_us_per_write": loop_cpu / total * 1e6,  # its event-loop thread
         "client_cpu_us_per_write": client_cpu / total * 1e6,
         "cores_busy": (node_cpu + client_cpu) / elapsed,
         "query_newest": {
@@ -219,6 +240,9 @@ async def main() -> None:
     rep.row("single node: signed 1 KiB writes acked", rate, "/s", goal=15000, ceiling="verify")
     rep.row("single node: same, of the SQLite insert ceiling", rate, "/s", ceiling="sqlite")
     rep.row("single node: node CPU per write", results["node_cpu_us_per_write"], "us")
+    rep.row(
+        "single node: of which the event-loop thread", results["node_loop_cpu_us_per_write"], "us"
+    )
     rep.row("single node: load generator CPU per write", results["client_cpu_us_per_write"], "us")
     rep.row("single node: ack latency p99", results["ack_latency_ms"]["p99"], "ms")
     rep.row(f"single node: query newest {results['query_newest']['limit']} (ws)",

@@ -246,6 +246,11 @@ async def test_key_digests_follow_puts_and_drops(tmp_path: Path) -> None:
     left = {r: tuple(fp.to_wire()) for r, _, fp in await store.key_digests()}
     assert left == await _digest_by_brute_force(store)
     assert left[B.address][0] == 20
+    stats = await store.stats()  # from the digests and quotas: equal to a count of rows
+    count, size = await store.transact(
+        lambda db: db.execute("SELECT COUNT(*), SUM(size) FROM messages").fetchone()
+    )
+    assert (stats.messages, stats.bytes) == (count, size) == (25, size)
     assert [r.id for r in await store.records([envs[12].id, envs[0].id])] == [envs[12].id]
     await store.close()
 

@@ -2,4 +2,5 @@
 
 from flocloud.cli.main import main
 
-main()
+if __name__ == "__main__":  # not when a worker process (node/verify.py) imports it
+    main()

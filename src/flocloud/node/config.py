@@ -129,6 +129,7 @@ class NodeConfig:
     log_format: str = "text"  # text | json
     fault_file: str = ""  # test/dev only: JSON {"partition": [peer IDs]} to cut links
     verify_threads: int = 2  # signature checks off the event loop (0: inline)
+    verify_processes: int = 2  # ... in worker processes (node/verify.py; 0: on the threads)
     event_loop: str = "uvloop"  # uvloop (when installed) | asyncio
     limits: Limits = field(default_factory=Limits)
     chain: ChainConfig = field(default_factory=ChainConfig)

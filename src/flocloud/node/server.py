@@ -497,6 +497,7 @@ class Node:
             data_dir / "store.sqlite3", synchronous=self.config.synchronous
         )
         self.service = NodeService(self.config, self.store)
+        self.service.verifier.start()  # its worker processes spawn while the node starts
         self.peers = Peers(self)
         self.service.replicate = self.peers.replicate
         self.service.forward = self.peers.forward

@@ -136,7 +136,7 @@ class NodeService:
         self.envelope_limits = EnvelopeLimits(lim.max_message_bytes, lim.max_depth, lim.max_skew_ms)
         self.budget = WriteBudget(lim)
         self.query_slots = asyncio.Semaphore(lim.max_queries_total)
-        self.verifier = BatchVerifier(config.verify_threads)
+        self.verifier = BatchVerifier(config.verify_threads, processes=config.verify_processes)
         self.apps: dict[str, AppConfig] = dict(config.apps)
         self.subscribers: dict[str, set[Subscriber]] = {}  # by receiver
         # set by the replication shell (node/peers.py): forward a committed write to its

@@ -208,9 +208,14 @@ def parse_envelope(
 def check_signature(env: Envelope) -> None:
     """Step 8 of §3.3: the signature over the body's bytes (``InvalidSignature``; a key
     that is not on the curve is ``BadFormat``)."""
-    if not verify_data(env.pubkey, env.signature, env.body_text.encode("utf-8")):
+    check_signed_bytes(env.pubkey, env.signature, env.body_text.encode("utf-8"))
+
+
+def check_signed_bytes(pubkey: bytes, signature: bytes, raw: bytes) -> None:
+    """``check_signature`` of an envelope's parts: ``raw`` is its body's UTF-8 bytes."""
+    if not verify_data(pubkey, signature, raw):
         try:  # the curve check is costly, so it runs only on the failure path
-            parse_pubkey(env.pubkey)
+            parse_pubkey(pubkey)
         except InvalidKey as exc:
             raise BadFormat(f"pubKey: {exc.message}") from None
         raise InvalidSignature("signature does not match body and pubKey")

@@ -1,0 +1,92 @@
+"""BatchVerifier: checks in worker processes give exactly ``check_signature``'s answers,
+and a worker that dies costs no write."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import os
+import signal
+
+import pytest
+
+from flocloud.node.verify import MAX_RESTARTS, BatchVerifier
+from flocloud.protocol.envelope import Envelope, build_envelope, check_signature
+from flocloud.protocol.errors import FlocloudError
+from flocloud.protocol.keys import PrivateKey
+from flocloud.protocol.params import REGTEST
+
+A = PrivateKey(hashlib.sha256(b"verify-a").digest(), REGTEST)
+
+
+def _envelopes(n: int) -> list[Envelope]:
+    good = [build_envelope(A, receiver=A.address, payload={"i": i}, time_ms=1) for i in range(n)]
+    out: list[Envelope] = []
+    for i, env in enumerate(good):
+        if i % 5 == 1:  # another body under the same signature
+            env = dataclasses.replace(env, body_text=env.body_text.replace('"i":', '"i" :'))
+        elif i % 5 == 2:  # a signature that is not DER
+            env = dataclasses.replace(env, signature=b"\x30\x02\x01")
+        elif i % 5 == 3:  # a public key off the curve
+            env = dataclasses.replace(env, pubkey=b"\x02" + b"\xff" * 32)
+        out.append(env)
+    return out
+
+
+def _inline(env: Envelope) -> tuple[str, str] | None:
+    try:
+        check_signature(env)
+    except FlocloudError as exc:
+        return (exc.code, exc.message)
+    return None
+
+
+async def _answers(v: BatchVerifier, envs: list[Envelope]) -> list[tuple[str, str] | None]:
+    got = await asyncio.gather(*(v.check(e) for e in envs), return_exceptions=True)
+    out: list[tuple[str, str] | None] = []
+    for g in got:
+        assert g is None or isinstance(g, FlocloudError), g
+        out.append(None if g is None else (g.code, g.message))
+    return out
+
+
+@pytest.mark.parametrize("mode", [{"threads": 0}, {"threads": 2}, {"threads": 1, "processes": 2}])
+async def test_every_mode_answers_as_check_signature(mode: dict[str, int]) -> None:
+    envs = _envelopes(300)
+    want = [_inline(e) for e in envs]
+    assert {w[0] for w in want if w} == {"invalid-signature", "bad-format"}
+    v = BatchVerifier(**mode)
+    v.start()
+    try:
+        assert await _answers(v, envs) == want
+        assert v.restarts == 0
+    finally:
+        v.close()
+
+
+async def test_a_dead_worker_costs_no_write() -> None:
+    """Kill the worker processes while batches are in flight: every check still gets the
+    right answer (re-checked on a thread); after ``MAX_RESTARTS`` deaths the verifier
+    stays on its threads."""
+    envs = _envelopes(200)
+    want = [_inline(e) for e in envs]
+    v = BatchVerifier(threads=1, processes=2)
+    v.start()
+    try:
+        assert await _answers(v, envs) == want  # the workers are up
+        for death in range(MAX_RESTARTS):
+            v.start()  # as the next batch would
+            procs = v._procs
+            assert procs is not None and v.processes == 2
+            pids = list(procs._processes)  # the pool's own record of its workers
+            pending = asyncio.gather(*(v.check(e) for e in envs), return_exceptions=True)
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)
+            got = await pending
+            assert [None if g is None else (g.code, g.message) for g in got] == want  # type: ignore[union-attr]
+            assert v.restarts == death + 1
+        assert v.processes == 0 and v._procs is None  # on the threads for good
+        assert await _answers(v, envs) == want
+    finally:
+        v.close()
