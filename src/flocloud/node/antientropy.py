@@ -74,7 +74,7 @@ class AntiEntropy:
     def on_commit(self, committed: list[Any]) -> None:
         """The store committed writes: move the shared roots (``SharedDigests``)."""
         for rec, _ in committed:
-            delta = Fingerprint(1, *write_parts(rec.id, rec.dots))
+            delta = Fingerprint(1, *(rec.parts or write_parts(rec.id, rec.dots)))
             self.shared.add(rec.receiver, delta, self.peers.replica_set)
 
     async def _rebuild(self) -> list[KeyDigest]:

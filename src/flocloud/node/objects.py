@@ -40,6 +40,8 @@ class NodeService(Protocol):
     pull_key: Callable[[str, Cursor], Awaitable[None]] | None
     strict_sync: Callable[[str, str], Awaitable[None]] | None
 
+    def require_apps(self, what: str) -> None: ...
+
 
 MAX_CHANGES = 1000  # writes per object.changes reply; beyond, "more" (the diff mode has all)
 
@@ -98,6 +100,8 @@ async def object_get(
     read is linearizable (docs/protocol.md §5.6); otherwise this replica's state."""
     app, obj = _names(application, name)
     ver = None if version is None else _version_arg(version, "version")
+    if consistent is True and ver is None:
+        svc.require_apps(f"a consistent read of {app}/{obj}")  # else a strict one reads local
     if consistent is True and ver is None and is_strict(svc, app, obj) and svc.strict_sync:
         await svc.strict_sync(app, obj)
 

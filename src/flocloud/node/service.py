@@ -138,6 +138,9 @@ class NodeService:
         self.query_slots = asyncio.Semaphore(lim.max_queries_total)
         self.verifier = BatchVerifier(config.verify_threads, processes=config.verify_processes)
         self.apps: dict[str, AppConfig] = dict(config.apps)
+        # a node that follows a registry learns its applications (which objects are
+        # strict) when it first reads it; until then it cannot tell a strict object
+        self.apps_read = not (config.chain.explorer and config.chain.registry)
         self.subscribers: dict[str, set[Subscriber]] = {}  # by receiver
         # set by the replication shell (node/peers.py): forward a committed write to its
         # quorum -> (nodes holding it, W); hand a write to a replica when this node is not
@@ -184,6 +187,15 @@ class NodeService:
         merged = dict(self.config.apps)
         merged.update(apps)
         self.apps = merged
+        self.apps_read = True
+
+    def require_apps(self, what: str) -> None:
+        """``unavailable`` while the application registry is not read yet (just started):
+        ``what`` depends on whether an object is strict."""
+        if not self.apps_read:
+            raise Unavailable(
+                f"{what}: this node has not read the application registry yet, try again"
+            )
 
     # -- writes -------------------------------------------------------------------------
 

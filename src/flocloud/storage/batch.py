@@ -235,7 +235,7 @@ def _record(new: _New) -> tuple[Record, str | None]:
     body = env.body
     rec = Record(new.seq, env.id, body.receiverID, body.senderID, body.application, body.type,
                  body.time, p.received_ms, env.body_text, env.pubkey.hex(), env.signature.hex(),
-                 origin=p.origin, dots=new.stored)  # fmt: skip
+                 origin=p.origin, dots=new.stored, parts=new.parts)  # fmt: skip
     return rec, body.comment
 
 

@@ -68,6 +68,9 @@ class Record:
     origin: str | None = None  # the peer that forwarded it here (None: a client)
     dots: tuple[Dot, ...] = ()
     kind: str | None = None  # None: a flocloud envelope; "legacy": flocloud.protocol.legacy
+    # its fingerprint parts (``write_parts`` of id and dots) when the writer computed them:
+    # what a commit listener would hash again (not part of what the record is)
+    parts: tuple[int, int] | None = field(default=None, compare=False, repr=False)
 
     def to_wire(self) -> dict[str, Any]:
         if self.kind is not None:  # the record of its kind, with "kind" to parse it by
