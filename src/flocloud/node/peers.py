@@ -69,6 +69,18 @@ HANDOVER_SECONDS = 3600.0
 RegistryView = Membership  # what replication needs from the chain registry
 
 
+class _MarkedDown:
+    """The peers marked down now, as a container (``WriteQuorum`` asks it per peer)."""
+
+    __slots__ = ("is_up",)
+
+    def __init__(self, is_up: Callable[[str], bool]) -> None:
+        self.is_up = is_up
+
+    def __contains__(self, peer: object) -> bool:
+        return isinstance(peer, str) and not self.is_up(peer)
+
+
 class Peers:
     def __init__(
         self,
@@ -281,11 +293,12 @@ class Peers:
 
         def landed(peer: str, fut: asyncio.Future[bool]) -> None:
             ok = not fut.cancelled() and fut.result()
-            launch(q.on_result(peer, ok, self._down(cands)))
+            launch(q.on_result(peer, ok, down))
             if q.decision is not Decision.PENDING:
                 answer()
 
-        launch(q.start(self._down(cands)))
+        down = _MarkedDown(self.is_up)  # asked only when a send must be chosen
+        launch(q.start(down))
         if q.decision is Decision.PENDING:
             timer = loop.call_later(self.timeout, answer)
             try:
@@ -300,9 +313,6 @@ class Peers:
         """One request to ``peer`` over its link (the batcher's transport)."""
         conn = await self.link(peer, probe=True, wait=True)
         return await conn.request(op, **fields)
-
-    def _down(self, peers: list[str]) -> set[str]:
-        return {p for p in peers if not self.is_up(p)}
 
     async def forward(self, env: Envelope) -> dict[str, Any] | None:
         """A client write of a key this node does not take: the ack of a node that does
