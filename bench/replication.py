@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import os
 import re
 import subprocess
 import tempfile
@@ -158,6 +159,20 @@ def socket_bytes(pid: int) -> int:
     return total
 
 
+async def requests_by_op(url: str) -> dict[str, float]:
+    """A node's requests served so far by op (``flocloud_requests_total``), peer ops only."""
+    async with aiohttp.ClientSession() as s, s.get(url + "/metrics") as r:
+        text = await r.text()
+    found = re.findall(r'^flocloud_requests_total\{op="(peer\.[^"]+)"\} (\S+)$', text, re.M)
+    return {op: float(n) for op, n in found}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far, all its threads (``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stop_profiler(proc: subprocess.Popen[bytes] | None) -> None:
     if proc is not None:
         proc.send_signal(2)  # SIGINT: py-spy writes what it has
@@ -189,6 +204,7 @@ async def sustained(net: Network, messages: int, profile: Path | None) -> dict[s
         if profile
         else []
     )  # fmt: skip
+    cpu = [cpu_seconds(n.pid or 0) for n in net.nodes]
     t = time.perf_counter()
     url = net.nodes[0].ws_url
     try:
@@ -202,9 +218,18 @@ async def sustained(net: Network, messages: int, profile: Path | None) -> dict[s
             stop_profiler(spy)
     latencies.sort()
     total = sum(len(b) for b in batches)
+    # CPU per write, each node (the third copies land after the acks: a second to settle);
+    # unlike the rate, it hardly depends on what else the shared machine runs
+    await asyncio.sleep(1.0)
+    replica = await requests_by_op(net.nodes[1].url)
+    cpu_us = [
+        (cpu_seconds(n.pid or 0) - c) / total * 1e6 for n, c in zip(net.nodes, cpu, strict=True)
+    ]
     return {"messages": total, "body_bytes": size, "seconds": elapsed, "below_quorum": below_quorum,
             "acked_per_second": (total - below_quorum) / elapsed,
-            "p99_ms": latencies[int(0.99 * (len(latencies) - 1))] * 1000}  # fmt: skip
+            "p99_ms": latencies[int(0.99 * (len(latencies) - 1))] * 1000,
+            "cpu_us_per_write": cpu_us, "cpu_us_per_write_total": sum(cpu_us),
+            "node1_requests": replica}  # fmt: skip
 
 
 async def pump_writes(net: Network, label: str, count: int) -> int:
@@ -311,6 +336,7 @@ async def main() -> None:
     s = result["sustained"]
     rep.row("replicated ingest sustained, 50 clients, W=2", s["acked_per_second"], "/s",  # type: ignore[index]
             goal=5000, ceiling="verify")  # fmt: skip
+    rep.row("CPU per replicated write, 3 nodes together", s["cpu_us_per_write_total"], "µs")  # type: ignore[index]
     if "failover" in result:
         f = result["failover"]
         rep.row("failover gap after kill -9 of the home, p99", f["p99_ms"], "ms",  # type: ignore[index]

@@ -294,8 +294,8 @@ class Peers:
         def landed(peer: str, fut: asyncio.Future[bool]) -> None:
             ok = not fut.cancelled() and fut.result()
             launch(q.on_result(peer, ok, down))
-            if q.decision is not Decision.PENDING:
-                answer()
+            if not answered.done() and q.decision is not Decision.PENDING:
+                answered.set_result(None)
 
         down = _MarkedDown(self.is_up)  # asked only when a send must be chosen
         launch(q.start(down))
