@@ -130,7 +130,8 @@ class ReplicaBatcher:
                     outcomes = await self._batch(peer, chunk)
                     return
                 except BadFormat:  # a peer that does not know the op: one by one
-                    log.info("peer %s does not take %s: single frames", peer, BATCH_OP)
+                    if self._single_until.get(peer, 0.0) <= self.clock():  # log it once
+                        log.info("peer %s does not take %s: single frames", peer, BATCH_OP)
                     self._single_until[peer] = self.clock() + SINGLE_SECONDS
             for record, _, _ in chunk:
                 outcomes.append(await self._one(peer, record))
