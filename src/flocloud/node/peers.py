@@ -29,10 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Container
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from flocloud.client.connection import NodeConnection
 from flocloud.client.network import membership_from_state
@@ -52,6 +55,7 @@ from .antientropy import AntiEntropy
 from .catchup import CatchUpShell
 from .context import NodeCore
 from .links import Links
+from .replicate import ReplicaBatcher
 
 __all__ = ["Peers", "RegistryView"]
 
@@ -63,6 +67,18 @@ HANDOVER_SECONDS = 3600.0
 
 
 RegistryView = Membership  # what replication needs from the chain registry
+
+
+class _MarkedDown:
+    """The peers marked down now, as a container (``WriteQuorum`` asks it per peer)."""
+
+    __slots__ = ("is_up",)
+
+    def __init__(self, is_up: Callable[[str], bool]) -> None:
+        self.is_up = is_up
+
+    def __contains__(self, peer: object) -> bool:
+        return isinstance(peer, str) and not self.is_up(peer)
 
 
 class Peers:
@@ -80,10 +96,13 @@ class Peers:
         self.down_for = down_for
         self.sync_interval = sync_interval
         self.links = Links(self)  # authenticated links, both ways (node/links.py)
+        self.batcher = ReplicaBatcher(self._request)  # replicated writes, batched per peer
         self._down_until: dict[str, float] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._missed: dict[str, int] = {}  # heartbeats missed in a row, by peer
         self._replica_sets: dict[str, tuple[str, ...]] = {}
+        self._holders: dict[str, list[str]] = {}  # preference lists under ``_holders_of``
+        self._holders_of: Membership | None = None
         # the views of earlier layouts, with when they were replaced (strict objects' rounds
         # stay joint with their acceptors for HANDOVER_SECONDS)
         self.previous_views: list[tuple[float, Membership]] = []
@@ -139,8 +158,14 @@ class Peers:
     # -- placement ----------------------------------------------------------------------
 
     def preference(self, key: str) -> list[str]:
-        """The key's holders: its replicas, then its stand-in candidates."""
-        return list(self.view.holders(key))
+        """The key's holders: its replicas, then its stand-in candidates (cached for the
+        current view object; a copy, callers may change it)."""
+        if self._holders_of is not self.view or len(self._holders) > 200_000:
+            self._holders_of, self._holders = self.view, {}
+        found = self._holders.get(key)
+        if found is None:
+            found = self._holders[key] = list(self.view.holders(key))
+        return list(found)
 
     def replica_set(self, key: str) -> tuple[str, ...]:
         """The key's ``N`` replicas under this node's view (cached per view)."""
@@ -237,7 +262,10 @@ class Peers:
     async def replicate(self, env: Envelope | KindRecord, result: PutResult) -> tuple[int, int]:
         """Send a committed write to its quorum (``WriteQuorum`` decides whom, from the
         outcomes); returns (nodes holding it, W) once W hold it, every candidate failed, or
-        the timeout passed. Remaining sends go on in the background."""
+        the timeout passed. Remaining sends go on in the background: each outcome, when
+        it lands, is given to the quorum, which may bring in the next candidate. The sends
+        go through the batcher (``node/replicate.py``): one frame per peer carries the
+        writes committed together."""
         key = env.body.receiverID if isinstance(env, Envelope) else env.receiver
         w = self.view.write_quorum
         n = self.view.replication_factor
@@ -251,60 +279,40 @@ class Peers:
         wire: dict[str, Any] = {"envelope": env.to_wire(), "dots": own}
         if not isinstance(env, Envelope):
             wire["kind"] = env.kind
-        tasks: dict[asyncio.Future[bool], str] = {}
+        data = orjson.dumps(wire)
+        loop = asyncio.get_running_loop()
+        answered: asyncio.Future[None] = loop.create_future()
+
+        def answer() -> None:
+            if not answered.done():
+                answered.set_result(None)
 
         def launch(peers: list[str]) -> None:
             for p in peers:
-                tasks[asyncio.ensure_future(self._send(p, wire))] = p
+                self.batcher.send(p, wire, data).add_done_callback(functools.partial(landed, p))
 
-        launch(q.start(self._down(cands)))
-        deadline = self.clock() + self.timeout
-        while q.decision is Decision.PENDING:
-            left = deadline - self.clock()
-            done: set[asyncio.Future[bool]] = set()
-            if left > 0:
-                done, _ = await asyncio.wait(
-                    tasks.keys(), timeout=left, return_when=asyncio.FIRST_COMPLETED
-                )
-            if not done:
+        def landed(peer: str, fut: asyncio.Future[bool]) -> None:
+            ok = not fut.cancelled() and fut.result()
+            launch(q.on_result(peer, ok, down))
+            if not answered.done() and q.decision is not Decision.PENDING:
+                answered.set_result(None)
+
+        down = _MarkedDown(self.is_up)  # asked only when a send must be chosen
+        launch(q.start(down))
+        if q.decision is Decision.PENDING:
+            timer = loop.call_later(self.timeout, answer)
+            try:
+                await answered
+            finally:
+                timer.cancel()
+            if q.decision is Decision.PENDING:
                 q.give_up()
-                break
-            for t in done:
-                peer = tasks.pop(t)
-                launch(q.on_result(peer, t.result(), self._down(cands)))
-        if tasks:
-            self._background(self._finish(q, tasks, launch, cands))
         return q.copies, w
 
-    async def _finish(
-        self,
-        q: WriteQuorum,
-        tasks: dict[asyncio.Future[bool], str],
-        launch: Callable[[list[str]], None],
-        cands: list[str],
-    ) -> None:
-        """After the answer: the rest of the quorum's sends, still following outcomes."""
-        while tasks:
-            done, _ = await asyncio.wait(tasks.keys(), return_when=asyncio.FIRST_COMPLETED)
-            for t in done:
-                peer = tasks.pop(t)
-                launch(q.on_result(peer, t.result(), self._down(cands)))
-
-    def _down(self, peers: list[str]) -> set[str]:
-        return {p for p in peers if not self.is_up(p)}
-
-    def _background(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
-
-    async def _send(self, peer: str, wire: dict[str, Any]) -> bool:
-        try:
-            conn = await self.link(peer, probe=True, wait=True)
-            await conn.request("peer.replicate", **wire)
-            return True
-        except FlocloudError as exc:
-            log.debug("replicate to %s failed: %s", peer, exc.message)
-            return False
+    async def _request(self, peer: str, op: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """One request to ``peer`` over its link (the batcher's transport)."""
+        conn = await self.link(peer, probe=True, wait=True)
+        return await conn.request(op, **fields)
 
     async def forward(self, env: Envelope) -> dict[str, Any] | None:
         """A client write of a key this node does not take: the ack of a node that does

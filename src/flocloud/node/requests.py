@@ -34,6 +34,7 @@ __all__ = [
     "Request",
     "UInt",
     "decode_frame",
+    "decode_record",
     "frame_id",
     "from_query",
 ]
@@ -175,10 +176,31 @@ class PeerKey(PeerRequest, tag="peer.key"):
     lacking: Annotated[list[Any], msgspec.Meta(max_length=64)] | None = None
 
 
+# a replicated write's fields (``peer.replicate``, a record of ``peer.replicate.batch``):
+# the envelope is a WireEnvelope, or a record of ``kind`` (its kind checks it); the dots
+# are checked by cursor.parse_dots
+ReplicaDots = Annotated[list[Any], msgspec.Meta(max_length=16)]
+KindName = Annotated[str, msgspec.Meta(max_length=32)]
+
+
+class ReplicaRecord(msgspec.Struct, forbid_unknown_fields=False):
+    envelope: dict[str, Any]
+    dots: ReplicaDots
+    kind: KindName | None = None
+
+
 class PeerReplicate(PeerRequest, tag="peer.replicate"):
-    envelope: dict[str, Any]  # a WireEnvelope, or a record of ``kind`` (its kind checks it)
-    dots: Annotated[list[Any], msgspec.Meta(max_length=16)]  # checked by cursor.parse_dots
-    kind: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    envelope: dict[str, Any]
+    dots: ReplicaDots
+    kind: KindName | None = None
+
+
+class PeerReplicateBatch(PeerRequest, tag="peer.replicate.batch"):
+    """Replicated writes in one frame: each record is decoded on its own
+    (``decode_record``), so a malformed one fails alone; ``node/replicate.py`` bounds the
+    count and bytes (``too-large``), this only what a frame can hold."""
+
+    records: Annotated[list[msgspec.Raw], msgspec.Meta(max_length=65536)]
 
 
 class PeerForward(PeerRequest, tag="peer.forward"):
@@ -303,6 +325,17 @@ def decode_frame(data: str | bytes) -> Frame:
     except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
         raise _bad(exc) from None
     return frame
+
+
+_record_decoder = msgspec.json.Decoder(type=ReplicaRecord)
+
+
+def decode_record(raw: msgspec.Raw) -> ReplicaRecord:
+    """One record of a ``peer.replicate.batch``; raises ``bad-format``/``too-deep``."""
+    try:
+        return _record_decoder.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
+        raise _bad(exc) from None
 
 
 def frame_id(data: str | bytes) -> Any:

@@ -43,7 +43,6 @@ import msgspec
 import orjson
 from aiohttp import WSMsgType, web
 
-from flocloud.protocol.cursor import parse_dots
 from flocloud.protocol.errors import BadFormat, FlocloudError, Forbidden, RateLimited, Unavailable
 from flocloud.replication.handshake import LinkState, Responder
 from flocloud.replication.subscription import Subscription, SubscriptionPhase
@@ -55,6 +54,7 @@ from .config import KEY_ENV, AppConfig, NodeConfig
 from .gate import BACKLOG, Gate, GuardedRunner
 from .limits import ByteBudget, RateLimitedLog, TokenBucket
 from .peers import Peers
+from .replicate import serve_batch, store_one
 from .requests import decode_frame, frame_id
 from .service import NodeService, Subscriber, parse_filter
 from .strict import StrictObjects
@@ -342,13 +342,12 @@ class Connection:
             case rq.PeerLegacy():
                 op = str(req.__struct_config__.tag)
                 return await self.node.legacy.peer_op(self, op, msgspec.structs.asdict(req))
-            case rq.PeerReplicate():
-                dots = parse_dots(req.dots) if req.dots else ()
-                env = await svc.parse_replica({"envelope": req.envelope, "kind": req.kind})
-                if any(o != self.link.store_id for o, _ in dots):
-                    raise Forbidden("peer.replicate may carry only the sender's own dots")
-                result = await svc.store_replica(env, origin=peer, dots=dots or None)
-                return {"duplicate": result.duplicate}
+            case rq.PeerReplicate():  # node/replicate.py: one write, or a batch of them
+                return await store_one(
+                    svc, peer, self.link.store_id, req.envelope, req.kind, req.dots
+                )
+            case rq.PeerReplicateBatch():
+                return await serve_batch(svc, peer, self.link.store_id, req.records)
             case rq.PeerForward():  # a client write another node does not take
                 return await svc.put(req.envelope.to_dict(), forwarded=True)
             case rq.PeerSync():
