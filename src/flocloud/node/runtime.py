@@ -11,7 +11,8 @@ the figures: the store's own put path took about half the main thread's CPU in i
 Invariants owned here:
 - Collection stays on (cycles are still freed); it runs less often: a young pass every
   ``YOUNG`` net allocations, so a burst of in-flight writes is mostly gone (freed by
-  reference counting) before one runs.
+  reference counting) before one runs, while the garbage only a pass frees stays
+  bounded (a few thousand objects).
 - What the node built while starting (modules, configuration, the registry, the
   application) is moved out of the collector's sight once (``gc.freeze``): it lives as
   long as the process, so scanning it again and again finds nothing.
@@ -23,7 +24,12 @@ import gc
 
 __all__ = ["YOUNG", "after_start", "before_start"]
 
-YOUNG = 20_000  # net allocations between young-generation passes (CPython's default: 700)
+# net allocations between young-generation passes (CPython's default: 700). Not more:
+# what only the collector frees waits for a pass (a refused write's exception keeps its
+# frames, and with them the envelope, in a cycle), and at 20,000 the flood of refused
+# 30 KB writes in tests/node/test_abuse.py::test_sybil_writes held 80 MiB; at 5,000 the
+# store's own put path costs the same (bench/README.md, "Garbage collector")
+YOUNG = 5_000
 OLDER = 20  # passes of a generation between passes of the next (default: 10)
 
 

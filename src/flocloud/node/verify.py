@@ -12,7 +12,7 @@ Invariants owned here:
   checks hold no lock the event loop or the store writer wait for. (On threads,
   libsecp256k1 runs outside the GIL, but every call into it gives the GIL up and takes it
   back, and a busy event loop makes each retake wait.) A batch's items are the public
-  key, the signature and the body's bytes; the hash is computed in the worker too.
+  key, the signature and the body's text; encoding and hashing run in the worker too.
 - A worker that dies (killed, out of memory) costs no write: its batches are checked
   again on a thread and the processes are started anew, at most ``MAX_RESTARTS`` times;
   then the checks stay on the threads (a program that starts a node without an
@@ -46,12 +46,12 @@ Item = tuple[Envelope, "asyncio.Future[None]"]
 Refusal = tuple[str, str] | None  # (code, message) of a refused signature, or None
 
 
-def check_batch(items: Sequence[tuple[bytes, bytes, bytes]]) -> list[Refusal]:
-    """In a worker process: each ``(pubkey, signature, body bytes)``'s check."""
+def check_batch(items: Sequence[tuple[bytes, bytes, str]]) -> list[Refusal]:
+    """In a worker process: each ``(pubkey, signature, body text)``'s check."""
     out: list[Refusal] = []
-    for pub, sig, raw in items:
+    for pub, sig, text in items:
         try:
-            check_signed_bytes(pub, sig, raw)
+            check_signed_bytes(pub, sig, text.encode("utf-8"))
             out.append(None)
         except FlocloudError as exc:
             out.append((exc.code, exc.message))
@@ -132,7 +132,9 @@ class BatchVerifier:
         if self.processes > 0:
             self.start()
             assert self._procs is not None
-            items = [(e.pubkey, e.signature, e.body_text.encode("utf-8")) for e, _ in batch]
+            # the envelope's own objects (no copy of a body while the batch waits its turn;
+            # it is pickled when it goes to a worker)
+            items = [(e.pubkey, e.signature, e.body_text) for e, _ in batch]
             procs = self._procs
             try:
                 done = loop.run_in_executor(procs, check_batch, items)
