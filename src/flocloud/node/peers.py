@@ -271,6 +271,9 @@ class Peers:
         n = self.view.replication_factor
         cands = self.candidates(key)
         q = WriteQuorum(cands, width=n - 1, need=w - 1)
+        if not cands:  # a node alone (no registry, or N = 1): nobody to send to
+            q.give_up()
+            return q.copies, w
         # only this store's own dots: a replica takes no numbers it cannot check; a write
         # this node got from elsewhere (a client's retry here) goes with none, and a replica
         # that lacks it numbers it itself (dots are a union: a cursor covering any covers it)

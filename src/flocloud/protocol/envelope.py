@@ -20,6 +20,7 @@ Invariants owned here (consensus-critical; see docs/protocol.md):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,19 +124,21 @@ def message_id(body_bytes: bytes) -> str:
 
 
 def check_depth(value: Any, max_depth: int) -> None:
-    """Raise ``TooDeep`` when arrays/objects nest deeper than ``max_depth``."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
+    """Raise ``TooDeep`` when arrays/objects nest deeper than ``max_depth`` (the outermost
+    array or object is at depth 1). Walks one level at a time, containers only: every
+    payload passes here."""
+    level = [value] if isinstance(value, dict | list) else []
+    depth = 1
+    while level:
         if depth > max_depth:
             raise TooDeep(f"nesting deeper than {max_depth}")
-        stack.extend((c, depth + 1) for c in children)
+        below = []
+        for item in level:
+            for c in item.values() if isinstance(item, dict) else item:
+                if isinstance(c, dict | list):
+                    below.append(c)
+        level = below
+        depth += 1
 
 
 def build_envelope(
@@ -176,6 +179,12 @@ def _str_field(d: dict[str, Any], name: str, max_len: int) -> str:
     return value
 
 
+@functools.lru_cache(maxsize=8192)
+def _key_id(pub: bytes) -> bytes:
+    """HASH160 of a public key (senders write again and again: one hash each)."""
+    return hash160(pub)
+
+
 def _check_body(body: Body, pub: bytes) -> None:
     sender = decode_address(body.senderID)
     if sender.kind != "p2pkh":
@@ -185,7 +194,7 @@ def _check_body(body: Body, pub: bytes) -> None:
         raise BadFormat("receiverID must be a P2PKH FLO ID")
     if receiver.network is not sender.network:
         raise WrongNetwork("receiverID and senderID are on different networks")
-    if hash160(pub) != sender.hash160:
+    if _key_id(pub) != sender.hash160:
         raise IdMismatch("pubKey does not hash to senderID")
 
 
