@@ -51,6 +51,7 @@ from flocloud.storage.sqlite import SqliteStore
 from . import http, runtime
 from . import requests as rq
 from .config import KEY_ENV, AppConfig, NodeConfig
+from .frames import send_text_frames
 from .gate import BACKLOG, Gate, GuardedRunner
 from .limits import ByteBudget, RateLimitedLog, TokenBucket
 from .peers import Peers
@@ -204,12 +205,19 @@ class Connection:
             data = await self.out.get()
             if data is None or self.ws.closed:
                 return
-            try:  # the JSON bytes as a text frame, without a str copy of a large page
-                await self.ws.send_frame(data, WSMsgType.TEXT)
+            frames = [data]  # and what else is queued now: one write (node/frames.py)
+            while len(frames) < 256 and not self.out.empty():
+                more = self.out.get_nowait()
+                if more is None:
+                    self.out.put_nowait(None)  # after these
+                    break
+                frames.append(more)
+            try:  # the JSON bytes as text frames, without a str copy of a large page
+                await send_text_frames(self.ws, frames)
             except (ConnectionError, RuntimeError):
                 return
             finally:
-                self._sent(len(data))
+                self._sent(sum(len(f) for f in frames))
 
     async def serve(self) -> None:
         writer = asyncio.create_task(self.writer())
