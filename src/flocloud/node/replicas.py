@@ -7,8 +7,8 @@ Invariants owned here:
 - Every record is checked as one a peer forwarded (``NodeService.parse_replica`` and
   ``store_replica``): an envelope's format and signature, a record kind's own rules, the
   dots well-formed, then the permissions and the store's checks; dots are kept verbatim.
-  Bulk changes where the work runs (one pool job per verify thread for a page, not one
-  future per record), never what is accepted.
+  A page's signatures go to the verifier together (it batches them off the loop); bulk
+  changes where the work runs, never what is accepted.
 - A record that fails verification is skipped (logged), never stored, and never stops
   the others.
 - Storing keeps the peer's order where it matters: a write that depends on an earlier
@@ -75,12 +75,15 @@ async def verify_records(
             unchecked.append(record)
         else:
             parsed.append((rec, record, dots, -1))
-    errors = await service.verifier.check_many(unchecked)
+    # every signature of the page handed to the verifier at once: it batches them
+    errors = await asyncio.gather(
+        *(service.verifier.check(env) for env in unchecked), return_exceptions=True
+    )
     out = []
     for rec, record, dots, k in parsed:
         err = errors[k] if k >= 0 else None
-        if err is not None:
-            log.debug("skipping %s from %s: %s", rec.get("id"), peer, err.message)
+        if err is not None:  # a refusal, or a bug of the verifier: not stored either way
+            log.debug("skipping %s from %s: %s", rec.get("id"), peer, err)
             continue
         out.append(Verified(rec, record, dots))
     return out

@@ -50,23 +50,6 @@ class BatchVerifier:
             loop.call_soon(self._flush, loop)
         await fut
 
-    async def check_many(self, envs: list[Envelope]) -> list[FlocloudError | None]:
-        """Check a page of envelopes at once (a replica page): what ``check`` would raise
-        for each, or None, in order. One pool job per thread, whatever the page's size."""
-        if self._pool is None or not envs:
-            return _check_all(envs)
-        loop = asyncio.get_running_loop()
-        step = -(-len(envs) // self.threads)
-        parts = await asyncio.gather(
-            *(
-                loop.run_in_executor(self._pool, _check_all, envs[i : i + step])
-                for i in range(0, len(envs), step)
-            )
-        )
-        self.batches += len(parts)
-        self.checked += len(envs)
-        return [err for part in parts for err in part]
-
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         self._scheduled = False
         batch, self._pending = self._pending, []
@@ -76,7 +59,15 @@ class BatchVerifier:
     def _run(
         self, loop: asyncio.AbstractEventLoop, batch: list[tuple[Envelope, asyncio.Future[None]]]
     ) -> None:
-        results = _check_all([env for env, _ in batch])
+        results: list[FlocloudError | None] = []
+        for env, _ in batch:
+            try:
+                check_signature(env)
+                results.append(None)
+            except FlocloudError as exc:
+                results.append(exc)
+            except Exception as exc:  # a bug: refuse this write, never hang its caller
+                results.append(Unavailable(f"signature check failed: {exc}"))
         loop.call_soon_threadsafe(self._resolve, batch, results)
 
     def _resolve(
@@ -97,16 +88,3 @@ class BatchVerifier:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _check_all(envs: list[Envelope]) -> list[FlocloudError | None]:
-    results: list[FlocloudError | None] = []
-    for env in envs:
-        try:
-            check_signature(env)
-            results.append(None)
-        except FlocloudError as exc:
-            results.append(exc)
-        except Exception as exc:  # a bug: refuse this write, never hang its caller
-            results.append(Unavailable(f"signature check failed: {exc}"))
-    return results
