@@ -20,7 +20,7 @@ from pathlib import Path
 
 import aiohttp
 
-from replication import bench_network, recovery_rate, warm_up
+from replication import bench_network, recovery_rate, requests_by_op, warm_up
 from report import Report
 
 
@@ -52,6 +52,7 @@ async def main() -> None:
         r = await recovery_rate(net, args.missed, args.baseline, args.profile, args.gil)
         r["victim_replication"] = await replication_counters(net.nodes[2].url)
         r["others_replication"] = [await replication_counters(n.url) for n in net.nodes[:2]]
+        r["victim_served"] = await requests_by_op(net.nodes[2].url)  # peer requests, by op
     finally:
         net.stop()
     rep.row(f"recovery of {r['missed']:,} missed writes", r["messages_per_second"], "/s",
@@ -61,7 +62,7 @@ async def main() -> None:
     print(
         {k: r[k] for k in ("seconds", "seconds_to_healthy", "bytes_exchanged", "cpu_us_per_write")}
     )
-    print(r["victim_replication"], r["others_replication"])
+    print(r["victim_replication"], r["others_replication"], r["victim_served"])
     rep.finish({"recovery": r})
 
 

@@ -183,13 +183,17 @@ def socket_bytes(pid: int, by_socket: list[tuple[str, str, int, int]] | None = N
     return total
 
 
+async def requests_by_op(url: str) -> dict[str, float]:
+    """A node's requests served so far by op (``flocloud_requests_total``), peer ops only."""
+    async with aiohttp.ClientSession() as s, s.get(url + "/metrics") as r:
+        text = await r.text()
+    found = re.findall(r'^flocloud_requests_total\{op="(peer\.[^"]+)"\} (\S+)$', text, re.M)
+    return {op: float(n) for op, n in found}
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` so far (``/proc/PID/stat``), its threads'
-    included: on a loaded machine, CPU per write compares two trees better than writes/s."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return float("nan")
+    """User + system CPU time of process ``pid`` so far, all its threads (``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 

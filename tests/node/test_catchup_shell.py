@@ -96,7 +96,9 @@ async def test_pull_pages_and_saves_only_after_the_writes_are_stored() -> None:
     async def get(conn: Any, peer: str, ids: list[str]) -> list[str]:
         return ids
 
-    async def store(ids: list[str], peer: str) -> int:
+    async def store(ids: list[str], peer: str, turn: Any) -> int:
+        if turn is not None:
+            await turn
         assert mine.saved[-1][2] < int(ids[-1][1:])  # not saved past them yet
         fetched.append(ids)
         mine.held.update(ids)
@@ -142,7 +144,11 @@ async def test_pipelined_pages_store_in_order_and_positions_follow_commits(seed:
             raise ConnectionError("link lost")
         return ids
 
-    async def store(ids: list[str], peer: str) -> int:
+    async def store(ids: list[str], peer: str, turn: Any) -> int:
+        # node/replicas.py: verified at once (the delay), stored once the turn is done
+        await asyncio.sleep(rng.random() / 500)
+        if turn is not None:
+            await turn
         for i in ids:
             n = int(i[1:])
             assert n == 1 or n - 1 in committed, f"{i} stored before w{n - 1}"

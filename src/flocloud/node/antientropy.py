@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from flocloud.client.connection import NodeConnection
@@ -62,7 +63,7 @@ if TYPE_CHECKING:
     from flocloud.storage.sqlite import SqliteStore
 
 from .context import PeerNet
-from .replicas import Verified, store_verified, verify_records
+from .replicas import store_records
 
 KeyDigest = tuple[str, str, Fingerprint]  # receiver, key position, fingerprint
 
@@ -262,24 +263,27 @@ class AntiEntropy:
         stored = 0
         for i in range(0, len(ids), GET_CHUNK):
             stored += await self.store(
-                await self.get_verified(conn, peer, ids[i : i + GET_CHUNK]), peer
+                await self.get_records(conn, peer, ids[i : i + GET_CHUNK]), peer
             )
         return stored
 
-    async def get_verified(self, conn: NodeConnection, peer: str, ids: list[str]) -> list[Verified]:
-        """``peer.get`` the ids (all chunks at once) and verify what came, not stored yet:
-        catch-up verifies a page while the one before it is stored."""
+    async def get_records(
+        self, conn: NodeConnection, peer: str, ids: list[str]
+    ) -> list[dict[str, Any]]:
+        """``peer.get`` the ids (all chunks at once), not verified or stored yet."""
         replies = await asyncio.gather(
             *(
                 conn.request("peer.get", ids=ids[i : i + GET_CHUNK])
                 for i in range(0, len(ids), GET_CHUNK)
             )
         )
-        records = [r for reply in replies for r in reply.get("records", []) if isinstance(r, dict)]
-        return await verify_records(self.peers.node.service, records, peer)
+        return [r for reply in replies for r in reply.get("records", []) if isinstance(r, dict)]
 
-    async def store(self, verified: list[Verified], peer: str) -> int:
-        return await store_verified(self.peers.node.service, verified, peer)
+    async def store(
+        self, records: list[dict[str, Any]], peer: str, turn: Awaitable[Any] | None = None
+    ) -> int:
+        """Verify and store ``records`` (once ``turn`` is done: catch-up's earlier pages)."""
+        return await store_records(self.peers.node.service, records, peer, turn)
 
     # -- hand-off of keys we do not replicate --------------------------------------------
 

@@ -8,7 +8,7 @@ stopped.
 
 Pages are pipelined (``pull``): the next page is asked as soon as one came, and each
 page's writes are fetched and verified while earlier pages are stored, up to ``DEPTH``
-pages ahead. Pages are stored one after the other in page order (a write may depend on
+pages ahead (``Store`` gets the earlier pages as its turn). Pages are stored one after the other in page order (a write may depend on
 one of an earlier page), and a position moves only after its page's writes and every
 earlier page's are committed. ``behind``: the peers whose pull is still paging through a
 backlog (its last page said ``more``); anti-entropy waits while one is, as it would fetch
@@ -32,8 +32,9 @@ __all__ = ["CatchUpShell"]
 
 log = logging.getLogger("flocloud.node.catchup")
 
-Get = Callable[[NodeConnection, str, list[str]], Awaitable[Any]]  # peer.get + verify
-Store = Callable[[Any, str], Awaitable[int]]  # store what ``Get`` returned; how many new
+Get = Callable[[NodeConnection, str, list[str]], Awaitable[Any]]  # peer.get the ids
+# verify what ``Get`` returned, store it once the turn (earlier pages) is done; how many new
+Store = Callable[[Any, str, Awaitable[Any] | None], Awaitable[int]]
 
 PAGING_SECONDS = 5.0  # a peer paging our log that asked nothing for this long stopped
 DEPTH = 4  # pages of one peer in flight (asked, fetched or verified) before the oldest is stored
@@ -44,8 +45,8 @@ class CatchUpShell:
         self, peers: PeerNet, get: Get, store: Store, on_reset: Callable[[], None]
     ) -> None:
         self.peers = peers
-        self.get = get  # peer.get the ids and verify them, not stored yet
-        self.store = store  # store what ``get`` returned, in page order
+        self.get = get  # peer.get the ids, not verified or stored yet
+        self.store = store  # verify what ``get`` returned, store it in page order
         self.on_reset = on_reset  # a peer's store was replaced: compare replicas
         self.state: dict[str, CatchUp] = {}
         self._saved: dict[str, tuple[str, int]] = {}
@@ -103,16 +104,14 @@ class CatchUpShell:
             return asyncio.ensure_future(conn.request("peer.sync", limit=a.limit, **args))
 
         async def page(step: Step, before: asyncio.Future[int] | None) -> int:
-            n, batch = 0, None
+            n = 0
             if step.wanted:
                 have = await self._store.have(list(step.wanted))
                 missing = [i for i in step.wanted if i not in have]
-                if missing:
-                    batch = await self.get(conn, peer, missing)
-            if before is not None:
-                await before  # the pages before are stored (or this one fails with them)
-            if batch is not None:
-                n = await self.store(batch, peer)
+                if missing:  # verified now, stored once the pages before are
+                    n = await self.store(await self.get(conn, peer, missing), peer, before)
+            if before is not None:  # the pages before are stored (or this one fails too)
+                await asyncio.shield(before)
             cu.stored(step)
             await self._save(peer, cu)
             return n

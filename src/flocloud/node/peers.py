@@ -52,7 +52,7 @@ from .antientropy import AntiEntropy
 from .catchup import CatchUpShell
 from .context import NodeCore
 from .links import Links
-from .replicas import store_verified, verify_records
+from .replicas import store_records
 
 __all__ = ["Peers", "RegistryView"]
 
@@ -92,7 +92,7 @@ class Peers:
         self.view_changed_at = 0.0
         self.antientropy = AntiEntropy(self)
         self.catchup = CatchUpShell(
-            self, self.antientropy.get_verified, self.antientropy.store, self.antientropy.wake.set
+            self, self.antientropy.get_records, self.antientropy.store, self.antientropy.wake.set
         )
         self.catching_up = self.catchup.busy  # peers whose log we are pulling right now
         self.catchup_behind = self.catchup.behind  # of those, the ones paging a backlog
@@ -400,10 +400,9 @@ class Peers:
         return {**self.catchup.stores(), **self.links.stores}
 
     async def store_batch(self, records: list[dict[str, Any]], peer: str) -> int:
-        """Verify pulled records as a page, then store them (``node/replicas.py``: the
-        store commits them in a few batches, dependents retried in order)."""
-        service = self.node.service
-        return await store_verified(service, await verify_records(service, records, peer), peer)
+        """Verify and store pulled records (``node/replicas.py``: the store commits them in
+        a few batches, dependents retried in order)."""
+        return await store_records(self.node.service, records, peer)
 
     # -- a client's cursor ahead of this node: ask the key's replicas ------------------
 

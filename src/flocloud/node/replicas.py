@@ -1,108 +1,65 @@
-"""Pulled records in bulk: verify a page of them, then store it (catch-up, anti-entropy,
+"""Pulled records in bulk: verify and store a page of them (catch-up, anti-entropy,
 hand-off and a cursor ahead of this node all store what they pull through here, by
-``Peers.store_batch``; catch-up runs the two halves apart, so a page is verified while
-the one before it is stored).
+``Peers.store_batch``). Catch-up hands a ``turn`` (the earlier pages stored): the page's
+records are parsed and their signatures checked at once, while the page before is still
+being stored, and stored when their turn comes.
 
 Invariants owned here:
 - Every record is checked as one a peer forwarded (``NodeService.parse_replica`` and
   ``store_replica``): an envelope's format and signature, a record kind's own rules, the
   dots well-formed, then the permissions and the store's checks; dots are kept verbatim.
-  A page's signatures go to the verifier together (it batches them off the loop); bulk
-  changes where the work runs, never what is accepted.
-- A record that fails verification is skipped (logged), never stored, and never stops
-  the others.
-- Storing keeps the peer's order where it matters: a write that depends on an earlier
-  one of the same batch (a patch, a tag) and was refused for it is retried once, in
-  order, after the rest of the batch is stored.
+  A record that fails is skipped (logged), never stored, and never stops the others.
+- Nothing of a page is stored before its ``turn`` is done, and a failed ``turn`` stores
+  nothing of it and fails it too (catch-up's pages are stored in log order).
+- Within a page the peer's order is kept where it matters: a write that depends on an
+  earlier one (a patch, a tag) and was refused for it is retried once, in order, after the
+  rest of the page is stored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from flocloud.protocol.cursor import Dot, parse_dots
-from flocloud.protocol.envelope import Envelope, parse_unverified
-from flocloud.protocol.errors import BadFormat, FlocloudError
+from flocloud.protocol.cursor import parse_dots
+from flocloud.protocol.errors import FlocloudError
 
 if TYPE_CHECKING:
-    from .service import KindRecord, NodeService
+    from .service import NodeService
 
-__all__ = ["Verified", "store_verified", "verify_records"]
+__all__ = ["store_records"]
 
 log = logging.getLogger("flocloud.node.replicas")
 
 
-@dataclass(frozen=True, slots=True)
-class Verified:
-    """A record whose signature (or kind's rules) and dots checked: ready to store."""
+async def store_records(
+    service: NodeService,
+    records: list[dict[str, Any]],
+    peer: str,
+    turn: Awaitable[Any] | None = None,
+) -> int:
+    """Verify ``records`` concurrently (the verifier batches them), then, once ``turn``
+    is done, store them concurrently (the store commits them in a few batches); returns
+    how many were new here."""
+    gate: asyncio.Future[Any] | None = asyncio.ensure_future(turn) if turn is not None else None
 
-    wire: Mapping[str, Any]
-    record: Envelope | KindRecord
-    dots: tuple[Dot, ...]
+    async def one(rec: dict[str, Any]) -> bool:
+        env = await service.parse_replica(rec)
+        dots = parse_dots(rec.get("dots"))
+        if gate is not None:  # a failed turn fails every record: nothing is stored
+            await asyncio.shield(gate)  # (cancelling this page leaves the earlier alone)
+        return not (await service.store_replica(env, origin=peer, dots=dots)).duplicate
 
-
-def _parse(service: NodeService, rec: Mapping[str, Any]) -> tuple[Envelope | KindRecord, bool]:
-    """The record parsed, and whether its envelope signature is still to be checked."""
-    kind = rec.get("kind")
-    if kind is None:
-        env = parse_unverified(rec.get("envelope"), now_ms=None, limits=service.envelope_limits)
-        return env, True
-    handler = service.kinds.get(kind) if isinstance(kind, str) else None
-    if handler is None:
-        raise BadFormat(f"unknown record kind {str(kind)[:32]!r}")
-    return handler.parse(rec.get("envelope")), False
-
-
-async def verify_records(
-    service: NodeService, records: list[dict[str, Any]], peer: str
-) -> list[Verified]:
-    """The records of ``records`` that pass verification, in their order."""
-    parsed: list[tuple[dict[str, Any], Envelope | KindRecord, tuple[Dot, ...], int]] = []
-    unchecked: list[Envelope] = []
-    for rec in records:
+    results = await asyncio.gather(*(one(r) for r in records), return_exceptions=True)
+    if gate is not None:
+        await gate  # the turn failed: so does this page (nothing of it was stored)
+    stored = sum(1 for r in results if r is True)
+    retry = [rec for rec, r in zip(records, results, strict=True) if isinstance(r, FlocloudError)]
+    for rec in retry:  # in order, after the batch: versions and targets exist now
         try:
-            record, check = _parse(service, rec)
-            dots = parse_dots(rec.get("dots"))
+            stored += await one(rec)
         except FlocloudError as exc:
             log.debug("skipping %s from %s: %s", rec.get("id"), peer, exc.message)
-            continue
-        if isinstance(record, Envelope) and check:
-            parsed.append((rec, record, dots, len(unchecked)))
-            unchecked.append(record)
-        else:
-            parsed.append((rec, record, dots, -1))
-    # every signature of the page handed to the verifier at once: it batches them
-    errors = await asyncio.gather(
-        *(service.verifier.check(env) for env in unchecked), return_exceptions=True
-    )
-    out = []
-    for rec, record, dots, k in parsed:
-        err = errors[k] if k >= 0 else None
-        if err is not None:  # a refusal, or a bug of the verifier: not stored either way
-            log.debug("skipping %s from %s: %s", rec.get("id"), peer, err)
-            continue
-        out.append(Verified(rec, record, dots))
-    return out
-
-
-async def store_verified(service: NodeService, verified: list[Verified], peer: str) -> int:
-    """Store ``verified`` concurrently, so the store commits them in a few batches; returns
-    how many were new here."""
-
-    async def one(v: Verified) -> bool:
-        result = await service.store_replica(v.record, origin=peer, dots=v.dots)
-        return not result.duplicate
-
-    results = await asyncio.gather(*(one(v) for v in verified), return_exceptions=True)
-    stored = sum(1 for r in results if r is True)
-    retry = [v for v, r in zip(verified, results, strict=True) if isinstance(r, FlocloudError)]
-    for v in retry:  # in order, after the batch: versions and targets exist now
-        try:
-            stored += await one(v)
-        except FlocloudError as exc:
-            log.debug("skipping %s from %s: %s", v.wire.get("id"), peer, exc.message)
     return stored
