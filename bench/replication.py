@@ -146,16 +146,40 @@ class BenchNetwork(Network):
         path.write_text(head + "\n" + LIMITS + "\n" + "\n".join(kept) + "\n")
 
 
-def socket_bytes(pid: int) -> int:
-    """Bytes sent and received on the TCP sockets of ``pid`` (``ss -tinp``)."""
+def bench_network() -> BenchNetwork:
+    """The benchmarks' network: 3 supernodes, N = 3, W = 2."""
+    return BenchNetwork(
+        Path(tempfile.mkdtemp()), nodes=3, block_interval=1.0, backup_depth=2, write_quorum=2
+    )
+
+
+async def warm_up(net: Network) -> None:
+    """Start the network and wait until a write reaches W."""
+    await net.start()
+    warm = await client(net, "warm")
+    for _ in range(100):
+        if (await warm.put(warm.sign(warm.id, 1))).get("replicas", 0) >= 2:
+            break
+        await asyncio.sleep(0.2)
+    await warm.aclose()
+
+
+def socket_bytes(pid: int, by_socket: list[tuple[str, str, int, int]] | None = None) -> int:
+    """Bytes sent and received on the TCP sockets of ``pid`` (``ss -tinp``); each socket's
+    ``(local, remote, sent, received)`` appended to ``by_socket`` when given."""
     out = subprocess.run(["ss", "-tinpH"], capture_output=True, text=True, timeout=10).stdout
     total = 0
     lines = out.splitlines()
     for head, info in zip(lines[::2], lines[1::2], strict=False):
         if f"pid={pid}," in head:
-            for field in ("bytes_acked", "bytes_received"):
-                m = re.search(field + r":(\d+)", info)
-                total += int(m.group(1)) if m else 0
+            sent, received = (
+                int(m.group(1)) if (m := re.search(field + r":(\d+)", info)) else 0
+                for field in ("bytes_acked", "bytes_received")
+            )
+            total += sent + received
+            if by_socket is not None:
+                local, remote = head.split()[3:5]
+                by_socket.append((local, remote, sent, received))
     return total
 
 
@@ -252,7 +276,7 @@ async def pump_writes(net: Network, label: str, count: int) -> int:
 
 
 async def recovery_rate(
-    net: Network, missed: int, baseline: int, profile: Path | None
+    net: Network, missed: int, baseline: int, profile: Path | None, gil: bool = False
 ) -> dict[str, float]:
     victim = net.nodes[2]
     receivers = [
@@ -273,10 +297,16 @@ async def recovery_rate(
     victim.stop()
     envelope_bytes = await pump_writes(net, "rec", missed)
     difference = await held_by_others() - held
+    others = [n for n in net.nodes if n is not victim]
+    others_cpu = [cpu_seconds(n.pid or 0) for n in others]
     t = time.perf_counter()
     victim.start()
-    spy = start_profiler(victim.pid or 0, profile / "recovery-victim.raw", 600) if profile else None
+    spy = None
+    if profile:  # py-spy cannot attach before the interpreter is up
+        await asyncio.sleep(0.3)
+        spy = start_profiler(victim.pid or 0, profile / "recovery-victim.raw", 600, gil)
     await victim.wait_healthy(30)
+    healthy = time.perf_counter()
     # progress comes from the node's own counter (it starts at 0 with the process), not
     # from reading its data back, which would compete with the recovery being measured
     while await stored(victim.url) < difference:
@@ -284,11 +314,24 @@ async def recovery_rate(
             raise TimeoutError("the restarted node did not recover in 600 s")
         await asyncio.sleep(0.05)
     elapsed = time.perf_counter() - t
-    exchanged = socket_bytes(victim.pid or 0)
+    from_healthy = time.perf_counter() - healthy
+    cpu = {"victim": cpu_seconds(victim.pid or 0)} | {
+        f"node{n.index}": cpu_seconds(n.pid or 0) - c
+        for n, c in zip(others, others_cpu, strict=True)
+    }
+    sockets: list[tuple[str, str, int, int]] = []
+    exchanged = socket_bytes(victim.pid or 0, sockets)
+    ports = {str(n.port): f"node{n.index}" for n in net.nodes}
+    sockets = [  # the remote side named when it is a node's listening port
+        (loc, ports.get(rem.rsplit(":", 1)[1], rem), s, r) for loc, rem, s, r in sockets
+    ]
     stop_profiler(spy)
     return {"missed": difference, "held_before": held, "seconds": elapsed,
             "messages_per_second": difference / elapsed, "bytes_exchanged": exchanged,
-            "envelope_bytes": envelope_bytes,
+            "seconds_to_healthy": healthy - t,
+            "messages_per_second_from_healthy": difference / from_healthy,
+            "envelope_bytes": envelope_bytes, "sockets": sockets, "cpu_seconds": cpu,
+            "cpu_us_per_write": {k: v / max(1, difference) * 1e6 for k, v in cpu.items()},
             "bytes_over_difference_wire": exchanged / max(1, difference * envelope_bytes)}  # fmt: skip
 
 
@@ -308,17 +351,9 @@ async def main() -> None:
         args.profile.mkdir(parents=True, exist_ok=True)
     rep = Report("replication", vars(args) | {"profile": str(args.profile)})
     rates = sorted(int(r) for r in args.rates.split(","))
-    net = BenchNetwork(
-        Path(tempfile.mkdtemp()), nodes=3, block_interval=1.0, backup_depth=2, write_quorum=2
-    )
+    net = bench_network()
     try:
-        await net.start()
-        warm = await client(net, "warm")
-        for _ in range(100):
-            if (await warm.put(warm.sign(warm.id, 1))).get("replicas", 0) >= 2:
-                break
-            await asyncio.sleep(0.2)
-        await warm.aclose()
+        await warm_up(net)
         result: dict[str, object] = {
             # lowest rate first: a higher rate's backlog would spill into the next
             "ack_latency": [await ack_latency(net, rate, args.seconds) for rate in rates],

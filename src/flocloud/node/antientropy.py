@@ -23,6 +23,13 @@ Invariants owned here (with those of the modules above):
   takes the next ``max_keys`` foreign keys after where the last one stopped (round-robin,
   ``SharedDigests.next_foreign``), so keys that cannot be confirmed yet do not starve
   the others.
+- While catch-up pages through a peer's backlog (``CatchUpShell.behind``), rounds wait
+  and ``peer.digest`` answers ``later`` (no ranges: an older peer takes it for equal),
+  and a peer paging through our log (``CatchUpShell.paging``) is left out of rounds,
+  each at most ``DEFER_ROUNDS`` rounds in a row: the writes a comparison would find
+  missing are on their way by catch-up, and comparing them meanwhile (each round
+  listing the ids of the difference again) tripled a recovering node's traffic.
+  ``peer.ids`` always answers (hand-off's confirmations rely on it).
 - Tombstones are ordinary writes, so they travel the same way; they are never purged.
 - Cost: a round starts with one comparison per peer of the fingerprint of everything the
   two share (``flocloud.replication.shared``, kept up to date write by write), so equal
@@ -35,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from flocloud.client.connection import NodeConnection
@@ -55,6 +63,7 @@ if TYPE_CHECKING:
     from flocloud.storage.sqlite import SqliteStore
 
 from .context import PeerNet
+from .replicas import store_records
 
 KeyDigest = tuple[str, str, Fingerprint]  # receiver, key position, fingerprint
 
@@ -63,6 +72,8 @@ __all__ = ["AntiEntropy"]
 log = logging.getLogger("flocloud.node.antientropy")
 
 GET_CHUNK = 500
+# rounds in a row that wait for catch-up to get through a backlog before one runs anyway
+DEFER_ROUNDS = 30
 
 
 class AntiEntropy:
@@ -70,6 +81,8 @@ class AntiEntropy:
         self.peers = peers
         self.wake = asyncio.Event()  # a round now: view change, a peer came back, heal
         self.shared = SharedDigests(peers.self_id)
+        self._deferred = 0  # rounds in a row left to catch-up (``_defer``)
+        self._waited: dict[str, int] = {}  # rounds in a row a peer paging us was skipped
 
     def on_commit(self, committed: list[Any]) -> None:
         """The store committed writes: move the shared roots (``SharedDigests``)."""
@@ -87,6 +100,21 @@ class AntiEntropy:
     @property
     def _store(self) -> SqliteStore:
         return self.peers.node.service.store
+
+    def _defer(self) -> bool:
+        """Catch-up is paging through a peer's backlog: the writes a comparison would
+        find missing now are on their way, so comparing would fetch them twice. At most
+        ``DEFER_ROUNDS`` rounds in a row wait."""
+        return bool(self.peers.catchup_behind) and self._deferred < DEFER_ROUNDS
+
+    def _paging(self) -> set[str]:
+        """The peers paging through our log's backlog that this round leaves out: the
+        writes a comparison would find they lack are on their way to them (at most
+        ``DEFER_ROUNDS`` rounds in a row each)."""
+        paging = self.peers.paging_us()
+        for p in [p for p in self._waited if p not in paging]:
+            del self._waited[p]
+        return {p for p in paging if self._waited.get(p, 0) < DEFER_ROUNDS}
 
     def _count(self, event: str, n: int = 1) -> None:
         self.peers.node.service.metrics.replication[event] += n
@@ -116,6 +144,9 @@ class AntiEntropy:
         """For each of the requester's ranges whose fingerprint differs from ours: ours,
         and the keys in it when there are few. Equal ranges are left out."""
         asked = parse_ranges(ranges)
+        if self._defer():  # catching up a backlog: what differs now is on its way here
+            self._count("ae_later")
+            return {"ranges": [], "later": True}  # an older requester sees "equal"
         if self.shared.built and root_equal(asked, self.shared.root(requester)):
             return {"ranges": []}  # equal replicas: no scan
         return {"ranges": answer_digest(await self._shared_keys(requester), asked)}
@@ -176,6 +207,9 @@ class AntiEntropy:
             root = self.shared.root(peer)
             reply = await conn.request("peer.digest", ranges=[["", root.to_wire()]])
             self._count("ae_ranges")
+            if reply.get("later") is True:  # the peer is catching up: a later round
+                self._count("ae_deferred")
+                return 0
             if not reply.get("ranges"):
                 self._count("ae_rounds")
                 return 0
@@ -188,6 +222,8 @@ class AntiEntropy:
         differing = descent.differing
         pulled = 0
         for receiver in differing:
+            if self._defer() or peer in self._paging():
+                break  # catch-up started on a backlog since: it fetches these
             if self.peers.self_id not in self.peers.replica_set(receiver):
                 continue  # not ours under our view: the peer's view differs
             # writes of the last few seconds are still on their way: leave them out. A
@@ -223,12 +259,31 @@ class AntiEntropy:
         return d.missing, d.extra, d.replica
 
     async def fetch(self, conn: NodeConnection, peer: str, ids: list[str]) -> int:
+        """``peer.get`` the ids from ``peer`` and store them, a chunk at a time."""
         stored = 0
         for i in range(0, len(ids), GET_CHUNK):
-            reply = await conn.request("peer.get", ids=ids[i : i + GET_CHUNK])
-            records = [r for r in reply.get("records", []) if isinstance(r, dict)]
-            stored += await self.peers.store_batch(records, peer)
+            stored += await self.store(
+                await self.get_records(conn, peer, ids[i : i + GET_CHUNK]), peer
+            )
         return stored
+
+    async def get_records(
+        self, conn: NodeConnection, peer: str, ids: list[str]
+    ) -> list[dict[str, Any]]:
+        """``peer.get`` the ids (all chunks at once), not verified or stored yet."""
+        replies = await asyncio.gather(
+            *(
+                conn.request("peer.get", ids=ids[i : i + GET_CHUNK])
+                for i in range(0, len(ids), GET_CHUNK)
+            )
+        )
+        return [r for reply in replies for r in reply.get("records", []) if isinstance(r, dict)]
+
+    async def store(
+        self, records: list[dict[str, Any]], peer: str, turn: Awaitable[Any] | None = None
+    ) -> int:
+        """Verify and store ``records`` (once ``turn`` is done: catch-up's earlier pages)."""
+        return await store_records(self.peers.node.service, records, peer, turn)
 
     # -- hand-off of keys we do not replicate --------------------------------------------
 
@@ -305,12 +360,19 @@ class AntiEntropy:
             except FlocloudError as exc:
                 log.warning("anti-entropy round skipped: %s", exc.message)
                 continue
-            # a peer whose log is being pulled is compared in a later round
-            await self.peers.each_live_neighbour(
-                functools.partial(self.reconcile, digests=digests),
-                "anti-entropy",
-                skip=self.peers.catching_up,
-            )
+            if self._defer():
+                self._deferred += 1
+                self._count("ae_deferred")
+            else:  # a peer whose log is being pulled, or who pages ours, in a later round
+                paging = self._paging()
+                for p in self.peers.paging_us():  # a round in a row left out, or none
+                    self._waited[p] = self._waited.get(p, 0) + 1 if p in paging else 0
+                await self.peers.each_live_neighbour(
+                    functools.partial(self.reconcile, digests=digests),
+                    "anti-entropy",
+                    skip=self.peers.catching_up | paging,
+                )
+                self._deferred = 0
             try:
                 await self.handoff(grace, digests)
             except FlocloudError as exc:

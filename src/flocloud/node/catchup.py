@@ -4,8 +4,16 @@ Invariants owned here: the rules are ``flocloud.replication.catchup`` (one ``Cat
 peer: what to ask, what to fetch, when the position moves); this shell only sends the
 requests, fetches and stores the writes wanted, and keeps the positions on disk, written
 only after the writes they cover are committed, so a restart resumes where catch-up
-stopped. The next page is asked before this one is stored, so the peer reads while this
-node verifies and commits.
+stopped.
+
+Pages are pipelined (``pull``): the next page is asked as soon as one came, and each
+page's writes are fetched and verified while earlier pages are stored, up to ``DEPTH``
+pages ahead (``Store`` gets the earlier pages as its turn). Pages are stored one after the other in page order (a write may depend on
+one of an earlier page), and a position moves only after its page's writes and every
+earlier page's are committed. ``behind``: the peers whose pull is still paging through a
+backlog (its last page said ``more``); anti-entropy waits while one is, as it would fetch
+the same writes a second time; ``paging``: the peers paging through our log's backlog,
+with which anti-entropy waits too (the writes it would compare are on their way to them).
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from flocloud.client.connection import NodeConnection
-from flocloud.replication.catchup import Ask, CatchUp, Outcome, Page, serve_page
+from flocloud.replication.catchup import Ask, CatchUp, Outcome, Page, Step, serve_page
 
 from .context import PeerNet
 
@@ -24,17 +32,27 @@ __all__ = ["CatchUpShell"]
 
 log = logging.getLogger("flocloud.node.catchup")
 
-Fetch = Callable[[NodeConnection, str, list[str]], Awaitable[int]]
+Get = Callable[[NodeConnection, str, list[str]], Awaitable[Any]]  # peer.get the ids
+# verify what ``Get`` returned, store it once the turn (earlier pages) is done; how many new
+Store = Callable[[Any, str, Awaitable[Any] | None], Awaitable[int]]
+
+PAGING_SECONDS = 5.0  # a peer paging our log that asked nothing for this long stopped
+DEPTH = 4  # pages of one peer in flight (asked, fetched or verified) before the oldest is stored
 
 
 class CatchUpShell:
-    def __init__(self, peers: PeerNet, fetch: Fetch, on_reset: Callable[[], None]) -> None:
+    def __init__(
+        self, peers: PeerNet, get: Get, store: Store, on_reset: Callable[[], None]
+    ) -> None:
         self.peers = peers
-        self.fetch = fetch  # peer.get the ids and store them; returns how many were new
+        self.get = get  # peer.get the ids, not verified or stored yet
+        self.store = store  # verify what ``get`` returned, store it in page order
         self.on_reset = on_reset  # a peer's store was replaced: compare replicas
         self.state: dict[str, CatchUp] = {}
         self._saved: dict[str, tuple[str, int]] = {}
         self.busy: set[str] = set()  # peers whose log is being pulled right now
+        self.behind: set[str] = set()  # of those, the ones whose last page said ``more``
+        self._paging: dict[str, float] = {}  # requesters paging our backlog: when last
 
     @property
     def _store(self) -> Any:
@@ -62,14 +80,20 @@ class CatchUpShell:
         return cu
 
     async def run(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
+        while True:  # a pull first: a restarted node catches up before anything else
             self.peers.refresh_faults()
             await self.peers.each_live_neighbour(self.pull, "catch-up")
+            await asyncio.sleep(interval)
 
     async def pull(self, peer: str) -> int:
         """Pull what ``peer`` committed since our position in its log and we replicate;
-        returns how many writes were stored."""
+        returns how many writes were stored.
+
+        Pipelined: the next page is asked as soon as a page's reply came, and each page's
+        writes are fetched and verified as their own task, up to ``DEPTH`` pages ahead;
+        the stores run one page after the other in page order (a write may depend on one
+        of an earlier page), and the position moves and is saved after its page's
+        writes are committed, never ahead of them."""
         conn = await self.peers.link(peer)
         cu = self.of(peer)
         me = self.peers.self_id
@@ -79,13 +103,28 @@ class CatchUpShell:
             args: dict[str, Any] = {"from_top": True} if a.from_top else {"after": a.after}
             return asyncio.ensure_future(conn.request("peer.sync", limit=a.limit, **args))
 
-        pending = ask(cu.ask())
+        async def page(step: Step, before: asyncio.Future[int] | None) -> int:
+            n = 0
+            if step.wanted:
+                have = await self._store.have(list(step.wanted))
+                missing = [i for i in step.wanted if i not in have]
+                if missing:  # verified now, stored once the pages before are
+                    n = await self.store(await self.get(conn, peer, missing), peer, before)
+            if before is not None:  # the pages before are stored (or this one fails too)
+                await asyncio.shield(before)
+            cu.stored(step)
+            await self._save(peer, cu)
+            return n
+
+        pending: asyncio.Future[dict[str, Any]] | None = ask(cu.ask())
+        flight: list[asyncio.Future[int]] = []  # pages not stored yet, oldest first
         self.busy.add(peer)
         try:
-            while True:
+            while pending is not None:
                 reply = await pending
+                pending = None
                 rows = reply.get("records")
-                page = Page(
+                pg = Page(
                     str(reply.get("store_id", "")),
                     [
                         (str(r.get("id")), str(r.get("receiver", "")))
@@ -96,32 +135,46 @@ class CatchUpShell:
                     reply.get("more") is True,
                 )
                 # our own view of placement decides what we keep: the peer's may lag
-                step = cu.on_page(page, lambda r: me in self.peers.replica_set(r))
+                step = cu.on_page(pg, lambda r: me in self.peers.replica_set(r))
                 if step.outcome is Outcome.RESET:  # its store was replaced
                     self._saved.pop(peer, None)
                     self.on_reset()
                     return stored
-                if step.again is not None:
-                    pending = ask(step.again)
-                if step.wanted:
-                    have = await self._store.have(list(step.wanted))
-                    missing = [i for i in step.wanted if i not in have]
-                    stored += await self.fetch(conn, peer, missing)
-                cu.stored(step)
-                await self._save(peer, cu)
-                if step.again is None:
+                if step.outcome is not Outcome.FETCH:  # first contact: follow from the top
+                    await self._save(peer, cu)
                     return stored
+                if step.again is not None:
+                    self.behind.add(peer)
+                    pending = ask(step.again)
+                flight.append(asyncio.ensure_future(page(step, flight[-1] if flight else None)))
+                while flight and (len(flight) >= DEPTH or pending is None):
+                    stored += await flight.pop(0)
+            return stored
         finally:
             self.busy.discard(peer)
-            if not pending.done():
-                pending.cancel()
-            pending.add_done_callback(lambda t: t.cancelled() or t.exception())
+            self.behind.discard(peer)
+            left: list[asyncio.Future[Any]] = [*flight]
+            if pending is not None:
+                left.append(pending)
+            for f in left:
+                if not f.done():
+                    f.cancel()
+                f.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def _save(self, peer: str, cu: CatchUp) -> None:
         pos = cu.to_save()
         if pos is not None and pos[0]:
             self._saved[peer] = pos
             await self._store.save_peer_cursor(peer, *pos)
+
+    def paging(self) -> set[str]:
+        """The peers paging through a backlog of our log: our last answer to them said
+        ``more``, less than ``PAGING_SECONDS`` ago (a peer that stopped midway is
+        forgotten)."""
+        now = self.peers.clock()
+        for p in [p for p, t in self._paging.items() if now - t > PAGING_SECONDS]:
+            del self._paging[p]
+        return set(self._paging)
 
     async def serve(
         self, requester: str, after: Any, limit: Any = None, from_top: bool = False
@@ -142,6 +195,10 @@ class CatchUpShell:
             lim,
             lambda r: requester in self.peers.replica_set(r),
         )
+        if more:
+            self._paging[requester] = self.peers.clock()
+        else:
+            self._paging.pop(requester, None)
         return {
             "records": [{"id": i, "receiver": r} for i, r in rows],
             "next": nxt,

@@ -41,6 +41,7 @@ class PeerNet(Protocol):
     node: NodeCore
     view_changed_at: float
     catching_up: set[str]
+    catchup_behind: set[str]
 
     @property
     def view(self) -> ViewShape: ...
@@ -53,6 +54,8 @@ class PeerNet(Protocol):
     def is_up(self, peer: str) -> bool: ...
 
     def refresh_faults(self) -> None: ...
+
+    def paging_us(self) -> set[str]: ...
 
     def replica_set(self, key: str) -> tuple[str, ...]: ...
 

@@ -39,7 +39,7 @@ import orjson
 
 from flocloud.client.connection import NodeConnection
 from flocloud.client.network import membership_from_state
-from flocloud.protocol.cursor import Cursor, Range, parse_dots, parse_ranges
+from flocloud.protocol.cursor import Cursor, Range, parse_ranges
 from flocloud.protocol.envelope import Envelope
 from flocloud.protocol.errors import BadFormat, FlocloudError, Unavailable
 from flocloud.protocol.membership import Membership
@@ -55,6 +55,7 @@ from .antientropy import AntiEntropy
 from .catchup import CatchUpShell
 from .context import NodeCore
 from .links import Links
+from .replicas import store_records
 from .replicate import ReplicaBatcher
 
 __all__ = ["Peers", "RegistryView"]
@@ -109,8 +110,11 @@ class Peers:
         self.refresh_soon: Callable[[], None] = lambda: None  # the server's registry loop
         self.view_changed_at = 0.0
         self.antientropy = AntiEntropy(self)
-        self.catchup = CatchUpShell(self, self.antientropy.fetch, self.antientropy.wake.set)
+        self.catchup = CatchUpShell(
+            self, self.antientropy.get_records, self.antientropy.store, self.antientropy.wake.set
+        )
         self.catching_up = self.catchup.busy  # peers whose log we are pulling right now
+        self.catchup_behind = self.catchup.behind  # of those, the ones paging a backlog
         self.clock: Callable[[], float] = time.monotonic
 
     @property
@@ -388,6 +392,10 @@ class Peers:
             except Exception:
                 log.exception("%s with %s failed", what, peer)
 
+    def paging_us(self) -> set[str]:
+        """The peers paging through a backlog of our log (``CatchUpShell.paging``)."""
+        return self.catchup.paging()
+
     @property
     def cursors(self) -> dict[str, int]:
         """Our position in each peer's log (its seq)."""
@@ -403,28 +411,9 @@ class Peers:
         return {**self.catchup.stores(), **self.links.stores}
 
     async def store_batch(self, records: list[dict[str, Any]], peer: str) -> int:
-        """Store pulled records concurrently, so the store commits them in a few batches.
-        Records are applied in the peer's order where it matters: a write that depends on an
-        earlier one (a patch, a tag) is retried after the rest of the batch."""
-
-        async def one(rec: dict[str, Any]) -> bool:
-            env = await self.node.service.parse_replica(rec)
-            dots = parse_dots(rec.get("dots"))
-            return not (
-                await self.node.service.store_replica(env, origin=peer, dots=dots)
-            ).duplicate
-
-        results = await asyncio.gather(*(one(r) for r in records), return_exceptions=True)
-        stored = sum(1 for r in results if r is True)
-        retry = [
-            rec for rec, r in zip(records, results, strict=True) if isinstance(r, FlocloudError)
-        ]
-        for rec in retry:  # in order, after the batch: versions and targets exist now
-            try:
-                stored += await one(rec)
-            except FlocloudError as exc:
-                log.debug("skipping %s from %s: %s", rec.get("id"), peer, exc.message)
-        return stored
+        """Verify and store pulled records (``node/replicas.py``: the store commits them in
+        a few batches, dependents retried in order)."""
+        return await store_records(self.node.service, records, peer)
 
     # -- a client's cursor ahead of this node: ask the key's replicas ------------------
 

@@ -1,0 +1,69 @@
+"""node/replicas.py: a page's records are verified before its turn is done and stored only
+after it; a failed turn stores nothing of the page and fails it; a record that depends on
+one later in the page is retried in order."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from flocloud.node.replicas import store_records
+from flocloud.protocol.errors import BadFormat, NotFound
+
+DOTS = [["oX86gpbJLhgxRzNVUczLgELBZx3kkkY71W", 1]]
+
+
+class Service:
+    def __init__(self, needs: dict[str, str] | None = None) -> None:
+        self.verified: list[str] = []
+        self.stored: list[str] = []
+        self.needs = needs or {}  # id -> the id it depends on
+
+    async def parse_replica(self, rec: dict[str, Any]) -> Any:
+        if rec["id"] == "bad":
+            raise BadFormat("bad signature")
+        self.verified.append(rec["id"])
+        return SimpleNamespace(id=rec["id"])
+
+    async def store_replica(self, env: Any, origin: str, dots: Any) -> Any:
+        await asyncio.sleep(0)
+        if self.needs.get(env.id, env.id) not in [*self.stored, env.id]:
+            raise NotFound("target not here yet")
+        self.stored.append(env.id)
+        return SimpleNamespace(duplicate=False)
+
+
+def recs(*ids: str) -> list[dict[str, Any]]:
+    return [{"id": i, "envelope": {}, "dots": DOTS} for i in ids]
+
+
+async def test_verified_before_the_turn_stored_after_it() -> None:
+    svc = Service()
+    turn: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    task = asyncio.ensure_future(store_records(svc, recs("a", "b", "bad"), "p", turn))  # type: ignore[arg-type]
+    await asyncio.sleep(0.01)
+    assert svc.verified == ["a", "b"] and svc.stored == []  # verified, waiting its turn
+    turn.set_result(0)
+    assert await task == 2
+    assert sorted(svc.stored) == ["a", "b"]
+
+
+async def test_a_failed_turn_stores_nothing_and_fails_the_page() -> None:
+    svc = Service()
+    turn: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    task = asyncio.ensure_future(store_records(svc, recs("a", "b"), "p", turn))  # type: ignore[arg-type]
+    await asyncio.sleep(0.01)
+    turn.set_exception(ConnectionError("page before failed"))
+    with pytest.raises(ConnectionError):
+        await task
+    await asyncio.sleep(0.01)
+    assert svc.stored == []
+
+
+async def test_a_dependent_write_is_retried_in_order() -> None:
+    svc = Service(needs={"tag": "target"})
+    assert await store_records(svc, recs("tag", "target"), "p") == 2  # type: ignore[arg-type]
+    assert svc.stored == ["target", "tag"]
