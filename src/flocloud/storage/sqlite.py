@@ -78,7 +78,7 @@ from .store import MessageFilter, PutResult, QueryPage, Record, StoreStats
 __all__ = ["SqliteStore"]
 
 _COLUMNS = "seq, id, receiver, sender, application, type, time, received_ms, body, pubkey, sign, deleted, tags, note, origin, dots, kind"
-_MAX_BATCH = 256
+_MAX_BATCH = 1024  # writes per transaction at most (256: writer CPU per write 48-56 us, 1024: 38)
 
 # a queued write: what runs it alone, its future, and its arguments when it is a plain
 # message write (the batched path, storage/batch.py)
