@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import resource
 import statistics
 import tempfile
 import time
@@ -141,7 +142,14 @@ async def main() -> None:
     p.add_argument("--idle", type=int, default=5000)
     args = p.parse_args()
     rep = Report("fanout", vars(args))
-    limits = "rate_per_id = 1e9\nburst_per_id = 1000000000\nmax_subscriptions = 32\n"
+    # every client is on 127.0.0.1: lift the per-source connection bound (the default 64
+    # is what one host gets on the internet) and the open-file limit the node inherits
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    limits = (
+        "rate_per_id = 1e9\nburst_per_id = 1000000000\nmax_subscriptions = 32\n"
+        "max_connections = 100000\nmax_connections_per_source = 100000\n"
+    )
     node = standalone_node(Path(tempfile.mkdtemp()), settings=f"[limits]\n{limits}")
     node.start()
     try:
