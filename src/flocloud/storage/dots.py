@@ -52,7 +52,9 @@ def dots_text(dots: Sequence[Dot]) -> str:
 
 
 def parse_dots_text(text: str) -> tuple[Dot, ...]:
-    return tuple((str(o), int(c)) for o, c in orjson.loads(text))
+    """``messages.dots`` as tuples (written by ``dots_text``: ``[[origin, counter], …]``;
+    every query row goes through here)."""
+    return tuple(map(tuple, orjson.loads(text)))
 
 
 def assign_dot(db: sqlite3.Connection, receiver: str, origin: str) -> Dot:

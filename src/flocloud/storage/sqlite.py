@@ -93,7 +93,7 @@ def _record(row: tuple[Any, ...]) -> Record:
     return Record(
         seq=row[0], id=row[1], receiver=row[2], sender=row[3], application=row[4], type=row[5],
         time=row[6], received_ms=row[7], body=row[8], pubkey=row[9], sign=row[10],
-        deleted=bool(row[11]), tags=tuple(orjson.loads(row[12])), note=row[13], origin=row[14], dots=parse_dots_text(row[15]),
+        deleted=bool(row[11]), tags=() if row[12] == "[]" else tuple(orjson.loads(row[12])), note=row[13], origin=row[14], dots=parse_dots_text(row[15]),
         kind=row[16],
     )  # fmt: skip
 
