@@ -85,8 +85,7 @@ async def _cut_off_home(devnet: Network, label: str) -> tuple[Client, NodeProces
         for r in (user(f"{label}-{i}").address for i in range(200))
         if c.network.route(r)[0].id == home.id
     )
-    devnet.partition([home.index], [n.index for n in devnet.active if n is not home])
-    await asyncio.sleep(1.5)  # the fault file is read by the heartbeat every second
+    await devnet.partitioned([home.index], [n.index for n in devnet.active if n is not home])
     return c, home, receiver
 
 

@@ -457,9 +457,8 @@ async def test_a_partitioned_replica_reconciles_legacy_records(
     reps = _replicas(net, b.address)
     cut = reps[2]
     query = {"receiverID": b.address, "application": "demo"}
-    net.partition([cut.index], [n.index for n in net.nodes if n is not cut])
     try:
-        await asyncio.sleep(1.5)  # heartbeats notice the cut
+        await net.partitioned([cut.index], [n.index for n in net.nodes if n is not cut])
         row = json.loads(
             (await _raw_post(client, reps[0], client.store_doc(a, b.address, {"p": 1})))[1]
         )

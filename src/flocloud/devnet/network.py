@@ -433,6 +433,31 @@ class Network:
         for j in side_b:
             self._faults(j, [self.nodes[i].id for i in side_a])
 
+    async def partitioned(
+        self, side_a: list[int], side_b: list[int], timeout: float = 15.0
+    ) -> None:
+        """``partition``, then wait until every node of both sides has applied it (its
+        log says ``partitioned from`` its new set), instead of guessing how long the
+        heartbeat takes to read the fault file. Starting from a healed network, each
+        node's set changes, so each logs it."""
+        nodes = [self.nodes[i] for i in (*side_a, *side_b)]
+        offsets = {n.index: _size(n.log_path) for n in nodes}
+        self.partition(side_a, side_b)
+        want = {i: sorted(self.nodes[j].id for j in side_b) for i in side_a}
+        want |= {j: sorted(self.nodes[i].id for i in side_a) for j in side_b}
+        deadline = time.monotonic() + timeout
+        left = set(want)
+        while left:
+            for i in list(left):
+                if f"partitioned from {want[i]}".encode() in _since(
+                    self.nodes[i].log_path, offsets[i]
+                ):
+                    left.discard(i)
+            if left and time.monotonic() > deadline:
+                names = ", ".join(self.nodes[i].name for i in sorted(left))
+                raise TimeoutError(f"the partition did not take on {names} in {timeout} s")
+            await asyncio.sleep(0.05)
+
     def heal(self) -> None:
         for node in self.nodes:
             self._faults(node.index, [])
@@ -678,3 +703,17 @@ def read_state(base_dir: Path) -> dict[str, Any]:
     except ValueError:
         raise BadFormat(f"{path} is not valid JSON") from None
     return doc
+
+
+def _since(path: Path, offset: int) -> bytes:
+    """What a log file got after ``offset`` bytes."""
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
