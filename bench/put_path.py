@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import os
 import sys
 import tempfile
@@ -32,17 +31,11 @@ from flocloud.node import runtime
 from flocloud.node.config import load_config
 from flocloud.node.server import Node
 from flocloud.protocol.envelope import build_envelope
-from flocloud.protocol.keys import PrivateKey
-from flocloud.protocol.params import REGTEST
 from flocloud.storage.sqlite import SqliteStore
-from node_ingest import LIMITS, cpu_seconds
+from node_ingest import LIMITS, cpu_seconds, key
 from report import Report
 
 CLIENTS, INFLIGHT = 50, 64
-
-
-def key(label: str) -> PrivateKey:
-    return PrivateKey(hashlib.sha256(label.encode()).digest(), REGTEST)
 
 
 def per_thread() -> dict[str, float]:

@@ -125,27 +125,34 @@ def test_the_schedules_do_choose() -> None:
     assert any(len(_schedule([1] * k, joint=True)) == 1 for k in range(10, 60))
 
 
+def _promise(acc: dict[str, AcceptorState], p: Proposer, who: str) -> Proposer:
+    """Phase 1 of ``p`` at the acceptors ``who``, in order."""
+    for x in who:
+        acc[x], promise = on_prepare(acc[x], p.ballot)
+        p = p.on_promise(x, promise)
+    return p
+
+
+def _accept(acc: dict[str, AcceptorState], p: Proposer, who: str) -> Proposer:
+    """Phase 2 of ``p`` at the acceptors ``who``, in order."""
+    for x in who:
+        acc[x], ok, promised = on_accept(acc[x], p.ballot, p.proposal)
+        p = p.on_accepted(x, ok, promised)
+    return p
+
+
 def _run_p2_after_p1_chose(joint: bool) -> tuple[str, str]:
     """p1 (old view) is chosen by {b, c}; then p2 (new view) runs to the end, hearing from
     the acceptors in ``order`` (a and d first: the new ones). Returns both chosen values."""
     acc = {x: AcceptorState() for x in "abcd"}
     p1 = Proposer((1, "p1"), ("value-p1", None), 3, quorum=Quorum.of(OLD))
-    for x in "bc":
-        acc[x], promise = on_prepare(acc[x], p1.ballot)
-        p1 = p1.on_promise(x, promise)
-    for x in "bc":
-        acc[x], ok, promised = on_accept(acc[x], p1.ballot, p1.proposal)
-        p1 = p1.on_accepted(x, ok, promised)
+    p1 = _accept(acc, _promise(acc, p1, "bc"), "bc")
     assert p1.phase == "chosen"
     q = Quorum.of(NEW, OLD if joint else None)
     p2 = Proposer((2, "p2"), ("value-p2", None), len(q.members), quorum=q)
-    for x in "adbc":
-        acc[x], promise = on_prepare(acc[x], p2.ballot)
-        p2 = p2.on_promise(x, promise)
+    p2 = _promise(acc, p2, "adbc")
     assert p2.phase == "accept"
-    for x in "adbc":
-        acc[x], ok, promised = on_accept(acc[x], p2.ballot, p2.proposal)
-        p2 = p2.on_accepted(x, ok, promised)
+    p2 = _accept(acc, p2, "adbc")
     assert p2.phase == "chosen"
     return p1.proposal[0], p2.proposal[0]
 
@@ -278,9 +285,7 @@ def _in_flight(promise_on_read: bool) -> tuple[str, str]:
     ``promise_on_read``, were only read), then p2 runs over {a, b}; c's accept lands."""
     acc = {x: AcceptorState() for x in ACC}
     p1 = Proposer((1, "p1"), ("value-p1", None), 3)
-    for x in "ab":
-        acc[x], promise = on_prepare(acc[x], p1.ballot)
-        p1 = p1.on_promise(x, promise)
+    p1 = _promise(acc, p1, "ab")
     acc["a"], ok, promised = on_accept(acc["a"], p1.ballot, p1.proposal)
     p1 = p1.on_accepted("a", ok, promised)
     acc["a"] = AcceptorState()  # a replaced disk
@@ -294,12 +299,7 @@ def _in_flight(promise_on_read: bool) -> tuple[str, str]:
         reports.append(r)
     assert Quorum.of(ACC).recovered("a", frozenset("bc"))
     acc["a"] = recover(acc["a"], reports)
-    for x in "ab":
-        acc[x], promise = on_prepare(acc[x], p2.ballot)
-        p2 = p2.on_promise(x, promise)
-    for x in "ab":
-        acc[x], ok, promised = on_accept(acc[x], p2.ballot, p2.proposal)
-        p2 = p2.on_accepted(x, ok, promised)
+    p2 = _accept(acc, _promise(acc, p2, "ab"), "ab")
     assert p2.phase == "chosen"
     acc["c"], ok, promised = on_accept(acc["c"], p1.ballot, p1.proposal)  # late
     p1 = p1.on_accepted("c", ok, promised)

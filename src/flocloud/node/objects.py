@@ -50,7 +50,10 @@ __all__ = ["change_to_wire", "is_strict", "object_changes", "object_get", "state
 
 def is_strict(svc: NodeService, application: str, name: str) -> bool:
     """Is this a strict object? The app's ``strictObjects`` (registry) or ``strict`` (a
-    node's ``[apps.*]``) lists names; an entry ending in ``*`` matches a name prefix."""
+    node's ``[apps.*]``) lists names; an entry ending in ``*`` matches a name prefix.
+    ``unavailable`` while the node has not read its application registry: it cannot tell
+    (answering "merge" then let a consistent read serve an empty store)."""
+    svc.require_apps(f"{application}/{name}")
     app = svc.apps.get(application)
     return app is not None and any(
         s == name or (s.endswith("*") and name.startswith(s[:-1])) for s in app.strict
@@ -100,8 +103,6 @@ async def object_get(
     read is linearizable (docs/protocol.md §5.6); otherwise this replica's state."""
     app, obj = _names(application, name)
     ver = None if version is None else _version_arg(version, "version")
-    if consistent is True and ver is None:
-        svc.require_apps(f"a consistent read of {app}/{obj}")  # else a strict one reads local
     if consistent is True and ver is None and is_strict(svc, app, obj) and svc.strict_sync:
         await svc.strict_sync(app, obj)
 

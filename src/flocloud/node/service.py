@@ -191,7 +191,7 @@ class NodeService:
 
     def require_apps(self, what: str) -> None:
         """``unavailable`` while the application registry is not read yet (just started):
-        ``what`` depends on whether an object is strict."""
+        whether ``what`` is a strict object is not known."""
         if not self.apps_read:
             raise Unavailable(
                 f"{what}: this node has not read the application registry yet, try again"

@@ -126,7 +126,6 @@ class StrictObjects:
                 "expected_version is a version string (as object.get returns it) and the "
                 "write names its parents: see docs/protocol.md §5"
             )
-        self._svc.require_apps(f"a write of {app}/{name}")  # (a peer's forward, just started)
         if not is_strict(self._svc, app, name):
             if write.expected_version is not None:
                 raise BadFormat(
