@@ -19,9 +19,7 @@ import asyncio
 import hashlib
 import resource
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import aiohttp
 import orjson
@@ -31,7 +29,7 @@ from flocloud.protocol.envelope import build_envelope
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
 from peers import rss_mib
-from report import Report
+from report import Report, scratch
 
 PER_CONN = 32
 
@@ -150,7 +148,7 @@ async def main() -> None:
         "rate_per_id = 1e9\nburst_per_id = 1000000000\nmax_subscriptions = 32\n"
         "max_connections = 100000\nmax_connections_per_source = 100000\n"
     )
-    node = standalone_node(Path(tempfile.mkdtemp()), settings=f"[limits]\n{limits}")
+    node = standalone_node(scratch(), settings=f"[limits]\n{limits}")
     node.start()
     try:
         await node.wait_healthy(30)

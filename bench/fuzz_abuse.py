@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from fuzzing import (
     ws_frames_raw,
     ws_handshake,
 )
+from report import scratch
 from results_file import write_result
 
 LIMITS = """rate_per_connection = 1e9
@@ -189,7 +189,7 @@ async def main() -> None:
     args = p.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    node = standalone_node(Path(tempfile.mkdtemp()), settings=f"[limits]\n{LIMITS}")
+    node = standalone_node(scratch(), settings=f"[limits]\n{LIMITS}")
     node.start()
     await node.wait_healthy(30)
     inbox = key("fuzz-abuse-inbox").address

@@ -16,7 +16,6 @@ import asyncio
 import hashlib
 import sqlite3
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from flocloud.protocol.fingerprint import write_parts
 from flocloud.storage.dots import dots_text
 from flocloud.storage.sqlite import SqliteStore
 from flocloud.storage.store import MessageFilter
-from report import Report
+from report import Report, scratch
 
 RECEIVER = "oVqas4vrwUT64rJjF9adr5LfNmX2Q45Udj"
 SENDER = "oLVaLTxXMpoHgny9H8JtwycWxDmNy7d6Ly"
@@ -57,7 +56,7 @@ def fill(path: Path, stored: int, origins: list[str]) -> None:
 
 
 async def run(stored: int, new: int, origins: list[str]) -> dict[str, float]:
-    base = Path(tempfile.mkdtemp())
+    base = scratch()
     path = base / "store.sqlite3"
     store = await SqliteStore.open(path)  # creates the schema
     await store.close()

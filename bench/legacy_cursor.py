@@ -20,7 +20,6 @@ import asyncio
 import hashlib
 import sqlite3
 import statistics
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -33,7 +32,7 @@ from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
 from flocloud.storage.dots import dots_text, held_cursor
 from flocloud.storage.sqlite import SqliteStore
-from report import Report
+from report import Report, scratch
 
 RECEIVER = "oVqas4vrwUT64rJjF9adr5LfNmX2Q45Udj"
 SENDER = "oLVaLTxXMpoHgny9H8JtwycWxDmNy7d6Ly"
@@ -75,7 +74,7 @@ async def timed(fn: Callable[[], Awaitable[Any]], budget_s: float = 1.0, most: i
 
 
 async def one(n: int, lost: bool) -> dict[str, float]:
-    base = Path(tempfile.mkdtemp())
+    base = scratch()
     path = base / "store.sqlite3"
     store = await SqliteStore.open(path)  # the schema
     await store.close()
@@ -122,7 +121,7 @@ async def ingest(n: int, log: bool) -> tuple[float, float]:
     process's CPU time per write (µs: less sensitive to other processes' load)."""
     key = PrivateKey(hashlib.sha256(b"ingest").digest(), REGTEST)
     envs = [build_envelope(key, receiver=RECEIVER, payload={"i": i}, time_ms=i) for i in range(n)]
-    store = await SqliteStore.open(Path(tempfile.mkdtemp()) / "store.sqlite3")
+    store = await SqliteStore.open(scratch() / "store.sqlite3")
     if not log:
 
         def drop(db: sqlite3.Connection) -> None:

@@ -22,7 +22,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +34,7 @@ from flocloud.devnet.network import standalone_node
 from flocloud.protocol.envelope import build_envelope
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
-from report import Report
+from report import Report, scratch
 
 LIMITS = (
     "[limits]\nrate_per_id = 1e9\nburst_per_id = 1000000000\nrate_per_connection = 1e9\n"
@@ -181,7 +180,7 @@ async def main() -> None:
     total = per * args.clients
     print(f"pre-signing {total} messages…", file=sys.stderr)
     batches, size = presign(args.clients, per)
-    node = standalone_node(Path(tempfile.mkdtemp()), settings=LIMITS)
+    node = standalone_node(scratch(), settings=LIMITS)
     node.start()
     profiler = None
     try:

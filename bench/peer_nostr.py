@@ -21,7 +21,6 @@ import asyncio
 import hashlib
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,7 +30,7 @@ import orjson
 
 from node_ingest import percentiles, pipelined
 from peers import free_port, peers_python, running
-from report import Report, flocloud_result
+from report import Report, flocloud_result, scratch
 
 CONFIG = """\
 DEBUG: false
@@ -159,7 +158,7 @@ async def main() -> None:
     per = args.messages // args.clients
     print(f"pre-signing {per * args.clients} nostr events…", file=sys.stderr)
     batches, receiver, event_bytes = presign(args.clients, per, fc["results"]["body_bytes"])
-    work = Path(tempfile.mkdtemp(prefix="nostr-relay-"))
+    work = scratch("nostr-relay-")
     port = free_port()
     (work / "config.yaml").write_text(CONFIG.format(db=work / "nostr.sqlite3", port=port))
     relay = str(Path(python).parent / "nostr-relay")

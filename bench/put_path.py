@@ -2,14 +2,16 @@
 
 Runs a supernode in this process (the real ``Node``: store, verifier, replication shell,
 GC settings of ``node/runtime.py``) and calls ``NodeService.put`` for pre-signed 1 KiB
-writes, 50 senders with 64 in flight each (node_ingest's load shape); or, with
+writes, 50 senders with 64 in flight each (node_ingest's load shape; ``--clients 1
+--inflight 1``: one write at a time, what each write costs alone); or, with
 ``--store-only``, ``SqliteStore.put`` alone for pre-parsed envelopes. Prints the rate and
 the CPU per write of each thread of this process (the event loop, the store writer, the
 checkpointer, signature threads) and of the signature-check worker processes, from
 /proc. What node_ingest adds on top of this is the websocket (frames in and out).
 Writes bench/results/put_path.json.
 
-Usage: .venv/bin/python bench/put_path.py [--messages 20000] [--store-only]
+Usage: .venv/bin/python bench/put_path.py [--messages 20000] [--clients 50] [--inflight 64]
+       [--store-only]
        [--default-gc] (CPython's own collector thresholds, for comparison)
 """
 
@@ -20,7 +22,6 @@ import asyncio
 import contextlib
 import os
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -33,9 +34,7 @@ from flocloud.node.server import Node
 from flocloud.protocol.envelope import build_envelope
 from flocloud.storage.sqlite import SqliteStore
 from node_ingest import LIMITS, cpu_seconds, key
-from report import Report
-
-CLIENTS, INFLIGHT = 50, 64
+from report import Report, scratch
 
 
 def per_thread() -> dict[str, float]:
@@ -55,14 +54,15 @@ def per_thread() -> dict[str, float]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     receiver = key("put-path-receiver").address
     now = int(time.time() * 1000)
-    senders = [key(f"put-path-{c}") for c in range(CLIENTS)]
-    per = args.messages // CLIENTS
+    clients, inflight = args.clients, args.inflight
+    senders = [key(f"put-path-{c}") for c in range(clients)]
+    per = args.messages // clients
     envs = [
         [build_envelope(senders[c], receiver=receiver, payload={"i": i, "pad": "x" * 860},
                         time_ms=now) for i in range(per)]
-        for c in range(CLIENTS)
+        for c in range(clients)
     ]  # fmt: skip
-    directory = Path(tempfile.mkdtemp())
+    directory = scratch()
     node: Node | None = None
     store: SqliteStore | None = None
     if not args.default_gc:
@@ -83,7 +83,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         runtime.after_start()
 
     async def client(items: list[Any]) -> None:
-        sem = asyncio.Semaphore(INFLIGHT)
+        sem = asyncio.Semaphore(inflight)
 
         async def one(item: Any) -> None:
             async with sem:
@@ -98,7 +98,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await node.stop()
     if store is not None:
         await store.close()
-    total = per * CLIENTS
+    total = per * clients
     cpu = {k: (after[k] - before.get(k, 0.0)) / total * 1e6 for k in after}
     return {"writes": total, "seconds": elapsed, "per_second": total / elapsed,
             "cpu_us_per_write": {k: v for k, v in cpu.items() if v >= 0.5}}  # fmt: skip
@@ -107,6 +107,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--messages", type=int, default=20_000)
+    p.add_argument("--clients", type=int, default=50)
+    p.add_argument("--inflight", type=int, default=64, help="writes in flight per client")
     p.add_argument("--store-only", action="store_true")
     p.add_argument("--default-gc", action="store_true")
     args = p.parse_args()

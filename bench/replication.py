@@ -22,7 +22,6 @@ import hashlib
 import os
 import re
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from flocloud.protocol.errors import FlocloudError
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
 from node_ingest import LIMITS, flocloud_ack, pipelined, presign, start_profiler
-from report import Report
+from report import Report, scratch
 
 
 def key(label: str) -> PrivateKey:
@@ -148,9 +147,7 @@ class BenchNetwork(Network):
 
 def bench_network() -> BenchNetwork:
     """The benchmarks' network: 3 supernodes, N = 3, W = 2."""
-    return BenchNetwork(
-        Path(tempfile.mkdtemp()), nodes=3, block_interval=1.0, backup_depth=2, write_quorum=2
-    )
+    return BenchNetwork(scratch(), nodes=3, block_interval=1.0, backup_depth=2, write_quorum=2)
 
 
 async def warm_up(net: Network) -> None:

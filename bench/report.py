@@ -13,11 +13,13 @@ Invariants owned here:
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import importlib.metadata
 import json
 import os
 import platform
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -33,6 +35,14 @@ from results_file import write_result
 
 CEILINGS_ENV = "FLOCLOUD_BENCH_CEILINGS"
 BENCH = Path(__file__).parent
+
+
+def scratch(prefix: str = "flocloud-bench-") -> Path:
+    """A new temporary folder, removed when the script exits (the nodes' stores of one run
+    are hundreds of MB: left behind, repeated runs fill the disk)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def machine() -> dict[str, Any]:

@@ -90,3 +90,21 @@ async def test_a_dead_worker_costs_no_write() -> None:
         assert await _answers(v, envs) == want
     finally:
         v.close()
+
+
+async def test_small_batches_are_checked_on_the_loop_with_the_same_answers() -> None:
+    """One check at a time is a batch of one: checked on the event loop (``inline``), with
+    ``check_signature``'s answers; a large batch still goes to the workers."""
+    envs = _envelopes(40)
+    want = [_inline(e) for e in envs]
+    v = BatchVerifier(threads=1, processes=2, inline_max=4)
+    v.start()
+    try:
+        assert [(await _answers(v, [e]))[0] for e in envs] == want
+        assert v.inline == len(envs) and v.checked == len(envs)
+        many = _envelopes(200)
+        assert await _answers(v, many) == [_inline(e) for e in many]
+        assert v.inline == len(envs)  # the 200 went to the workers
+        assert v.checked == len(envs) + 200
+    finally:
+        v.close()

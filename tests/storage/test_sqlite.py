@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sqlite3
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -340,3 +342,40 @@ async def test_checkpoints_run_off_the_writer(tmp_path: Path) -> None:
     again = await SqliteStore.open(path)
     assert (await again.stats()).messages == 300
     await again.close()
+
+
+async def test_small_batches_commit_on_the_loop_in_order(tmp_path: Path) -> None:
+    """A write alone commits on the event loop (``inline``), but never while the writer
+    thread still has a batch handed to it before: then it waits its turn, and seqs follow
+    the order of hand-over. With ``synchronous=FULL`` nothing is inline (the commit would
+    wait for the disk on the loop). Both stores end with the same writes."""
+    envs = [build_envelope(A, receiver=B.address, payload={"i": i}, time_ms=1) for i in range(60)]
+    held = []
+    for sync in ("NORMAL", "FULL"):
+        store = await SqliteStore.open(tmp_path / f"{sync}.sqlite3", synchronous=sync)
+        alone = [await store.put(e, 1) for e in envs[:20]]
+        assert store.inline == (20 if sync == "NORMAL" else 0)
+        entered, gate = threading.Event(), threading.Event()
+
+        def block(db: sqlite3.Connection, entered: Any = entered, gate: Any = gate) -> None:
+            entered.set()
+            gate.wait(10)
+
+        blocker = asyncio.ensure_future(store.transact(block))  # never inline: the writer
+        await asyncio.to_thread(entered.wait, 10)
+        behind = asyncio.ensure_future(store.put(envs[20], 1))
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+        assert not behind.done()  # queued behind the writer's batch, not run beside it
+        gate.set()
+        await blocker
+        last = await behind
+        assert last.seq > max(r.seq for r in alone)
+        big = await asyncio.gather(*(store.put(e, 1) for e in envs[21:59]))  # the writer's
+        after = await store.put(envs[59], 1)
+        assert after.seq > max(r.seq for r in big)
+        assert store.inline == (21 if sync == "NORMAL" else 0)
+        assert store.commits < store.writes
+        held.append(sorted(r[1] for r in await store.log_since(0, 1000)))
+        await store.close()
+    assert held[0] == held[1] and len(held[0]) == 60

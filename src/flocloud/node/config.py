@@ -125,11 +125,13 @@ class NodeConfig:
     tls_key: str = ""
     trusted_proxies: tuple[str, ...] = ()
     synchronous: str = "NORMAL"
+    inline_writes: int = 4  # [storage]: a batch this small is committed on the event loop
     log_level: str = "info"
     log_format: str = "text"  # text | json
     fault_file: str = ""  # test/dev only: JSON {"partition": [peer IDs]} to cut links
     verify_threads: int = 2  # signature checks off the event loop (0: inline)
     verify_processes: int = 2  # ... in worker processes (node/verify.py; 0: on the threads)
+    verify_inline_max: int = 4  # a batch this small is checked on the event loop
     event_loop: str = "uvloop"  # uvloop (when installed) | asyncio
     limits: Limits = field(default_factory=Limits)
     chain: ChainConfig = field(default_factory=ChainConfig)
@@ -193,8 +195,10 @@ def load_config(path: Path | None, **overrides: Any) -> NodeConfig:
     tls = data.pop("tls", {})
     data["tls_cert"], data["tls_key"] = tls.get("cert", ""), tls.get("key", "")
     storage = data.pop("storage", {})
-    if "synchronous" in storage:
-        data["synchronous"] = storage["synchronous"]
+    unknown = set(storage) - {"synchronous", "inline_writes"}
+    if unknown:
+        raise BadFormat(f"unknown setting(s) in [storage]: {', '.join(sorted(unknown))}")
+    data.update(storage)
     log = data.pop("log", {})
     data["log_level"], data["log_format"] = log.get("level", "info"), log.get("format", "text")
     cfg: NodeConfig = _build(NodeConfig, data, "the config file")

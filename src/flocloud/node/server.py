@@ -501,7 +501,9 @@ class Node:
         data_dir = self.config.path(self.config.data_dir)
         self._lock_data_dir(data_dir)
         self.store = await SqliteStore.open(
-            data_dir / "store.sqlite3", synchronous=self.config.synchronous
+            data_dir / "store.sqlite3",
+            synchronous=self.config.synchronous,
+            inline_max=self.config.inline_writes,
         )
         self.service = NodeService(self.config, self.store)
         self.service.verifier.start()  # its worker processes spawn while the node starts

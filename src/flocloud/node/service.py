@@ -136,7 +136,11 @@ class NodeService:
         self.envelope_limits = EnvelopeLimits(lim.max_message_bytes, lim.max_depth, lim.max_skew_ms)
         self.budget = WriteBudget(lim)
         self.query_slots = asyncio.Semaphore(lim.max_queries_total)
-        self.verifier = BatchVerifier(config.verify_threads, processes=config.verify_processes)
+        self.verifier = BatchVerifier(
+            config.verify_threads,
+            processes=config.verify_processes,
+            inline_max=config.verify_inline_max,
+        )
         self.apps: dict[str, AppConfig] = dict(config.apps)
         # a node that follows a registry learns its applications (which objects are
         # strict) when it first reads it; until then it cannot tell a strict object

@@ -5,9 +5,12 @@ Invariants owned here:
   raises exactly what ``check_signature`` raises (a worker process sends back the error's
   code and message, rebuilt here): batching changes where the work runs, never what is
   accepted.
-- The event loop never runs a signature check when batching is on: requests arriving in
-  one loop iteration go to a worker together (at most ``max_batch``), so one hop costs
-  per batch, not per write.
+- Requests arriving in one loop iteration are checked together (at most ``max_batch``):
+  a batch of more than ``inline_max`` goes to a worker, so one hop costs per batch, not
+  per write; a smaller one is checked on the event loop itself, because a hop to a worker
+  (and back, and the threads that wake for it) costs more CPU than a few checks do. At a
+  moderate rate batches are small and this halves a write's CPU; under load they are large
+  and the checks leave the loop.
 - Worker processes (``processes > 0``, the default) each have their own interpreter: the
   checks hold no lock the event loop or the store writer wait for. (On threads,
   libsecp256k1 runs outside the GIL, but every call into it gives the GIL up and takes it
@@ -60,6 +63,20 @@ def check_batch(items: Sequence[tuple[bytes, bytes, str]]) -> list[Refusal]:
     return out
 
 
+def _check_all(batch: Sequence[Item]) -> list[FlocloudError | None]:
+    """Here (a thread, or the event loop for a small batch): each envelope's check."""
+    results: list[FlocloudError | None] = []
+    for env, _ in batch:
+        try:
+            check_signature(env)
+            results.append(None)
+        except FlocloudError as exc:
+            results.append(exc)
+        except Exception as exc:  # a bug: refuse this write, never hang its caller
+            results.append(Unavailable(f"signature check failed: {exc}"))
+    return results
+
+
 def _worker_start(parent: int) -> None:
     """In a new worker process: die with the node, even when it is killed (``kill -9``
     leaves no worker behind), and leave Ctrl-C to the node."""
@@ -82,10 +99,13 @@ def _warm() -> None:
 
 
 class BatchVerifier:
-    def __init__(self, threads: int = 2, max_batch: int = 128, processes: int = 0) -> None:
+    def __init__(
+        self, threads: int = 2, max_batch: int = 128, processes: int = 0, inline_max: int = 0
+    ) -> None:
         self.threads = threads
         self.processes = processes
         self.max_batch = max_batch
+        self.inline_max = inline_max
         self._pool = (
             concurrent.futures.ThreadPoolExecutor(max(threads, 1), thread_name_prefix="verify")
             if threads > 0 or processes > 0
@@ -97,6 +117,7 @@ class BatchVerifier:
         self.batches = 0
         self.checked = 0
         self.restarts = 0  # worker processes started again after one died
+        self.inline = 0  # batches small enough to check on the event loop
 
     def start(self) -> None:
         """Spawn the worker processes now (in the background), if there are any."""
@@ -128,6 +149,10 @@ class BatchVerifier:
         self._scheduled = False
         batch, self._pending = self._pending, []
         if not batch or self._pool is None:
+            return
+        if len(batch) <= self.inline_max:
+            self.inline += 1
+            self._resolve(batch, _check_all(batch))
             return
         if self.processes > 0:
             self.start()
@@ -179,16 +204,7 @@ class BatchVerifier:
             self._pool.submit(self._run, loop, batch)
 
     def _run(self, loop: asyncio.AbstractEventLoop, batch: list[Item]) -> None:
-        results: list[FlocloudError | None] = []
-        for env, _ in batch:
-            try:
-                check_signature(env)
-                results.append(None)
-            except FlocloudError as exc:
-                results.append(exc)
-            except Exception as exc:  # a bug: refuse this write, never hang its caller
-                results.append(Unavailable(f"signature check failed: {exc}"))
-        loop.call_soon_threadsafe(self._resolve, batch, results)
+        loop.call_soon_threadsafe(self._resolve, batch, _check_all(batch))
 
     def _resolve(self, batch: list[Item], results: Sequence[FlocloudError | None]) -> None:
         self.batches += 1

@@ -20,10 +20,28 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from .dots import first_undelivered, lacking_dots, uncovered, walk
+import orjson
+
+from .dots import first_undelivered, lacking_dots, parse_dots_text, uncovered, walk
 from .store import MessageFilter, QueryPage, Record
 
-__all__ = ["filter_sql", "query_page"]
+__all__ = ["COLUMNS", "filter_sql", "query_page", "record_of_row", "time_bound"]
+
+# the ``messages`` columns a ``Record`` is read from, in ``record_of_row``'s order
+COLUMNS = "seq, id, receiver, sender, application, type, time, received_ms, body, pubkey, sign, deleted, tags, note, origin, dots, kind"
+
+
+def time_bound(max_time: int | None) -> int:
+    return (1 << 62) if max_time is None else max_time
+
+
+def record_of_row(row: tuple[Any, ...]) -> Record:
+    return Record(
+        seq=row[0], id=row[1], receiver=row[2], sender=row[3], application=row[4], type=row[5],
+        time=row[6], received_ms=row[7], body=row[8], pubkey=row[9], sign=row[10],
+        deleted=bool(row[11]), tags=() if row[12] == "[]" else tuple(orjson.loads(row[12])), note=row[13], origin=row[14], dots=parse_dots_text(row[15]),
+        kind=row[16],
+    )  # fmt: skip
 
 
 def filter_sql(f: MessageFilter) -> tuple[str, list[Any]]:

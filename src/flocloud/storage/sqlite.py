@@ -3,13 +3,22 @@
 Data directory layout: ``<data_dir>/store.sqlite3`` (plus SQLite's ``-wal``/``-shm``).
 
 Invariants owned here:
-- One writer thread owns the only write connection. Writes queue up and are applied in
+- One write connection, used by one thread at a time. Writes queue up and are applied in
   batches ("group commit"): one ``BEGIN IMMEDIATE``, a ``SAVEPOINT`` per write so a refused
   write does not disturb its neighbours, one ``COMMIT``; only then are the writers'
   futures resolved. Runs of plain message writes take the batched path instead
   (``storage/batch.py``: a few statements per run, checks made before anything is
   written, the same outcome as one write at a time); ``batch_writes=False`` turns it off. An acknowledged write is therefore committed (WAL; ``synchronous``
   NORMAL by default survives process crashes, FULL also power loss).
+- Batches apply in the order they were handed over. The writer thread applies them; a
+  batch of at most ``inline_max`` plain message writes (no other operation: a
+  ``transact`` may wait) is applied on the event loop itself instead, but only when every
+  batch handed to the writer before it is applied (``_sent == _done``: the writer thread
+  then waits for the next, and only the event loop hands it one), and only when commits
+  do not sync to disk (``synchronous`` OFF or NORMAL: a commit appends to the WAL). At a
+  moderate rate batches are of one write, and the hop to the writer thread and back (two
+  wake-ups, the GIL passed back and forth on each statement) costs more than the write
+  itself; under load batches are large and go to the writer.
 - ``seq`` is SQLite's AUTOINCREMENT rowid: strictly increasing, never reused, assigned
   inside the committing transaction: the local log that catch-up follows.
 - Dots are assigned and merged inside the write's transaction (``storage/dots.py``); a
@@ -29,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import queue
 import sqlite3
@@ -47,7 +57,6 @@ from flocloud.protocol.errors import (
     BadFormat,
     FlocloudError,
     NotFound,
-    SchemaMismatch,
     Unavailable,
 )
 from flocloud.protocol.fingerprint import Fingerprint, prefix_end
@@ -72,12 +81,12 @@ from .held import LOG_SQL, HeldCursors
 from .inserts import check_quota, drop_messages, insert_message, key_position_of, more_dots
 from .migrations import identity, migrate
 from .objects import ObjectChange, ObjectState
-from .query import query_page
+from .query import COLUMNS, query_page, record_of_row, time_bound
+from .schemas import SchemaChecks
 from .store import MessageFilter, PutResult, QueryPage, Record, StoreStats
 
 __all__ = ["SqliteStore"]
 
-_COLUMNS = "seq, id, receiver, sender, application, type, time, received_ms, body, pubkey, sign, deleted, tags, note, origin, dots, kind"
 _MAX_BATCH = 1024  # writes per transaction at most (256: writer CPU per write 48-56 us, 1024: 38)
 
 # a queued write: what runs it alone, its future, and its arguments when it is a plain
@@ -85,24 +94,22 @@ _MAX_BATCH = 1024  # writes per transaction at most (256: writer CPU per write 4
 _Item = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], Plain | None]
 
 
-def _time_bound(max_time: int | None) -> int:
-    return (1 << 62) if max_time is None else max_time
-
-
-def _record(row: tuple[Any, ...]) -> Record:
-    return Record(
-        seq=row[0], id=row[1], receiver=row[2], sender=row[3], application=row[4], type=row[5],
-        time=row[6], received_ms=row[7], body=row[8], pubkey=row[9], sign=row[10],
-        deleted=bool(row[11]), tags=() if row[12] == "[]" else tuple(orjson.loads(row[12])), note=row[13], origin=row[14], dots=parse_dots_text(row[15]),
-        kind=row[16],
-    )  # fmt: skip
+def _fail(futures: list[asyncio.Future[Any]], err: FlocloudError) -> None:
+    for fut in futures:
+        if not fut.done():
+            fut.set_exception(err)
 
 
 class SqliteStore:
     """See the module docstring. Create with ``await SqliteStore.open(path)``."""
 
     def __init__(
-        self, path: Path, *, synchronous: str = "NORMAL", batch_writes: bool = True
+        self,
+        path: Path,
+        *,
+        synchronous: str = "NORMAL",
+        batch_writes: bool = True,
+        inline_max: int = 4,
     ) -> None:
         self.path = Path(path)
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
@@ -115,10 +122,15 @@ class SqliteStore:
         self._pending: list[_Item] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writer: threading.Thread | None = None
+        self._db: sqlite3.Connection | None = None  # the write connection
+        # small batches on the event loop (module docstring); each counter has one writer
+        self.inline_max = inline_max if self.synchronous in ("OFF", "NORMAL") else 0
+        self._sent = 0  # batches handed to the writer thread (the event loop counts)
+        self._done = 0  # ... and applied by it (the writer thread counts)
+        self.inline = 0  # batches applied on the event loop
         self._readers = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="store-read")
         self._local = threading.local()
-        self._validators: dict[str, Any] = {}
-        self._schema_cache: dict[tuple[str, str], Any] = {}  # per run of plain writes
+        self._schema_checks = SchemaChecks()
         self.commits = 0
         self.writes = 0
         self.batched = 0  # writes settled by the batched path (storage/batch.py)
@@ -131,9 +143,14 @@ class SqliteStore:
 
     @classmethod
     async def open(
-        cls, path: Path, *, synchronous: str = "NORMAL", batch_writes: bool = True
+        cls,
+        path: Path,
+        *,
+        synchronous: str = "NORMAL",
+        batch_writes: bool = True,
+        inline_max: int = 4,
     ) -> SqliteStore:
-        store = cls(path, synchronous=synchronous, batch_writes=batch_writes)
+        store = cls(path, synchronous=synchronous, batch_writes=batch_writes, inline_max=inline_max)
         await store.start()
         return store
 
@@ -166,6 +183,7 @@ class SqliteStore:
             db.execute("PRAGMA wal_autocheckpoint=0")  # storage/checkpoint.py does it
         except sqlite3.Error as exc:
             raise Unavailable(f"cannot open the store {self.path}: {exc}") from None
+        self._db = db
         self._writer = threading.Thread(
             target=self._write_loop, args=(db,), name="store-writer", daemon=True
         )
@@ -176,6 +194,7 @@ class SqliteStore:
         self.checkpointer.close()
         if self._writer is not None:
             self._flush()
+            self._db = None  # the writer thread closes it: nothing is applied here now
             self._queue.put(None)
             await asyncio.to_thread(self._writer.join)
             self._writer = None
@@ -188,6 +207,7 @@ class SqliteStore:
         assert self._loop is not None
         running = True
         backlog: list[_Item] = []
+        taken = 0  # batches taken from the queue
         while running or backlog:
             if not backlog:
                 first = self._queue.get()
@@ -195,6 +215,7 @@ class SqliteStore:
                     running = False
                 else:
                     backlog.extend(first)
+                    taken += 1
             while running and len(backlog) < _MAX_BATCH:
                 try:
                     more = self._queue.get_nowait()
@@ -204,9 +225,13 @@ class SqliteStore:
                     running = False
                     break
                 backlog.extend(more)
+                taken += 1
             if backlog:
                 batch, backlog = backlog[:_MAX_BATCH], backlog[_MAX_BATCH:]
-                self._apply(db, batch)
+                resolve = self._apply(db, batch)
+                if not backlog:  # every batch taken so far is applied: the connection is
+                    self._done = taken  # not used here again before the next one
+                self._loop.call_soon_threadsafe(resolve)
         db.close()
 
     def _one(
@@ -243,7 +268,7 @@ class SqliteStore:
             try:
                 outcomes, done = put_run(
                     db, [p for _, _, p in run[i:] if p is not None], self._sid,
-                    functools.partial(self._check_message_schema, db), key_position_of, self._committed,
+                    functools.partial(self._schema_checks.check_message, db), key_position_of, self._committed,
                 )  # fmt: skip
             except Exception:  # Fallback, or an error before anything was written
                 self.fallbacks += 1
@@ -258,8 +283,9 @@ class SqliteStore:
                 self._one(db, run[i], results)
                 i += 1
 
-    def _apply(self, db: sqlite3.Connection, batch: list[_Item]) -> None:
-        assert self._loop is not None
+    def _apply(self, db: sqlite3.Connection, batch: list[_Item]) -> Callable[[], None]:
+        """Apply and commit ``batch``; returns what resolves its futures, to be run on the
+        event loop."""
         results: list[tuple[asyncio.Future[Any], bool, Any]] = []
         self._committed: list[tuple[Record, str | None]] = []
         try:
@@ -273,7 +299,7 @@ class SqliteStore:
                 j = i
                 while j < len(batch) and batch[j][2] is not None:
                     j += 1
-                self._schema_cache.clear()  # a write between runs may have changed one
+                self._schema_checks.new_run()
                 self._run(db, batch[i:j], results)
                 i = j
             self.held.commit(db)  # COMMIT, then the held dots move (storage/held.py)
@@ -301,7 +327,7 @@ class SqliteStore:
             if committed and self.on_commit is not None:
                 self.on_commit(committed)
 
-        self._loop.call_soon_threadsafe(resolve)
+        return resolve
 
     async def _write(
         self, op: Callable[[sqlite3.Connection], Any], plain: Plain | None = None
@@ -316,10 +342,30 @@ class SqliteStore:
         return await fut
 
     def _flush(self) -> None:
-        """Hand the writes of this loop iteration to the writer thread, in order."""
-        if self._pending:
-            batch, self._pending = self._pending, []
-            self._queue.put(batch)
+        """Hand the writes of this loop iteration to the writer thread, in order; or apply
+        them here when they are few and nothing is ahead of them (module docstring)."""
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        db = self._db
+        if (
+            len(batch) <= self.inline_max
+            and db is not None
+            and all(plain is not None for _, _, plain in batch)
+            and self._sent == self._done  # the writer has nothing left: it waits for more
+        ):
+            try:
+                resolve = self._apply(db, batch)
+            except Exception as exc:  # a bug: refuse these writes, never leave them waiting
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                err = Unavailable(f"store error: {exc}")
+                resolve = functools.partial(_fail, [fut for _, fut, _ in batch], err)
+            self.inline += 1
+            resolve()
+            return
+        self._sent += 1
+        self._queue.put(batch)
 
     # -- writes -------------------------------------------------------------------------
 
@@ -355,51 +401,9 @@ class SqliteStore:
         )
         return result
 
-    def _validator(self, db: sqlite3.Connection, application: str, target: str) -> Any:
-        row = db.execute(
-            "SELECT schema FROM schemas WHERE application=? AND target=?", (application, target)
-        ).fetchone()
-        if row is None:
-            return None
-        v = self._validators.get(row[0])
-        if v is None:
-            v = jsonschema.Draft202012Validator(orjson.loads(row[0]))
-            if len(self._validators) > 512:
-                self._validators.clear()
-            self._validators[row[0]] = v
-        return v
-
-    def _check_schema(
-        self, db: sqlite3.Connection, application: str, target: str, value: Any
-    ) -> None:
-        v = self._validator(db, application, target)
-        if v is not None:
-            self._schema_error(v, target, value)
-
-    @staticmethod
-    def _schema_error(v: Any, target: str, value: Any) -> None:
-        err = jsonschema.exceptions.best_match(v.iter_errors(value))
-        if err is not None:
-            where = "/".join(str(p) for p in err.absolute_path) or "(root)"
-            raise SchemaMismatch(
-                f"{target} does not match the application's schema at {where}: {err.message}"[:300]
-            )
-
-    def _check_message_schema(
-        self, db: sqlite3.Connection, application: str, type: str, payload: Any
-    ) -> None:
-        """``_check_schema`` for the batched path: the validator looked up once per
-        (application, type) in a run of plain writes (none of them can change a schema)."""
-        k = (application, type)
-        if k not in self._schema_cache:
-            self._schema_cache[k] = self._validator(db, application, f"message:{type}")
-        v = self._schema_cache[k]
-        if v is not None:
-            self._schema_error(v, f"message:{type}", payload)
-
     async def check_schema(self, application: str, target: str, value: Any) -> None:
         """``schema-mismatch`` if ``value`` breaks the application's schema for ``target``."""
-        await self._read(lambda db: self._check_schema(db, application, target, value))
+        await self._read(lambda db: self._schema_checks.check(db, application, target, value))
 
     def _put(
         self,
@@ -428,7 +432,7 @@ class SqliteStore:
         version = None
         target_row = None
         if isinstance(write, MessageWrite) and accepting:
-            self._check_schema(db, body.application, f"message:{body.type}", body.payload)
+            self._schema_checks.check(db, body.application, f"message:{body.type}", body.payload)
         elif isinstance(write, SchemaWrite):
             try:
                 jsonschema.Draft202012Validator.check_schema(write.schema)
@@ -468,7 +472,7 @@ class SqliteStore:
             app, target = body.application, f"object:{write.name}"
             version = objects.apply_object_write(
                 db, env, write, need_parents=accepting,
-                check=(lambda v: self._check_schema(db, app, target, v)) if accepting else None,
+                check=(lambda v: self._schema_checks.check(db, app, target, v)) if accepting else None,
             )  # fmt: skip
         elif isinstance(write, SchemaWrite):
             objects.apply_schema(
@@ -520,7 +524,7 @@ class SqliteStore:
         order, with the cursor after them (``storage/query.py``); newest first: no cursor."""
 
         def run(db: sqlite3.Connection) -> QueryPage:
-            return query_page(db, f, _COLUMNS, _record)
+            return query_page(db, f, COLUMNS, record_of_row)
 
         result: QueryPage = await self._read(run)
         return result
@@ -585,7 +589,7 @@ class SqliteStore:
                 "SELECT id FROM messages WHERE receiver=? AND id >= ? AND id < ? "
                 "AND MIN(time, received_ms) <= ? "
                 "ORDER BY id",
-                (receiver, prefix, prefix_end(prefix), _time_bound(max_time)),
+                (receiver, prefix, prefix_end(prefix), time_bound(max_time)),
             )
             return [r[0] for r in rows]
 
@@ -607,7 +611,7 @@ class SqliteStore:
             rows = db.execute(
                 "SELECT id, fp1 FROM messages WHERE receiver=? AND id >= ? AND id < ? "
                 "AND MIN(time, received_ms) <= ? ORDER BY id",
-                (receiver, prefix, prefix_end(prefix), _time_bound(max_time)),
+                (receiver, prefix, prefix_end(prefix), time_bound(max_time)),
             )
             return [(r[0], int(r[1])) for r in rows]
 
@@ -623,7 +627,7 @@ class SqliteStore:
 
         def run(db: sqlite3.Connection) -> list[Fingerprint]:
             out = []
-            bound = _time_bound(max_time)
+            bound = time_bound(max_time)
             for p in prefixes:
                 n, a, b = db.execute(
                     "SELECT COUNT(*), COALESCE(SUM(fp1),0), COALESCE(SUM(fp2),0) FROM messages "
@@ -645,8 +649,8 @@ class SqliteStore:
             out: list[Record] = []
             for i in range(0, len(ids), 500):
                 chunk = ids[i : i + 500]
-                sql = f"SELECT {_COLUMNS} FROM messages WHERE id IN ({','.join('?' * len(chunk))})"
-                out.extend(_record(r) for r in db.execute(sql, chunk))
+                sql = f"SELECT {COLUMNS} FROM messages WHERE id IN ({','.join('?' * len(chunk))})"
+                out.extend(record_of_row(r) for r in db.execute(sql, chunk))
             return sorted(out, key=lambda r: r.seq)
 
         result: list[Record] = await self._read(run)
@@ -715,8 +719,8 @@ class SqliteStore:
 
     async def message(self, msg_id: str) -> Record | None:
         def run(db: sqlite3.Connection) -> Record | None:
-            row = db.execute(f"SELECT {_COLUMNS} FROM messages WHERE id=?", (msg_id,)).fetchone()
-            return _record(row) if row else None
+            row = db.execute(f"SELECT {COLUMNS} FROM messages WHERE id=?", (msg_id,)).fetchone()
+            return record_of_row(row) if row else None
 
         result: Record | None = await self._read(run)
         return result
