@@ -29,6 +29,7 @@ QUICK: dict[str, tuple[list[str], float]] = {
     "sign_verify": (["1000"], 120),
     "node_ingest": (["--messages", "10000"], 240),
     "put_path": (["--messages", "10000"], 120),
+    "hop_cost": (["--trips", "2000", "--writes", "1000"], 120),
     "incremental_fetch": (["--stored", "100000"], 240),
     "replication": (
         [

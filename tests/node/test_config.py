@@ -44,6 +44,12 @@ def test_overrides_and_errors(tmp_path: Path) -> None:
     path.write_text("prot = 1\n")
     with pytest.raises(BadFormat, match="unknown setting"):
         load_config(path)
+    path.write_text('[storage]\nsynchronous = "FULL"\ninline_writes = 0\n')
+    cfg = load_config(path)
+    assert (cfg.synchronous, cfg.inline_writes) == ("FULL", 0)
+    path.write_text("[storage]\ninline_write = 0\n")
+    with pytest.raises(BadFormat, match=r"unknown setting\(s\) in \[storage\]: inline_write"):
+        load_config(path)
     path.write_text("port = \n")
     with pytest.raises(BadFormat, match="not valid TOML"):
         load_config(path)
