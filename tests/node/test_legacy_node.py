@@ -147,3 +147,31 @@ async def test_a_legacy_watch_ends_when_its_watcher_says_so() -> None:
     for cleanup in conn.on_close:
         cleanup()
     assert BOB.address not in svc.live and conn.legacy_watches == {}
+
+
+async def test_fresh_ids_from_one_source_share_its_write_budget(tmp_path: Path) -> None:
+    """Legacy writes are charged to the node's per-source budget as native writes are:
+    new sender IDs from one address do not get a fresh bucket each."""
+    import hashlib
+
+    from flocloud.protocol.keys import PrivateKey
+    from flocloud.protocol.params import REGTEST
+
+    limits = "[limits]\nrate_per_source = 0.001\nburst_per_source = 3\n"
+    node = standalone_node(tmp_path / "n", settings=SETTINGS + limits)
+    node.start()
+    await node.wait_healthy(30)
+    try:
+        async with aiohttp.ClientSession() as s:
+            answers = []
+            for i in range(5):
+                sender = PrivateKey(hashlib.sha256(b"fresh-%d" % i).digest(), REGTEST)
+                fields = store_fields(
+                    sender, BOB.address, now_ms(), "bWVzc2FnZQ", application="demo"
+                )
+                async with s.post(node.url + "/", data=json.dumps(fields)) as r:
+                    answers.append((r.status, await r.text()))
+            assert [a[0] for a in answers] == [200, 200, 200, 400, 400], answers
+            assert answers[-1][1] == "Too many requests"
+    finally:
+        assert node.stop() == 0

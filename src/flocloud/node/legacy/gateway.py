@@ -104,7 +104,8 @@ class LegacyGateway:
         try:
             if request.method == "GET":
                 return _json(await self.service.query(dict(request.query), strings=True))
-            doc = _loads(await self._body(request))
+            body = await self._body(request)
+            doc = _loads(body)
             if not isinstance(doc, dict):
                 raise BadFormat("Invalid Data-format")
             if "request" in doc:  # a query by POST: {time, request}
@@ -113,7 +114,7 @@ class LegacyGateway:
                 if not isinstance(t, int | float) or abs(now - t) > self.service.delay_delta:
                     raise StaleTime("Invalid Time")
                 return _json(await self.service.query(doc["request"]))
-            return _json(await self.service.write(doc))
+            return _json(await self.service.write(doc, self.node.client_ip(request), len(body)))
         except FlocloudError as exc:
             self.node.service.metrics.rejected[exc.code] += 1
             return _text(exc.message, _FAIL_OVER.get(exc.code, 400))
