@@ -91,6 +91,15 @@ async def pipelined(
         await task
 
 
+async def node_batching(url: str) -> dict[str, float]:
+    """The node's batching counters (``/api/stats``), with the mean sizes."""
+    async with aiohttp.ClientSession() as s, s.get(url + "/api/stats") as r:
+        b: dict[str, float] = (await r.json())["batching"]
+    b["writes_per_commit"] = b["store_writes"] / max(1, b["store_commits"])
+    b["checks_per_batch"] = b["signatures_checked"] / max(1, b["signature_batches"])
+    return b
+
+
 def flocloud_ack(data: bytes) -> int:
     frame = orjson.loads(data)
     if not frame.get("ok"):
@@ -210,6 +219,7 @@ async def main() -> None:
         if profiler:
             profiler.send_signal(2)  # SIGINT: py-spy writes what it has
             profiler.wait(30)
+        batching = await node_batching(node.url)
         q = await query_newest(node.ws_url, min(args.query_limit, total), 5)
     finally:
         if profiler and profiler.poll() is None:
@@ -227,6 +237,7 @@ async def main() -> None:
         "node_loop_cpu_us_per_write": loop_cpu / total * 1e6,  # its event-loop thread
         "client_cpu_us_per_write": client_cpu / total * 1e6,
         "cores_busy": (node_cpu + client_cpu) / elapsed,
+        "batching": batching,  # the node's counters (/api/stats), warm-up writes included
         "query_newest": {
             "limit": min(args.query_limit, total),
             "ms_median": statistics.median(q) * 1000,
@@ -244,6 +255,8 @@ async def main() -> None:
     )
     rep.row("single node: load generator CPU per write", results["client_cpu_us_per_write"], "us")
     rep.row("single node: ack latency p99", results["ack_latency_ms"]["p99"], "ms")
+    rep.row("single node: writes per commit", batching["writes_per_commit"], "writes")
+    rep.row("single node: checks per signature batch", batching["checks_per_batch"], "checks")
     rep.row(f"single node: query newest {results['query_newest']['limit']} (ws)",
             results["query_newest"]["ms_median"], "ms")  # fmt: skip
     rep.finish(results)

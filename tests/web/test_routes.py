@@ -95,6 +95,9 @@ async def test_static_files_and_stats(node: NodeProcess) -> None:
         assert stats["node_id"] == node.id
         assert stats["writes_accepted"] == 1 and stats["messages"] == 1
         assert stats["log_position"] >= 1
+        b = stats["batching"]  # one write alone: one check and one commit, on the event loop
+        assert (b["signatures_checked"], b["signature_batches_inline"]) == (1, 1)
+        assert b["store_writes"] >= 1 and b["store_commits_inline"] >= 1
         async with s.get(node.url + "/api/network") as r:
             net = await r.json()
         assert net["replication_factor"] >= 1 and net["virtual_nodes"] >= 1

@@ -32,6 +32,8 @@ def add_stats_route(app: web.Application, node: Node) -> None:
             cache["at"] = now
         m = node.service.metrics
         peers = node.peers
+        store, verifier = node.store, node.service.verifier
+        assert store is not None
         doc = {
             "node_id": node.key.address,
             "time_ms": int(time.time() * 1000),
@@ -48,6 +50,16 @@ def add_stats_route(app: web.Application, node: Node) -> None:
             # how far this node has read each peer's log (compare with the peer's log_position)
             "pulled": {p: c for p, c in peers.cursors.items() if isinstance(c, int)},
             "catching_up": sorted(getattr(peers, "catching_up", ())),
+            # how the work batches: writes per commit, checks per hop to a worker, and how
+            # many batches were small enough for the event loop (node/verify.py, sqlite.py)
+            "batching": {
+                "store_commits": store.commits,
+                "store_writes": store.writes,
+                "store_commits_inline": store.inline,
+                "signature_batches": verifier.batches,
+                "signatures_checked": verifier.checked,
+                "signature_batches_inline": verifier.inline,
+            },
         }
         return web.Response(body=orjson.dumps(doc), content_type="application/json")
 
