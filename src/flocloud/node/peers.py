@@ -436,10 +436,15 @@ class Peers:
         replica): fetch from the key's live replicas what that cursor does not cover and
         this node lacks, so the answer that follows is as complete as theirs."""
         store = self.node.service.store
-        for peer in self.preference(receiver)[: self.view.replication_factor]:
-            if peer == self.self_id or not self.is_up(peer):
-                continue
-            records = await self._ask_key(peer, receiver, after=cursor.encode())
+        asked = [
+            p
+            for p in self.preference(receiver)[: self.view.replication_factor]
+            if p != self.self_id and self.is_up(p)
+        ]
+        after = cursor.encode()
+        # all at once: a replica that does not answer costs its own timeout, not a sum of them
+        answers = await asyncio.gather(*(self._ask_key(p, receiver, after=after) for p in asked))
+        for peer, records in zip(asked, answers, strict=True):
             if records:
                 have = await store.have([str(r.get("id")) for r in records])
                 await self.store_batch([r for r in records if r.get("id") not in have], peer)
