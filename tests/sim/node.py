@@ -51,6 +51,7 @@ from flocloud.replication import lacking
 from flocloud.replication.catchup import Ask, CatchUp, Outcome, Page, serve_page
 from flocloud.replication.feed import Held, MemoryStore, Refused, Write
 from flocloud.replication.handoff import Confirmation, due
+from flocloud.replication.heartbeat import FailureDetector
 from flocloud.replication.quorum import Decision, WriteQuorum
 from flocloud.replication.reconcile import (
     IdDescent,
@@ -174,8 +175,7 @@ class SimNode:
         self.timers()
 
     def _volatile(self) -> None:
-        self.down_until: dict[str, int] = {}
-        self.missed: dict[str, int] = {}
+        self.detector = FailureDetector(DOWN_FOR)  # the node's own heartbeat rule
         self.subs: dict[int, tuple[Subscription[Any], Stream, Callable[[Held], bool]]] = {}
         self.busy: set[str] = set()  # catch-up in flight, by peer
         self.catchups: dict[str, CatchUp] = {}  # from ``positions`` after a restart
@@ -227,7 +227,7 @@ class SimNode:
     # -- placement and liveness -------------------------------------------------------
 
     def is_up(self, peer: str) -> bool:
-        return self.down_until.get(peer, -1) <= self.sim.now
+        return self.detector.is_up(peer, self.sim.now)
 
     def neighbours(self) -> list[str]:
         return sorted(self.view.members - {self.name})  # every node: the sim has <= 64
@@ -386,7 +386,7 @@ class SimNode:
 
         def result(peer: str, reply: Reply) -> None:
             if reply[0] == "refused":
-                self.down_until[peer] = self.sim.now + DOWN_FOR
+                self.detector.mark_down(peer, self.sim.now)
             launch(q.on_result(peer, reply[0] == "ok", self._down(cands)))
             answer()
 
@@ -735,15 +735,11 @@ class SimNode:
     def _pinged(self, peer: str, reply: Reply) -> None:
         was_down = not self.is_up(peer)
         if reply[0] == "ok":
-            self.missed.pop(peer, None)
-            self.down_until.pop(peer, None)
+            self.detector.answered(peer)
             if was_down and self.w.rules.anti_entropy:
                 self.call(peer, "peer.digest", None, lambda r: self._reconcile(peer, r))
             return
-        self.missed[peer] = self.missed.get(peer, 0) + 1
-        if reply[0] == "timeout" and self.missed[peer] < 2:
-            return
-        self.down_until[peer] = self.sim.now + DOWN_FOR
+        self.detector.failed(peer, self.sim.now, slow=reply[0] == "timeout")
 
 
 def stream_receiver(stream: Stream) -> str:

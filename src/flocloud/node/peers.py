@@ -12,8 +12,8 @@ Invariants owned here:
   needs ``W`` (writeQuorum) commits; below that it gets ``unavailable`` with the count.
 - A node that is neither a replica nor a stand-in of a key (``accepts``) hands a client's
   write to one that is (``peer.forward``) rather than storing it on the side.
-- A peer is marked down only by the heartbeat rule (a refused connection, or two slow
-  answers in a row), never by one failed request.
+- A peer is marked down only by the heartbeat rule (``replication/heartbeat.py``: a
+  refused connection, or two slow answers in a row), never by one failed request.
 - A forwarded write's dots must be the sender's own (its store id, given in
   ``peer.auth``): a peer cannot number writes in another store's name on the write path.
 - Failure detection: neighbours are pinged every ``heartbeat_seconds``; a peer that fails
@@ -44,6 +44,7 @@ from flocloud.protocol.envelope import Envelope
 from flocloud.protocol.errors import BadFormat, FlocloudError, Unavailable
 from flocloud.protocol.membership import Membership
 from flocloud.replication import lacking
+from flocloud.replication.heartbeat import FailureDetector
 from flocloud.replication.quorum import Decision, WriteQuorum
 from flocloud.replication.routing import accepts, candidates
 from flocloud.storage.store import MessageFilter, PutResult
@@ -94,13 +95,11 @@ class Peers:
         self.node = node
         self.view = Membership.empty()
         self.timeout = timeout
-        self.down_for = down_for
         self.sync_interval = sync_interval
         self.links = Links(self)  # authenticated links, both ways (node/links.py)
         self.batcher = ReplicaBatcher(self._request)  # replicated writes, batched per peer
-        self._down_until: dict[str, float] = {}
+        self.detector = FailureDetector(down_for)  # the heartbeat rule
         self._tasks: list[asyncio.Task[None]] = []
-        self._missed: dict[str, int] = {}  # heartbeats missed in a row, by peer
         self._replica_sets: dict[str, tuple[str, ...]] = {}
         self._holders: dict[str, list[str]] = {}  # preference lists under ``_holders_of``
         self._holders_of: Membership | None = None
@@ -232,7 +231,7 @@ class Peers:
         return set(self.view.neighbours(self.self_id))
 
     def is_up(self, peer: str) -> bool:
-        return peer not in self.blocked and self._down_until.get(peer, 0.0) <= self.clock()
+        return peer not in self.blocked and self.detector.is_up(peer, self.clock())
 
     @property
     def blocked(self) -> set[str]:
@@ -360,20 +359,16 @@ class Peers:
                 conn = await self.link(peer, probe=True)
                 await conn.request("ping")
         except (FlocloudError, TimeoutError) as exc:
-            self._missed[peer] = self._missed.get(peer, 0) + 1
-            if isinstance(exc, TimeoutError) and self._missed[peer] < 2:
-                return
-            if not was_down:
+            slow = isinstance(exc, TimeoutError)
+            if self.detector.failed(peer, self.clock(), slow=slow) and not was_down:
                 log.info("peer %s is down (heartbeat: %s)", peer, type(exc).__name__)
                 self.node.service.metrics.replication["peer_down"] += 1
-            self._down_until[peer] = self.clock() + self.down_for
             return
-        self._missed.pop(peer, None)
+        self.detector.answered(peer)
         if was_down:
             log.info("peer %s is back", peer)
             self.node.service.metrics.replication["peer_up"] += 1
             self.antientropy.wake.set()
-        self._down_until.pop(peer, None)
 
     # -- catch-up (node/catchup.py drives replication/catchup.py) ---------------------
 
