@@ -10,15 +10,11 @@ Invariants owned here:
   (``storage/batch.py``: a few statements per run, checks made before anything is
   written, the same outcome as one write at a time); ``batch_writes=False`` turns it off. An acknowledged write is therefore committed (WAL; ``synchronous``
   NORMAL by default survives process crashes, FULL also power loss).
-- Batches apply in the order they were handed over. The writer thread applies them; a
-  batch of at most ``inline_max`` plain message writes (no other operation: a
-  ``transact`` may wait) is applied on the event loop itself instead, but only when every
-  batch handed to the writer before it is applied (``_sent == _done``: the writer thread
-  then waits for the next, and only the event loop hands it one), and only when commits
-  do not sync to disk (``synchronous`` OFF or NORMAL: a commit appends to the WAL). At a
-  moderate rate batches are of one write, and the hop to the writer thread and back (two
-  wake-ups, the GIL passed back and forth on each statement) costs more than the write
-  itself; under load batches are large and go to the writer.
+- Batches apply, and resolve, in the order they were handed over: by the writer thread,
+  or on the event loop for a batch of at most ``inline_max`` plain message writes when
+  every batch handed to the writer is applied and resolved (``_sent == _done``) and a
+  commit does not sync (``synchronous`` OFF or NORMAL). One write alone costs less than
+  the hop to the writer and back; under load batches are large and go to the writer.
 - ``seq`` is SQLite's AUTOINCREMENT rowid: strictly increasing, never reused, assigned
   inside the committing transaction: the local log that catch-up follows.
 - Dots are assigned and merged inside the write's transaction (``storage/dots.py``); a
@@ -123,10 +119,10 @@ class SqliteStore:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writer: threading.Thread | None = None
         self._db: sqlite3.Connection | None = None  # the write connection
-        # small batches on the event loop (module docstring); each counter has one writer
+        # small batches on the event loop (module docstring); both counters move on it
         self.inline_max = inline_max if self.synchronous in ("OFF", "NORMAL") else 0
-        self._sent = 0  # batches handed to the writer thread (the event loop counts)
-        self._done = 0  # ... and applied by it (the writer thread counts)
+        self._sent = 0  # batches handed to the writer thread
+        self._done = 0  # ... and applied by it, as the event loop learns (``_resolved``)
         self.inline = 0  # batches applied on the event loop
         self._readers = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="store-read")
         self._local = threading.local()
@@ -229,10 +225,18 @@ class SqliteStore:
             if backlog:
                 batch, backlog = backlog[:_MAX_BATCH], backlog[_MAX_BATCH:]
                 resolve = self._apply(db, batch)
-                if not backlog:  # every batch taken so far is applied: the connection is
-                    self._done = taken  # not used here again before the next one
-                self._loop.call_soon_threadsafe(resolve)
+                # with the last of what it took: every batch taken so far is applied, and
+                # this thread uses the connection again only for a batch handed after it
+                self._loop.call_soon_threadsafe(self._resolved, resolve, None if backlog else taken)
         db.close()
+
+    def _resolved(self, resolve: Callable[[], None], taken: int | None) -> None:
+        """On the event loop: the writer applied a batch (``taken``: all it took so far).
+        ``_done`` moves here, before the futures resolve, so a batch applied inline later
+        also resolves later: writes resolve in the order they commit."""
+        if taken is not None:
+            self._done = taken
+        resolve()
 
     def _one(
         self,
