@@ -353,6 +353,8 @@ async def test_small_batches_commit_on_the_loop_in_order(tmp_path: Path) -> None
     held = []
     for sync in ("NORMAL", "FULL"):
         store = await SqliteStore.open(tmp_path / f"{sync}.sqlite3", synchronous=sync)
+        committed: list[int] = []  # on_commit sees writes in commit order, whichever thread
+        store.on_commit = lambda recs, out=committed: out.extend(r.seq for r, _ in recs)
         alone = [await store.put(e, 1) for e in envs[:20]]
         assert store.inline == (20 if sync == "NORMAL" else 0)
         entered, gate = threading.Event(), threading.Event()
@@ -376,6 +378,7 @@ async def test_small_batches_commit_on_the_loop_in_order(tmp_path: Path) -> None
         assert after.seq > max(r.seq for r in big)
         assert store.inline == (21 if sync == "NORMAL" else 0)
         assert store.commits < store.writes
+        assert committed == sorted(committed) and len(committed) == 60
         held.append(sorted(r[1] for r in await store.log_since(0, 1000)))
         await store.close()
     assert held[0] == held[1] and len(held[0]) == 60
