@@ -9,9 +9,10 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
-from flocloud.node.antientropy import DEFER_ROUNDS, AntiEntropy
+from flocloud.node.antientropy import AntiEntropy
 from flocloud.node.limits import Metrics
 from flocloud.protocol.fingerprint import Fingerprint
+from flocloud.replication.deferral import DEFER_ROUNDS
 
 
 class Store:

@@ -49,6 +49,7 @@ from flocloud.protocol.cursor import Cursor, Dot, Range
 from flocloud.protocol.fingerprint import Fingerprint, PrefixIndex, key_position, write_parts
 from flocloud.replication import lacking
 from flocloud.replication.catchup import Ask, CatchUp, Outcome, Page, serve_page
+from flocloud.replication.deferral import left_out, round_waits
 from flocloud.replication.feed import Held, MemoryStore, Refused, Write
 from flocloud.replication.handoff import Confirmation, due
 from flocloud.replication.heartbeat import FailureDetector
@@ -74,6 +75,7 @@ SYNC = 250
 AE = 400
 GRACE = 600
 PAGE = 8  # catch-up page (small, so runs page)
+PAGING = 2500  # a peer paging our log that asked nothing for this long stopped
 
 
 @dataclass
@@ -179,6 +181,11 @@ class SimNode:
         self.subs: dict[int, tuple[Subscription[Any], Stream, Callable[[Held], bool]]] = {}
         self.busy: set[str] = set()  # catch-up in flight, by peer
         self.catchups: dict[str, CatchUp] = {}  # from ``positions`` after a restart
+        # anti-entropy waits for catch-up (replication/deferral.py, as node/antientropy.py)
+        self.behind: set[str] = set()  # peers whose log we page through (last page: more)
+        self.paging_us: dict[str, int] = {}  # peers paging our backlog: when they last asked
+        self.deferred = 0  # rounds in a row that waited
+        self.waited: dict[str, int] = {}  # rounds in a row each peer paging us was left out
 
     # -- process life ---------------------------------------------------------------------
 
@@ -541,6 +548,10 @@ class SimNode:
             self.store.log_since(after, PAGE), src, after, PAGE,
             lambda r: src in self.view.replicas(r),
         )  # fmt: skip
+        if more:
+            self.paging_us[src] = self.sim.now
+        else:
+            self.paging_us.pop(src, None)
         return sid, rows, nxt, more
 
     def catch_up(self) -> None:
@@ -561,24 +572,29 @@ class SimNode:
             if pos is not None:
                 self.positions[peer] = pos  # durable, as the real node's peer_cursors
 
+        def done() -> None:
+            self.busy.discard(peer)
+            self.behind.discard(peer)
+
         def got(reply: Reply) -> None:
             if reply[0] != "ok":
-                return self.busy.discard(peer)
+                return done()
             sid, rows, nxt, more = reply[1]
             step = cu.on_page(Page(sid, rows, nxt, more), self.replicates)
             if step.outcome is not Outcome.FETCH:  # first contact, or a replaced store
                 save()
-                return self.busy.discard(peer)
+                return done()
             wanted = [i for i in step.wanted if i not in self.store.by_id]
 
             def fetched(rep: Reply) -> None:
                 if rep[0] != "ok" or peer not in self.view.members:
-                    return self.busy.discard(peer)
+                    return done()
                 self.store_batch(rep[1], peer)
                 cu.stored(step)
                 save()
                 if step.again is None:
-                    return self.busy.discard(peer)
+                    return done()
+                self.behind.add(peer)  # a backlog: anti-entropy waits for it
                 nxt_ask = step.again
                 self.sim.at(1, lambda: self.end.incarnation == inc and self._pull(peer, nxt_ask))  # type: ignore[func-returns-value]
 
@@ -612,6 +628,8 @@ class SimNode:
         first comparison, without the requester's root), ``("ids", receiver, ranges)`` by
         ``answer_ids``, as node/antientropy.py answers ``peer.digest`` and ``peer.ids``."""
         if args is None or args[0] == "keys":
+            if round_waits(bool(self.behind), self.deferred):  # what differs is on its way
+                return "later" if args is None else []
             asked = [("", Fingerprint())] if args is None else parse_ranges(args[1])
             return answer_digest(self._shared_index(src), asked)
         _, receiver, wire = args
@@ -627,15 +645,26 @@ class SimNode:
         return {"ranges": out, "replica": self.replicates(receiver)}
 
     def anti_entropy(self) -> None:
-        for peer in self.neighbours():
-            if self.is_up(peer) and peer not in self.busy:
-                self.call(peer, "peer.digest", None, lambda r, p=peer: self._reconcile(p, r))
+        if round_waits(bool(self.behind), self.deferred):
+            self.deferred += 1
+        else:  # a peer paging through our backlog, at most DEFER_ROUNDS rounds in a row
+            for p in [p for p, t in self.paging_us.items() if self.sim.now - t > PAGING]:
+                del self.paging_us[p]
+            for p in [p for p in self.waited if p not in self.paging_us]:
+                del self.waited[p]
+            skip = left_out(self.paging_us, self.waited)
+            for p in self.paging_us:
+                self.waited[p] = self.waited.get(p, 0) + 1 if p in skip else 0
+            for peer in self.neighbours():
+                if self.is_up(peer) and peer not in self.busy and peer not in skip:
+                    self.call(peer, "peer.digest", None, lambda r, p=peer: self._reconcile(p, r))
+            self.deferred = 0
         self.handoff()
 
     def _reconcile(self, peer: str, reply: Reply) -> None:
         """The real descent (``KeyDescent``, then ``IdDescent`` per differing key), from
         the reply to the first comparison; writes missing here are fetched."""
-        if reply[0] != "ok":
+        if reply[0] != "ok" or reply[1] == "later":  # the peer is catching up: a later round
             return
         d = KeyDescent(self._shared_index(peer))
         d.batch()  # the first comparison: answered with the peer's root

@@ -26,9 +26,10 @@ Invariants owned here (with those of the modules above):
 - While catch-up pages through a peer's backlog (``CatchUpShell.behind``), rounds wait
   and ``peer.digest`` answers ``later`` (no ranges: an older peer takes it for equal),
   and a peer paging through our log (``CatchUpShell.paging``) is left out of rounds,
-  each at most ``DEFER_ROUNDS`` rounds in a row: the writes a comparison would find
-  missing are on their way by catch-up, and comparing them meanwhile (each round
-  listing the ids of the difference again) tripled a recovering node's traffic.
+  each at most ``DEFER_ROUNDS`` rounds in a row (the rule: ``replication/deferral.py``):
+  the writes a comparison would find missing are on their way by catch-up, and comparing
+  them meanwhile (each round listing the ids of the difference again) tripled a
+  recovering node's traffic.
   ``peer.ids`` always answers (hand-off's confirmations rely on it).
 - Tombstones are ordinary writes, so they travel the same way; they are never purged.
 - Cost: a round starts with one comparison per peer of the fingerprint of everything the
@@ -49,6 +50,7 @@ from flocloud.client.connection import NodeConnection
 from flocloud.protocol.errors import BadFormat, FlocloudError
 from flocloud.protocol.fingerprint import Fingerprint, PrefixIndex, write_parts
 from flocloud.replication import handoff as plan
+from flocloud.replication.deferral import left_out, round_waits
 from flocloud.replication.reconcile import (
     IdDescent,
     KeyDescent,
@@ -73,7 +75,6 @@ log = logging.getLogger("flocloud.node.antientropy")
 
 GET_CHUNK = 500
 # rounds in a row that wait for catch-up to get through a backlog before one runs anyway
-DEFER_ROUNDS = 30
 
 
 class AntiEntropy:
@@ -105,7 +106,7 @@ class AntiEntropy:
         """Catch-up is paging through a peer's backlog: the writes a comparison would
         find missing now are on their way, so comparing would fetch them twice. At most
         ``DEFER_ROUNDS`` rounds in a row wait."""
-        return bool(self.peers.catchup_behind) and self._deferred < DEFER_ROUNDS
+        return round_waits(bool(self.peers.catchup_behind), self._deferred)
 
     def _paging(self) -> set[str]:
         """The peers paging through our log's backlog that this round leaves out: the
@@ -114,7 +115,7 @@ class AntiEntropy:
         paging = self.peers.paging_us()
         for p in [p for p in self._waited if p not in paging]:
             del self._waited[p]
-        return {p for p in paging if self._waited.get(p, 0) < DEFER_ROUNDS}
+        return left_out(paging, self._waited)
 
     def _count(self, event: str, n: int = 1) -> None:
         self.peers.node.service.metrics.replication[event] += n

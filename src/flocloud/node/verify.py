@@ -9,8 +9,8 @@ Invariants owned here:
   a batch of more than ``inline_max`` goes to a worker, so one hop costs per batch, not
   per write; a smaller one is checked on the event loop itself, because a hop to a worker
   (and back, and the threads that wake for it) costs more CPU than a few checks do. At a
-  moderate rate batches are small and this halves a write's CPU; under load they are large
-  and the checks leave the loop.
+  moderate rate batches are small and this cuts a third or more of a write's CPU
+  (``bench/README.md``); under load they are large and the checks leave the loop.
 - Worker processes (``processes > 0``, the default) each have their own interpreter: the
   checks hold no lock the event loop or the store writer wait for. (On threads,
   libsecp256k1 runs outside the GIL, but every call into it gives the GIL up and takes it
