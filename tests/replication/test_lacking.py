@@ -31,6 +31,24 @@ def test_settled_only_when_all_answered_and_each_origin_is_accounted_for() -> No
     assert not settled(A, True, {"gone": "sa"}, members, ["me", "n1"], "me", "x")
 
 
+def test_an_unknown_store_is_gone_only_after_views_had_time_to_agree() -> None:
+    """Seed 110296: a node whose view lags knows every holder of its own view and none runs
+    the new member's store; taking it for gone at once answered a write a second time."""
+    members = {"me", "n1", "n2"}
+    holders = ["me", "n1", "n2"]
+    known = {"n1": "s1", "n2": "s2"}  # nobody known runs "sa"
+    since: dict[str, float] = {}
+    assert not settled(A, True, known, members, holders, "me", "smine", since, 100.0, 3.0)
+    assert since == {"sa": 100.0}  # first found unaccounted for now
+    assert not settled(A, True, known, members, holders, "me", "smine", since, 102.9, 3.0)
+    assert settled(A, True, known, members, holders, "me", "smine", since, 103.0, 3.0)
+    # the view caught up and lists the member running it: settled by asking it, not gone
+    assert settled(A, True, {**known, "n3": "sa"}, members | {"n3"}, holders, "me", "x", {}, 0, 3)
+    # not all answered, or a holder unknown: never gone, however long
+    assert not settled(A, False, known, members, holders, "me", "smine", since, 1e9, 3.0)
+    assert not settled(A, True, {"n1": "s1"}, members, holders, "me", "smine", since, 1e9, 3.0)
+
+
 def test_after_round() -> None:
     assert after_round(A, (), False, 1) is Next.ANSWER
     assert after_round(A, A, True, 1) is Next.ANSWER  # no holder has them

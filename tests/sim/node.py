@@ -76,6 +76,7 @@ AE = 400
 GRACE = 600
 PAGE = 8  # catch-up page (small, so runs page)
 PAGING = 2500  # a peer paging our log that asked nothing for this long stopped
+GONE_AFTER = 1000  # views lag up to 300 ms (run.py ``publish``): an unknown store is gone after
 
 
 @dataclass
@@ -185,6 +186,7 @@ class SimNode:
         self.behind: set[str] = set()  # peers whose log we page through (last page: more)
         self.paging_us: dict[str, int] = {}  # peers paging our backlog: when they last asked
         self.deferred = 0  # rounds in a row that waited
+        self.unknown_since: dict[str, float] = {}  # origins no known holder runs: since when
         self.waited: dict[str, int] = {}  # rounds in a row each peer paging us was left out
 
     # -- process life ---------------------------------------------------------------------
@@ -462,7 +464,10 @@ class SimNode:
         def settle(all_answered: bool) -> None:
             holders = self.view.pref(receiver)
             me, mine = self.name, self.store.store_id
-            then(lacking.settled(ranges, all_answered, store_of, members, holders, me, mine))
+            then(lacking.settled(
+                ranges, all_answered, store_of, members, holders, me, mine,
+                self.unknown_since, self.sim.now, GONE_AFTER,
+            ))  # fmt: skip
 
         if not asked:
             return settle(True)

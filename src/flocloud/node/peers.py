@@ -99,6 +99,10 @@ class Peers:
         self.links = Links(self)  # authenticated links, both ways (node/links.py)
         self.batcher = ReplicaBatcher(self._request)  # replicated writes, batched per peer
         self.detector = FailureDetector(down_for)  # the heartbeat rule
+        # a client's cursor names a store no holder runs: gone only after views had time
+        # to agree (replication/lacking.py); set from the registry refresh at start
+        self.gone_after = 30.0
+        self._unknown_since: dict[str, float] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._replica_sets: dict[str, tuple[str, ...]] = {}
         self._holders: dict[str, list[str]] = {}  # preference lists under ``_holders_of``
@@ -467,9 +471,11 @@ class Peers:
 
         answered = await asyncio.gather(*(one(p) for p in asked))
         mine = await self.node.service.store.store_id()
+        if len(self._unknown_since) > 10_000:  # origins seen unaccounted for: bounded
+            self._unknown_since.clear()
         return lacking.settled(
             ranges, all(answered), stores, members, self.preference(receiver),
-            self.self_id, mine,
+            self.self_id, mine, self._unknown_since, self.clock(), self.gone_after,
         )  # fmt: skip
 
     async def serve_key(self, receiver: Any, after: Any, ranges: Any = None) -> dict[str, Any]:

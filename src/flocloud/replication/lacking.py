@@ -11,9 +11,14 @@ Invariants owned here:
 - ``settled``: the answers settle the question only when every node asked answered, and
   every origin is accounted for: a member known to run it was asked, or the origin is
   this node's own store, or this node knows the store of each of the key's holders
-  (replicas and stand-ins) and none runs it (the origin's store is gone: a replaced disk,
-  a removed node). Otherwise an unknown member may still hold the dot, and the node
-  must not answer yet. Pure: the caller passes what it knows of its peers' stores.
+  (replicas and stand-ins), none runs it, and it has been so for long enough (``gone``:
+  the origin's store is gone, a replaced disk or a removed node). Otherwise an unknown
+  member may still hold the dot, and the node must not answer yet. "Long enough" is
+  longer than registry views lag behind one another: a node whose view does not list a
+  member added a moment ago knows every holder of its own view, and would take that
+  member's store for gone (simulator seed 110296: the write read from the new member
+  was answered again). Pure: the caller passes what it knows of its peers' stores and
+  when it first found each origin unaccounted for (``unknown_since``).
 - ``after_round``: a fetch round that leaves nothing lacking answers; one that made no
   progress answers only if it settled the question (else refuses); one that brought some
   goes again, for at most ``ROUNDS`` rounds, then refuses.
@@ -22,7 +27,7 @@ Invariants owned here:
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, MutableMapping, Sequence
 
 from flocloud.protocol.cursor import Range
 
@@ -73,9 +78,23 @@ def settled(
     holders: Sequence[str],
     me: str,
     my_store: str,
+    unknown_since: MutableMapping[str, float] | None = None,
+    now: float = 0.0,
+    gone_after: float = 0.0,
 ) -> bool:
+    """``unknown_since``: when each origin was first found held by none of the holders
+    this node knows (entries are added here, at ``now``); an origin counts as gone only
+    ``gone_after`` later. Without it, at once."""
     if not all_answered:
         return False
     known = {sid for p, sid in store_of.items() if p in members}
     every_holder_known = all(p == me or p in store_of for p in holders)
-    return all(o in known or o == my_store or every_holder_known for o in _origins(ranges))
+
+    def gone(origin: str) -> bool:
+        if not every_holder_known:
+            return False
+        if unknown_since is None:
+            return True
+        return now - unknown_since.setdefault(origin, now) >= gone_after
+
+    return all(o in known or o == my_store or gone(o) for o in _origins(ranges))
