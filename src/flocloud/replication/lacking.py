@@ -17,8 +17,9 @@ Invariants owned here:
   longer than registry views lag behind one another: a node whose view does not list a
   member added a moment ago knows every holder of its own view, and would take that
   member's store for gone (simulator seed 110296: the write read from the new member
-  was answered again). Pure: the caller passes what it knows of its peers' stores and
-  when it first found each origin unaccounted for (``unknown_since``).
+  was answered again). Sans-I/O: the caller passes what it knows of its peers' stores,
+  the time, and its map of when each origin was first found unaccounted for
+  (``unknown_since``, which ``settled`` adds to).
 - ``after_round``: a fetch round that leaves nothing lacking answers; one that made no
   progress answers only if it settled the question (else refuses); one that brought some
   goes again, for at most ``ROUNDS`` rounds, then refuses.
