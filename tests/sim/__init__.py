@@ -47,7 +47,10 @@ The nine findings of issue 10, and how each is covered:
 
 Found by the simulator while it was being built: replicas disagreeing for good on tags
 (arrival order) and notes (last applied) -- fixed in ``SqliteStore`` and the model; the
-write with two dots delivered twice (E1) -- fixed by fetching lacking dots first.
+write with two dots delivered twice (E1) -- fixed by fetching lacking dots first. Found
+later by the soak (seed 110296): a node whose registry view did not list a member just
+added took that member's store for gone and answered a write a second time -- fixed by
+counting a store as gone only once views had time to agree (``replication/lacking.py``).
 
 Objects (issue 11; in one seed of four, ``Config.objects``): ``objects.py`` (object
 writes as records, a node's object shell on the real fold and Paxos state machines,
