@@ -74,7 +74,6 @@ __all__ = ["AntiEntropy"]
 log = logging.getLogger("flocloud.node.antientropy")
 
 GET_CHUNK = 500
-# rounds in a row that wait for catch-up to get through a backlog before one runs anyway
 
 
 class AntiEntropy:
