@@ -31,6 +31,7 @@ from aiohttp import web
 from flocloud.protocol.envelope import build_envelope, parse_unverified
 from flocloud.storage.sqlite import SqliteStore
 from node_ingest import key
+from replication import cpu_seconds  # of one process, not of its children
 from report import Report, scratch
 
 FRAME_BYTES = 1024
@@ -55,13 +56,6 @@ async def _echo_server(ready: int) -> None:
     os.write(ready, b"%d\n" % port)
     os.close(ready)
     await asyncio.Event().wait()
-
-
-def _cpu(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` alone (not of its children)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _run(coro: Any) -> Any:
@@ -94,13 +88,13 @@ def round_trips(trips: int) -> dict[str, float]:
             for _ in range(200):  # warm
                 await sock.send_bytes(msg)
                 await sock.receive()
-            cpu0 = _cpu(os.getpid()) + _cpu(pid)
+            cpu0 = cpu_seconds(os.getpid()) + cpu_seconds(pid)
             t0 = time.perf_counter()
             for _ in range(trips):
                 await sock.send_bytes(msg)
                 await sock.receive()
             wall = time.perf_counter() - t0
-            cpu = _cpu(os.getpid()) + _cpu(pid) - cpu0
+            cpu = cpu_seconds(os.getpid()) + cpu_seconds(pid) - cpu0
         return {"trips": trips, "wall_us": wall / trips * 1e6, "cpu_us": cpu / trips * 1e6}
 
     try:

@@ -47,6 +47,19 @@ def test_overrides_and_errors(tmp_path: Path) -> None:
     path.write_text('[storage]\nsynchronous = "FULL"\ninline_writes = 0\n')
     cfg = load_config(path)
     assert (cfg.synchronous, cfg.inline_writes) == ("FULL", 0)
+    for bad, message in [
+        ('port = "7400"', "port in the config file must be int, not '7400'"),
+        ("verify_inline_max = 2.5", "verify_inline_max in the config file must be int"),
+        ("[limits]\nrate_per_id = true", "rate_per_id in \\[limits\\] must be float"),
+        ('[chain]\nexplorer = ["x"]', "explorer in \\[chain\\] must be str"),
+    ]:
+        path.write_text(bad + "\n")
+        with pytest.raises(BadFormat, match=message):
+            load_config(path)
+    path.write_text("port = 7401.0\n[limits]\nbytes_per_source = 1e6\n")  # whole: ints
+    cfg = load_config(path)
+    assert (cfg.port, cfg.limits.bytes_per_source) == (7401, 1_000_000)
+    assert type(cfg.port) is int
     path.write_text("[storage]\ninline_write = 0\n")
     with pytest.raises(BadFormat, match=r"unknown setting\(s\) in \[storage\]: inline_write"):
         load_config(path)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -169,8 +169,32 @@ def _build(cls: Any, data: dict[str, Any], where: str) -> Any:
     for name, value in data.items():
         if isinstance(value, list):
             value = tuple(value)
-        out[name] = value
+        out[name] = _checked(known[name], value, where)
     return cls(**out)
+
+
+def _checked(f: Any, value: Any, where: str) -> Any:
+    """A setting of the type of its default (an int is a float too, a whole float such as
+    TOML's ``1e9`` an int; a bool is neither): a wrong one is refused here, not found
+    later inside a write."""
+    if f.default is MISSING:
+        return value
+    want = type(f.default)
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if want is float:
+        ok = number
+    elif want is int:
+        ok = number and float(value).is_integer()
+        value = int(value) if ok else value
+    elif want in (bool, str, tuple):
+        ok = isinstance(value, want)
+    else:
+        return value
+    if not ok:
+        raise BadFormat(
+            f"{f.name} in {where} must be {want.__name__.replace('tuple', 'a list')}, not {value!r}"
+        )
+    return value
 
 
 def load_config(path: Path | None, **overrides: Any) -> NodeConfig:

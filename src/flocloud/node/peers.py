@@ -99,10 +99,7 @@ class Peers:
         self.links = Links(self)  # authenticated links, both ways (node/links.py)
         self.batcher = ReplicaBatcher(self._request)  # replicated writes, batched per peer
         self.detector = FailureDetector(down_for)  # the heartbeat rule
-        # a client's cursor names a store no holder runs: gone only after views had time
-        # to agree (replication/lacking.py); set from the registry refresh at start
-        self.gone_after = 30.0
-        self._unknown_since: dict[str, float] = {}
+        self._unknown_since: dict[str, float] = {}  # see ``gone_after``
         self._tasks: list[asyncio.Task[None]] = []
         self._replica_sets: dict[str, tuple[str, ...]] = {}
         self._holders: dict[str, list[str]] = {}  # preference lists under ``_holders_of``
@@ -233,6 +230,12 @@ class Peers:
         """Exactly the peers this node can share a key with (as replicas, or replica and
         stand-in): ``Membership.neighbours``, computed with the view."""
         return set(self.view.neighbours(self.self_id))
+
+    @property
+    def gone_after(self) -> float:
+        """A store named by a client's cursor that no holder runs counts as gone only after
+        this long: by then registry views agree (``replication/lacking.py``)."""
+        return 3 * self.node.config.chain.refresh_seconds
 
     def is_up(self, peer: str) -> bool:
         return peer not in self.blocked and self.detector.is_up(peer, self.clock())

@@ -508,7 +508,6 @@ class Node:
         self.service = NodeService(self.config, self.store)
         self.service.verifier.start()  # its worker processes spawn while the node starts
         self.peers = Peers(self)
-        self.peers.gone_after = 3 * self.config.chain.refresh_seconds  # views agree by then
         self.service.replicate = self.peers.replicate
         self.service.forward = self.peers.forward
         self.service.commit_listeners.append(self.peers.antientropy.on_commit)
