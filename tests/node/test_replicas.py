@@ -22,11 +22,25 @@ class Service:
         self.stored: list[str] = []
         self.needs = needs or {}  # id -> the id it depends on
 
-    async def parse_replica(self, rec: dict[str, Any]) -> Any:
-        if rec["id"] == "bad":
-            raise BadFormat("bad signature")
-        self.verified.append(rec["id"])
-        return SimpleNamespace(id=rec["id"])
+    async def parse_replicas(self, recs: list[dict[str, Any]]) -> list[Any]:
+        out: list[Any] = []
+        for rec in recs:
+            if rec["id"] == "bad":
+                out.append(BadFormat("bad signature"))
+                continue
+            self.verified.append(rec["id"])
+            out.append(SimpleNamespace(id=rec["id"]))
+        await asyncio.sleep(0)
+        return out
+
+    async def store_replicas(self, writes: list[tuple[Any, Any]], origin: str) -> list[Any]:
+        out = []
+        for env, dots in writes:
+            try:
+                out.append(await self.store_replica(env, origin, dots))
+            except NotFound as exc:
+                out.append(exc)
+        return out
 
     async def store_replica(self, env: Any, origin: str, dots: Any) -> Any:
         await asyncio.sleep(0)
@@ -67,3 +81,9 @@ async def test_a_dependent_write_is_retried_in_order() -> None:
     svc = Service(needs={"tag": "target"})
     assert await store_records(svc, recs("tag", "target"), "p") == 2  # type: ignore[arg-type]
     assert svc.stored == ["target", "tag"]
+
+
+async def test_a_record_refused_for_its_signature_is_not_tried_again() -> None:
+    svc = Service()
+    assert await store_records(svc, recs("bad", "a"), "p") == 1  # type: ignore[arg-type]
+    assert svc.verified == ["a"] and svc.stored == ["a"]

@@ -627,6 +627,27 @@ class Network:
             await self.wait_until(quorum, timeout, what="a write quorum at every node")
         finally:
             await probe.aclose()
+        await self.wait_until(self._meshed, timeout, what="every node to read its neighbours")
+
+    async def _meshed(self) -> bool:
+        """Every running node has read the log of each running neighbour (``pulled`` in
+        ``/api/stats``): their registry views list each other. A write quorum alone does
+        not show it: a node that refused a peer it did not list yet has that peer marked
+        down a moment, and a write it replicates then goes to a stand-in."""
+        from flocloud.protocol.membership import Membership
+
+        running = [n for n in self.active if n.running]
+        members = Membership.build(
+            {n.id: (n.ws_url, "") for n in self.active}, self.backup_depth + 1
+        )
+        async with aiohttp.ClientSession() as session:
+            for node in running:
+                async with session.get(f"{node.url}/api/stats") as resp:
+                    pulled = set((await resp.json()).get("pulled", {}))
+                wanted = {n.id for n in running} & members.neighbours(node.id)
+                if not wanted <= pulled:
+                    return False
+        return True
 
     async def wait_converged(self, receivers: list[str], timeout: float = 30.0) -> None:
         """Wait until every running replica of each receiver holds the same state: equal

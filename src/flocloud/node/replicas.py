@@ -5,15 +5,18 @@ records are parsed and their signatures checked at once, while the page before i
 being stored, and stored when their turn comes.
 
 Invariants owned here:
-- Every record is checked as one a peer forwarded (``NodeService.parse_replica`` and
-  ``store_replica``): an envelope's format and signature, a record kind's own rules, the
-  dots well-formed, then the permissions and the store's checks; dots are kept verbatim.
-  A record that fails is skipped (logged), never stored, and never stops the others.
+- Every record is checked as one a peer forwarded (``NodeService.parse_replicas`` and
+  ``store_replicas``, the bulk forms of ``parse_replica`` and ``store_replica``: one
+  signature batch and one store hand-over per page, not a task per record): an
+  envelope's format and signature, a record kind's own rules, the dots well-formed, then
+  the permissions and the store's checks; dots are kept verbatim. A record that fails is
+  skipped (logged), never stored, and never stops the others.
 - Nothing of a page is stored before its ``turn`` is done, and a failed ``turn`` stores
   nothing of it and fails it too (catch-up's pages are stored in log order).
 - Within a page the peer's order is kept where it matters: a write that depends on an
-  earlier one (a patch, a tag) and was refused for it is retried once, in order, after the
-  rest of the page is stored.
+  earlier one (a patch, a tag) and was refused by the store for it is retried once, in
+  order, after the rest of the page is stored (one refused for its signature or format
+  is not: it would be refused again).
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ import logging
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from flocloud.protocol.cursor import parse_dots
+from flocloud.protocol.cursor import Dot, parse_dots
+from flocloud.protocol.envelope import Envelope
 from flocloud.protocol.errors import FlocloudError
 
 if TYPE_CHECKING:
-    from .service import NodeService
+    from .service import KindRecord, NodeService
 
 __all__ = ["store_records"]
 
@@ -40,26 +44,35 @@ async def store_records(
     peer: str,
     turn: Awaitable[Any] | None = None,
 ) -> int:
-    """Verify ``records`` concurrently (the verifier batches them), then, once ``turn``
-    is done, store them concurrently (the store commits them in a few batches); returns
-    how many were new here."""
-    gate: asyncio.Future[Any] | None = asyncio.ensure_future(turn) if turn is not None else None
-
-    async def one(rec: dict[str, Any]) -> bool:
-        env = await service.parse_replica(rec)
-        dots = parse_dots(rec.get("dots"))
-        if gate is not None:  # a failed turn fails every record: nothing is stored
-            await asyncio.shield(gate)  # (cancelling this page leaves the earlier alone)
-        return not (await service.store_replica(env, origin=peer, dots=dots)).duplicate
-
-    results = await asyncio.gather(*(one(r) for r in records), return_exceptions=True)
-    if gate is not None:
-        await gate  # the turn failed: so does this page (nothing of it was stored)
-    stored = sum(1 for r in results if r is True)
-    retry = [rec for rec, r in zip(records, results, strict=True) if isinstance(r, FlocloudError)]
-    for rec in retry:  # in order, after the batch: versions and targets exist now
+    """Verify ``records`` at once (their signatures in the verifier's batches), then, once
+    ``turn`` is done, store them at once (the store commits them in a few batches);
+    returns how many were new here."""
+    gate: asyncio.Future[Any] | None = None
+    if turn is not None:
+        gate = asyncio.ensure_future(turn)
+        gate.add_done_callback(lambda f: f.cancelled() or f.exception())  # seen, if not here
+    parsed = await service.parse_replicas(records)
+    if gate is not None:  # a failed turn fails the page: nothing of it is stored
+        await asyncio.shield(gate)  # (cancelling this page leaves the earlier alone)
+    writes: list[tuple[Envelope | KindRecord, tuple[Dot, ...] | None]] = []
+    at: list[int] = []
+    for i, (rec, p) in enumerate(zip(records, parsed, strict=True)):
+        if isinstance(p, FlocloudError):
+            log.debug("skipping %s from %s: %s", rec.get("id"), peer, p.message)
+            continue
         try:
-            stored += await one(rec)
+            writes.append((p, parse_dots(rec.get("dots"))))
+            at.append(i)
         except FlocloudError as exc:
             log.debug("skipping %s from %s: %s", rec.get("id"), peer, exc.message)
+    results = await service.store_replicas(writes, peer)
+    stored = sum(1 for r in results if not isinstance(r, FlocloudError) and not r.duplicate)
+    # refused by the store (a patch or a tag before what it depends on): once more, in
+    # order, after the rest is stored: versions and targets exist now
+    for (env, dots), i, r in zip(writes, at, results, strict=True):
+        if isinstance(r, FlocloudError):
+            try:
+                stored += 0 if (await service.store_replica(env, peer, dots)).duplicate else 1
+            except FlocloudError as exc:
+                log.debug("skipping %s from %s: %s", records[i].get("id"), peer, exc.message)
     return stored

@@ -17,9 +17,11 @@ Invariants owned here:
   ``results`` at its position: ``{"duplicate": bool}`` or ``{"error": {code, message}}``.
   A bad record (malformed, a bad signature, dots that are not the sender's own, refused
   by permissions or the store) fails alone, with the code a single ``peer.replicate``
-  would have got; its neighbours are stored. Records are handed to the verifier and the
-  store in frame order in one loop iteration, so they share one signature batch and one
-  writer transaction (``storage/batch.py`` applies runs of plain writes together).
+  would have got (the same checks in the same order, each run for the whole frame); its
+  neighbours are stored. The frame's records go to the verifier at once
+  (``NodeService.parse_replicas``) and to the store at once, in frame order
+  (``store_replicas``), so they share one signature batch and one writer transaction
+  (``storage/batch.py`` applies runs of plain writes together).
 """
 
 from __future__ import annotations
@@ -33,11 +35,12 @@ from typing import Any
 import msgspec
 import orjson
 
-from flocloud.protocol.cursor import parse_dots
-from flocloud.protocol.errors import BadFormat, FlocloudError, Forbidden, TooLarge
+from flocloud.protocol.cursor import Dot, parse_dots
+from flocloud.protocol.envelope import Envelope
+from flocloud.protocol.errors import BadFormat, FlocloudError, Forbidden, TooLarge, Unavailable
 
 from . import requests as rq
-from .service import NodeService
+from .service import KindRecord, NodeService
 
 __all__ = [
     "BATCH_OP",
@@ -190,14 +193,37 @@ async def serve_batch(
     if sum(len(r) for r in records) > MAX_BATCH_BYTES:
         raise TooLarge(f"{BATCH_OP} carries at most {MAX_BATCH_BYTES} bytes of records")
 
-    async def one(raw: msgspec.Raw) -> dict[str, Any]:
+    out: list[dict[str, Any] | None] = [None] * len(records)
+
+    def refuse(i: int, exc: FlocloudError) -> None:
+        svc.metrics.rejected[exc.code] += 1
+        out[i] = {"error": exc.to_dict()}
+
+    # the checks of ``store_one``, in its order, each step for the whole frame at once:
+    # one signature batch, then the store's queue in frame order (one writer transaction)
+    decoded: list[tuple[int, dict[str, Any], tuple[Dot, ...]]] = []
+    for i, raw in enumerate(records):
         try:
             rec = rq.decode_record(raw)
-            return await store_one(svc, peer, store_id, rec.envelope, rec.kind, rec.dots)
+            dots = parse_dots(rec.dots) if rec.dots else ()
+            decoded.append((i, {"envelope": rec.envelope, "kind": rec.kind}, dots))
         except FlocloudError as exc:
-            svc.metrics.rejected[exc.code] += 1
-            return {"error": exc.to_dict()}
-
-    # tasks start in frame order within this iteration: one signature batch, then the
-    # store's queue in the same order (one writer transaction for the run)
-    return {"results": list(await asyncio.gather(*(one(r) for r in records)))}
+            refuse(i, exc)
+    parsed = await svc.parse_replicas([r for _, r, _ in decoded])
+    writes: list[tuple[Envelope | KindRecord, tuple[Dot, ...] | None]] = []
+    at: list[int] = []
+    for (i, _, dots), env in zip(decoded, parsed, strict=True):
+        if isinstance(env, FlocloudError):
+            refuse(i, env)
+        elif any(o != store_id for o, _ in dots):
+            refuse(i, Forbidden("peer.replicate may carry only the sender's own dots"))
+        else:
+            writes.append((env, dots or None))
+            at.append(i)
+    for i, result in zip(at, await svc.store_replicas(writes, peer), strict=True):
+        if isinstance(result, FlocloudError):
+            refuse(i, result)
+        else:
+            out[i] = {"duplicate": result.duplicate}
+    lost = {"error": Unavailable("not stored").to_dict()}  # none: every record is answered
+    return {"results": [r if r is not None else lost for r in out]}

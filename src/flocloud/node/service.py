@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,6 +31,7 @@ from flocloud.protocol.envelope import Envelope, parse_unverified
 from flocloud.protocol.envelope import Limits as EnvelopeLimits
 from flocloud.protocol.errors import (
     BadFormat,
+    FlocloudError,
     NotFound,
     NotListed,
     RateLimited,
@@ -40,8 +41,10 @@ from flocloud.protocol.errors import (
 from flocloud.protocol.keys import decode_address
 from flocloud.protocol.writes import (
     About,
+    MessageWrite,
     ObjectWrite,
     SchemaWrite,
+    Write,
     check_about_permission,
     check_object_permission,
     check_schema_permission,
@@ -307,6 +310,73 @@ class NodeService:
         if handler is None:
             raise BadFormat(f"unknown record kind {str(kind)[:32]!r}")
         return handler.parse(rec.get("envelope"))
+
+    async def parse_replicas(
+        self, records: Sequence[Mapping[str, Any]]
+    ) -> list[Envelope | KindRecord | FlocloudError]:
+        """``parse_replica`` of each record at once, in order: the envelopes' signatures
+        are checked together (``BatchVerifier.check_many``); each one's parse, or the
+        error that refuses it."""
+        out: list[Envelope | KindRecord | FlocloudError] = []
+        envs: list[Envelope] = []
+        at: list[int] = []
+        for rec in records:
+            try:
+                kind = rec.get("kind")
+                if kind is None:
+                    env = parse_unverified(
+                        rec.get("envelope"), now_ms=None, limits=self.envelope_limits
+                    )
+                    at.append(len(out))
+                    envs.append(env)
+                    out.append(env)
+                    continue
+                handler = self.kinds.get(kind) if isinstance(kind, str) else None
+                if handler is None:
+                    raise BadFormat(f"unknown record kind {str(kind)[:32]!r}")
+                out.append(handler.parse(rec.get("envelope")))
+            except FlocloudError as exc:
+                out.append(exc)
+        for i, err in zip(at, await self.verifier.check_many(envs), strict=True):
+            if err is not None:
+                out[i] = err
+        return out
+
+    async def store_replicas(
+        self, writes: Sequence[tuple[Envelope | KindRecord, tuple[Dot, ...] | None]], origin: str
+    ) -> list[PutResult | FlocloudError]:
+        """``store_replica`` of each ``(parsed record, dots)``, in order: plain messages
+        (no permission rule applies to them) go to the store at once, the others one by
+        one concurrently; each one's result, or the error that refuses it."""
+        out: list[PutResult | FlocloudError | None] = [None] * len(writes)
+        plain: list[tuple[Envelope, Write, tuple[Dot, ...] | None]] = []
+        plain_at: list[int] = []
+        others: list[int] = []
+        for i, (env, dots) in enumerate(writes):
+            write = parse_write(env.body) if isinstance(env, Envelope) else None
+            if type(write) is MessageWrite:
+                plain.append((env, write, dots))  # type: ignore[arg-type]
+                plain_at.append(i)
+            else:
+                others.append(i)
+
+        async def one(i: int) -> None:
+            env, dots = writes[i]
+            try:
+                out[i] = await self.store_replica(env, origin=origin, dots=dots)
+            except FlocloudError as exc:
+                out[i] = exc
+
+        async def batch() -> None:
+            for i, r in zip(
+                plain_at, await self.store.put_replicas(plain, self.now_ms(), origin), strict=True
+            ):
+                out[i] = r
+                if isinstance(r, PutResult) and not r.duplicate:
+                    self.metrics.replicated += 1
+
+        await asyncio.gather(batch(), *(one(i) for i in others))
+        return [r if r is not None else Unavailable("not stored") for r in out]
 
     async def store_replica(
         self, env: Envelope | KindRecord, origin: str, dots: tuple[Dot, ...] | None = None

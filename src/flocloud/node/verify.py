@@ -5,7 +5,8 @@ Invariants owned here:
   raises exactly what ``check_signature`` raises (a worker process sends back the error's
   code and message, rebuilt here): batching changes where the work runs, never what is
   accepted.
-- Requests arriving in one loop iteration are checked together (at most ``max_batch``):
+- Requests arriving in one loop iteration are checked together (at most ``max_batch``;
+  ``check_many`` hands a whole page of replicated writes over at once, in such batches):
   a batch of more than ``inline_max`` goes to a worker, so one hop costs per batch, not
   per write; a smaller one is checked on the event loop itself, because a hop to a worker
   (and back, and the threads that wake for it) costs more CPU than a few checks do. At a
@@ -144,6 +145,31 @@ class BatchVerifier:
             self._scheduled = True
             loop.call_soon(self._flush, loop)
         await fut
+
+    async def check_many(self, envs: Sequence[Envelope]) -> list[FlocloudError | None]:
+        """``check`` of each envelope at once, in order: what each one's ``check`` would
+        raise, or None. They join the pending batch (a full one goes to a worker at once),
+        so a page of replicated writes costs a future each, not a task each."""
+        if self._pool is None:
+            return _check_all([(e, None) for e in envs])  # type: ignore[misc]
+        loop = asyncio.get_running_loop()
+        futs: list[asyncio.Future[None]] = []
+        for env in envs:
+            fut: asyncio.Future[None] = loop.create_future()
+            futs.append(fut)
+            self._pending.append((env, fut))
+            if len(self._pending) >= self.max_batch:
+                self._flush(loop)
+        if self._pending and not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush, loop)
+        done = await asyncio.gather(*futs, return_exceptions=True)
+        return [
+            r
+            if r is None or isinstance(r, FlocloudError)
+            else Unavailable(f"signature check failed: {r!r}")
+            for r in done
+        ]
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         self._scheduled = False

@@ -1,6 +1,7 @@
 """Inserting one stored write inside the writer's transaction (``SqliteStore`` and the
 legacy records of ``storage/legacy.py``), the sender's quota check, a stored write's
-dots growing, and dropping writes (a hand-off).
+dots growing, dropping writes (a hand-off), and a write stored alone (``put_write``: the
+path of every write the batched one does not take).
 
 Invariants owned here:
 - A write is inserted with its dots (a peer's, merged; else this store's next), its
@@ -16,16 +17,30 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+from typing import Any
+
+import jsonschema
 
 from flocloud.protocol.cursor import Dot
-from flocloud.protocol.errors import QuotaExceeded
+from flocloud.protocol.envelope import Envelope
+from flocloud.protocol.errors import BadFormat, NotFound, QuotaExceeded
 from flocloud.protocol.fingerprint import key_position, write_parts
+from flocloud.protocol.writes import About, MessageWrite, ObjectWrite, SchemaWrite
 
 from . import objects
 from .dots import assign_dot, dots_text, dropped_dots, merge_dots, parse_dots_text
 from .legacy_tables import drop_legacy
+from .schemas import SchemaChecks
+from .store import PutResult, Record
 
-__all__ = ["check_quota", "drop_messages", "insert_message", "key_position_of", "more_dots"]
+__all__ = [
+    "check_quota",
+    "drop_messages",
+    "insert_message",
+    "key_position_of",
+    "more_dots",
+    "put_write",
+]
 
 
 @functools.lru_cache(maxsize=65536)
@@ -144,3 +159,89 @@ def drop_messages(db: sqlite3.Connection, receiver: str, ids: list[str]) -> int:
     objects.drop_object_writes(db, gone)
     db.execute("DELETE FROM key_digest WHERE receiver=? AND n<=0", (receiver,))
     return len(gone)
+
+
+def put_write(
+    db: sqlite3.Connection,
+    env: Envelope,
+    write: Any,
+    received_ms: int,
+    quota_bytes: int | None,
+    origin: str | None,
+    dots: tuple[Dot, ...] | None = None,
+    decided: bool = False,
+    *,
+    store_id: str,
+    schema_checks: SchemaChecks,
+    committed: list[tuple[Record, str | None]],
+) -> PutResult:
+    """One write alone, inside the writer's transaction: a duplicate's dots merged, else
+    the quota, the checks of its kind, the insert and the derived state (objects,
+    schemas, deletes, tags, notes); the stored record is appended to ``committed``."""
+    body = env.body
+    accepting = origin is None and not decided  # this node accepts it from a client
+    row = db.execute("SELECT seq, dots FROM messages WHERE id=?", (env.id,)).fetchone()
+    if row is not None:
+        version = None
+        if isinstance(write, ObjectWrite):
+            state = objects.object_state(db, body.application, write.name)
+            version = state.version if state else None
+        have = parse_dots_text(row[1])
+        if dots and not set(dots) <= set(have):
+            have = more_dots(db, env.id, body.receiverID, have, dots)
+        return PutResult(int(row[0]), duplicate=True, version=version, dots=have)
+    check_quota(db, body.senderID, len(env.body_text.encode()), quota_bytes)
+    version = None
+    target_row = None
+    if isinstance(write, MessageWrite) and accepting:
+        schema_checks.check(db, body.application, f"message:{body.type}", body.payload)
+    elif isinstance(write, SchemaWrite):
+        try:
+            jsonschema.Draft202012Validator.check_schema(write.schema)
+        except jsonschema.exceptions.SchemaError as exc:
+            raise BadFormat(f"invalid JSON Schema: {exc.message}"[:300]) from None
+    elif isinstance(write, About):
+        target_row = db.execute(
+            "SELECT receiver FROM messages WHERE id=?", (write.target_id,)
+        ).fetchone()
+        if target_row is None and not origin:
+            raise NotFound(f"message {write.target_id} is not stored here")
+        if target_row is not None and target_row[0] != body.receiverID:
+            raise BadFormat("a delete/tag/note must be addressed to the target's receiver")
+    seq, stored = insert_message(
+        db, env.id, body.receiverID, body.senderID, application=body.application,
+        type=body.type, comment=body.comment, time=body.time, received_ms=received_ms,
+        body=env.body_text, pubkey=env.pubkey.hex(), sign=env.signature.hex(),
+        origin=origin, dots=dots, store_id=store_id,
+        target=write.target_id if isinstance(write, About) else None,
+    )  # fmt: skip
+    if not isinstance(
+        write, About
+    ):  # writes about this one that came first (by the target index only: with
+        # receiver in the query, SQLite picked the receiver index and scanned it all)
+        about = {
+            t
+            for r, t in db.execute("SELECT receiver, type FROM messages WHERE target=?", (env.id,))
+            if r == body.receiverID
+        }
+        if "flocloud.delete" in about:
+            db.execute("UPDATE messages SET deleted=1 WHERE seq=?", (seq,))
+        if about & {"flocloud.tag", "flocloud.note"}:
+            objects.derive_about(db, env.id)
+    if isinstance(write, ObjectWrite):
+        app, target = body.application, f"object:{write.name}"
+        version = objects.apply_object_write(
+            db, env, write, need_parents=accepting,
+            check=(lambda v: schema_checks.check(db, app, target, v)) if accepting else None,
+        )  # fmt: skip
+    elif isinstance(write, SchemaWrite):
+        objects.apply_schema(db, body.application, write.target, write.schema, env.id, body.time)
+    elif isinstance(write, About):
+        if write.kind == "delete":
+            db.execute("UPDATE messages SET deleted=1 WHERE id=?", (write.target_id,))
+        else:
+            objects.derive_about(db, write.target_id)
+    rec = Record(seq, env.id, body.receiverID, body.senderID, body.application, body.type, body.time,
+                 received_ms, env.body_text, env.pubkey.hex(), env.signature.hex(), origin=origin, dots=stored)  # fmt: skip
+    committed.append((rec, body.comment))
+    return PutResult(seq, version=version, dots=stored)

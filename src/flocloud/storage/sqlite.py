@@ -44,23 +44,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import orjson
 
 from flocloud.protocol.cursor import Cursor, Dot, Range
 from flocloud.protocol.envelope import Envelope
 from flocloud.protocol.errors import (
-    BadFormat,
     FlocloudError,
-    NotFound,
     Unavailable,
 )
 from flocloud.protocol.fingerprint import Fingerprint, prefix_end
 from flocloud.protocol.writes import (
-    About,
     MessageWrite,
-    ObjectWrite,
-    SchemaWrite,
     Write,
     parse_write,
 )
@@ -71,10 +65,9 @@ from .checkpoint import Checkpointer
 from .dots import (
     holding,
     lacking_dots,
-    parse_dots_text,
 )
 from .held import LOG_SQL, HeldCursors
-from .inserts import check_quota, drop_messages, insert_message, key_position_of, more_dots
+from .inserts import drop_messages, key_position_of, put_write
 from .migrations import identity, migrate
 from .objects import ObjectChange, ObjectState
 from .query import COLUMNS, query_page, record_of_row, time_bound
@@ -400,97 +393,55 @@ class SqliteStore:
             accepting = origin is None and not decided
             plain = Plain(env, received_ms, quota_bytes, origin, dots, accepting)
         result: PutResult = await self._write(
-            lambda db: self._put(db, env, write, received_ms, quota_bytes, origin, dots, decided),
+            lambda db: self._put_alone(
+                env, write, received_ms, quota_bytes, origin, dots, db, decided
+            ),
             plain,
         )
         return result
 
+    async def put_replicas(
+        self,
+        writes: Sequence[tuple[Envelope, Write, tuple[Dot, ...] | None]],
+        received_ms: int,
+        origin: str,
+    ) -> list[PutResult | FlocloudError]:
+        """``put`` of each ``(envelope, its parse_write, dots)`` a peer (``origin``) sent,
+        handed to the writer at once and in order (one transaction for a page of them,
+        when it fits): each one's result, or the error that refused it."""
+        if self._writer is None:
+            raise Unavailable("the store is closed")
+        loop = asyncio.get_running_loop()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        futs = []
+        for env, write, dots in writes:
+            fut: asyncio.Future[Any] = loop.create_future()
+            plain = None
+            if self.batch_writes and type(write) is MessageWrite:
+                plain = Plain(env, received_ms, None, origin, dots, False)
+            op = functools.partial(self._put_alone, env, write, received_ms, None, origin, dots)
+            self._pending.append((op, fut, plain))
+            futs.append(fut)
+        done = await asyncio.gather(*futs, return_exceptions=True)
+        return [
+            r if isinstance(r, PutResult | FlocloudError) else Unavailable(f"store error: {r!r}")
+            for r in done
+        ]
+
+    def _put_alone(
+        self, env: Envelope, write: Write, received_ms: int, quota_bytes: int | None,
+        origin: str | None, dots: tuple[Dot, ...] | None, db: sqlite3.Connection,
+        decided: bool = False,
+    ) -> PutResult:  # fmt: skip
+        return put_write(
+            db, env, write, received_ms, quota_bytes, origin, dots, decided,
+            store_id=self._sid, schema_checks=self._schema_checks, committed=self._committed,
+        )  # fmt: skip
+
     async def check_schema(self, application: str, target: str, value: Any) -> None:
         """``schema-mismatch`` if ``value`` breaks the application's schema for ``target``."""
         await self._read(lambda db: self._schema_checks.check(db, application, target, value))
-
-    def _put(
-        self,
-        db: sqlite3.Connection,
-        env: Envelope,
-        write: Any,
-        received_ms: int,
-        quota_bytes: int | None,
-        origin: str | None,
-        dots: tuple[Dot, ...] | None = None,
-        decided: bool = False,
-    ) -> PutResult:
-        body = env.body
-        accepting = origin is None and not decided  # this node accepts it from a client
-        row = db.execute("SELECT seq, dots FROM messages WHERE id=?", (env.id,)).fetchone()
-        if row is not None:
-            version = None
-            if isinstance(write, ObjectWrite):
-                state = objects.object_state(db, body.application, write.name)
-                version = state.version if state else None
-            have = parse_dots_text(row[1])
-            if dots and not set(dots) <= set(have):
-                have = more_dots(db, env.id, body.receiverID, have, dots)
-            return PutResult(int(row[0]), duplicate=True, version=version, dots=have)
-        check_quota(db, body.senderID, len(env.body_text.encode()), quota_bytes)
-        version = None
-        target_row = None
-        if isinstance(write, MessageWrite) and accepting:
-            self._schema_checks.check(db, body.application, f"message:{body.type}", body.payload)
-        elif isinstance(write, SchemaWrite):
-            try:
-                jsonschema.Draft202012Validator.check_schema(write.schema)
-            except jsonschema.exceptions.SchemaError as exc:
-                raise BadFormat(f"invalid JSON Schema: {exc.message}"[:300]) from None
-        elif isinstance(write, About):
-            target_row = db.execute(
-                "SELECT receiver FROM messages WHERE id=?", (write.target_id,)
-            ).fetchone()
-            if target_row is None and not origin:
-                raise NotFound(f"message {write.target_id} is not stored here")
-            if target_row is not None and target_row[0] != body.receiverID:
-                raise BadFormat("a delete/tag/note must be addressed to the target's receiver")
-        seq, stored = insert_message(
-            db, env.id, body.receiverID, body.senderID, application=body.application,
-            type=body.type, comment=body.comment, time=body.time, received_ms=received_ms,
-            body=env.body_text, pubkey=env.pubkey.hex(), sign=env.signature.hex(),
-            origin=origin, dots=dots, store_id=self._sid,
-            target=write.target_id if isinstance(write, About) else None,
-        )  # fmt: skip
-        if not isinstance(
-            write, About
-        ):  # writes about this one that came first (by the target index only: with
-            # receiver in the query, SQLite picked the receiver index and scanned it all)
-            about = {
-                t
-                for r, t in db.execute(
-                    "SELECT receiver, type FROM messages WHERE target=?", (env.id,)
-                )
-                if r == body.receiverID
-            }
-            if "flocloud.delete" in about:
-                db.execute("UPDATE messages SET deleted=1 WHERE seq=?", (seq,))
-            if about & {"flocloud.tag", "flocloud.note"}:
-                objects.derive_about(db, env.id)
-        if isinstance(write, ObjectWrite):
-            app, target = body.application, f"object:{write.name}"
-            version = objects.apply_object_write(
-                db, env, write, need_parents=accepting,
-                check=(lambda v: self._schema_checks.check(db, app, target, v)) if accepting else None,
-            )  # fmt: skip
-        elif isinstance(write, SchemaWrite):
-            objects.apply_schema(
-                db, body.application, write.target, write.schema, env.id, body.time
-            )
-        elif isinstance(write, About):
-            if write.kind == "delete":
-                db.execute("UPDATE messages SET deleted=1 WHERE id=?", (write.target_id,))
-            else:
-                objects.derive_about(db, write.target_id)
-        rec = Record(seq, env.id, body.receiverID, body.senderID, body.application, body.type, body.time,
-                     received_ms, env.body_text, env.pubkey.hex(), env.signature.hex(), origin=origin, dots=stored)  # fmt: skip
-        self._committed.append((rec, body.comment))
-        return PutResult(seq, version=version, dots=stored)
 
     @property
     def _sid(self) -> str:
