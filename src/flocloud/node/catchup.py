@@ -37,7 +37,7 @@ Get = Callable[[NodeConnection, str, list[str]], Awaitable[Any]]  # peer.get the
 Store = Callable[[Any, str, Awaitable[Any] | None], Awaitable[int]]
 
 PAGING_SECONDS = 5.0  # a peer paging our log that asked nothing for this long stopped
-DEPTH = 4  # pages of one peer in flight (asked, fetched or verified) before the oldest is stored
+DEPTH = 8  # pages of one peer in flight (asked, fetched or verified) before the oldest is stored
 
 
 class CatchUpShell:
