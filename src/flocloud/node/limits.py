@@ -41,20 +41,26 @@ __all__ = [
 ]
 
 
-@dataclass
+@dataclass(slots=True)
 class TokenBucket:
     rate: float
     burst: float
     tokens: float = -1.0
     stamp: float = 0.0
 
-    def take(self, now: float, cost: float = 1.0) -> bool:
+    def refill(self, now: float) -> float:
+        """The tokens held at ``now`` (a clock read before an await may come late: the
+        bucket never goes back in time)."""
         if self.tokens < 0:
             self.tokens, self.stamp = self.burst, now
-        now = max(now, self.stamp)  # callers' clocks read before an await may come late
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= cost:
+        elif now > self.stamp:
+            tokens = self.tokens + (now - self.stamp) * self.rate
+            self.tokens = tokens if tokens < self.burst else self.burst
+            self.stamp = now
+        return self.tokens
+
+    def take(self, now: float, cost: float = 1.0) -> bool:
+        if self.refill(now) >= cost:
             self.tokens -= cost
             return True
         return False
@@ -82,13 +88,14 @@ class BucketMap:
         return self.get(key).take(now, cost)
 
 
-def _room(now: float, charges: list[tuple[TokenBucket, float]]) -> bool:
-    """Whether every bucket holds its charge (refilled to ``now``; nothing taken)."""
-    ok = True
-    for bucket, cost in charges:
-        bucket.take(now, 0.0)
-        ok = ok and bucket.tokens >= min(cost, bucket.burst)
-    return ok
+def _holds(bucket: TokenBucket, now: float, cost: float) -> bool:
+    """Whether ``bucket`` holds ``cost`` (at most its burst: a larger write passes a full
+    bucket) at ``now``; nothing taken."""
+    return bucket.refill(now) >= (cost if cost < bucket.burst else bucket.burst)
+
+
+def _charge(bucket: TokenBucket, cost: float) -> None:
+    bucket.tokens -= cost if cost < bucket.burst else bucket.burst
 
 
 @functools.lru_cache(maxsize=4096)
@@ -121,26 +128,29 @@ class WriteBudget:
 
     def take(self, sender: str, source: str | None, size: int, now: float) -> str | None:
         """Charge a write to every budget, or to none; ``None`` when accepted, else why not.
-        (The refusal's text is built only for a refusal: this runs for every write.)"""
+        (This runs for every write: no list or text is built unless it is refused.)"""
         lim = self.lim
-        ids = [(self.ids.get(sender), 1.0)]
-        if not _room(now, ids):
+        per_id = self.ids.get(sender)
+        if not _holds(per_id, now, 1.0):
             return f"{sender} is writing faster than {lim.rate_per_id:g}/s"
-        charges = ids
+        nbytes = float(size)
+        writes = data = None
         if source is not None:
             key = source_key(source)
-            per_source = [(self.sources.get(key), 1.0), (self.source_bytes.get(key), float(size))]
-            if not _room(now, per_source):
+            writes, data = self.sources.get(key), self.source_bytes.get(key)
+            if not (_holds(writes, now, 1.0) & _holds(data, now, nbytes)):
                 return (
                     f"source {key} is over its write budget ({lim.rate_per_source:g} writes/s, "
                     f"{lim.bytes_per_source:g} bytes/s)"
                 )
-            charges = charges + per_source
-        node = [(self.node, 1.0), (self.node_bytes, float(size))]
-        if not _room(now, node):
+        if not (_holds(self.node, now, 1.0) & _holds(self.node_bytes, now, nbytes)):
             return "this node is at its global write budget: try later or another replica"
-        for bucket, cost in charges + node:
-            bucket.tokens -= min(cost, bucket.burst)
+        _charge(per_id, 1.0)
+        if writes is not None and data is not None:
+            _charge(writes, 1.0)
+            _charge(data, nbytes)
+        _charge(self.node, 1.0)
+        _charge(self.node_bytes, nbytes)
         return None
 
 

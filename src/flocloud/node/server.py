@@ -272,13 +272,11 @@ class Connection:
             rid = req.id
             op = str(req.__struct_config__.tag)
             self.node.service.metrics.requests[op] += 1
-            # a query holds one of the connection's query slots until its page is queued
-            async with self.queries if isinstance(req, rq.Query) else contextlib.nullcontext():
-                reply = await self.dispatch(req)
-                if reply is not None:
-                    if isinstance(req, rq.Put | rq.Query):  # which registry we route by
-                        reply = {**reply, "epoch": self.node.epoch()}
-                    await self.send({"id": rid, "ok": True, **reply})
+            if isinstance(req, rq.Query):  # holds a query slot until its page is queued
+                async with self.queries:
+                    await self._answer(rid, await self.dispatch(req), epoch=True)
+            else:
+                await self._answer(rid, await self.dispatch(req), isinstance(req, rq.Put))
         except FlocloudError as exc:
             self.node.service.metrics.rejected[exc.code] += 1
             await self.send({"id": rid, "ok": False, "error": exc.to_dict()})
@@ -290,6 +288,15 @@ class Connection:
             await self.send(
                 {"id": rid, "ok": False, "error": {"code": "internal", "message": "internal error"}}
             )
+
+    async def _answer(self, rid: Any, reply: dict[str, Any] | None, epoch: bool) -> None:
+        """Send ``reply`` (None: the op answers by itself); ``epoch``: with the registry
+        epoch this node routes by (a put's and a query's answer)."""
+        if reply is not None:
+            out = {"id": rid, "ok": True, **reply}
+            if epoch:
+                out["epoch"] = self.node.epoch()
+            await self.send(out)
 
     async def dispatch(self, req: rq.Frame) -> dict[str, Any] | None:
         svc = self.node.service
