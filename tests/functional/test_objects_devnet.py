@@ -195,6 +195,26 @@ async def test_lists_never_become_chimeras(devnet: Network, conns: list[NodeConn
     assert value == {"items": [2, 3, 4]}
 
 
+async def test_a_write_based_on_a_version_another_replica_just_acked(
+    devnet: Network, conns: list[NodeConnection]
+) -> None:
+    """A patch sent to a replica that has not got its parent yet (acked a moment ago through
+    another replica, which cannot reach this one) is taken: the node fetches what the
+    object's other replicas hold and tries once more, instead of answering not-found."""
+    await devnet.partitioned([0], [2])  # node 0 cannot replicate to node 2; node 1 can
+    try:
+        root = obj_write(devnet, "late", "reset", {"value": {"n": 0}})
+        ack = await conns[0].request("put", envelope=root.to_wire())
+        assert ack["replicas"] >= 2  # node 0 and node 1
+        patch = obj_write(devnet, "late", "patch", {"patch": {"n": 1}, "parents": [root.id]})
+        ack = await conns[2].request("put", envelope=patch.to_wire())
+        assert parse_version(ack["version"])[0] == 2  # folded on the root, fetched from node 1
+    finally:
+        devnet.heal()
+    _, value = await converged(devnet, "late")
+    assert value == {"n": 1}
+
+
 async def test_merge_writes_converge_across_a_partition(
     devnet: Network, conns: list[NodeConnection]
 ) -> None:

@@ -246,9 +246,16 @@ class NodeService:
             strict_ack = await self.strict_write(env, write)
             if strict_ack is not None:
                 return strict_ack
-        result = await self.store.put(
-            env, self.now_ms(), quota_bytes=self.config.limits.quota_bytes_per_id, write=write
-        )
+        quota = self.config.limits.quota_bytes_per_id
+        try:
+            result = await self.store.put(env, self.now_ms(), quota_bytes=quota, write=write)
+        except NotFound:
+            if not isinstance(write, ObjectWrite) or self.pull_key is None:
+                raise
+            # based on a version another replica acked a moment ago and this one has not
+            # got yet: fetch what the object's replicas hold, then try once more
+            await self.pull_key(body.receiverID, Cursor())
+            result = await self.store.put(env, self.now_ms(), quota_bytes=quota, write=write)
         if result.duplicate:
             self.metrics.duplicates += 1
         else:
