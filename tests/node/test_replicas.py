@@ -5,15 +5,25 @@ one later in the page is retried in order."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import time
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from flocloud.node.config import NodeConfig
 from flocloud.node.replicas import store_records
+from flocloud.node.service import NodeService
+from flocloud.protocol.envelope import build_envelope
 from flocloud.protocol.errors import BadFormat, NotFound
+from flocloud.protocol.keys import PrivateKey
+from flocloud.protocol.params import REGTEST
+from flocloud.storage.sqlite import SqliteStore
 
 DOTS = [["oX86gpbJLhgxRzNVUczLgELBZx3kkkY71W", 1]]
+KEY = PrivateKey(hashlib.sha256(b"replicas-page").digest(), REGTEST)
 
 
 class Service:
@@ -87,3 +97,31 @@ async def test_a_record_refused_for_its_signature_is_not_tried_again() -> None:
     svc = Service()
     assert await store_records(svc, recs("bad", "a"), "p") == 1  # type: ignore[arg-type]
     assert svc.verified == ["a"] and svc.stored == ["a"]
+
+
+async def test_a_real_page_refuses_each_bad_record_alone(tmp_path: Path) -> None:
+    """The bulk path on a real service and store: a page with a plain message, an object
+    write whose body breaks the object rules (parse_write refuses it), a forged signature
+    and malformed dots stores the message alone; each bad record is skipped, none fails
+    the page."""
+    store = await SqliteStore.open(tmp_path / "s.sqlite3")
+    svc = NodeService(NodeConfig(verify_threads=0, verify_processes=0), store)
+    try:
+        now = int(time.time() * 1000)
+        good = build_envelope(KEY, receiver=KEY.address, payload={"n": 1}, time_ms=now)
+        wrong = build_envelope(  # an object write not addressed to its object's id
+            KEY, receiver=KEY.address, payload={"value": {}}, time_ms=now,
+            application="demo", type="flocloud.object.reset", comment="doc",
+        )  # fmt: skip
+        forged = {**good.to_wire(), "sign": wrong.to_wire()["sign"]}
+        other = build_envelope(KEY, receiver=KEY.address, payload={"n": 2}, time_ms=now)
+        page = [
+            {"id": good.id, "envelope": good.to_wire(), "dots": DOTS},
+            {"id": wrong.id, "envelope": wrong.to_wire(), "dots": DOTS},
+            {"id": "forged", "envelope": forged, "dots": DOTS},
+            {"id": other.id, "envelope": other.to_wire(), "dots": [["not-a-store", -1]]},
+        ]
+        assert await store_records(svc, page, "oPeer") == 1
+        assert await store.have([good.id, wrong.id, other.id]) == {good.id}
+    finally:
+        await store.close()

@@ -253,8 +253,10 @@ class NodeService:
             if not isinstance(write, ObjectWrite) or self.pull_key is None:
                 raise
             # based on a version another replica acked a moment ago and this one has not
-            # got yet: fetch what the object's replicas hold, then try once more
-            await self.pull_key(body.receiverID, Cursor())
+            # got yet: fetch what the object's replicas hold beyond what is held here
+            # (not the whole object again: a bogus parent costs a round trip, not a copy)
+            held = await self.store.held_cursor(body.receiverID)
+            await self.pull_key(body.receiverID, held)
             result = await self.store.put(env, self.now_ms(), quota_bytes=quota, write=write)
         if result.duplicate:
             self.metrics.duplicates += 1
@@ -360,9 +362,13 @@ class NodeService:
         plain_at: list[int] = []
         others: list[int] = []
         for i, (env, dots) in enumerate(writes):
-            write = parse_write(env.body) if isinstance(env, Envelope) else None
-            if type(write) is MessageWrite:
-                plain.append((env, write, dots))  # type: ignore[arg-type]
+            try:
+                write = parse_write(env.body) if isinstance(env, Envelope) else None
+            except FlocloudError as exc:  # refused alone, as store_replica refuses it
+                out[i] = exc
+                continue
+            if isinstance(env, Envelope) and type(write) is MessageWrite:
+                plain.append((env, write, dots))
                 plain_at.append(i)
             else:
                 others.append(i)
