@@ -60,6 +60,12 @@ def test_overrides_and_errors(tmp_path: Path) -> None:
     cfg = load_config(path)
     assert (cfg.port, cfg.limits.bytes_per_source) == (7401, 1_000_000)
     assert type(cfg.port) is int
+    path.write_text("[limits]\nbytes_per_source = 1500.5\n")  # a rate, whatever its default
+    assert load_config(path).limits.bytes_per_source == 1500.5
+    for table in ("storage", "limits", "log"):
+        path.write_text(f"{table} = 1\n")
+        with pytest.raises(BadFormat, match=f"{table} in the config file must be a table"):
+            load_config(path)
     path.write_text("[storage]\ninline_write = 0\n")
     with pytest.raises(BadFormat, match=r"unknown setting\(s\) in \[storage\]: inline_write"):
         load_config(path)

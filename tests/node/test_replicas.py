@@ -17,7 +17,7 @@ from flocloud.node.config import NodeConfig
 from flocloud.node.replicas import store_records
 from flocloud.node.service import NodeService
 from flocloud.protocol.envelope import build_envelope
-from flocloud.protocol.errors import BadFormat, NotFound
+from flocloud.protocol.errors import BadFormat, Forbidden, NotFound
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
 from flocloud.storage.sqlite import SqliteStore
@@ -31,6 +31,7 @@ class Service:
         self.verified: list[str] = []
         self.stored: list[str] = []
         self.needs = needs or {}  # id -> the id it depends on
+        self.tries: dict[str, int] = {}  # id -> store attempts
 
     async def parse_replicas(self, recs: list[dict[str, Any]]) -> list[Any]:
         out: list[Any] = []
@@ -48,12 +49,15 @@ class Service:
         for env, dots in writes:
             try:
                 out.append(await self.store_replica(env, origin, dots))
-            except NotFound as exc:
+            except (NotFound, Forbidden) as exc:
                 out.append(exc)
         return out
 
     async def store_replica(self, env: Any, origin: str, dots: Any) -> Any:
         await asyncio.sleep(0)
+        self.tries[env.id] = self.tries.get(env.id, 0) + 1
+        if env.id == "nope":
+            raise Forbidden("not allowed")
         if self.needs.get(env.id, env.id) not in [*self.stored, env.id]:
             raise NotFound("target not here yet")
         self.stored.append(env.id)
@@ -93,10 +97,11 @@ async def test_a_dependent_write_is_retried_in_order() -> None:
     assert svc.stored == ["target", "tag"]
 
 
-async def test_a_record_refused_for_its_signature_is_not_tried_again() -> None:
+async def test_a_record_refused_for_its_signature_or_permissions_is_not_tried_again() -> None:
     svc = Service()
-    assert await store_records(svc, recs("bad", "a"), "p") == 1  # type: ignore[arg-type]
-    assert svc.verified == ["a"] and svc.stored == ["a"]
+    assert await store_records(svc, recs("bad", "nope", "a"), "p") == 1  # type: ignore[arg-type]
+    assert svc.stored == ["a"]
+    assert svc.tries == {"nope": 1, "a": 1}  # "bad" never reached the store
 
 
 async def test_a_real_page_refuses_each_bad_record_alone(tmp_path: Path) -> None:

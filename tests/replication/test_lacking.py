@@ -47,6 +47,25 @@ def test_an_unknown_store_is_gone_only_after_views_had_time_to_agree() -> None:
     # not all answered, or a holder unknown: never gone, however long
     assert not settled(A, False, known, members, holders, "me", "smine", since, 1e9, 3.0)
     assert not settled(A, True, {"n1": "s1"}, members, holders, "me", "smine", since, 1e9, 3.0)
+    assert since == {}  # judged with a holder unknown: its wait starts over
+
+
+def test_the_waits_of_several_unknown_stores_run_at_once_and_start_over() -> None:
+    """Two stores nobody known runs: both are gone ``gone_after`` after they were first
+    found so (not one wait after the other); one that a member runs meanwhile is dropped,
+    and found unaccounted for again it waits anew."""
+    members = {"me", "n1"}
+    holders = ["me", "n1"]
+    known = {"n1": "s1"}
+    since: dict[str, float] = {}
+    assert not settled(TWO, True, known, members, holders, "me", "smine", since, 0.0, 3.0)
+    assert since == {"sa": 0.0, "sb": 0.0}
+    assert settled(TWO, True, known, members, holders, "me", "smine", since, 3.0, 3.0)
+    runs_sb = {"n1": "s1", "n2": "sb"}
+    assert settled(TWO, True, runs_sb, members | {"n2"}, holders, "me", "x", since, 4.0, 3.0)
+    assert since == {"sa": 0.0}  # sb is accounted for: no longer waiting
+    assert not settled(TWO, True, known, members, holders, "me", "smine", since, 5.0, 3.0)
+    assert since == {"sa": 0.0, "sb": 5.0}  # sb unaccounted for again: a new wait
 
 
 def test_after_round() -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from flocloud.protocol.cursor import Cursor
 from flocloud.protocol.envelope import build_envelope
-from flocloud.protocol.errors import NotFound, QuotaExceeded
+from flocloud.protocol.errors import FlocloudError, NotFound, QuotaExceeded
 from flocloud.protocol.fingerprint import Fingerprint, key_position
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.objects import object_id
@@ -364,7 +364,7 @@ async def test_small_batches_commit_on_the_loop_in_order(tmp_path: Path) -> None
             gate.wait(10)
 
         blocker = asyncio.ensure_future(store.transact(block))  # never inline: the writer
-        await asyncio.to_thread(entered.wait, 10)
+        assert await asyncio.to_thread(entered.wait, 10)
         behind = asyncio.ensure_future(store.put(envs[20], 1))
         for _ in range(5):
             await asyncio.sleep(0.01)
@@ -382,3 +382,40 @@ async def test_small_batches_commit_on_the_loop_in_order(tmp_path: Path) -> None
         held.append(sorted(r[1] for r in await store.log_since(0, 1000)))
         await store.close()
     assert held[0] == held[1] and len(held[0]) == 60
+
+
+async def test_a_page_of_replicas_is_stored_in_order_each_refused_alone(tmp_path: Path) -> None:
+    """``put_replicas``: plain messages, a second copy of one of them (a duplicate that
+    learns the peer's dot), an object write and a delete addressed to another receiver than
+    its target's, queued at once: each gets its own outcome, in page order, and a small
+    page commits on the event loop like a write alone."""
+    from flocloud.protocol.writes import parse_write
+
+    store = await SqliteStore.open(tmp_path / "s.sqlite3")
+    try:
+        m1 = build_envelope(A, receiver=B.address, payload={"i": 1}, time_ms=1)
+        m2 = build_envelope(A, receiver=B.address, payload={"i": 2}, time_ms=2)
+        oid = object_id("app", "o", REGTEST)
+        reset = build_envelope(A, receiver=oid, payload={"name": "o", "value": {"a": 1}},
+                               time_ms=3, application="app", type="flocloud.object.reset")  # fmt: skip
+        stray = build_envelope(A, receiver=A.address, payload={"id": m1.id}, time_ms=4,
+                               type="flocloud.delete")  # fmt: skip
+        page = [
+            (m1, ("pa", 1)),
+            (m2, ("pa", 2)),
+            (m1, ("pb", 7)),
+            (reset, ("pa", 3)),
+            (stray, ("pa", 4)),
+        ]
+        out = await store.put_replicas(
+            [(e, parse_write(e.body), (dot,)) for e, dot in page], 10, "oPeer"
+        )
+        assert [getattr(r, "duplicate", None) for r in out[:4]] == [False, False, True, False]
+        assert out[2].dots == (("pa", 1), ("pb", 7))  # type: ignore[union-attr]
+        assert isinstance(out[4], FlocloudError) and out[4].code == "bad-format"
+        assert [r[1] for r in await store.log_since(0, 10)] == [m1.id, m2.id, reset.id]
+        assert (await store.get_object("app", "o")) is not None
+        small = await store.put_replicas([(m2, parse_write(m2.body), (("pc", 1),))], 10, "oPeer")
+        assert store.inline >= 1 and small[0].duplicate  # type: ignore[union-attr]
+    finally:
+        await store.close()

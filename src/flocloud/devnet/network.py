@@ -28,13 +28,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from flocloud.client.keyfile import write_secret
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
+
+if TYPE_CHECKING:
+    from flocloud.protocol.membership import Membership
 
 __all__ = [
     "ChainProcess",
@@ -514,12 +517,14 @@ class Network:
 
     def replicas(self, key_id: str) -> list[NodeProcess]:
         """The nodes that should hold ``key_id`` under the current registry."""
+        wanted = self._membership().replicas(key_id)
+        return [n for n in self.active if n.id in wanted]
+
+    def _membership(self) -> Membership:
+        """The registry's membership as the nodes compute it from the chain."""
         from flocloud.protocol.membership import Membership
 
-        active = self.active
-        members = Membership.build({n.id: (n.ws_url, "") for n in active}, self.backup_depth + 1)
-        wanted = members.replicas(key_id)
-        return [n for n in active if n.id in wanted]
+        return Membership.build({n.id: (n.ws_url, "") for n in self.active}, self.backup_depth + 1)
 
     async def _all_records(self, node: NodeProcess, receiver: str) -> list[dict[str, Any]]:
         """Every record a node holds for ``receiver`` (tombstoned ones too), by cursor."""
@@ -627,27 +632,31 @@ class Network:
             await self.wait_until(quorum, timeout, what="a write quorum at every node")
         finally:
             await probe.aclose()
-        await self.wait_until(self._meshed, timeout, what="every node to read its neighbours")
+        await self.wait_meshed(timeout)
 
-    async def _meshed(self) -> bool:
-        """Every running node has read the log of each running neighbour (``pulled`` in
-        ``/api/stats``): their registry views list each other. A write quorum alone does
-        not show it: a node that refused a peer it did not list yet has that peer marked
-        down a moment, and a write it replicates then goes to a stand-in."""
-        from flocloud.protocol.membership import Membership
-
+    async def wait_meshed(self, timeout: float = 20.0) -> None:
+        """Wait until every running node has read the log of each running neighbour
+        (``pulled`` in ``/api/stats``): their registry views list each other. A write
+        quorum alone does not show it: a node that refused a peer it did not list yet has
+        that peer marked down a moment, and a write it replicates then goes to a stand-in."""
         running = [n for n in self.active if n.running]
-        members = Membership.build(
-            {n.id: (n.ws_url, "") for n in self.active}, self.backup_depth + 1
-        )
+        members = self._membership()
+        wanted = {n.id: {m.id for m in running} & members.neighbours(n.id) for n in running}
+        # no short per-request timeout: one cut mid-connect left a socket to the collector
         async with aiohttp.ClientSession() as session:
-            for node in running:
-                async with session.get(f"{node.url}/api/stats") as resp:
-                    pulled = set((await resp.json()).get("pulled", {}))
-                wanted = {n.id for n in running} & members.neighbours(node.id)
-                if not wanted <= pulled:
-                    return False
-        return True
+
+            async def meshed() -> bool:
+                for node in running:
+                    try:
+                        async with session.get(f"{node.url}/api/stats") as resp:
+                            pulled = set((await resp.json()).get("pulled", {}))
+                    except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+                        return False  # not answering yet: not meshed yet
+                    if not wanted[node.id] <= pulled:
+                        return False
+                return True
+
+            await self.wait_until(meshed, timeout, what="every node to read its neighbours")
 
     async def wait_converged(self, receivers: list[str], timeout: float = 30.0) -> None:
         """Wait until every running replica of each receiver holds the same state: equal

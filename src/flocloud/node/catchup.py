@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from flocloud.client.connection import NodeConnection
-from flocloud.replication.catchup import Ask, CatchUp, Outcome, Page, Step, serve_page
+from flocloud.replication.catchup import PAGE, Ask, CatchUp, Outcome, Page, Step, serve_page
 
 from .context import PeerNet
 
@@ -38,6 +38,8 @@ Store = Callable[[Any, str, Awaitable[Any] | None], Awaitable[int]]
 
 PAGING_SECONDS = 5.0  # a peer paging our log that asked nothing for this long stopped
 DEPTH = 8  # pages of one peer in flight (asked, fetched or verified) before the oldest is stored
+# (at most DEPTH x PAGE pulled writes in memory per peer pulled, one peer at a time)
+UNSAID_PAGE = 500  # rows a peer.sync that names no limit gets
 
 
 class CatchUpShell:
@@ -187,7 +189,7 @@ class CatchUpShell:
             return {"records": [], "next": await store.top_seq(), "more": False,
                     "store_id": await store.store_id()}  # fmt: skip
         after_i = after if type(after) is int and after >= 0 else 0
-        lim = limit if type(limit) is int and 0 < limit <= 1000 else 500
+        lim = min(limit, PAGE) if type(limit) is int and limit > 0 else UNSAID_PAGE
         rows, nxt, more = serve_page(
             await store.log_since(after_i, lim),
             requester,

@@ -160,6 +160,15 @@ class NodeConfig:
             ) from None
 
 
+def _table(data: dict[str, Any], name: str) -> dict[str, Any]:
+    """The ``[name]`` table of the config file (empty when absent); anything else there
+    is refused."""
+    table = data.pop(name, {})
+    if not isinstance(table, dict):
+        raise BadFormat(f"{name} in the config file must be a table ([{name}]), not {table!r}")
+    return table
+
+
 def _build(cls: Any, data: dict[str, Any], where: str) -> Any:
     known = {f.name: f for f in fields(cls)}
     unknown = set(data) - set(known)
@@ -179,7 +188,7 @@ def _checked(f: Any, value: Any, where: str) -> Any:
     later inside a write."""
     if f.default is MISSING:
         return value
-    want = type(f.default)
+    want = float if f.type in ("float", float) else type(f.default)  # 1024 * 1024 is a rate
     number = isinstance(value, int | float) and not isinstance(value, bool)
     if want is float:
         ok = number
@@ -209,21 +218,21 @@ def load_config(path: Path | None, **overrides: Any) -> NodeConfig:
         except tomllib.TOMLDecodeError as exc:
             raise BadFormat(f"config file {path} is not valid TOML: {exc}") from None
         base = str(Path(path).resolve().parent)
-    limits = _build(Limits, data.pop("limits", {}), "[limits]")
-    chain = _build(ChainConfig, data.pop("chain", {}), "[chain]")
-    replication = _build(ReplicationConfig, data.pop("replication", {}), "[replication]")
-    legacy = _build(LegacyConfig, data.pop("legacy", {}), "[legacy]")
+    limits = _build(Limits, _table(data, "limits"), "[limits]")
+    chain = _build(ChainConfig, _table(data, "chain"), "[chain]")
+    replication = _build(ReplicationConfig, _table(data, "replication"), "[replication]")
+    legacy = _build(LegacyConfig, _table(data, "legacy"), "[legacy]")
     apps = {
-        name: _build(AppConfig, a, f"[apps.{name}]") for name, a in data.pop("apps", {}).items()
+        name: _build(AppConfig, a, f"[apps.{name}]") for name, a in _table(data, "apps").items()
     }
-    tls = data.pop("tls", {})
+    tls = _table(data, "tls")
     data["tls_cert"], data["tls_key"] = tls.get("cert", ""), tls.get("key", "")
-    storage = data.pop("storage", {})
+    storage = _table(data, "storage")
     unknown = set(storage) - {"synchronous", "inline_writes"}
     if unknown:
         raise BadFormat(f"unknown setting(s) in [storage]: {', '.join(sorted(unknown))}")
     data.update(storage)
-    log = data.pop("log", {})
+    log = _table(data, "log")
     data["log_level"], data["log_format"] = log.get("level", "info"), log.get("format", "text")
     cfg: NodeConfig = _build(NodeConfig, data, "the config file")
     cfg = replace(

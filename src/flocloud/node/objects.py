@@ -83,17 +83,23 @@ def change_to_wire(c: ObjectChange) -> dict[str, Any]:
     return wire
 
 
-async def _pulled(svc: NodeService, application: str, name: str, call: Any) -> Any:
-    """``call()``, and once more after pulling the object from its replicas if this
-    replica does not know the version asked for."""
+async def pulled(svc: NodeService, key: str, call: Any) -> Any:
+    """``call()``, and once more after fetching from ``key``'s replicas what they hold
+    beyond this node's held cursor, if this replica does not know the version asked for
+    or based on (``not-found``): one acked through another replica a moment ago may not
+    have reached it yet. (The held cursor: a bogus version costs a round trip, not a copy
+    of the object's writes.)"""
     try:
         return await call()
     except NotFound:
         if svc.pull_key is None:
             raise
-    key = object_id(application, name, network_by_name(svc.config.network))
-    await svc.pull_key(key, Cursor())  # what the key's replicas hold and this one lacks
+    await svc.pull_key(key, await svc.store.held_cursor(key))
     return await call()
+
+
+def _key(svc: NodeService, application: str, name: str) -> str:
+    return object_id(application, name, network_by_name(svc.config.network))
 
 
 async def object_get(
@@ -114,7 +120,7 @@ async def object_get(
             )
         return state
 
-    reply = state_to_wire(await _pulled(svc, app, obj, call))
+    reply = state_to_wire(await pulled(svc, _key(svc, app, obj), call))
     reply["mode"] = "strict" if is_strict(svc, app, obj) else "merge"
     return reply
 
@@ -136,7 +142,7 @@ async def object_changes(
         base = await svc.store.get_object(app, obj, since) if since != EMPTY_VERSION else None
         return latest, base
 
-    latest, extra = await _pulled(svc, app, obj, call)
+    latest, extra = await pulled(svc, _key(svc, app, obj), call)
     head = {"version": latest.version, "heads": list(latest.heads), "count": latest.count}
     if mode == "patches":
         page = extra[:MAX_CHANGES]

@@ -474,12 +474,13 @@ class Peers:
 
         answered = await asyncio.gather(*(one(p) for p in asked))
         mine = await self.node.service.store.store_id()
-        if len(self._unknown_since) > 10_000:  # origins seen unaccounted for: bounded
-            self._unknown_since.clear()
-        return lacking.settled(
+        is_settled = lacking.settled(
             ranges, all(answered), stores, members, self.preference(receiver),
             self.self_id, mine, self._unknown_since, self.clock(), self.gone_after,
         )  # fmt: skip
+        while len(self._unknown_since) > 10_000:  # bounded: the least recently seen go
+            self._unknown_since.pop(next(iter(self._unknown_since)))
+        return is_settled
 
     async def serve_key(self, receiver: Any, after: Any, ranges: Any = None) -> dict[str, Any]:
         """A receiver's writes a cursor does not cover (tombstoned ones included), or,

@@ -13,10 +13,11 @@ Invariants owned here:
   skipped (logged), never stored, and never stops the others.
 - Nothing of a page is stored before its ``turn`` is done, and a failed ``turn`` stores
   nothing of it and fails it too (catch-up's pages are stored in log order).
-- Within a page the peer's order is kept where it matters: a write that depends on an
-  earlier one (a patch, a tag) and was refused by the store for it is retried once, in
-  order, after the rest of the page is stored (one refused for its signature or format
-  is not: it would be refused again).
+- Within a page the peer's order is kept where it matters: a record refused for what
+  the rest of the page may bring (``not-found``: a legacy edit before the row it edits)
+  or a passing store error (``unavailable``) is retried once, in order, after the rest of
+  the page is stored; one refused for its signature, format or permissions is not (it
+  would be refused again).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from flocloud.protocol.cursor import Dot, parse_dots
 from flocloud.protocol.envelope import Envelope
-from flocloud.protocol.errors import FlocloudError
+from flocloud.protocol.errors import FlocloudError, NotFound, Unavailable
 
 if TYPE_CHECKING:
     from .service import KindRecord, NodeService
@@ -67,10 +68,11 @@ async def store_records(
             log.debug("skipping %s from %s: %s", rec.get("id"), peer, exc.message)
     results = await service.store_replicas(writes, peer)
     stored = sum(1 for r in results if not isinstance(r, FlocloudError) and not r.duplicate)
-    # refused by the store (a patch or a tag before what it depends on): once more, in
-    # order, after the rest is stored: versions and targets exist now
+    # refused for something the rest of the page may bring or a moment may mend (a legacy
+    # edit before the row it edits: not-found; a store error: unavailable): once more, in
+    # order, after the rest is stored. A format or permission refusal would come again.
     for (env, dots), i, r in zip(writes, at, results, strict=True):
-        if isinstance(r, FlocloudError):
+        if isinstance(r, NotFound | Unavailable):
             try:
                 stored += 0 if (await service.store_replica(env, peer, dots)).duplicate else 1
             except FlocloudError as exc:

@@ -19,8 +19,9 @@ Invariants owned here:
   by permissions or the store) fails alone, with the code a single ``peer.replicate``
   would have got (the same checks in the same order, each run for the whole frame); its
   neighbours are stored. The frame's records go to the verifier at once
-  (``NodeService.parse_replicas``) and to the store at once, in frame order
-  (``store_replicas``), so they share one signature batch and one writer transaction
+  (``NodeService.parse_replicas``) and to the store at once (``store_replicas``: the
+  plain messages in frame order, then the others, which a permission check may make
+  wait), so they share one signature batch and one writer transaction
   (``storage/batch.py`` applies runs of plain writes together).
 """
 

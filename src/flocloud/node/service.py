@@ -21,6 +21,7 @@ Invariants owned here:
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -61,6 +62,16 @@ from .requests import Filter
 from .verify import BatchVerifier
 
 __all__ = ["KindRecord", "NodeService", "RecordKind", "Subscriber", "parse_filter"]
+
+log = logging.getLogger("flocloud.node.service")
+_NOT_STORED = Unavailable("not stored")  # a placeholder every record's outcome replaces
+
+
+def _free_of_rules(write: Write) -> bool:
+    """Whether ``NodeService._check_permissions`` has nothing to check for ``write``: a
+    plain message (the application rules are about objects, schemas and writes about a
+    message). The bulk path of replicated writes skips the check for these only."""
+    return type(write) is MessageWrite
 
 
 class KindRecord(Protocol):
@@ -247,17 +258,13 @@ class NodeService:
             if strict_ack is not None:
                 return strict_ack
         quota = self.config.limits.quota_bytes_per_id
-        try:
-            result = await self.store.put(env, self.now_ms(), quota_bytes=quota, write=write)
-        except NotFound:
-            if not isinstance(write, ObjectWrite) or self.pull_key is None:
-                raise
-            # based on a version another replica acked a moment ago and this one has not
-            # got yet: fetch what the object's replicas hold beyond what is held here
-            # (not the whole object again: a bogus parent costs a round trip, not a copy)
-            held = await self.store.held_cursor(body.receiverID)
-            await self.pull_key(body.receiverID, held)
-            result = await self.store.put(env, self.now_ms(), quota_bytes=quota, write=write)
+
+        def store() -> Awaitable[PutResult]:
+            return self.store.put(env, self.now_ms(), quota_bytes=quota, write=write)
+
+        # an object write based on a version not here yet: fetched, then tried once more
+        is_object = isinstance(write, ObjectWrite)
+        result = await (objects.pulled(self, body.receiverID, store) if is_object else store())
         if result.duplicate:
             self.metrics.duplicates += 1
         else:
@@ -303,50 +310,47 @@ class NodeService:
                 write.kind, body.senderID, receiver, target_app.admin if target_app else None
             )
 
-    async def replica_envelope(self, wire: Any) -> Envelope:
-        """A write from a peer: parsed and its signature checked (off the loop), with no
-        clock check (it was accepted elsewhere, maybe long ago)."""
-        env = parse_unverified(wire, now_ms=None, limits=self.envelope_limits)
-        await self.verifier.check(env)
-        return env
-
-    async def parse_replica(self, rec: Mapping[str, Any]) -> Envelope | KindRecord:
-        """A replicated record from the wire, verified by the rules of its ``kind``."""
+    def _parse_unchecked(self, rec: Mapping[str, Any]) -> Envelope | KindRecord:
+        """A replicated record from the wire by the rules of its ``kind``; an envelope's
+        signature is not checked yet, nor its clock (it was accepted elsewhere, maybe long
+        ago)."""
         kind = rec.get("kind")
         if kind is None:
-            return await self.replica_envelope(rec.get("envelope"))
+            return parse_unverified(rec.get("envelope"), now_ms=None, limits=self.envelope_limits)
         handler = self.kinds.get(kind) if isinstance(kind, str) else None
         if handler is None:
             raise BadFormat(f"unknown record kind {str(kind)[:32]!r}")
         return handler.parse(rec.get("envelope"))
+
+    async def parse_replica(self, rec: Mapping[str, Any]) -> Envelope | KindRecord:
+        """A replicated record from the wire, verified by the rules of its ``kind``."""
+        parsed = self._parse_unchecked(rec)
+        if isinstance(parsed, Envelope):
+            await self.verifier.check(parsed)
+        return parsed
 
     async def parse_replicas(
         self, records: Sequence[Mapping[str, Any]]
     ) -> list[Envelope | KindRecord | FlocloudError]:
         """``parse_replica`` of each record at once, in order: the envelopes' signatures
         are checked together (``BatchVerifier.check_many``); each one's parse, or the
-        error that refuses it."""
+        error that refuses it (one record's fault never fails the others)."""
         out: list[Envelope | KindRecord | FlocloudError] = []
-        envs: list[Envelope] = []
         at: list[int] = []
         for rec in records:
             try:
-                kind = rec.get("kind")
-                if kind is None:
-                    env = parse_unverified(
-                        rec.get("envelope"), now_ms=None, limits=self.envelope_limits
-                    )
-                    at.append(len(out))
-                    envs.append(env)
-                    out.append(env)
-                    continue
-                handler = self.kinds.get(kind) if isinstance(kind, str) else None
-                if handler is None:
-                    raise BadFormat(f"unknown record kind {str(kind)[:32]!r}")
-                out.append(handler.parse(rec.get("envelope")))
+                out.append(self._parse_unchecked(rec))
             except FlocloudError as exc:
                 out.append(exc)
-        for i, err in zip(at, await self.verifier.check_many(envs), strict=True):
+                continue
+            except Exception as exc:  # a bug in a record kind's rules: refuse this one
+                log.exception("parsing a replicated record failed")
+                out.append(Unavailable(f"record not parsed: {exc!r}"[:200]))
+                continue
+            if isinstance(out[-1], Envelope):
+                at.append(len(out) - 1)
+        envs = [out[i] for i in at]
+        for i, err in zip(at, await self.verifier.check_many(envs), strict=True):  # type: ignore[arg-type]
             if err is not None:
                 out[i] = err
         return out
@@ -354,42 +358,51 @@ class NodeService:
     async def store_replicas(
         self, writes: Sequence[tuple[Envelope | KindRecord, tuple[Dot, ...] | None]], origin: str
     ) -> list[PutResult | FlocloudError]:
-        """``store_replica`` of each ``(parsed record, dots)``, in order: plain messages
-        (no permission rule applies to them) go to the store at once, the others one by
-        one concurrently; each one's result, or the error that refuses it."""
-        out: list[PutResult | FlocloudError | None] = [None] * len(writes)
-        plain: list[tuple[Envelope, Write, tuple[Dot, ...] | None]] = []
-        plain_at: list[int] = []
-        others: list[int] = []
+        """``store_replica`` of each ``(parsed record, dots)``: writes no permission rule
+        applies to (``_free_of_rules``) go to the store at once, in order, the others one
+        by one concurrently after them; each one's result, or the error that refuses it
+        (one record's fault never fails the others)."""
+        out: list[PutResult | FlocloudError] = [_NOT_STORED] * len(writes)
+        free: list[tuple[Envelope, Write, tuple[Dot, ...] | None]] = []
+        free_at: list[int] = []
+        others: list[tuple[int, Envelope | KindRecord, Write | None]] = []
         for i, (env, dots) in enumerate(writes):
             try:
                 write = parse_write(env.body) if isinstance(env, Envelope) else None
             except FlocloudError as exc:  # refused alone, as store_replica refuses it
                 out[i] = exc
                 continue
-            if isinstance(env, Envelope) and type(write) is MessageWrite:
-                plain.append((env, write, dots))
-                plain_at.append(i)
+            if isinstance(env, Envelope) and write is not None and _free_of_rules(write):
+                free.append((env, write, dots))
+                free_at.append(i)
             else:
-                others.append(i)
+                others.append((i, env, write))
 
-        async def one(i: int) -> None:
-            env, dots = writes[i]
+        async def one(i: int, env: Envelope | KindRecord, write: Write | None) -> None:
+            dots = writes[i][1]
             try:
-                out[i] = await self.store_replica(env, origin=origin, dots=dots)
+                if isinstance(env, Envelope) and write is not None:
+                    out[i] = await self._store_write(env, write, origin, dots)
+                else:
+                    out[i] = await self.store_replica(env, origin, dots)
             except FlocloudError as exc:
                 out[i] = exc
+            except Exception as exc:  # a bug: refuse this record, never the page
+                log.exception("storing a replicated record failed")
+                out[i] = Unavailable(f"record not stored: {exc!r}"[:200])
 
         async def batch() -> None:
-            for i, r in zip(
-                plain_at, await self.store.put_replicas(plain, self.now_ms(), origin), strict=True
-            ):
+            try:
+                results = await self.store.put_replicas(free, self.now_ms(), origin)
+            except FlocloudError as exc:  # the store is closed: none of them is stored
+                results = [exc] * len(free)
+            for i, r in zip(free_at, results, strict=True):
                 out[i] = r
                 if isinstance(r, PutResult) and not r.duplicate:
                     self.metrics.replicated += 1
 
-        await asyncio.gather(batch(), *(one(i) for i in others))
-        return [r if r is not None else Unavailable("not stored") for r in out]
+        await asyncio.gather(batch(), *(one(*o) for o in others))
+        return out
 
     async def store_replica(
         self, env: Envelope | KindRecord, origin: str, dots: tuple[Dot, ...] | None = None
@@ -399,7 +412,11 @@ class NodeService:
         ``dots``: the write's dots as the peer holds them (kept verbatim)."""
         if not isinstance(env, Envelope):
             return await self.kinds[env.kind].store_replica(env, origin, dots)
-        write = parse_write(env.body)
+        return await self._store_write(env, parse_write(env.body), origin, dots)
+
+    async def _store_write(
+        self, env: Envelope, write: Write, origin: str, dots: tuple[Dot, ...] | None
+    ) -> PutResult:
         await self._check_permissions(env, write, client=False)
         result = await self.store.put(env, self.now_ms(), origin=origin, dots=dots, write=write)
         self.metrics.replicated += 0 if result.duplicate else 1

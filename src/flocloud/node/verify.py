@@ -1,4 +1,5 @@
-"""Signature checks off the event loop, in batches: in worker processes, or on threads.
+"""Signature checks in batches: in worker processes, or on threads; a small batch on the
+event loop itself.
 
 Invariants owned here:
 - ``check`` returns only after the envelope's signature verified (``check_signature``), and
@@ -136,15 +137,7 @@ class BatchVerifier:
         if self._pool is None:
             check_signature(env)
             return
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-        self._pending.append((env, fut))
-        if len(self._pending) >= self.max_batch:
-            self._flush(loop)
-        elif not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._flush, loop)
-        await fut
+        await self._enqueue(asyncio.get_running_loop(), env)
 
     async def check_many(self, envs: Sequence[Envelope]) -> list[FlocloudError | None]:
         """``check`` of each envelope at once, in order: what each one's ``check`` would
@@ -153,23 +146,25 @@ class BatchVerifier:
         if self._pool is None:
             return _check_all([(e, None) for e in envs])  # type: ignore[misc]
         loop = asyncio.get_running_loop()
-        futs: list[asyncio.Future[None]] = []
-        for env in envs:
-            fut: asyncio.Future[None] = loop.create_future()
-            futs.append(fut)
-            self._pending.append((env, fut))
-            if len(self._pending) >= self.max_batch:
-                self._flush(loop)
-        if self._pending and not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._flush, loop)
-        done = await asyncio.gather(*futs, return_exceptions=True)
+        done = await asyncio.gather(*(self._enqueue(loop, e) for e in envs), return_exceptions=True)
         return [
             r
             if r is None or isinstance(r, FlocloudError)
             else Unavailable(f"signature check failed: {r!r}")
             for r in done
         ]
+
+    def _enqueue(self, loop: asyncio.AbstractEventLoop, env: Envelope) -> asyncio.Future[None]:
+        """Add ``env`` to the pending batch (sent at once when full, else at the end of
+        this loop iteration); its future."""
+        fut: asyncio.Future[None] = loop.create_future()
+        self._pending.append((env, fut))
+        if len(self._pending) >= self.max_batch:
+            self._flush(loop)
+        elif not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush, loop)
+        return fut
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         self._scheduled = False

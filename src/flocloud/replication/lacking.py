@@ -83,19 +83,27 @@ def settled(
     now: float = 0.0,
     gone_after: float = 0.0,
 ) -> bool:
-    """``unknown_since``: when each origin was first found held by none of the holders
-    this node knows (entries are added here, at ``now``); an origin counts as gone only
-    ``gone_after`` later. Without it, at once."""
+    """``unknown_since``: since when each origin has been held by none of the holders
+    this node knows, without a break (kept here: an origin accounted for again, or judged
+    while not every holder is known, starts over; one still unaccounted for moves to the
+    end, so a caller bounding the map drops the least recently seen first); an origin
+    counts as gone only ``gone_after`` later, every origin's wait running at once. Without
+    it, at once."""
     if not all_answered:
         return False
     known = {sid for p, sid in store_of.items() if p in members}
     every_holder_known = all(p == me or p in store_of for p in holders)
-
-    def gone(origin: str) -> bool:
-        if not every_holder_known:
-            return False
-        if unknown_since is None:
-            return True
-        return now - unknown_since.setdefault(origin, now) >= gone_after
-
-    return all(o in known or o == my_store or gone(o) for o in _origins(ranges))
+    origins = _origins(ranges)
+    unaccounted = [o for o in origins if o not in known and o != my_store]
+    if unknown_since is not None:
+        for o in origins:
+            since = unknown_since.pop(o, now)
+            if every_holder_known and o in unaccounted:
+                unknown_since[o] = since
+    if not unaccounted:
+        return True
+    if not every_holder_known:
+        return False
+    if unknown_since is None:
+        return True
+    return all(now - unknown_since[o] >= gone_after for o in unaccounted)

@@ -11,7 +11,7 @@ the sqlite3 module releases the GIL around each step and the writer then waits f
 busy event loop to hand it back, so ``executemany`` (a step per row) cost a wait per row.
 
 Invariants owned here:
-- The outcome is the per-write path's (``SqliteStore._put`` on each write in the batch's
+- The outcome is the per-write path's (``inserts.put_write`` on each write in the batch's
   order, a savepoint each): the same rows, ``seq`` in batch order, the same dots (each
   receiver's counters handed out in batch order), digests, quotas, ``dot_contig`` and
   results. Every check is made in Python, in order, on what the run read plus what it has

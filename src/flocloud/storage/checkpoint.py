@@ -45,7 +45,8 @@ class Checkpointer:
         self._thread.start()
 
     def committed(self) -> None:
-        """The writer committed a batch (called on its thread; cheap)."""
+        """A batch was committed (called where it was applied: the writer thread, or the
+        event loop for a small batch; cheap)."""
         self._due.set()
 
     def close(self) -> None:

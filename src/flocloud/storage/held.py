@@ -211,8 +211,9 @@ class Build:
 
 
 class HeldCursors:
-    """See the module docstring. ``committed`` runs on the store's writer thread; the other
-    methods on the event loop (or any thread: a lock guards the entries)."""
+    """See the module docstring. ``committed`` runs where the batch was applied (the
+    store's writer thread, or the event loop for a small batch applied inline); the
+    other methods on the event loop (or any thread: a lock guards the entries)."""
 
     def __init__(
         self,

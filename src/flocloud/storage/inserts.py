@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from typing import Any
 
 import jsonschema
 
@@ -25,7 +24,7 @@ from flocloud.protocol.cursor import Dot
 from flocloud.protocol.envelope import Envelope
 from flocloud.protocol.errors import BadFormat, NotFound, QuotaExceeded
 from flocloud.protocol.fingerprint import key_position, write_parts
-from flocloud.protocol.writes import About, MessageWrite, ObjectWrite, SchemaWrite
+from flocloud.protocol.writes import About, MessageWrite, ObjectWrite, SchemaWrite, Write
 
 from . import objects
 from .dots import assign_dot, dots_text, dropped_dots, merge_dots, parse_dots_text
@@ -69,7 +68,7 @@ def insert_message(
     kind: str | None = None,
     target: str | None = None,
 ) -> tuple[int, tuple[Dot, ...]]:
-    """Insert one stored write inside the writer's transaction (``SqliteStore._put``, and
+    """Insert one stored write inside the writer's transaction (``put_write``, and
     the legacy rows of ``storage/legacy.py``), with its dots (``dots`` given by a peer,
     else this store's next), its key fingerprint and the sender's quota; returns its
     ``seq`` and its dots."""
@@ -164,7 +163,7 @@ def drop_messages(db: sqlite3.Connection, receiver: str, ids: list[str]) -> int:
 def put_write(
     db: sqlite3.Connection,
     env: Envelope,
-    write: Any,
+    write: Write,
     received_ms: int,
     quota_bytes: int | None,
     origin: str | None,
@@ -192,7 +191,6 @@ def put_write(
         return PutResult(int(row[0]), duplicate=True, version=version, dots=have)
     check_quota(db, body.senderID, len(env.body_text.encode()), quota_bytes)
     version = None
-    target_row = None
     if isinstance(write, MessageWrite) and accepting:
         schema_checks.check(db, body.application, f"message:{body.type}", body.payload)
     elif isinstance(write, SchemaWrite):

@@ -8,7 +8,8 @@ Invariants owned here:
   write does not disturb its neighbours, one ``COMMIT``; only then are the writers'
   futures resolved. Runs of plain message writes take the batched path instead
   (``storage/batch.py``: a few statements per run, checks made before anything is
-  written, the same outcome as one write at a time); ``batch_writes=False`` turns it off. An acknowledged write is therefore committed (WAL; ``synchronous``
+  written, the same outcome as one write at a time); ``batch_writes=False`` turns it off
+  (and the inline commits below with it). An acknowledged write is therefore committed (WAL; ``synchronous``
   NORMAL by default survives process crashes, FULL also power loss).
 - Batches apply, and resolve, in the order they were handed over: by the writer thread,
   or on the event loop for a batch of at most ``inline_max`` plain message writes when
@@ -20,8 +21,9 @@ Invariants owned here:
 - Dots are assigned and merged inside the write's transaction (``storage/dots.py``); a
   write's fingerprint parts cover its id and its dots.
 - Quotas, schema checks and the derived state (objects folded from their writes,
-  schemas, tags, notes: ``storage/objects.py``) run inside the writer, so concurrent
-  writers cannot both win and the derived state matches the stored writes.
+  schemas, tags, notes: ``storage/objects.py``) run inside the batch's transaction, on
+  the one write connection, so concurrent writers cannot both win and the derived state
+  matches the stored writes.
 - Each key's (receiver's) anti-entropy fingerprint in ``key_digest`` is updated in the
   transaction that stores or drops one of its writes, so it always equals the
   fingerprint of the stored ids (``flocloud.protocol.fingerprint``).
@@ -36,6 +38,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import logging
 import queue
 import sqlite3
 import threading
@@ -76,17 +79,13 @@ from .store import MessageFilter, PutResult, QueryPage, Record, StoreStats
 
 __all__ = ["SqliteStore"]
 
+log = logging.getLogger("flocloud.storage")
+
 _MAX_BATCH = 1024  # writes per transaction at most (256: writer CPU per write 48-56 us, 1024: 38)
 
 # a queued write: what runs it alone, its future, and its arguments when it is a plain
 # message write (the batched path, storage/batch.py)
 _Item = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], Plain | None]
-
-
-def _fail(futures: list[asyncio.Future[Any]], err: FlocloudError) -> None:
-    for fut in futures:
-        if not fut.done():
-            fut.set_exception(err)
 
 
 class SqliteStore:
@@ -182,7 +181,8 @@ class SqliteStore:
     async def close(self) -> None:
         self.checkpointer.close()
         if self._writer is not None:
-            self._flush()
+            if self._pending:  # to the writer, never inline: no listener runs in close
+                self._hand_over()
             self._db = None  # the writer thread closes it: nothing is applied here now
             self._queue.put(None)
             await asyncio.to_thread(self._writer.join)
@@ -285,8 +285,10 @@ class SqliteStore:
         event loop."""
         results: list[tuple[asyncio.Future[Any], bool, Any]] = []
         self._committed: list[tuple[Record, str | None]] = []
+        began = False
         try:
             db.execute("BEGIN IMMEDIATE")
+            began = True
             i = 0
             while i < len(batch):
                 if batch[i][2] is None:
@@ -303,14 +305,18 @@ class SqliteStore:
             self.checkpointer.committed()
             self.commits += 1
             self.writes += len(batch)
-        except sqlite3.Error as exc:
-            try:
-                db.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            err = Unavailable(f"store commit failed: {exc}")
-            results = [(fut, False, err) for _, fut, _ in batch]
-            self._committed = []
+        except Exception as exc:  # a SQLite error, or a bug: never a writer left waiting
+            if db.in_transaction or not began:  # not committed: nothing of it is stored
+                with contextlib.suppress(sqlite3.Error):
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                what = "store commit failed" if isinstance(exc, sqlite3.Error) else "store error"
+                err = Unavailable(f"{what}: {exc}")
+                results = [(fut, False, err) for _, fut, _ in batch]
+                self._committed = []
+            else:  # committed, then the held dots' bookkeeping failed: the writes stand,
+                log.exception("after a commit")  # and the held entries are built anew
+                self.held.clear()
         committed = self._committed
 
         def resolve() -> None:
@@ -326,9 +332,8 @@ class SqliteStore:
 
         return resolve
 
-    async def _write(
-        self, op: Callable[[sqlite3.Connection], Any], plain: Plain | None = None
-    ) -> Any:
+    def _enqueue(self, op: Callable[[sqlite3.Connection], Any], plain: Plain | None) -> Any:
+        """Queue a write for this loop iteration's batch; its future."""
         if self._writer is None:
             raise Unavailable("the store is closed")
         loop = asyncio.get_running_loop()
@@ -336,7 +341,12 @@ class SqliteStore:
         if not self._pending:
             loop.call_soon(self._flush)
         self._pending.append((op, fut, plain))
-        return await fut
+        return fut
+
+    async def _write(
+        self, op: Callable[[sqlite3.Connection], Any], plain: Plain | None = None
+    ) -> Any:
+        return await self._enqueue(op, plain)
 
     def _flush(self) -> None:
         """Hand the writes of this loop iteration to the writer thread, in order; or apply
@@ -351,16 +361,15 @@ class SqliteStore:
             and all(plain is not None for _, _, plain in batch)
             and self._sent == self._done  # the writer has nothing left: it waits for more
         ):
-            try:
-                resolve = self._apply(db, batch)
-            except Exception as exc:  # a bug: refuse these writes, never leave them waiting
-                with contextlib.suppress(sqlite3.Error):
-                    db.execute("ROLLBACK")
-                err = Unavailable(f"store error: {exc}")
-                resolve = functools.partial(_fail, [fut for _, fut, _ in batch], err)
             self.inline += 1
-            resolve()
+            self._apply(db, batch)()
             return
+        self._hand_over(batch)
+
+    def _hand_over(self, batch: list[_Item] | None = None) -> None:
+        """To the writer thread: ``batch``, or every write pending."""
+        if batch is None:
+            batch, self._pending = self._pending, []
         self._sent += 1
         self._queue.put(batch)
 
@@ -388,10 +397,8 @@ class SqliteStore:
         """
         if write is None:
             write = parse_write(env.body)
-        plain = None
-        if self.batch_writes and type(write) is MessageWrite:
-            accepting = origin is None and not decided
-            plain = Plain(env, received_ms, quota_bytes, origin, dots, accepting)
+        accepting = origin is None and not decided
+        plain = self._plain(env, write, received_ms, quota_bytes, origin, dots, accepting)
         result: PutResult = await self._write(
             lambda db: self._put_alone(
                 env, write, received_ms, quota_bytes, origin, dots, db, decided
@@ -407,33 +414,37 @@ class SqliteStore:
         origin: str,
     ) -> list[PutResult | FlocloudError]:
         """``put`` of each ``(envelope, its parse_write, dots)`` a peer (``origin``) sent,
-        handed to the writer at once and in order (one transaction for a page of them,
-        when it fits): each one's result, or the error that refused it."""
-        if self._writer is None:
-            raise Unavailable("the store is closed")
-        loop = asyncio.get_running_loop()
-        if not self._pending:
-            loop.call_soon(self._flush)
-        futs = []
-        for env, write, dots in writes:
-            fut: asyncio.Future[Any] = loop.create_future()
-            plain = None
-            if self.batch_writes and type(write) is MessageWrite:
-                plain = Plain(env, received_ms, None, origin, dots, False)
-            op = functools.partial(self._put_alone, env, write, received_ms, None, origin, dots)
-            self._pending.append((op, fut, plain))
-            futs.append(fut)
+        queued at once and in order (one transaction for a page of them, when it fits):
+        each one's result, or the error that refused it."""
+        futs = [
+            self._enqueue(
+                functools.partial(self._put_alone, env, write, received_ms, None, origin, dots),
+                self._plain(env, write, received_ms, None, origin, dots, False),
+            )
+            for env, write, dots in writes
+        ]
         done = await asyncio.gather(*futs, return_exceptions=True)
         return [
             r if isinstance(r, PutResult | FlocloudError) else Unavailable(f"store error: {r!r}")
             for r in done
         ]
 
+    def _plain(
+        self, env: Envelope, write: Write, received_ms: int, quota_bytes: int | None,
+        origin: str | None, dots: tuple[Dot, ...] | None, accepting: bool,
+    ) -> Plain | None:  # fmt: skip
+        """A plain message write's arguments for the batched path, else None."""
+        if self.batch_writes and type(write) is MessageWrite:
+            return Plain(env, received_ms, quota_bytes, origin, dots, accepting)
+        return None
+
     def _put_alone(
         self, env: Envelope, write: Write, received_ms: int, quota_bytes: int | None,
         origin: str | None, dots: tuple[Dot, ...] | None, db: sqlite3.Connection,
         decided: bool = False,
     ) -> PutResult:  # fmt: skip
+        """One write alone (``inserts.put_write``), the batch's ``_committed`` read when it
+        runs (``_apply`` starts a new one per batch)."""
         return put_write(
             db, env, write, received_ms, quota_bytes, origin, dots, decided,
             store_id=self._sid, schema_checks=self._schema_checks, committed=self._committed,
