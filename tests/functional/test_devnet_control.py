@@ -155,7 +155,7 @@ def test_watch_follows_a_restarted_devnet_then_down_twice(tmp_path: Path) -> Non
     """`watch` across `devnet down` + `devnet up --base-port` (new ports): it says it is
     disconnected, reads the registry again from devnet.json and gets the new message. Then
     `down` twice, a stopped devnet, and a mainnet key on it blamed on the key."""
-    from flocloud.devnet.network import free_port
+    from flocloud.devnet.network import free_port_run
 
     base = tmp_path / ".devnet"
     home = tmp_path / "home"
@@ -178,7 +178,7 @@ def test_watch_follows_a_restarted_devnet_then_down_twice(tmp_path: Path) -> Non
         _, err = up.communicate(timeout=30)
         assert "dev chain up (pid" in err and "node 0 up (pid" in err  # progress as it starts
         assert "disconnected" in watch.stderr.readline()
-        port = free_port()
+        port = free_port_run(2)  # the chain and node 0
         up = _devnet_up(base, "--base-port", str(port))
         state = json.loads((base / "devnet.json").read_text())
         assert state["chain"]["url"].endswith(f":{port}")

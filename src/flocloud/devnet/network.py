@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -45,6 +46,7 @@ __all__ = [
     "NodeProcess",
     "deterministic_key",
     "free_port",
+    "free_port_run",
     "standalone_node",
 ]
 
@@ -64,6 +66,31 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_port_run(count: int) -> int:
+    """A port ``p`` with ``p .. p + count - 1`` all free on 127.0.0.1 now, for a fixed
+    ``--base-port``. It is picked below the kernel's ephemeral range, so an outgoing
+    connection cannot take one of them between this check and the bind."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    top = max(low, 12_000) - count
+    for base in random.Random().sample(range(10_000, top), 200):
+        socks: list[socket.socket] = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise OSError(f"no {count} free consecutive ports on 127.0.0.1")
 
 
 def pid_start_time(pid: int | None) -> int | None:
