@@ -29,13 +29,6 @@ def test_one_slow_answer_is_not_down_two_in_a_row_are() -> None:
     assert not d.failed("p", 3.0, slow=True) and d.is_up("p", 3.0)  # the count started over
 
 
-def test_mark_down_counts_no_ping_failure() -> None:
-    d = FailureDetector(down_for=3.0)
-    d.mark_down("p", 5.0)
-    assert not d.is_up("p", 6.0) and d.is_up("p", 8.0)
-    assert not d.failed("p", 9.0, slow=True)  # still the first ping failure
-
-
 @given(st.lists(st.sampled_from(["ok", "slow", "refused"]), max_size=30))
 def test_down_exactly_as_the_rule_says(outcomes: list[str]) -> None:
     """Against a direct reading of the rule: after each outcome the peer is down iff the

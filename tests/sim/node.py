@@ -33,7 +33,8 @@ reconciliation descent and hand-off plans (``CatchUp``, ``KeyDescent``/``IdDesce
   lacks, fetch the writes held under them from the key's replicas and the dots' origins
   (``peer.dots``), a few rounds, and answer; or refuse (``unavailable``) while some of
   them did not answer and dots are still lacking.
-- heartbeats: refused -> down at once; two timeouts in a row -> down.
+- heartbeats: refused -> down at once; two timeouts in a row -> down. Nothing else marks
+  a peer down (a refused replicate does not: the node's rule).
 A crash loses everything here but the store and the saved catch-up positions.
 """
 
@@ -393,9 +394,7 @@ class SimNode:
             for p in peers:
                 self.call(p, "peer.replicate", rec, lambda r, p=p: result(p, r))
 
-        def result(peer: str, reply: Reply) -> None:
-            if reply[0] == "refused":
-                self.detector.mark_down(peer, self.sim.now)
+        def result(peer: str, reply: Reply) -> None:  # heartbeats alone mark a peer down
             launch(q.on_result(peer, reply[0] == "ok", self._down(cands)))
             answer()
 

@@ -12,8 +12,8 @@ Invariants owned here:
 - A peer marked down stays down for ``down_for`` from the last failure that marked it, or
   until an answer comes, whichever is first; ``is_up`` compares with the caller's time.
 - An answer clears the failures counted so far.
-- ``mark_down`` (the caller saw a connection refused outside a ping) marks the peer down
-  without counting a ping failure.
+- Only pings count: a failed request outside a ping (a refused replicate, say) marks
+  nothing, in the node and in the simulator alike.
 """
 
 from __future__ import annotations
@@ -44,8 +44,5 @@ class FailureDetector:
         self._missed[peer] = self._missed.get(peer, 0) + 1
         if slow and self._missed[peer] < 2:
             return False
-        self.mark_down(peer, now)
-        return True
-
-    def mark_down(self, peer: str, now: float) -> None:
         self._down_until[peer] = now + self.down_for
+        return True
