@@ -6,7 +6,7 @@ being stored, and stored when their turn comes.
 
 Invariants owned here:
 - Every record is checked as one a peer forwarded (``NodeService.parse_replicas`` and
-  ``store_replicas``, the bulk forms of ``parse_replica`` and ``store_replica``: one
+  ``store_replicas``, the bulk forms of a single ``peer.replicate``'s checks: one
   signature batch and one store hand-over per page, not a task per record): an
   envelope's format and signature, a record kind's own rules, the dots well-formed, then
   the permissions and the store's checks; dots are kept verbatim. A record that fails is

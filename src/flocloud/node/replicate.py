@@ -17,8 +17,9 @@ Invariants owned here:
   ``results`` at its position: ``{"duplicate": bool}`` or ``{"error": {code, message}}``.
   A bad record (malformed, a bad signature, dots that are not the sender's own, refused
   by permissions or the store) fails alone, with the code a single ``peer.replicate``
-  would have got (the same checks in the same order, each run for the whole frame); its
-  neighbours are stored. The frame's records go to the verifier at once
+  would have got: a single one is a batch of one (``store_one``), both through
+  ``_check_and_store``, which runs each check for the whole frame; its neighbours are
+  stored. The frame's records go to the verifier at once
   (``NodeService.parse_replicas``) and to the store at once (``store_replicas``: the
   plain messages in frame order, then the others, which a permission check may make
   wait), so they share one signature batch and one writer transaction
@@ -176,13 +177,12 @@ async def store_one(
     dots_wire: list[Any],
 ) -> dict[str, Any]:
     """One replicated record from ``peer`` (whose own store is ``store_id``), checked and
-    stored as ``peer.replicate`` does: its answer, or the flocloud error that refuses it."""
-    dots = parse_dots(dots_wire) if dots_wire else ()
-    env = await svc.parse_replica({"envelope": envelope, "kind": kind})
-    if any(o != store_id for o, _ in dots):
-        raise Forbidden("peer.replicate may carry only the sender's own dots")
-    result = await svc.store_replica(env, origin=peer, dots=dots or None)
-    return {"duplicate": result.duplicate}
+    stored as ``peer.replicate`` does: its answer, or the flocloud error that refuses it.
+    It is a batch of one: the same checks as a record of ``peer.replicate.batch``."""
+    (result,) = await _check_and_store(svc, peer, store_id, [(envelope, kind, dots_wire)])
+    if isinstance(result, FlocloudError):
+        raise result
+    return result
 
 
 async def serve_batch(
@@ -193,38 +193,55 @@ async def serve_batch(
         raise TooLarge(f"{BATCH_OP} carries at most {MAX_BATCH_RECORDS} records")
     if sum(len(r) for r in records) > MAX_BATCH_BYTES:
         raise TooLarge(f"{BATCH_OP} carries at most {MAX_BATCH_BYTES} bytes of records")
-
-    out: list[dict[str, Any] | None] = [None] * len(records)
-
-    def refuse(i: int, exc: FlocloudError) -> None:
-        svc.metrics.rejected[exc.code] += 1
-        out[i] = {"error": exc.to_dict()}
-
-    # the checks of ``store_one``, in its order, each step for the whole frame at once:
-    # one signature batch, then the store's queue in frame order (one writer transaction)
-    decoded: list[tuple[int, dict[str, Any], tuple[Dot, ...]]] = []
+    out: list[dict[str, Any] | FlocloudError] = []
+    items: list[tuple[Any, str | None, list[Any]]] = []
+    at: list[int] = []
     for i, raw in enumerate(records):
         try:
             rec = rq.decode_record(raw)
-            dots = parse_dots(rec.dots) if rec.dots else ()
-            decoded.append((i, {"envelope": rec.envelope, "kind": rec.kind}, dots))
         except FlocloudError as exc:
-            refuse(i, exc)
+            out.append(exc)
+            continue
+        out.append({})
+        items.append((rec.envelope, rec.kind, rec.dots))
+        at.append(i)
+    for i, result in zip(at, await _check_and_store(svc, peer, store_id, items), strict=True):
+        out[i] = result
+    for result in out:
+        if isinstance(result, FlocloudError):
+            svc.metrics.rejected[result.code] += 1
+    return {"results": [r if isinstance(r, dict) else {"error": r.to_dict()} for r in out]}
+
+
+async def _check_and_store(
+    svc: NodeService,
+    peer: str,
+    store_id: str | None,
+    items: list[tuple[Any, str | None, list[Any]]],
+) -> list[dict[str, Any] | FlocloudError]:
+    """Records (envelope, kind, dots) from ``peer``: each one's answer or the error that
+    refuses it, in order. The checks run in one order, each step for all of them at once:
+    the dots' form, the envelope and its signature (one signature batch), the dots being
+    the sender's own, then the store (its queue in order: one writer transaction)."""
+    out: list[dict[str, Any] | FlocloudError] = [Unavailable("not stored")] * len(items)
+    decoded: list[tuple[int, dict[str, Any], tuple[Dot, ...]]] = []
+    for i, (envelope, kind, dots_wire) in enumerate(items):
+        try:
+            dots = parse_dots(dots_wire) if dots_wire else ()
+            decoded.append((i, {"envelope": envelope, "kind": kind}, dots))
+        except FlocloudError as exc:
+            out[i] = exc
     parsed = await svc.parse_replicas([r for _, r, _ in decoded])
     writes: list[tuple[Envelope | KindRecord, tuple[Dot, ...] | None]] = []
     at: list[int] = []
     for (i, _, dots), env in zip(decoded, parsed, strict=True):
         if isinstance(env, FlocloudError):
-            refuse(i, env)
+            out[i] = env
         elif any(o != store_id for o, _ in dots):
-            refuse(i, Forbidden("peer.replicate may carry only the sender's own dots"))
+            out[i] = Forbidden("peer.replicate may carry only the sender's own dots")
         else:
             writes.append((env, dots or None))
             at.append(i)
     for i, result in zip(at, await svc.store_replicas(writes, peer), strict=True):
-        if isinstance(result, FlocloudError):
-            refuse(i, result)
-        else:
-            out[i] = {"duplicate": result.duplicate}
-    lost = {"error": Unavailable("not stored").to_dict()}  # none: every record is answered
-    return {"results": [r if r is not None else lost for r in out]}
+        out[i] = result if isinstance(result, FlocloudError) else {"duplicate": result.duplicate}
+    return out

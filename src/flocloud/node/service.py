@@ -322,19 +322,13 @@ class NodeService:
             raise BadFormat(f"unknown record kind {str(kind)[:32]!r}")
         return handler.parse(rec.get("envelope"))
 
-    async def parse_replica(self, rec: Mapping[str, Any]) -> Envelope | KindRecord:
-        """A replicated record from the wire, verified by the rules of its ``kind``."""
-        parsed = self._parse_unchecked(rec)
-        if isinstance(parsed, Envelope):
-            await self.verifier.check(parsed)
-        return parsed
-
     async def parse_replicas(
         self, records: Sequence[Mapping[str, Any]]
     ) -> list[Envelope | KindRecord | FlocloudError]:
-        """``parse_replica`` of each record at once, in order: the envelopes' signatures
-        are checked together (``BatchVerifier.check_many``); each one's parse, or the
-        error that refuses it (one record's fault never fails the others)."""
+        """Replicated records from the wire, each verified by the rules of its ``kind``,
+        in order, the envelopes' signatures checked together (``BatchVerifier.check_many``):
+        each one's parse, or the error that refuses it (one record's fault never fails
+        the others)."""
         out: list[Envelope | KindRecord | FlocloudError] = []
         at: list[int] = []
         for rec in records:
