@@ -50,7 +50,7 @@ from flocloud.protocol.cursor import Cursor, Dot, Range
 from flocloud.protocol.fingerprint import Fingerprint, PrefixIndex, key_position, write_parts
 from flocloud.replication import lacking
 from flocloud.replication.catchup import Ask, CatchUp, Outcome, Page, serve_page
-from flocloud.replication.deferral import left_out, round_waits
+from flocloud.replication.deferral import Deferral
 from flocloud.replication.feed import Held, MemoryStore, Refused, Write
 from flocloud.replication.handoff import Confirmation, due
 from flocloud.replication.heartbeat import FailureDetector
@@ -186,9 +186,8 @@ class SimNode:
         # anti-entropy waits for catch-up (replication/deferral.py, as node/antientropy.py)
         self.behind: set[str] = set()  # peers whose log we page through (last page: more)
         self.paging_us: dict[str, int] = {}  # peers paging our backlog: when they last asked
-        self.deferred = 0  # rounds in a row that waited
+        self.deferral = Deferral()
         self.unknown_since: dict[str, float] = {}  # origins no known holder runs: since when
-        self.waited: dict[str, int] = {}  # rounds in a row each peer paging us was left out
 
     # -- process life ---------------------------------------------------------------------
 
@@ -632,7 +631,7 @@ class SimNode:
         first comparison, without the requester's root), ``("ids", receiver, ranges)`` by
         ``answer_ids``, as node/antientropy.py answers ``peer.digest`` and ``peer.ids``."""
         if args is None or args[0] == "keys":
-            if round_waits(bool(self.behind), self.deferred):  # what differs is on its way
+            if self.deferral.waits(bool(self.behind)):  # what differs is on its way
                 return "later" if args is None else []
             asked = [("", Fingerprint())] if args is None else parse_ranges(args[1])
             return answer_digest(self._shared_index(src), asked)
@@ -649,20 +648,15 @@ class SimNode:
         return {"ranges": out, "replica": self.replicates(receiver)}
 
     def anti_entropy(self) -> None:
-        if round_waits(bool(self.behind), self.deferred):
-            self.deferred += 1
-        else:  # a peer paging through our backlog, at most DEFER_ROUNDS rounds in a row
-            for p in [p for p, t in self.paging_us.items() if self.sim.now - t > PAGING]:
-                del self.paging_us[p]
-            for p in [p for p in self.waited if p not in self.paging_us]:
-                del self.waited[p]
-            skip = left_out(self.paging_us, self.waited)
-            for p in self.paging_us:
-                self.waited[p] = self.waited.get(p, 0) + 1 if p in skip else 0
+        for p in [p for p, t in self.paging_us.items() if self.sim.now - t > PAGING]:
+            del self.paging_us[p]
+        skip = self.deferral.begin_round(bool(self.behind), self.paging_us)
+        if skip is not None:  # peers paging through our backlog: left out, boundedly
             for peer in self.neighbours():
                 if self.is_up(peer) and peer not in self.busy and peer not in skip:
                     self.call(peer, "peer.digest", None, lambda r, p=peer: self._reconcile(p, r))
-            self.deferred = 0
+            # the round's exchanges go on in callbacks; it ends here (the node: when they end)
+            self.deferral.end_round()
         self.handoff()
 
     def _reconcile(self, peer: str, reply: Reply) -> None:
@@ -688,6 +682,8 @@ class SimNode:
 
         def keys_done() -> None:
             for receiver in d.differing:
+                if self.deferral.cut_short(bool(self.behind), peer, self.paging_us):
+                    return  # catch-up began on a backlog since: it fetches these
                 if self.replicates(receiver):  # ours under our view
                     self._diff_ids(peer, receiver, fetch)
 

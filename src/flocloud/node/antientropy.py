@@ -50,7 +50,7 @@ from flocloud.client.connection import NodeConnection
 from flocloud.protocol.errors import BadFormat, FlocloudError
 from flocloud.protocol.fingerprint import Fingerprint, PrefixIndex, write_parts
 from flocloud.replication import handoff as plan
-from flocloud.replication.deferral import left_out, round_waits
+from flocloud.replication.deferral import Deferral
 from flocloud.replication.reconcile import (
     IdDescent,
     KeyDescent,
@@ -81,8 +81,7 @@ class AntiEntropy:
         self.peers = peers
         self.wake = asyncio.Event()  # a round now: view change, a peer came back, heal
         self.shared = SharedDigests(peers.self_id)
-        self._deferred = 0  # rounds in a row left to catch-up (``_defer``)
-        self._waited: dict[str, int] = {}  # rounds in a row a peer paging us was skipped
+        self.deferral = Deferral()  # rounds that wait for catch-up (``_defer``)
 
     def on_commit(self, committed: list[Any]) -> None:
         """The store committed writes: move the shared roots (``SharedDigests``)."""
@@ -105,16 +104,7 @@ class AntiEntropy:
         """Catch-up is paging through a peer's backlog: the writes a comparison would
         find missing now are on their way, so comparing would fetch them twice. At most
         ``DEFER_ROUNDS`` rounds in a row wait."""
-        return round_waits(bool(self.peers.catchup_behind), self._deferred)
-
-    def _paging(self) -> set[str]:
-        """The peers paging through our log's backlog that this round leaves out: the
-        writes a comparison would find they lack are on their way to them (at most
-        ``DEFER_ROUNDS`` rounds in a row each)."""
-        paging = self.peers.paging_us()
-        for p in [p for p in self._waited if p not in paging]:
-            del self._waited[p]
-        return left_out(paging, self._waited)
+        return self.deferral.waits(bool(self.peers.catchup_behind))
 
     def _count(self, event: str, n: int = 1) -> None:
         self.peers.node.service.metrics.replication[event] += n
@@ -222,7 +212,9 @@ class AntiEntropy:
         differing = descent.differing
         pulled = 0
         for receiver in differing:
-            if self._defer() or peer in self._paging():
+            if self.deferral.cut_short(
+                bool(self.peers.catchup_behind), peer, self.peers.paging_us()
+            ):
                 break  # catch-up started on a backlog since: it fetches these
             if self.peers.self_id not in self.peers.replica_set(receiver):
                 continue  # not ours under our view: the peer's view differs
@@ -360,19 +352,20 @@ class AntiEntropy:
             except FlocloudError as exc:
                 log.warning("anti-entropy round skipped: %s", exc.message)
                 continue
-            if self._defer():
-                self._deferred += 1
+            paging = self.deferral.begin_round(
+                bool(self.peers.catchup_behind), self.peers.paging_us()
+            )
+            if paging is None:
                 self._count("ae_deferred")
             else:  # a peer whose log is being pulled, or who pages ours, in a later round
-                paging = self._paging()
-                for p in self.peers.paging_us():  # a round in a row left out, or none
-                    self._waited[p] = self._waited.get(p, 0) + 1 if p in paging else 0
-                await self.peers.each_live_neighbour(
-                    functools.partial(self.reconcile, digests=digests),
-                    "anti-entropy",
-                    skip=self.peers.catching_up | paging,
-                )
-                self._deferred = 0
+                try:
+                    await self.peers.each_live_neighbour(
+                        functools.partial(self.reconcile, digests=digests),
+                        "anti-entropy",
+                        skip=self.peers.catching_up | paging,
+                    )
+                finally:
+                    self.deferral.end_round()
             try:
                 await self.handoff(grace, digests)
             except FlocloudError as exc:
