@@ -28,10 +28,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from flocloud.node import runtime
 from flocloud.protocol.envelope import build_envelope, parse_unverified
 from flocloud.storage.sqlite import SqliteStore
-from node_ingest import key
-from replication import cpu_seconds  # of one process, not of its children
+from node_ingest import cpu_seconds, key
 from report import Report, scratch
 
 FRAME_BYTES = 1024
@@ -59,12 +59,7 @@ async def _echo_server(ready: int) -> None:
 
 
 def _run(coro: Any) -> Any:
-    try:
-        import uvloop
-
-        return uvloop.run(coro)
-    except ImportError:
-        return asyncio.run(coro)
+    return runtime.run(coro)  # the node's event loop
 
 
 def round_trips(trips: int) -> dict[str, float]:
@@ -88,13 +83,13 @@ def round_trips(trips: int) -> dict[str, float]:
             for _ in range(200):  # warm
                 await sock.send_bytes(msg)
                 await sock.receive()
-            cpu0 = cpu_seconds(os.getpid()) + cpu_seconds(pid)
+            cpu0 = cpu_seconds(os.getpid(), children=False) + cpu_seconds(pid)
             t0 = time.perf_counter()
             for _ in range(trips):
                 await sock.send_bytes(msg)
                 await sock.receive()
             wall = time.perf_counter() - t0
-            cpu = cpu_seconds(os.getpid()) + cpu_seconds(pid) - cpu0
+            cpu = cpu_seconds(os.getpid(), children=False) + cpu_seconds(pid) - cpu0
         return {"trips": trips, "wall_us": wall / trips * 1e6, "cpu_us": cpu / trips * 1e6}
 
     try:

@@ -142,13 +142,16 @@ async def query_newest(url: str, limit: int, repeats: int) -> list[float]:
     return times
 
 
-def cpu_seconds(pid: int, tid: int | None = None) -> float:
+def cpu_seconds(pid: int, tid: int | None = None, *, children: bool = True) -> float:
     """User + system CPU time of a process (all its threads) and of the processes it
-    started (the node's signature-check workers), or of one of its threads, from /proc
-    (the thread whose id is the process's is its main thread: the event loop)."""
+    started and still runs (the node's signature-check workers; not with ``children``
+    false), or of one of its threads, from /proc (the thread whose id is the process's is
+    its main thread: the event loop)."""
     if tid is not None:
         return _cpu(f"/proc/{pid}/task/{tid}/stat")
     total = _cpu(f"/proc/{pid}/stat")
+    if not children:
+        return total
     with contextlib.suppress(OSError):
         for task in Path(f"/proc/{pid}/task").iterdir():
             with contextlib.suppress(OSError):

@@ -113,12 +113,7 @@ def main() -> None:
     p.add_argument("--default-gc", action="store_true")
     args = p.parse_args()
     rep = Report("put_path", vars(args))
-    try:  # the node's own event loop (config event_loop = "uvloop")
-        import uvloop
-
-        res = uvloop.run(run(args))
-    except ImportError:
-        res = asyncio.run(run(args))
+    res = runtime.run(run(args))  # the node's own event loop (config event_loop = "uvloop")
     what = "SqliteStore.put" if args.store_only else "NodeService.put"
     rep.row(f"in-process {what}: writes", res["per_second"], "/s", ceiling="sqlite")
     for name, us in sorted(res["cpu_us_per_write"].items(), key=lambda kv: -kv[1]):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import os
 import re
 import subprocess
 import time
@@ -33,7 +32,7 @@ from flocloud.devnet import Network
 from flocloud.protocol.errors import FlocloudError
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
-from node_ingest import LIMITS, flocloud_ack, pipelined, presign, start_profiler
+from node_ingest import LIMITS, cpu_seconds, flocloud_ack, pipelined, presign, start_profiler
 from report import Report, scratch
 
 
@@ -186,12 +185,6 @@ async def requests_by_op(url: str) -> dict[str, float]:
         text = await r.text()
     found = re.findall(r'^flocloud_requests_total\{op="(peer\.[^"]+)"\} (\S+)$', text, re.M)
     return {op: float(n) for op, n in found}
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` so far, all its threads (``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stop_profiler(proc: subprocess.Popen[bytes] | None) -> None:

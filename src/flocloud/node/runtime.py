@@ -1,4 +1,5 @@
-"""Process-wide settings of a running supernode: the cyclic garbage collector.
+"""Process-wide settings of a running supernode: the event loop and the cyclic garbage
+collector.
 
 CPython's collector runs a young-generation pass every 700 net allocations and, every
 100 of those, a full pass over every tracked object in the process. A node under load
@@ -13,6 +14,8 @@ Invariants owned here:
   ``YOUNG`` net allocations, so a burst of in-flight writes is mostly gone (freed by
   reference counting) before one runs, while the garbage only a pass frees stays
   bounded (a few thousand objects).
+- The event loop is uvloop's when it is asked for and installed, else asyncio's own
+  (``run``); the benchmarks run theirs the same way.
 - What the node built while starting (modules, configuration, the registry, the
   application) is moved out of the collector's sight once (``gc.freeze``): it lives as
   long as the process, so scanning it again and again finds nothing.
@@ -20,9 +23,16 @@ Invariants owned here:
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import logging
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
-__all__ = ["YOUNG", "after_start", "before_start"]
+__all__ = ["YOUNG", "after_start", "before_start", "run"]
+
+log = logging.getLogger("flocloud.node")
+T = TypeVar("T")
 
 # net allocations between young-generation passes (CPython's default: 700). Not more:
 # what only the collector frees waits for a pass (a refused write's exception keeps its
@@ -40,3 +50,16 @@ def before_start() -> None:
 def after_start() -> None:
     gc.collect()
     gc.freeze()
+
+
+def run(main: Coroutine[Any, Any, T], event_loop: str = "uvloop") -> T:
+    """Run ``main`` to its end on ``event_loop`` ("uvloop": uvloop when installed, else
+    asyncio's own loop; "asyncio")."""
+    if event_loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            log.info("uvloop is not installed: running on asyncio's own event loop")
+        else:
+            return uvloop.run(main)
+    return asyncio.run(main)

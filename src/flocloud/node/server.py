@@ -773,12 +773,4 @@ def run_node(config: NodeConfig) -> None:
         await stop.wait()
         await node.stop()
 
-    if config.event_loop == "uvloop":
-        try:
-            import uvloop
-        except ImportError:
-            log.info("uvloop is not installed: running on asyncio's own event loop")
-        else:
-            uvloop.run(main())
-            return
-    asyncio.run(main())
+    runtime.run(main(), config.event_loop)
