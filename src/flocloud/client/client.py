@@ -279,6 +279,10 @@ class Client(ObjectMethods):
         """Connect along ``route``: a node that has not connected after ``hedge`` seconds
         gets the next one tried alongside it (a frozen node costs ``hedge``, not the whole
         timeout). Returns the connection, its node, and the nodes not yet tried."""
+        if route:  # the usual case: the first node's connection is open
+            conn = self._conns.get(route[0].id)
+            if conn is not None and not conn.closed:
+                return conn, route[0], route[1:]
         pending: dict[asyncio.Task[NodeConnection], NodeRef] = {}
         rest = list(route)
         last: FlocloudError = Unavailable("no supernode is registered")

@@ -22,6 +22,8 @@ from flocloud.protocol.placement import DEFAULT_VIRTUAL_NODES, Placement
 
 __all__ = ["NetworkView", "NodeRef", "membership_from_state"]
 
+ROUTES_CACHED = 4096  # keys whose route a view keeps (all forgotten when full)
+
 
 def membership_from_state(state: Any, previous: Membership | None = None) -> Membership:
     """The membership of the registry follower's ``NetworkState`` (its values validated by
@@ -75,6 +77,10 @@ class NetworkView:
     clock: Callable[[], float] = field(default=lambda: 0.0)
     nodes: dict[str, NodeRef] = field(default_factory=dict)
     _down_until: dict[str, float] = field(default_factory=dict)
+    # routes computed under ``_routes_of`` (a pure function of the membership: cached, a
+    # bounded number of keys)
+    _routes: dict[str, tuple[NodeRef, ...]] = field(default_factory=dict)
+    _routes_of: Membership | None = None
 
     def __post_init__(self) -> None:
         if not self.nodes:
@@ -113,7 +119,14 @@ class NetworkView:
 
     def route(self, key_id: str) -> list[NodeRef]:
         """The key's holders in order, recently failed ones last."""
-        pref = [self.nodes[i] for i in self.membership.route(key_id)]
+        if self._routes_of is not self.membership or len(self._routes) >= ROUTES_CACHED:
+            self._routes, self._routes_of = {}, self.membership
+        pref = self._routes.get(key_id)
+        if pref is None:
+            pref = tuple(self.nodes[i] for i in self.membership.route(key_id))
+            self._routes[key_id] = pref
+        if not self._down_until:
+            return list(pref)
         now = self.clock()
         live = [n for n in pref if self._down_until.get(n.id, 0.0) <= now]
         return live + [n for n in pref if n not in live]
