@@ -175,3 +175,30 @@ async def test_fresh_ids_from_one_source_share_its_write_budget(tmp_path: Path) 
             assert answers[-1][1] == "Too many requests"
     finally:
         assert node.stop() == 0
+
+
+async def test_a_write_one_budget_refuses_is_charged_to_none(tmp_path: Path) -> None:
+    """The legacy per-ID bucket is charged only once the node's own budgets take the
+    write: a write its source's budget refuses leaves the sender's legacy token, which a
+    write from another source then uses."""
+    settings = SETTINGS.replace(
+        "rate_per_id = 1.0\nburst_per_id = 3", "rate_per_id = 0.001\nburst_per_id = 2"
+    )
+    limits = "[limits]\nrate_per_source = 0.001\nburst_per_source = 1\n"
+    node = standalone_node(tmp_path / "n", settings=settings + limits)
+    node.start()
+    await node.wait_healthy(30)
+    try:
+        statuses = []
+        for i, source in enumerate(["127.0.0.1", "127.0.0.1", "127.0.0.2", "127.0.0.4"]):
+            conn = aiohttp.TCPConnector(local_addr=(source, 0))
+            async with (
+                aiohttp.ClientSession(connector=conn) as s,
+                s.post(node.url + "/", data=json.dumps(doc(i))) as r,
+            ):
+                statuses.append((r.status, await r.text()))
+        # the second: its source's budget; the fourth: the sender's two legacy tokens are spent
+        assert [a[0] for a in statuses] == [200, 400, 200, 400], statuses
+        assert statuses[1][1] == statuses[3][1] == "Too many requests"
+    finally:
+        assert node.stop() == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -541,3 +542,28 @@ async def test_restore_accepts_old_signed_messages(ws: Ws) -> None:
     assert ack["msgId"] == old.id and ack["duplicate"] is False
     forged = {**old.to_wire(), "sign": env(BOB, key("archive").address, 1).to_wire()["sign"]}
     assert await code_of(ws.req("put", envelope=forged, restore=True)) == "invalid-signature"
+
+
+async def test_write_budgets_count_bytes_not_characters(tmp_path: Path) -> None:
+    """A source's byte budget is charged the body's UTF-8 bytes: two writes of 1,300
+    two-byte characters (2,600 bytes each) do not both fit a 5,000-byte burst, though
+    their characters would."""
+    from flocloud.client.connection import NodeConnection
+    from node_helpers import start_node
+
+    node = start_node(
+        tmp_path / "n", "burst_bytes_per_source = 5000\nbytes_per_source = 1.0", wait=False
+    )
+    await node.wait_healthy(30)
+    try:
+        async with aiohttp.ClientSession() as session:
+            conn = NodeConnection(node.ws_url, session, timeout=10)
+            await conn.connect()
+            first = env(ALICE, BOB.address, "é" * 1300)
+            assert len(first.body_text) < 2500 < len(first.body_text.encode())
+            await conn.request("put", envelope=first.to_wire())
+            second = env(ALICE, BOB.address, "è" * 1300)
+            assert await code_of(conn.request("put", envelope=second.to_wire())) == "rate-limited"
+            await conn.close()
+    finally:
+        assert node.stop() == 0

@@ -244,7 +244,9 @@ class NodeService:
         body = env.body
         if restore and body.time > now + self.config.limits.max_skew_ms:
             raise StaleTime("a restored write may be old, not dated in the future")
-        refused = self.budget.take(body.senderID, source, len(env.body_text), self.now_ms() / 1000)
+        text = env.body_text  # charged in bytes (the length, for ASCII: no copy)
+        size = len(text) if text.isascii() else len(text.encode())
+        refused = self.budget.take(body.senderID, source, size, self.now_ms() / 1000)
         if refused is not None:
             raise RateLimited(refused)
         write = parse_write(body)

@@ -162,22 +162,25 @@ class LegacyService:
 
     # -- writes -------------------------------------------------------------------------
 
-    async def write(self, doc: dict[str, Any], source: str | None = None, size: int = 0) -> Row:
-        """A store, tag, note or edit from a client at ``source`` (its IP) of ``size`` bytes;
-        raises ``Unavailable`` below quorum. It is charged to the legacy per-ID bucket and
-        to the node's own write budgets (per ID, per source, the whole node), as a native
-        write is: fresh IDs from one source cannot multiply their writes here either."""
+    async def write(self, doc: dict[str, Any], source: str, size: int) -> Row:
+        """A store, tag, note or edit from a client at ``source`` (its IP) of ``size`` bytes
+        (the request's body); raises ``Unavailable`` below quorum. It is charged to the
+        legacy per-ID bucket and to the node's own write budgets (per ID, per source, the
+        whole node), as a native write is: fresh IDs from one source cannot multiply their
+        writes here either. A write refused by one budget is charged to none."""
         req, replayed = await self._parse(doc)
         self._check_ready()
         if replayed is not None:
             return replayed
         self.count(req.op if isinstance(req, ChangeRequest) else "store")
-        if not self.buckets.take(req.sender, time.monotonic()):
+        bucket, now = self.buckets.get(req.sender), time.monotonic()
+        if bucket.refill(now) < 1.0:
             raise RateLimited("Too many requests")
         refused = self.node.service.budget.take(req.sender, source, size, self.now_ms() / 1000)
         if refused is not None:
             log.debug("legacy write refused: %s", refused)
             raise RateLimited("Too many requests")
+        bucket.take(now)
         reply = await self._ask(req.receiver, "peer.legacy.accept", retry=False, request=doc)
         if reply:
             row, ok = _row(reply.get("row")), reply.get("quorum") is True
