@@ -419,3 +419,32 @@ async def test_a_page_of_replicas_is_stored_in_order_each_refused_alone(tmp_path
         assert store.inline >= 1 and small[0].duplicate  # type: ignore[union-attr]
     finally:
         await store.close()
+
+
+async def test_a_write_rolled_back_is_never_told_to_the_commit_listeners(tmp_path: Path) -> None:
+    """A write that fails after its record was noted for the listeners (``on_commit``:
+    subscriptions, anti-entropy's digests) is rolled back and forgotten by them too; its
+    neighbours in the batch are stored and told."""
+    store = await SqliteStore.open(tmp_path / "s.sqlite3", batch_writes=False)
+    told: list[str] = []
+    store.on_commit = lambda recs: told.extend(r.id for r, _ in recs)
+    first, second = (
+        build_envelope(A, receiver=B.address, payload={"i": i}, time_ms=1) for i in range(2)
+    )
+    real = store._put_alone
+
+    def fails_late(env: Any, *args: Any) -> Any:  # the second: stored, noted, then fails
+        result = real(env, *args)
+        if env.id == second.id:
+            raise NotFound("failed after the record was noted")
+        return result
+
+    store._put_alone = fails_late  # type: ignore[method-assign]
+    results = await asyncio.gather(
+        store.put(first, 5), store.put(second, 5), return_exceptions=True
+    )
+    assert store.commits == 1  # one batch
+    assert isinstance(results[1], NotFound) and not isinstance(results[0], BaseException)
+    assert told == [first.id]
+    assert [r.id for r in (await store.query(MessageFilter(B.address))).records] == [first.id]
+    await store.close()

@@ -237,20 +237,22 @@ class SqliteStore:
         item: _Item,
         results: list[tuple[asyncio.Future[Any], bool, Any]],
     ) -> None:
-        """The per-write path: one write in its own savepoint."""
+        """The per-write path: one write in its own savepoint; a write rolled back leaves
+        nothing in the batch's ``_committed`` either (its listeners never hear of it)."""
         op, fut, _ = item
+        told = len(self._committed)
         db.execute("SAVEPOINT w")
         try:
-            results.append((fut, True, op(db)))
+            value = op(db)
             db.execute("RELEASE w")
-        except FlocloudError as exc:
+        except Exception as exc:  # refused, a bug or a SQLite error: this write only
+            del self._committed[told:]
             db.execute("ROLLBACK TO w")
             db.execute("RELEASE w")
-            results.append((fut, False, exc))
-        except Exception as exc:  # a bug or a SQLite error: refuse this write only
-            db.execute("ROLLBACK TO w")
-            db.execute("RELEASE w")
-            results.append((fut, False, Unavailable(f"store error: {exc}")))
+            err = exc if isinstance(exc, FlocloudError) else Unavailable(f"store error: {exc}")
+            results.append((fut, False, err))
+        else:
+            results.append((fut, True, value))
 
     def _run(
         self,
