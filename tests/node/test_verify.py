@@ -77,16 +77,15 @@ async def test_a_dead_worker_costs_no_write() -> None:
         assert await _answers(v, envs) == want  # the workers are up
         for death in range(MAX_RESTARTS):
             v.start()  # as the next batch would
-            procs = v._procs
-            assert procs is not None and v.processes == 2
-            pids = list(procs._processes)  # the pool's own record of its workers
+            pids = v.worker_pids()
+            assert len(pids) == 2 and v.processes == 2
             pending = asyncio.gather(*(v.check(e) for e in envs), return_exceptions=True)
             for pid in pids:
                 os.kill(pid, signal.SIGKILL)
             got = await pending
             assert [None if g is None else (g.code, g.message) for g in got] == want  # type: ignore[union-attr]
             assert v.restarts == death + 1
-        assert v.processes == 0 and v._procs is None  # on the threads for good
+        assert v.processes == 0 and v.worker_pids() == []  # on the threads for good
         assert await _answers(v, envs) == want
     finally:
         v.close()

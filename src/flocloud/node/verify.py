@@ -18,10 +18,18 @@ Invariants owned here:
   libsecp256k1 runs outside the GIL, but every call into it gives the GIL up and takes it
   back, and a busy event loop makes each retake wait.) A batch's items are the public
   key, the signature and the body's text; encoding and hashing run in the worker too.
-- A worker that dies (killed, out of memory) costs no write: its batches are checked
-  again on a thread and the processes are started anew, at most ``MAX_RESTARTS`` times;
-  then the checks stay on the threads (a program that starts a node without an
-  ``if __name__ == "__main__":`` guard cannot spawn workers: each would run it again).
+- Each worker has a socket of its own to the event loop (``_Link``): a batch is one
+  length-prefixed frame out, its answers one frame back, in order; the loop writes and
+  reads without blocking (its own reader and writer callbacks), and no other thread is
+  involved. (``concurrent.futures.ProcessPoolExecutor`` runs a manager and a feeder
+  thread and wakes them for every batch: three times this hop's CPU in the node's
+  process, all of it under the GIL; ``bench/README.md``.) A batch goes to the worker with
+  the fewest batches in flight.
+- A worker that dies (killed, out of memory) costs no write: the batches in flight on
+  any worker of its pool are checked again on a thread and the pool is started anew, at
+  most ``MAX_RESTARTS`` times; then the checks stay on the threads (a program that starts
+  a node without an ``if __name__ == "__main__":`` guard cannot spawn workers: each
+  would run it again).
 - ``threads=0`` and ``processes=0`` check inline (tests, single-core machines).
 """
 
@@ -33,11 +41,16 @@ import contextlib
 import ctypes
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
+import pickle
 import signal
+import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
+from typing import Any
 
 from flocloud.protocol.envelope import Envelope, check_signature, check_signed_bytes
 from flocloud.protocol.errors import FlocloudError, Unavailable, error_from_code
@@ -96,8 +109,127 @@ def _watch_parent(parent: int) -> None:  # elsewhere than Linux
     os._exit(0)
 
 
-def _warm() -> None:
-    """Nothing: submitted at start so the worker processes are spawned before writes come."""
+def _serve(sock: socket.socket, parent: int) -> None:
+    """A worker process: each batch frame from ``sock`` answered with its checks, until
+    the node closes its end (or dies)."""
+    _worker_start(parent)
+    conn = multiprocessing.connection.Connection(sock.detach())  # 4-byte length frames
+    while True:
+        try:
+            items = pickle.loads(conn.recv_bytes())
+        except (EOFError, OSError):
+            return
+        conn.send_bytes(pickle.dumps(check_batch(items), pickle.HIGHEST_PROTOCOL))
+
+
+class _Link:
+    """The event loop's end of one worker's socket: batch frames out (buffered, written
+    when the socket takes them), answer frames in, matched to the batches in order."""
+
+    def __init__(self, pool: _Pool, sock: socket.socket) -> None:
+        self.pool, self.sock = pool, sock
+        self.inflight: deque[list[Item]] = deque()
+        self._out = bytearray()
+        self._in = bytearray()
+        sock.setblocking(False)
+        pool.loop.add_reader(sock.fileno(), self._readable)
+
+    def send(self, batch: list[Item], items: list[tuple[bytes, bytes, str]]) -> None:
+        payload = pickle.dumps(items, pickle.HIGHEST_PROTOCOL)
+        data = len(payload).to_bytes(4, "big") + payload
+        self.inflight.append(batch)
+        if self._out:
+            self._out += data
+            return
+        try:
+            sent = self.sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self.pool.broken()
+            return
+        if sent < len(data):
+            self._out += data[sent:]
+            self.pool.loop.add_writer(self.sock.fileno(), self._writable)
+
+    def _writable(self) -> None:
+        try:
+            sent = self.sock.send(self._out)
+        except BlockingIOError:
+            return
+        except OSError:
+            self.pool.broken()
+            return
+        del self._out[:sent]
+        if not self._out:
+            self.pool.loop.remove_writer(self.sock.fileno())
+
+    def _readable(self) -> None:
+        try:
+            data = self.sock.recv(1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:  # the worker died (or was closed)
+            self.pool.broken()
+            return
+        self._in += data
+        while len(self._in) >= 4:
+            n = int.from_bytes(self._in[:4], "big")
+            if len(self._in) < 4 + n:
+                return
+            answers = pickle.loads(self._in[4 : 4 + n])
+            del self._in[: 4 + n]
+            self.pool.owner._from_worker(self.inflight.popleft(), answers)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            self.pool.loop.remove_reader(self.sock.fileno())
+            self.pool.loop.remove_writer(self.sock.fileno())
+        self.sock.close()
+
+
+class _Pool:
+    """One generation of worker processes, each with its ``_Link``."""
+
+    def __init__(self, owner: BatchVerifier, processes: int, loop: asyncio.AbstractEventLoop):
+        self.owner, self.loop = owner, loop
+        self.procs: list[Any] = []
+        self.links: list[_Link] = []
+        self.closed = False
+        ctx = multiprocessing.get_context("spawn")
+        for _ in range(processes):
+            ours, theirs = socket.socketpair()
+            proc = ctx.Process(
+                target=_serve, args=(theirs, os.getpid()), daemon=True, name="flocloud-verify"
+            )
+            proc.start()
+            theirs.close()
+            self.procs.append(proc)
+            self.links.append(_Link(self, ours))
+
+    def send(self, batch: list[Item]) -> None:
+        link = min(self.links, key=lambda k: len(k.inflight))
+        link.send(batch, [(e.pubkey, e.signature, e.body_text) for e, _ in batch])
+
+    def broken(self) -> None:
+        if not self.closed:
+            self.owner._on_broken(self)
+
+    def close(self) -> list[list[Item]]:
+        """Stop the workers; the batches that were in flight on them."""
+        self.closed = True
+        left = [batch for link in self.links for batch in link.inflight]
+        for link in self.links:
+            link.inflight.clear()
+            link.close()  # a worker reads the end of its socket and exits
+        for proc in self.procs:
+            with contextlib.suppress(OSError, ValueError):
+                if proc.is_alive():
+                    proc.kill()
+        multiprocessing.active_children()  # reaps the exited ones (never blocks)
+        return left
 
 
 class BatchVerifier:
@@ -108,12 +240,12 @@ class BatchVerifier:
         self.processes = processes
         self.max_batch = max_batch
         self.inline_max = inline_max
-        self._pool = (
+        self._threads = (
             concurrent.futures.ThreadPoolExecutor(max(threads, 1), thread_name_prefix="verify")
             if threads > 0 or processes > 0
             else None
         )
-        self._procs: concurrent.futures.ProcessPoolExecutor | None = None
+        self._workers: _Pool | None = None
         self._pending: list[Item] = []
         self._scheduled = False
         self.batches = 0
@@ -122,19 +254,18 @@ class BatchVerifier:
         self.inline = 0  # batches small enough to check on the event loop
 
     def start(self) -> None:
-        """Spawn the worker processes now (in the background), if there are any."""
-        if self.processes > 0 and self._procs is None:
-            self._procs = concurrent.futures.ProcessPoolExecutor(
-                self.processes,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_worker_start,
-                initargs=(os.getpid(),),
-            )
-            for _ in range(self.processes):
-                self._procs.submit(_warm)
+        """Spawn the worker processes now, if there are any (on the running event loop:
+        their answers come back through it)."""
+        if self.processes > 0 and self._workers is None:
+            self._workers = _Pool(self, self.processes, asyncio.get_running_loop())
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes running now (tests, diagnostics)."""
+        pool = self._workers
+        return [p.pid for p in pool.procs] if pool is not None else []
 
     async def check(self, env: Envelope) -> None:
-        if self._pool is None:
+        if self._threads is None:
             check_signature(env)
             return
         await self._enqueue(asyncio.get_running_loop(), env)
@@ -143,7 +274,7 @@ class BatchVerifier:
         """``check`` of each envelope at once, in order: what each one's ``check`` would
         raise, or None. They join the pending batch (a full one goes to a worker at once),
         so a page of replicated writes costs a future each, not a task each."""
-        if self._pool is None:
+        if self._threads is None:
             return _check_all([(e, None) for e in envs])  # type: ignore[misc]
         loop = asyncio.get_running_loop()
         done = await asyncio.gather(*(self._enqueue(loop, e) for e in envs), return_exceptions=True)
@@ -169,7 +300,7 @@ class BatchVerifier:
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         self._scheduled = False
         batch, self._pending = self._pending, []
-        if not batch or self._pool is None:
+        if not batch or self._threads is None:
             return
         if len(batch) <= self.inline_max:
             self.inline += 1
@@ -177,52 +308,33 @@ class BatchVerifier:
             return
         if self.processes > 0:
             self.start()
-            assert self._procs is not None
-            # the envelope's own objects (no copy of a body while the batch waits its turn;
-            # it is pickled when it goes to a worker)
-            items = [(e.pubkey, e.signature, e.body_text) for e, _ in batch]
-            procs = self._procs
-            try:
-                done = loop.run_in_executor(procs, check_batch, items)
-            except RuntimeError:  # the pool broke or is shutting down
-                self._on_broken(loop, batch, procs)
-                return
-            done.add_done_callback(lambda f: self._from_worker(loop, batch, f, procs))
+            assert self._workers is not None
+            self._workers.send(batch)
         else:
-            self._pool.submit(self._run, loop, batch)
+            self._threads.submit(self._run, loop, batch)
 
-    def _from_worker(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        batch: list[Item],
-        done: asyncio.Future[list[Refusal]],
-        procs: concurrent.futures.ProcessPoolExecutor,
-    ) -> None:
-        if done.cancelled() or done.exception() is not None:
-            self._on_broken(loop, batch, procs)
-            return
-        results = [None if r is None else error_from_code(r[0], r[1]) for r in done.result()]
+    def _from_worker(self, batch: list[Item], answers: list[Refusal]) -> None:
+        results = [None if r is None else error_from_code(r[0], r[1]) for r in answers]
         self._resolve(batch, results)
 
-    def _on_broken(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        batch: list[Item],
-        procs: concurrent.futures.ProcessPoolExecutor,
-    ) -> None:
-        """A worker process of ``procs`` died: check this batch on a thread; start the
-        processes anew (once per pool that broke: its other batches fail too)."""
-        if self._procs is procs:
-            self._procs.shutdown(wait=False, cancel_futures=True)
-            self._procs = None
+    def _on_broken(self, workers: _Pool) -> None:
+        """A worker process of ``workers`` died: the batches in flight on any of them are
+        checked on a thread; the processes start anew with the next batch."""
+        if self._workers is workers:
+            self._workers = None
             self.restarts += 1
             if self.restarts >= MAX_RESTARTS:
                 self.processes = 0
                 log.warning("signature-check processes keep dying: checking on threads now")
             else:
                 log.warning("a signature-check process died: starting them again")
-        if self._pool is not None:
-            self._pool.submit(self._run, loop, batch)
+        left = workers.close()
+        loop = workers.loop
+        for batch in left:
+            if self._threads is not None:
+                self._threads.submit(self._run, loop, batch)
+            else:  # pragma: no cover - a pool of workers comes with threads
+                self._resolve(batch, _check_all(batch))
 
     def _run(self, loop: asyncio.AbstractEventLoop, batch: list[Item]) -> None:
         loop.call_soon_threadsafe(self._resolve, batch, _check_all(batch))
@@ -239,8 +351,9 @@ class BatchVerifier:
                 fut.set_exception(err)
 
     def close(self) -> None:
-        if self._procs is not None:
-            self._procs.shutdown(wait=False, cancel_futures=True)
-            self._procs = None
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._workers is not None:
+            for batch in self._workers.close():  # never left waiting
+                self._resolve(batch, [Unavailable("the node is stopping")] * len(batch))
+            self._workers = None
+        if self._threads is not None:
+            self._threads.shutdown(wait=False, cancel_futures=True)
