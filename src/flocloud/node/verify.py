@@ -179,7 +179,14 @@ class _Link:
             n = int.from_bytes(self._in[:4], "big")
             if len(self._in) < 4 + n:
                 return
-            answers = pickle.loads(self._in[4 : 4 + n])
+            try:
+                answers = pickle.loads(self._in[4 : 4 + n])
+                if not isinstance(answers, list) or len(answers) != len(self.inflight[0]):
+                    raise ValueError("not one answer per check")
+            except Exception:  # a worker's bug: its batches are checked again elsewhere
+                log.exception("a signature-check process answered out of turn")
+                self.pool.broken()
+                return
             del self._in[: 4 + n]
             self.pool.owner._from_worker(self.inflight.popleft(), answers)
 
@@ -199,15 +206,21 @@ class _Pool:
         self.links: list[_Link] = []
         self.closed = False
         ctx = multiprocessing.get_context("spawn")
-        for _ in range(processes):
-            ours, theirs = socket.socketpair()
-            proc = ctx.Process(
-                target=_serve, args=(theirs, os.getpid()), daemon=True, name="flocloud-verify"
-            )
-            proc.start()
-            theirs.close()
-            self.procs.append(proc)
-            self.links.append(_Link(self, ours))
+        try:
+            for _ in range(processes):
+                ours, theirs = socket.socketpair()
+                proc = ctx.Process(
+                    target=_serve, args=(theirs, os.getpid()), daemon=True, name="flocloud-verify"
+                )
+                try:
+                    proc.start()
+                finally:
+                    theirs.close()
+                self.procs.append(proc)
+                self.links.append(_Link(self, ours))
+        except BaseException:
+            self.close()
+            raise
 
     def send(self, batch: list[Item]) -> None:
         link = min(self.links, key=lambda k: len(k.inflight))
@@ -257,7 +270,11 @@ class BatchVerifier:
         """Spawn the worker processes now, if there are any (on the running event loop:
         their answers come back through it)."""
         if self.processes > 0 and self._workers is None:
-            self._workers = _Pool(self, self.processes, asyncio.get_running_loop())
+            try:
+                self._workers = _Pool(self, self.processes, asyncio.get_running_loop())
+            except (OSError, RuntimeError) as exc:  # no processes here: threads for good
+                log.warning("cannot start signature-check processes (%s): on threads", exc)
+                self.processes = 0
 
     def worker_pids(self) -> list[int]:
         """The worker processes running now (tests, diagnostics)."""
@@ -308,7 +325,7 @@ class BatchVerifier:
             return
         if self.processes > 0:
             self.start()
-            assert self._workers is not None
+        if self._workers is not None:
             self._workers.send(batch)
         else:
             self._threads.submit(self._run, loop, batch)
