@@ -272,7 +272,9 @@ class BatchVerifier:
         if self.processes > 0 and self._workers is None:
             try:
                 self._workers = _Pool(self, self.processes, asyncio.get_running_loop())
-            except (OSError, RuntimeError) as exc:  # no processes here: threads for good
+            except OSError as exc:  # no processes here: threads for good (a RuntimeError
+                # is a worker's own bootstrap re-running a main module without a guard:
+                # it must fail there, as that worker's death tells the node)
                 log.warning("cannot start signature-check processes (%s): on threads", exc)
                 self.processes = 0
 
