@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flocloud.replication.catchup import Ask, CatchUp, Outcome, Page, serve_page
+from flocloud.replication.catchup import (
+    IDLE_ROUNDS,
+    Ask,
+    CatchUp,
+    Outcome,
+    Page,
+    PollSchedule,
+    serve_page,
+)
 
 ME = "me"
 
@@ -152,3 +161,47 @@ def test_following_a_growing_log_through_crashes_misses_nothing(
     want = {i for s, i, r, o in log if s > top and keep(r) and o != ME}
     assert want <= held
     assert cu.position == ("s", len(log))
+
+
+def test_idle_peers_are_pulled_from_less_often_never_less_than_the_cap() -> None:
+    """A pull that stores nothing doubles the rounds its peer is left out (2, 4, 8, 16,
+    then 16 again); one that stores something, a wake of that peer or of all, makes it due
+    every round again."""
+    s = PollSchedule()
+    pulled_at: list[int] = []
+    for _ in range(80):
+        if s.due("p"):
+            pulled_at.append(s.round)
+            s.pulled("p", stored=False)
+        s.next_round()
+    gaps = [b - a for a, b in itertools.pairwise(pulled_at)]
+    assert gaps[:5] == [2, 4, 8, 16, 16] and max(gaps) == IDLE_ROUNDS
+    s.pulled("p", stored=True)
+    assert s.due("p")  # what it stored says more may come
+    s.pulled("p", stored=False)
+    assert not s.due("p") and s.due("q")  # another peer is due as ever
+    s.wake("p")
+    assert s.due("p")
+    s.pulled("p", stored=False)
+    s.wake()
+    assert s.due("p")
+
+
+@given(st.lists(st.sampled_from(["idle", "stored", "failed", "wake"]), max_size=120))
+def test_a_peer_is_never_left_out_longer_than_the_cap(events: list[str]) -> None:
+    s = PollSchedule()
+    last = 0
+    for ev in events:
+        if s.due("p"):
+            last = s.round
+            if ev == "idle":
+                s.pulled("p", stored=False)
+            elif ev == "stored":
+                s.pulled("p", stored=True)
+                assert s.due("p")
+            # "failed": the pull raised, nothing recorded
+        if ev == "wake":
+            s.wake("p")
+            assert s.due("p")
+        assert s.round - last <= IDLE_ROUNDS
+        s.next_round()

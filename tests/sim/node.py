@@ -49,7 +49,7 @@ from flocloud.protocol import objectlog, paxos
 from flocloud.protocol.cursor import Cursor, Dot, Range
 from flocloud.protocol.fingerprint import Fingerprint, PrefixIndex, key_position, write_parts
 from flocloud.replication import lacking
-from flocloud.replication.catchup import Ask, CatchUp, Outcome, Page, serve_page
+from flocloud.replication.catchup import Ask, CatchUp, Outcome, Page, PollSchedule, serve_page
 from flocloud.replication.deferral import Deferral
 from flocloud.replication.feed import Held, MemoryStore, Refused, Write
 from flocloud.replication.handoff import Confirmation, due
@@ -187,6 +187,7 @@ class SimNode:
         self.behind: set[str] = set()  # peers whose log we page through (last page: more)
         self.paging_us: dict[str, int] = {}  # peers paging our backlog: when they last asked
         self.deferral = Deferral()
+        self.polls = PollSchedule()  # catch-up: whom a round pulls from (as node/catchup.py)
         self.unknown_since: dict[str, float] = {}  # origins no known holder runs: since when
 
     # -- process life ---------------------------------------------------------------------
@@ -230,6 +231,7 @@ class SimNode:
     def set_view(self, view: View) -> None:
         if view.members != self.view.members:
             self.view_changed_at = self.sim.now
+            self.polls.wake()  # keys this node replicates moved: pull from all
         self.view = view
         self.objects.on_view(view)
 
@@ -559,11 +561,13 @@ class SimNode:
 
     def catch_up(self) -> None:
         for peer in self.neighbours():
-            if self.is_up(peer) and peer not in self.busy:
+            if self.is_up(peer) and peer not in self.busy and self.polls.due(peer):
                 self._pull(peer)
+        self.polls.next_round()
 
-    def _pull(self, peer: str, ask: Ask | None = None) -> None:
-        """One page of ``peer``'s log, as ``CatchUp`` says (node/catchup.py's loop)."""
+    def _pull(self, peer: str, ask: Ask | None = None, stored: bool = False) -> None:
+        """One page of ``peer``'s log, as ``CatchUp`` says (node/catchup.py's loop);
+        ``stored``: an earlier page of this pull stored something."""
         cu = self.catchups.get(peer)
         if cu is None:
             cu = self.catchups[peer] = CatchUp(self.positions.get(peer), limit=PAGE)
@@ -575,9 +579,11 @@ class SimNode:
             if pos is not None:
                 self.positions[peer] = pos  # durable, as the real node's peer_cursors
 
-        def done() -> None:
+        def done(pulled: bool | None = None) -> None:  # None: the pull failed
             self.busy.discard(peer)
             self.behind.discard(peer)
+            if pulled is not None:
+                self.polls.pulled(peer, pulled)
 
         def got(reply: Reply) -> None:
             if reply[0] != "ok":
@@ -586,20 +592,24 @@ class SimNode:
             step = cu.on_page(Page(sid, rows, nxt, more), self.replicates)
             if step.outcome is not Outcome.FETCH:  # first contact, or a replaced store
                 save()
-                return done()
+                return done(stored)
             wanted = [i for i in step.wanted if i not in self.store.by_id]
 
             def fetched(rep: Reply) -> None:
                 if rep[0] != "ok" or peer not in self.view.members:
                     return done()
+                held = len(self.store.by_id)
                 self.store_batch(rep[1], peer)
+                now_stored = stored or len(self.store.by_id) > held  # as ``pull``'s count
                 cu.stored(step)
                 save()
                 if step.again is None:
-                    return done()
+                    return done(now_stored)
                 self.behind.add(peer)  # a backlog: anti-entropy waits for it
                 nxt_ask = step.again
-                self.sim.at(1, lambda: self.end.incarnation == inc and self._pull(peer, nxt_ask))  # type: ignore[func-returns-value]
+                self.sim.at(
+                    1, lambda: self.end.incarnation == inc and self._pull(peer, nxt_ask, now_stored)
+                )  # type: ignore[func-returns-value]
 
             if wanted:
                 self.call(peer, "peer.get", wanted, fetched)
@@ -765,6 +775,8 @@ class SimNode:
         was_down = not self.is_up(peer)
         if reply[0] == "ok":
             self.detector.answered(peer)
+            if was_down:
+                self.polls.wake(peer)
             if was_down and self.w.rules.anti_entropy:
                 self.call(peer, "peer.digest", None, lambda r: self._reconcile(peer, r))
             return

@@ -10,7 +10,10 @@ Pages are pipelined (``pull``): the next page is asked as soon as one came, and 
 page's writes are fetched and verified while earlier pages are stored, up to ``DEPTH``
 pages ahead (``Store`` gets the earlier pages as its turn). Pages are stored one after the other in page order (a write may depend on
 one of an earlier page), and a position moves only after its page's writes and every
-earlier page's are committed. ``behind``: the peers whose pull is still paging through a
+earlier page's are committed. A round pulls from the neighbours ``PollSchedule`` says are
+due (one whose pulls stored nothing is left out of up to ``IDLE_ROUNDS`` rounds; one that
+comes back up, and all of them when the placement changes, are due at once).
+``behind``: the peers whose pull is still paging through a
 backlog (its last page said ``more``); anti-entropy waits while one is, as it would fetch
 the same writes a second time; ``paging``: the peers paging through our log's backlog,
 with which anti-entropy waits too (the writes it would compare are on their way to them).
@@ -24,7 +27,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from flocloud.client.connection import NodeConnection
-from flocloud.replication.catchup import PAGE, Ask, CatchUp, Outcome, Page, Step, serve_page
+from flocloud.replication.catchup import (
+    PAGE,
+    Ask,
+    CatchUp,
+    Outcome,
+    Page,
+    PollSchedule,
+    Step,
+    serve_page,
+)
 
 from .context import PeerNet
 
@@ -55,6 +67,7 @@ class CatchUpShell:
         self.busy: set[str] = set()  # peers whose log is being pulled right now
         self.behind: set[str] = set()  # of those, the ones whose last page said ``more``
         self._paging: dict[str, float] = {}  # requesters paging our backlog: when last
+        self.polls = PollSchedule()  # whom a round pulls from (idle peers less often)
 
     @property
     def _store(self) -> Any:
@@ -84,8 +97,13 @@ class CatchUpShell:
     async def run(self, interval: float) -> None:
         while True:  # a pull first: a restarted node catches up before anything else
             self.peers.refresh_faults()
-            await self.peers.each_live_neighbour(self.pull, "catch-up")
+            await self.peers.each_live_neighbour(self._pull_if_due, "catch-up")
+            self.polls.next_round()
             await asyncio.sleep(interval)
+
+    async def _pull_if_due(self, peer: str) -> None:
+        if self.polls.due(peer):
+            self.polls.pulled(peer, await self.pull(peer) > 0)  # a failure: due next round
 
     async def pull(self, peer: str) -> int:
         """Pull what ``peer`` committed since our position in its log and we replicate;

@@ -138,6 +138,7 @@ class Peers:
             self.antientropy.shared.built = False  # shared roots: rebuilt next round
             self._replica_sets.clear()
             self.antientropy.wake.set()
+            self.catchup.polls.wake()  # keys this node replicates moved: pull from all
         self.view = view
         self.links.drop_removed(view)
 
@@ -376,6 +377,7 @@ class Peers:
             log.info("peer %s is back", peer)
             self.node.service.metrics.replication["peer_up"] += 1
             self.antientropy.wake.set()
+            self.catchup.polls.wake(peer)
 
     # -- catch-up (node/catchup.py drives replication/catchup.py) ---------------------
 
