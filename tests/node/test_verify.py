@@ -107,3 +107,26 @@ async def test_small_batches_are_checked_on_the_loop_with_the_same_answers() -> 
         assert v.checked == len(envs) + 200
     finally:
         v.close()
+
+
+async def test_close_answers_everything_and_starts_nothing_again() -> None:
+    """Checks in flight when the verifier closes get an answer (theirs, or
+    ``unavailable``), none waits forever; a check after close is answered too and no
+    worker process starts again."""
+    envs = _envelopes(300)
+    want = [_inline(e) for e in envs]
+    v = BatchVerifier(threads=1, processes=2, inline_max=4)
+    v.start()
+    assert await _answers(v, envs[:100]) == want[:100]  # the workers are up
+    pending = asyncio.gather(*(v.check(e) for e in envs), return_exceptions=True)
+    await asyncio.sleep(0)  # handed to the workers
+    v.close()
+    got = await asyncio.wait_for(pending, 10)
+    for g, w in zip(got, want, strict=True):
+        answer = None if g is None else (g.code, g.message)  # type: ignore[union-attr]
+        assert answer == w or answer == ("unavailable", "the node is stopping"), answer
+    late = await asyncio.wait_for(
+        asyncio.gather(*(v.check(e) for e in envs[:50]), return_exceptions=True), 10
+    )
+    assert all(isinstance(g, FlocloudError) and g.code == "unavailable" for g in late)
+    assert v.worker_pids() == []

@@ -205,3 +205,20 @@ def test_a_peer_is_never_left_out_longer_than_the_cap(events: list[str]) -> None
             assert s.due("p")
         assert s.round - last <= IDLE_ROUNDS
         s.next_round()
+
+
+def test_a_wake_while_a_pull_runs_outlives_what_the_pull_found() -> None:
+    """The peer came back up (or placement moved) while a pull that will store nothing
+    was running: the wake wins, the peer stays due."""
+    for wake_all in (False, True):
+        s = PollSchedule()
+        s.pulled("p", stored=False)
+        s.next_round()
+        s.next_round()
+        assert s.due("p")
+        token = s.begin("p")
+        s.wake(None if wake_all else "p")
+        s.pulled("p", stored=False, token=token)
+        assert s.due("p")
+        s.pulled("p", stored=False, token=s.begin("p"))  # no wake meanwhile: left out
+        assert not s.due("p")

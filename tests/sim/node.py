@@ -565,9 +565,17 @@ class SimNode:
                 self._pull(peer)
         self.polls.next_round()
 
-    def _pull(self, peer: str, ask: Ask | None = None, stored: bool = False) -> None:
+    def _pull(
+        self,
+        peer: str,
+        ask: Ask | None = None,
+        stored: bool = False,
+        token: tuple[int, int] | None = None,
+    ) -> None:
         """One page of ``peer``'s log, as ``CatchUp`` says (node/catchup.py's loop);
-        ``stored``: an earlier page of this pull stored something."""
+        ``stored``: an earlier page of this pull stored something; ``token``: the
+        schedule's, from the pull's first page."""
+        token = token or self.polls.begin(peer)
         cu = self.catchups.get(peer)
         if cu is None:
             cu = self.catchups[peer] = CatchUp(self.positions.get(peer), limit=PAGE)
@@ -583,7 +591,7 @@ class SimNode:
             self.busy.discard(peer)
             self.behind.discard(peer)
             if pulled is not None:
-                self.polls.pulled(peer, pulled)
+                self.polls.pulled(peer, pulled, token)
 
         def got(reply: Reply) -> None:
             if reply[0] != "ok":
@@ -608,8 +616,11 @@ class SimNode:
                 self.behind.add(peer)  # a backlog: anti-entropy waits for it
                 nxt_ask = step.again
                 self.sim.at(
-                    1, lambda: self.end.incarnation == inc and self._pull(peer, nxt_ask, now_stored)
-                )  # type: ignore[func-returns-value]
+                    1,
+                    lambda: (
+                        self.end.incarnation == inc and self._pull(peer, nxt_ask, now_stored, token)
+                    ),  # type: ignore[func-returns-value]
+                )
 
             if wanted:
                 self.call(peer, "peer.get", wanted, fetched)

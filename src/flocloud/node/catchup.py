@@ -103,7 +103,8 @@ class CatchUpShell:
 
     async def _pull_if_due(self, peer: str) -> None:
         if self.polls.due(peer):
-            self.polls.pulled(peer, await self.pull(peer) > 0)  # a failure: due next round
+            token = self.polls.begin(peer)
+            self.polls.pulled(peer, await self.pull(peer) > 0, token)  # failed: due next round
 
     async def pull(self, peer: str) -> int:
         """Pull what ``peer`` committed since our position in its log and we replicate;

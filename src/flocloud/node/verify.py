@@ -183,17 +183,18 @@ class _Link:
                 answers = pickle.loads(self._in[4 : 4 + n])
                 if not isinstance(answers, list) or len(answers) != len(self.inflight[0]):
                     raise ValueError("not one answer per check")
+                results = [None if r is None else error_from_code(r[0], r[1]) for r in answers]
             except Exception:  # a worker's bug: its batches are checked again elsewhere
                 log.exception("a signature-check process answered out of turn")
                 self.pool.broken()
                 return
             del self._in[: 4 + n]
-            self.pool.owner._from_worker(self.inflight.popleft(), answers)
+            self.pool.owner._resolve(self.inflight.popleft(), results)
 
     def close(self) -> None:
-        with contextlib.suppress(OSError, ValueError, RuntimeError):
-            self.pool.loop.remove_reader(self.sock.fileno())
-            self.pool.loop.remove_writer(self.sock.fileno())
+        for remove in (self.pool.loop.remove_reader, self.pool.loop.remove_writer):
+            with contextlib.suppress(OSError, ValueError, RuntimeError):
+                remove(self.sock.fileno())
         self.sock.close()
 
 
@@ -214,10 +215,13 @@ class _Pool:
                 )
                 try:
                     proc.start()
+                    self.procs.append(proc)
+                    self.links.append(_Link(self, ours))
+                except BaseException:
+                    ours.close()
+                    raise
                 finally:
                     theirs.close()
-                self.procs.append(proc)
-                self.links.append(_Link(self, ours))
         except BaseException:
             self.close()
             raise
@@ -259,6 +263,8 @@ class BatchVerifier:
             else None
         )
         self._workers: _Pool | None = None
+        self._queued: dict[int, list[Item]] = {}  # handed to a thread, not answered yet
+        self._closed = False
         self._pending: list[Item] = []
         self._scheduled = False
         self.batches = 0
@@ -269,7 +275,7 @@ class BatchVerifier:
     def start(self) -> None:
         """Spawn the worker processes now, if there are any (on the running event loop:
         their answers come back through it)."""
-        if self.processes > 0 and self._workers is None:
+        if self.processes > 0 and self._workers is None and not self._closed:
             try:
                 self._workers = _Pool(self, self.processes, asyncio.get_running_loop())
             except OSError as exc:  # no processes here: threads for good (a RuntimeError
@@ -325,16 +331,22 @@ class BatchVerifier:
             self.inline += 1
             self._resolve(batch, _check_all(batch))
             return
-        if self.processes > 0:
-            self.start()
-        if self._workers is not None:
-            self._workers.send(batch)
-        else:
-            self._threads.submit(self._run, loop, batch)
+        if self._closed:
+            self._resolve(batch, [Unavailable("the node is stopping")] * len(batch))
+            return
+        try:
+            if self.processes > 0:
+                self.start()
+            if self._workers is not None:
+                self._workers.send(batch)
+                return
+        except Exception:  # a bug, or no room: the batch is checked on a thread instead
+            log.exception("signature-check processes: checking a batch on a thread")
+        self._on_threads(loop, batch)
 
-    def _from_worker(self, batch: list[Item], answers: list[Refusal]) -> None:
-        results = [None if r is None else error_from_code(r[0], r[1]) for r in answers]
-        self._resolve(batch, results)
+    def _on_threads(self, loop: asyncio.AbstractEventLoop, batch: list[Item]) -> None:
+        self._queued[id(batch)] = batch  # answered at close() if the thread never ran it
+        self._threads.submit(self._run, loop, batch)  # type: ignore[union-attr]
 
     def _on_broken(self, workers: _Pool) -> None:
         """A worker process of ``workers`` died: the batches in flight on any of them are
@@ -350,15 +362,16 @@ class BatchVerifier:
         left = workers.close()
         loop = workers.loop
         for batch in left:
-            if self._threads is not None:
-                self._threads.submit(self._run, loop, batch)
-            else:  # pragma: no cover - a pool of workers comes with threads
-                self._resolve(batch, _check_all(batch))
+            if self._threads is not None and not self._closed:
+                self._on_threads(loop, batch)
+            else:  # stopping (a pool of workers comes with threads)
+                self._resolve(batch, [Unavailable("the node is stopping")] * len(batch))
 
     def _run(self, loop: asyncio.AbstractEventLoop, batch: list[Item]) -> None:
         loop.call_soon_threadsafe(self._resolve, batch, _check_all(batch))
 
     def _resolve(self, batch: list[Item], results: Sequence[FlocloudError | None]) -> None:
+        self._queued.pop(id(batch), None)
         self.batches += 1
         self.checked += len(batch)
         for (_, fut), err in zip(batch, results, strict=True):
@@ -370,9 +383,16 @@ class BatchVerifier:
                 fut.set_exception(err)
 
     def close(self) -> None:
+        """Stop for good: every check pending or in flight is answered ``unavailable``
+        (a later ``check`` too), no worker starts again."""
+        self._closed = True
+        stopping = Unavailable("the node is stopping")
+        left = [*self._queued.values(), self._pending]
         if self._workers is not None:
-            for batch in self._workers.close():  # never left waiting
-                self._resolve(batch, [Unavailable("the node is stopping")] * len(batch))
+            left += self._workers.close()
             self._workers = None
+        self._queued, self._pending = {}, []
+        for batch in left:
+            self._resolve(batch, [stopping] * len(batch))
         if self._threads is not None:
             self._threads.shutdown(wait=False, cancel_futures=True)

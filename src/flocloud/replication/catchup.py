@@ -156,14 +156,25 @@ class PollSchedule:
     round: int = 0
     _idle: dict[str, int] = field(default_factory=dict)  # pulls in a row that stored nothing
     _due: dict[str, int] = field(default_factory=dict)  # the round a peer is due again
+    _wakes: int = 0  # wakes of every peer so far
+    _woken: dict[str, int] = field(default_factory=dict)  # wakes of one peer so far
 
     def due(self, peer: str) -> bool:
         return self._due.get(peer, 0) <= self.round
 
-    def pulled(self, peer: str, stored: bool) -> None:
-        """A pull from ``peer`` ended in this round; ``stored``: it stored something."""
+    def begin(self, peer: str) -> tuple[int, int]:
+        """A pull from ``peer`` starts: the token its ``pulled`` hands back (a wake while
+        it runs outlives its outcome)."""
+        return self._wakes, self._woken.get(peer, 0)
+
+    def pulled(self, peer: str, stored: bool, token: tuple[int, int] | None = None) -> None:
+        """A pull from ``peer`` (begun with ``token``) ended in this round; ``stored``: it
+        stored something. One that stored nothing leaves the peer out for longer, unless
+        the peer was woken while it ran (what woke it is newer than what it found)."""
         if stored:
             self.wake(peer)
+            return
+        if token is not None and token != self.begin(peer):
             return
         idle = self._idle.get(peer, 0) + 1
         self._idle[peer] = idle
@@ -175,9 +186,11 @@ class PollSchedule:
     def wake(self, peer: str | None = None) -> None:
         """``peer`` (every peer: None) is due again from this round on."""
         if peer is None:
+            self._wakes += 1
             self._idle.clear()
             self._due.clear()
         else:
+            self._woken[peer] = self._woken.get(peer, 0) + 1
             self._idle.pop(peer, None)
             self._due.pop(peer, None)
 
