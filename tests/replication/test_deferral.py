@@ -67,3 +67,18 @@ def test_no_wait_and_no_leaving_out_lasts_beyond_the_bound(
             left_in_a_row[p] = left_in_a_row.get(p, 0) + 1 if p in skip else 0
             assert left_in_a_row[p] <= DEFER_ROUNDS
         d.end_round()
+
+
+def test_rounds_cut_short_again_and_again_end_in_one_that_runs_to_its_end() -> None:
+    """A backlog that starts during every round cuts each short; those count as waits,
+    so after ``DEFER_ROUNDS`` of them a round runs whatever starts meanwhile."""
+    d = Deferral()
+    for _ in range(DEFER_ROUNDS):
+        assert d.begin_round(False, ()) == set()
+        assert d.cut_short(True, "p", ())
+        d.end_round()
+    assert d.waited == DEFER_ROUNDS
+    assert d.begin_round(False, ()) == set()
+    assert not d.cut_short(True, "p", ()) and not d.cut_short(False, "p", {"p"})
+    d.end_round()
+    assert d.waited == 0

@@ -12,8 +12,9 @@ Invariants owned here:
   good. ``begin_round`` counts a round (one that waits, or one that runs and whom it
   leaves out); ``end_round`` closes one that ran and starts the count of waits over.
 - A round that runs stops pulling from a peer (``cut_short``) only for what began since
-  it began: catch-up on a backlog, or that peer paging through ours. A round forced by
-  the bound runs to its end.
+  it began: catch-up on a backlog, or that peer paging through ours. A round cut short
+  counts as one that waited, so a backlog that starts in every round cannot keep
+  rounds short for good: a round forced by the bound runs to its end.
 - A peer that stops paging through our backlog is forgotten: if it pages again, its count
   starts over.
 """
@@ -34,6 +35,7 @@ class Deferral:
     _left: dict[str, int] = field(default_factory=dict)  # per peer: rounds in a row left out
     _began_behind: bool = False  # catch-up paged a backlog when the round began
     _began_paging: frozenset[str] = frozenset()  # who paged ours when the round began
+    _cut: bool = False  # the running round was cut short
 
     def waits(self, paging_a_backlog: bool) -> bool:
         """Whether a round due now waits, and a peer's comparison is answered "later"."""
@@ -57,11 +59,18 @@ class Deferral:
 
     def cut_short(self, paging_a_backlog: bool, peer: str, paging_us: Collection[str]) -> bool:
         """Whether the running round stops pulling from ``peer``: catch-up began on a
-        backlog since the round began, or ``peer`` began paging through ours since."""
-        if paging_a_backlog and not self._began_behind:
+        backlog since the round began, or ``peer`` began paging through ours since (never
+        in a round forced by the bound)."""
+        if self.waited >= DEFER_ROUNDS:
+            return False
+        began = paging_a_backlog and not self._began_behind
+        if began or (peer in paging_us and peer not in self._began_paging):
+            self._cut = True
             return True
-        return peer in paging_us and peer not in self._began_paging
+        return False
 
     def end_round(self) -> None:
-        """The round that ran is over: waits count from zero again."""
-        self.waited = 0
+        """The round that ran is over: waits count from zero again, unless it was cut
+        short (then it counts as one more)."""
+        self.waited = self.waited + 1 if self._cut else 0
+        self._cut = False
