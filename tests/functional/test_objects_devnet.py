@@ -187,12 +187,31 @@ async def test_lists_never_become_chimeras(devnet: Network, conns: list[NodeConn
     add = obj_write(
         devnet, "list", "list", {"op": "append", "path": ["items"], "item": 4, "parents": [root.id]}
     )
-    await asyncio.gather(
-        conns[1].request("put", envelope=rm.to_wire()),
-        conns[2].request("put", envelope=add.to_wire()),
-    )
+    try:
+        await asyncio.gather(
+            conns[1].request("put", envelope=rm.to_wire()),
+            conns[2].request("put", envelope=add.to_wire()),
+        )
+    except FlocloudError as exc:  # seen once (stop 23), not reproduced: say what the nodes saw
+        raise AssertionError(f"{exc.code}: {exc.message}\n{await _refusals(devnet)}") from exc
     _, value = await converged(devnet, "list")
     assert value == {"items": [2, 3, 4]}
+
+
+async def _refusals(devnet: Network) -> str:
+    """Each node's refusal and replication counters (its /metrics), for a failure message."""
+    out = []
+    async with aiohttp.ClientSession() as session:
+        for node in devnet.nodes:
+            async with session.get(f"{node.url}/metrics") as resp:
+                text = await resp.text()
+            lines = [
+                ln
+                for ln in text.splitlines()
+                if ln.startswith(("flocloud_requests_rejected", "flocloud_replicat"))
+            ]
+            out.append(f"{node.name}: " + "; ".join(lines))
+    return "\n".join(out)
 
 
 async def test_a_write_based_on_a_version_another_replica_just_acked(
