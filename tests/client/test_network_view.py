@@ -21,8 +21,12 @@ def test_routes_follow_the_membership_and_the_down_marks() -> None:
     view = NetworkView(_membership(6), down_for=5.0, clock=lambda: now[0])
     key = deterministic_key("view-user").address
     holders = view.membership.route(key)
+    asked: list[str] = []
+    real = view.membership.route
+    object.__setattr__(view.membership, "route", lambda k: asked.append(k) or real(k))
     assert [n.id for n in view.route(key)] == holders
     assert [n.id for n in view.route(key)] == holders  # from the cache: the same
+    assert asked == [key]  # computed once
     view.mark_down(holders[0])
     assert [n.id for n in view.route(key)] == holders[1:] + holders[:1]
     now[0] = 6.0  # the mark expired
@@ -46,6 +50,7 @@ def test_a_new_membership_is_routed_by_anew() -> None:
 
 def test_the_cache_stays_bounded() -> None:
     view = NetworkView(_membership(5))
-    for i in range(ROUTES_CACHED + 10):
-        view.route(deterministic_key(f"view-key-{i}").address)
-    assert len(view._routes) <= ROUTES_CACHED
+    keys = [deterministic_key(f"view-key-{i}").address for i in range(ROUTES_CACHED + 10)]
+    for k in keys:
+        view.route(k)
+    assert 0 < len(view._routes) <= ROUTES_CACHED and keys[-1] in view._routes

@@ -66,6 +66,9 @@ def test_overrides_and_errors(tmp_path: Path) -> None:
         path.write_text(f"{table} = 1\n")
         with pytest.raises(BadFormat, match=f"{table} in the config file must be a table"):
             load_config(path)
+    path.write_text("[apps]\ndemo = 5\n")  # an application is a table too
+    with pytest.raises(BadFormat, match="demo in the config file must be a table"):
+        load_config(path)
     path.write_text("[storage]\ninline_write = 0\n")
     with pytest.raises(BadFormat, match=r"unknown setting\(s\) in \[storage\]: inline_write"):
         load_config(path)

@@ -421,16 +421,23 @@ async def test_a_page_of_replicas_is_stored_in_order_each_refused_alone(tmp_path
         await store.close()
 
 
-async def test_a_write_rolled_back_is_never_told_to_the_commit_listeners(tmp_path: Path) -> None:
-    """A write that fails after its record was noted for the listeners (``on_commit``:
-    subscriptions, anti-entropy's digests) is rolled back and forgotten by them too; its
-    neighbours in the batch are stored and told."""
+async def _two_writes_told(tmp_path: Path) -> tuple[SqliteStore, list[str], Any, Any]:
+    """A store on the per-write path whose commit listener records the ids it is told,
+    and two writes to it."""
     store = await SqliteStore.open(tmp_path / "s.sqlite3", batch_writes=False)
     told: list[str] = []
     store.on_commit = lambda recs: told.extend(r.id for r, _ in recs)
     first, second = (
         build_envelope(A, receiver=B.address, payload={"i": i}, time_ms=1) for i in range(2)
     )
+    return store, told, first, second
+
+
+async def test_a_write_rolled_back_is_never_told_to_the_commit_listeners(tmp_path: Path) -> None:
+    """A write that fails after its record was noted for the listeners (``on_commit``:
+    subscriptions, anti-entropy's digests) is rolled back and forgotten by them too; its
+    neighbours in the batch are stored and told."""
+    store, told, first, second = await _two_writes_told(tmp_path)
     real = store._put_alone
 
     def fails_late(env: Any, *args: Any) -> Any:  # the second: stored, noted, then fails
@@ -447,4 +454,29 @@ async def test_a_write_rolled_back_is_never_told_to_the_commit_listeners(tmp_pat
     assert isinstance(results[1], NotFound) and not isinstance(results[0], BaseException)
     assert told == [first.id]
     assert [r.id for r in (await store.query(MessageFilter(B.address))).records] == [first.id]
+    await store.close()
+
+
+async def test_a_batch_sqlite_rolled_back_by_itself_is_refused_whole(tmp_path: Path) -> None:
+    """SQLite may roll a transaction back by itself (a full disk, an I/O error): then no
+    write of the batch is stored, and none is acked or told to the commit listeners,
+    however far the batch got (it was taken for committed when the failure came after
+    BEGIN)."""
+    store, told, first, second = await _two_writes_told(tmp_path)
+    real = store._put_alone
+
+    def rolls_back(env: Any, *args: Any) -> Any:  # as SQLite does on SQLITE_FULL
+        result = real(env, *args)
+        if env.id == second.id:
+            next(a for a in args if isinstance(a, sqlite3.Connection)).execute("ROLLBACK")
+        return result
+
+    store._put_alone = rolls_back  # type: ignore[method-assign]
+    results = await asyncio.gather(
+        store.put(first, 5), store.put(second, 5), return_exceptions=True
+    )
+    assert all(isinstance(r, FlocloudError) and r.code == "unavailable" for r in results), results
+    assert told == []
+    store._put_alone = real  # type: ignore[method-assign]
+    assert (await store.query(MessageFilter(B.address))).records == []
     await store.close()

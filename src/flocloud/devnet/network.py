@@ -72,12 +72,16 @@ def free_port_run(count: int) -> int:
     """A port ``p`` with ``p .. p + count - 1`` all free on 127.0.0.1 now, for a fixed
     ``--base-port``. It is picked below the kernel's ephemeral range, so an outgoing
     connection cannot take one of them between this check and the bind."""
+    if count < 1:
+        raise ValueError(f"count must be at least 1, not {count}")
     try:
         low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         low = 32768
-    top = max(low, 12_000) - count
-    for base in random.Random().sample(range(10_000, top), 200):
+    top = low - count
+    if top <= 10_000:
+        raise OSError(f"no room for {count} ports between 10000 and the ephemeral range ({low})")
+    for base in random.Random().sample(range(10_000, top), min(200, top - 10_000)):
         socks: list[socket.socket] = []
         try:
             for port in range(base, base + count):
@@ -676,7 +680,8 @@ class Network:
                 for node in running:
                     try:
                         async with session.get(f"{node.url}/api/stats") as resp:
-                            pulled = set((await resp.json()).get("pulled", {}))
+                            stats = await resp.json()
+                            pulled = set(stats.get("pulled", {}) if isinstance(stats, dict) else ())
                     except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
                         return False  # not answering yet: not meshed yet
                     if not wanted[node.id] <= pulled:

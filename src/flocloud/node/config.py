@@ -222,8 +222,10 @@ def load_config(path: Path | None, **overrides: Any) -> NodeConfig:
     chain = _build(ChainConfig, _table(data, "chain"), "[chain]")
     replication = _build(ReplicationConfig, _table(data, "replication"), "[replication]")
     legacy = _build(LegacyConfig, _table(data, "legacy"), "[legacy]")
+    apps_table = _table(data, "apps")
     apps = {
-        name: _build(AppConfig, a, f"[apps.{name}]") for name, a in _table(data, "apps").items()
+        name: _build(AppConfig, _table(apps_table, name), f"[apps.{name}]")
+        for name in list(apps_table)
     }
     tls = _table(data, "tls")
     data["tls_cert"], data["tls_key"] = tls.get("cert", ""), tls.get("key", "")

@@ -84,9 +84,6 @@ class BucketMap:
             self._buckets.move_to_end(key)
         return bucket
 
-    def take(self, key: str, now: float, cost: float = 1.0) -> bool:
-        return self.get(key).take(now, cost)
-
 
 def _holds(bucket: TokenBucket, now: float, cost: float) -> bool:
     """Whether ``bucket`` holds ``cost`` (at most its burst: a larger write passes a full

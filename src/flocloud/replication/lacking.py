@@ -94,7 +94,7 @@ def settled(
     known = {sid for p, sid in store_of.items() if p in members}
     every_holder_known = all(p == me or p in store_of for p in holders)
     origins = _origins(ranges)
-    unaccounted = [o for o in origins if o not in known and o != my_store]
+    unaccounted = {o for o in origins if o not in known and o != my_store}
     if unknown_since is not None:
         for o in origins:
             since = unknown_since.pop(o, now)

@@ -299,13 +299,6 @@ class HeldCursors:
             if not b[0]:
                 del self._building[build.receiver]
 
-    def commit(self, db: sqlite3.Connection) -> None:
-        """COMMIT the writer's batch, then apply its changes to ``dots``."""
-        changes = take_log(db)
-        db.execute("COMMIT")
-        if changes:
-            self.committed(changes)
-
     def committed(self, changes: list[Change]) -> None:
         """A batch committed with these changes to ``dots``, in the order made."""
         by: dict[str, list[Change]] = {}

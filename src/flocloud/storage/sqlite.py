@@ -69,7 +69,7 @@ from .dots import (
     holding,
     lacking_dots,
 )
-from .held import LOG_SQL, HeldCursors
+from .held import LOG_SQL, HeldCursors, take_log
 from .inserts import drop_messages, key_position_of, put_write
 from .migrations import identity, migrate
 from .objects import ObjectChange, ObjectState
@@ -287,10 +287,9 @@ class SqliteStore:
         event loop."""
         results: list[tuple[asyncio.Future[Any], bool, Any]] = []
         self._committed: list[tuple[Record, str | None]] = []
-        began = False
+        done = False  # COMMIT returned: the batch is stored, whatever fails after
         try:
             db.execute("BEGIN IMMEDIATE")
-            began = True
             i = 0
             while i < len(batch):
                 if batch[i][2] is None:
@@ -303,12 +302,16 @@ class SqliteStore:
                 self._schema_checks.new_run()
                 self._run(db, batch[i:j], results)
                 i = j
-            self.held.commit(db)  # COMMIT, then the held dots move (storage/held.py)
+            changes = take_log(db)  # the dots this batch moved (storage/held.py)
+            db.execute("COMMIT")
+            done = True
+            if changes:
+                self.held.committed(changes)
             self.checkpointer.committed()
             self.commits += 1
             self.writes += len(batch)
         except Exception as exc:  # a SQLite error, or a bug: never a writer left waiting
-            if db.in_transaction or not began:  # not committed: nothing of it is stored
+            if not done:  # not committed (SQLite may have rolled back by itself): nothing stored
                 with contextlib.suppress(sqlite3.Error):
                     if db.in_transaction:
                         db.execute("ROLLBACK")
