@@ -127,3 +127,18 @@ def test_no_clock_skips_time_check() -> None:
     """now_ms=None replays stored messages without a clock check."""
     v = VECTORS["valid"][0]
     assert parse_envelope(v["wire"], now_ms=None).id == v["id"]
+
+
+def test_size_is_the_bodys_utf8_bytes() -> None:
+    """``Envelope.size`` is what quotas and budgets charge: UTF-8 bytes, not characters,
+    the same whether the envelope was built, parsed or made directly."""
+    from flocloud.protocol.envelope import Envelope
+
+    key = PrivateKey(b"\x12" * 32)
+    built = build_envelope(key, receiver=RECEIVER, payload={"t": "é€😀"}, time_ms=T0)
+    parsed = parse_envelope(built.to_wire(), now_ms=T0)
+    expected = len(built.body_text.encode())
+    assert expected > len(built.body_text)  # the body is not ASCII: bytes > characters
+    assert built.size == parsed.size == expected
+    direct = Envelope(parsed.body, parsed.body_text, parsed.pubkey, parsed.signature, parsed.id)
+    assert direct.size == expected and direct == parsed

@@ -257,14 +257,19 @@ class Client(ObjectMethods):
 
     # -- connections and failover -------------------------------------------------------
 
+    def _live(self, node_id: str) -> NodeConnection | None:
+        """The open connection to ``node_id``, if there is one."""
+        conn = self._conns.get(node_id)
+        return conn if conn is not None and not conn.closed else None
+
     async def _connection(self, node: NodeRef) -> NodeConnection:
-        conn = self._conns.get(node.id)
-        if conn is not None and not conn.closed:
+        conn = self._live(node.id)
+        if conn is not None:
             return conn
         lock = self._conn_locks.setdefault(node.id, asyncio.Lock())
         async with lock:
-            conn = self._conns.get(node.id)
-            if conn is not None and not conn.closed:
+            conn = self._live(node.id)
+            if conn is not None:
                 return conn
             if self._session is None:
                 self._session = aiohttp.ClientSession()
@@ -279,10 +284,9 @@ class Client(ObjectMethods):
         """Connect along ``route``: a node that has not connected after ``hedge`` seconds
         gets the next one tried alongside it (a frozen node costs ``hedge``, not the whole
         timeout). Returns the connection, its node, and the nodes not yet tried."""
-        if route:  # the usual case: the first node's connection is open
-            conn = self._conns.get(route[0].id)
-            if conn is not None and not conn.closed:
-                return conn, route[0], route[1:]
+        conn = self._live(route[0].id) if route else None
+        if conn is not None:  # the usual case: the first node's connection is open
+            return conn, route[0], route[1:]
         pending: dict[asyncio.Task[NodeConnection], NodeRef] = {}
         rest = list(route)
         last: FlocloudError = Unavailable("no supernode is registered")

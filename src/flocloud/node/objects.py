@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Protocol
 
-from flocloud.protocol.cursor import Cursor
 from flocloud.protocol.errors import BadFormat, NotFound
 from flocloud.protocol.objectlog import EMPTY_VERSION, parse_version
 from flocloud.protocol.objects import merge_diff, object_id
@@ -37,10 +36,11 @@ class NodeService(Protocol):
     store: SqliteStore
     config: NodeConfig
     apps: dict[str, AppConfig]
-    pull_key: Callable[[str, Cursor], Awaitable[None]] | None
     strict_sync: Callable[[str, str], Awaitable[None]] | None
 
     def require_apps(self, what: str) -> None: ...
+
+    async def catch_up_key(self, key: str) -> bool: ...
 
 
 MAX_CHANGES = 1000  # writes per object.changes reply; beyond, "more" (the diff mode has all)
@@ -92,9 +92,8 @@ async def pulled(svc: NodeService, key: str, call: Any) -> Any:
     try:
         return await call()
     except NotFound:
-        if svc.pull_key is None:
+        if not await svc.catch_up_key(key):
             raise
-    await svc.pull_key(key, await svc.store.held_cursor(key))
     return await call()
 
 

@@ -244,9 +244,7 @@ class NodeService:
         body = env.body
         if restore and body.time > now + self.config.limits.max_skew_ms:
             raise StaleTime("a restored write may be old, not dated in the future")
-        text = env.body_text  # charged in bytes (the length, for ASCII: no copy)
-        size = len(text) if text.isascii() else len(text.encode())
-        refused = self.budget.take(body.senderID, source, size, self.now_ms() / 1000)
+        refused = self.budget.take(body.senderID, source, env.size, self.now_ms() / 1000)
         if refused is not None:
             raise RateLimited(refused)
         write = parse_write(body)
@@ -426,6 +424,15 @@ class NodeService:
             if subs:
                 for sub in list(subs):
                     sub.deliver(rec, sub.filter.matches(rec, comment))
+
+    async def catch_up_key(self, key: str) -> bool:
+        """Take from ``key``'s other replicas what they hold beyond this node's held cursor
+        (a write acked by W of N may not have reached this one yet; only the difference
+        travels). False when there is no replication shell to ask."""
+        if self.pull_key is None:
+            return False
+        await self.pull_key(key, await self.store.held_cursor(key))
+        return True
 
     # -- reads --------------------------------------------------------------------------
 

@@ -103,13 +103,20 @@ class Body:
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
-    """A parsed, signature-checked message. ``body_text`` is what was signed."""
+    """A parsed, signature-checked message. ``body_text`` is what was signed; ``size`` its
+    length in UTF-8 bytes (what quotas and write budgets charge), known when it was parsed
+    or built, else computed here."""
 
     body: Body
     body_text: str
     pubkey: bytes
     signature: bytes
     id: str = field(default="")
+    size: int = -1
+
+    def __post_init__(self) -> None:
+        if self.size < 0:
+            object.__setattr__(self, "size", len(self.body_text.encode()))
 
     def to_wire(self) -> dict[str, str]:
         return {"body": self.body_text, "pubKey": self.pubkey.hex(), "sign": self.signature.hex()}
@@ -167,7 +174,7 @@ def build_envelope(
         raise BadFormat(f"payload is not JSON: {exc}") from None
     _check_body(body, key.public_key)
     raw = text.encode("utf-8")
-    return Envelope(body, text, key.public_key, sign_data(key, raw), message_id(raw))
+    return Envelope(body, text, key.public_key, sign_data(key, raw), message_id(raw), len(raw))
 
 
 def _str_field(d: dict[str, Any], name: str, max_len: int) -> str:
@@ -302,4 +309,4 @@ def parse_unverified(
     _check_body(body, pub)
     if now_ms is not None and abs(now_ms - time_ms) > limits.max_skew_ms:
         raise StaleTime(f"message time is more than {limits.max_skew_ms} ms from node time")
-    return Envelope(body, text, pub, sig, message_id(raw))
+    return Envelope(body, text, pub, sig, message_id(raw), len(raw))

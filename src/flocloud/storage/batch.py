@@ -176,7 +176,7 @@ def put_run(
                 break
             out.append(_Twin(twin))
             continue
-        size = len(env.body_text.encode())
+        size = env.size
         sender, receiver = body.senderID, body.receiverID
         if p.quota_bytes is not None and used.get(sender, 0) + size > p.quota_bytes:
             out.append(

@@ -67,15 +67,16 @@ def insert_message(
     store_id: str,
     kind: str | None = None,
     target: str | None = None,
+    size: int = -1,
 ) -> tuple[int, tuple[Dot, ...]]:
     """Insert one stored write inside the writer's transaction (``put_write``, and
     the legacy rows of ``storage/legacy.py``), with its dots (``dots`` given by a peer,
     else this store's next), its key fingerprint and the sender's quota; returns its
-    ``seq`` and its dots."""
+    ``seq`` and its dots. ``size``: the body's UTF-8 bytes, when the caller knows them."""
     stored = merge_dots(db, receiver, msg_id, dots) if dots else ()
     if not stored:
         stored = merge_dots(db, receiver, msg_id, (assign_dot(db, receiver, store_id),))
-    size = len(body.encode())
+    size = len(body.encode()) if size < 0 else size
     p1, p2 = write_parts(msg_id, stored)
     cur = db.execute(
         "INSERT INTO messages (id, receiver, sender, application, type, comment, time, received_ms, body, pubkey, sign, size, origin, dots, fp1, fp2, kind, target) "
@@ -189,7 +190,7 @@ def put_write(
         if dots and not set(dots) <= set(have):
             have = more_dots(db, env.id, body.receiverID, have, dots)
         return PutResult(int(row[0]), duplicate=True, version=version, dots=have)
-    check_quota(db, body.senderID, len(env.body_text.encode()), quota_bytes)
+    check_quota(db, body.senderID, env.size, quota_bytes)
     version = None
     if isinstance(write, MessageWrite) and accepting:
         schema_checks.check(db, body.application, f"message:{body.type}", body.payload)
@@ -210,7 +211,7 @@ def put_write(
         db, env.id, body.receiverID, body.senderID, application=body.application,
         type=body.type, comment=body.comment, time=body.time, received_ms=received_ms,
         body=env.body_text, pubkey=env.pubkey.hex(), sign=env.signature.hex(),
-        origin=origin, dots=dots, store_id=store_id,
+        origin=origin, dots=dots, store_id=store_id, size=env.size,
         target=write.target_id if isinstance(write, About) else None,
     )  # fmt: skip
     if not isinstance(

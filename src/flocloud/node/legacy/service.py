@@ -211,7 +211,7 @@ class LegacyService:
     async def accept(self, req: Request) -> tuple[Row, bool]:
         """Store here (assigning), forward to the replicas; the row and whether W committed."""
         svc = self.node.service
-        await self._catch_up(req.receiver)  # a replay must find the first assignment
+        await svc.catch_up_key(req.receiver)  # a replay must find the first assignment
         acc = await self.store.accept(
             req, self.now_ms(), quota_bytes=svc.config.limits.quota_bytes_per_id, check=self.check
         )
@@ -243,15 +243,8 @@ class LegacyService:
         """Answer from this replica after taking what the inbox's other live replicas hold
         and this one lacks (a write acked by W of N may not have reached it yet): the
         existing client expects every node to answer alike."""
-        await self._catch_up(q.receiver)
+        await self.node.service.catch_up_key(q.receiver)
         return await self.store.query(q, self.config.query_max_rows)
-
-    async def _catch_up(self, receiver: str) -> None:
-        """Take what the inbox's other live replicas hold and this one lacks (a write acked
-        by W of N may not have reached it yet): only the difference travels."""
-        svc = self.node.service
-        if svc.pull_key is not None:
-            await svc.pull_key(receiver, await svc.store.held_cursor(receiver))
 
     def serves_here(self, receiver: str) -> bool:
         return not self._replicas_elsewhere(receiver)
