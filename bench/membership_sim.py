@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import math
 import os
 import platform
 import random
@@ -45,6 +46,7 @@ from flocloud.protocol.placement import (
     key_payload,
     node_positions,
 )
+from flocloud.replication import heartbeat
 from flocloud.replication.catchup import IDLE_ROUNDS
 from results_file import write_result
 
@@ -220,8 +222,8 @@ def traffic(
     0.5 s (``replication/catchup.PollSchedule``); a pull carries the log rows of keys the
     two share (each write stored here comes once from each of the other N-1 nodes that
     store it), while the serving side reads every row of its log once per requester to
-    filter it (rows read, not sent); heartbeats ping every neighbour every
-    ``heartbeat_seconds``; anti-entropy exchanges one range per neighbour per round when
+    filter it (rows read, not sent); heartbeats follow ``heartbeat.PingSchedule``
+    (``heartbeat_pings``); anti-entropy exchanges one range per neighbour per round when
     replicas are equal."""
     rc = ReplicationConfig()
     sync_interval = 0.5  # Peers(sync_interval=...)
@@ -232,7 +234,9 @@ def traffic(
     log_entry = 120  # {"id": 64 hex, "receiver": 34 chars} in JSON
     catch_up_polls = neighbours / idle_pull * 2 * 250 * DAY  # request + empty reply
     shared_log = per_node_writes * (n - 1) * log_entry * 2 * DAY
-    heartbeats = neighbours / rc.heartbeat_seconds * 2 * 120 * DAY
+    background = 1 / idle_pull + 1 / rc.anti_entropy_seconds  # answered requests per neighbour/s
+    pings = heartbeat_pings(neighbours, per_node_writes * (n - 1), background)
+    heartbeats = pings * 2 * 120 * DAY
     anti_entropy = neighbours / rc.anti_entropy_seconds * 2 * 300 * DAY
     total = replication + catch_up_polls + shared_log + heartbeats + anti_entropy
     return {
@@ -242,12 +246,56 @@ def traffic(
         "catch_up_log_gb": shared_log / GB,
         "log_rows_read_per_second": neighbours * per_node_writes,
         "heartbeat_gb": heartbeats / GB,
+        "pings_per_second": pings,
+        "pings_per_second_measured": heartbeat_run(
+            round(neighbours), per_node_writes * (n - 1), background
+        ),
+        "pings_per_second_every_neighbour_every_round": neighbours / rc.heartbeat_seconds,
         "anti_entropy_gb": anti_entropy / GB,
         "total_gb": total / GB,
         "requests_per_second_background": 2
         * neighbours
-        * (1 / idle_pull + 1 / rc.heartbeat_seconds + 1 / rc.anti_entropy_seconds),
+        * (1 / idle_pull + 1 / rc.anti_entropy_seconds)
+        + 2 * pings,
     }
+
+
+def heartbeat_pings(neighbours: float, exchanges: float, background: float) -> float:
+    """Pings a node sends per second under ``heartbeat.PingSchedule`` when no peer fails:
+    each neighbour answers ``background`` requests a second (catch-up polls,
+    anti-entropy) and its share of ``exchanges`` (the node's answered write requests a
+    second, spread over its neighbours), a Poisson stream; a round pings a neighbour when
+    ``IDLE_ROUNDS`` rounds passed without a ping or an answer (a renewal process: the
+    count starts over at either)."""
+    hb = ReplicationConfig().heartbeat_seconds
+    rate = background + exchanges / max(neighbours, 1.0)
+    q = 1 - math.exp(-rate * hb)  # a neighbour heard in a round
+    k = heartbeat.IDLE_ROUNDS
+    rounds_per_renewal = sum((1 - q) ** i for i in range(k))
+    return neighbours * (1 - q) ** k / rounds_per_renewal / hb
+
+
+def heartbeat_run(
+    neighbours: int, exchanges: float, background: float, rounds: int = 400, seed: int = 1
+) -> float:
+    """``heartbeat_pings`` measured: the real ``PingSchedule`` over ``rounds`` rounds, with
+    answers drawn as the model has them, every peer up; pings per second."""
+    rng = random.Random(seed)
+    hb = ReplicationConfig().heartbeat_seconds
+    peers = [f"peer-{i}" for i in range(neighbours)]
+    rate = background + exchanges / max(neighbours, 1)
+    sched = heartbeat.PingSchedule(hb)
+    sent = 0
+    warm = 2 * heartbeat.IDLE_ROUNDS
+    for r in range(1, rounds + 1):
+        now = r * hb
+        for p in peers:
+            if rng.random() < 1 - math.exp(-rate * hb):  # heard at least once this round
+                sched.heard(p, now - rng.random() * hb)
+        ping, _ = sched.round(peers, now, lambda _p: True)
+        if r > warm:
+            sent += len(ping)
+    return sent / ((rounds - warm) * hb)
 
 
 def economics(
@@ -364,7 +412,7 @@ def main() -> None:
           f"({args.message_bytes} B)")  # fmt: skip
     print(
         "   V     writes stored  replication  catch-up polls  catch-up log  heartbeats"
-        "  anti-entropy  total GB  background req/s  log rows read/s"
+        "  anti-entropy  total GB  background req/s  log rows read/s  pings/s (model, run)"
     )
     for vv, row in ((v, nb), (args.compare_virtual_nodes, nb_other)):
         t = traffic(n_nodes, n, row["mean_size"], args.writes_per_second, args.message_bytes)
@@ -373,7 +421,8 @@ def main() -> None:
               f"{t['catch_up_poll_gb']:15.2f} {t['catch_up_log_gb']:13.2f} "
               f"{t['heartbeat_gb']:11.2f} {t['anti_entropy_gb']:13.2f} {t['total_gb']:9.2f} "
               f"{t['requests_per_second_background']:17.0f} "
-              f"{t['log_rows_read_per_second']:16.0f}")  # fmt: skip
+              f"{t['log_rows_read_per_second']:16.0f} "
+              f"{t['pings_per_second']:9.0f} {t['pings_per_second_measured']:5.0f}")  # fmt: skip
 
     eco = economics(10_000, n, args.writes_per_second, args.node_writes_per_second,
                     args.message_bytes)  # fmt: skip

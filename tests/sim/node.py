@@ -25,6 +25,9 @@ reconciliation descent and hand-off plans (``CatchUp``, ``KeyDescent``/``IdDesce
   (``answer_ids``); we fetch writes we lack or hold under other dots, for keys we
   replicate. (The sim's ``peer.digest`` carries both kinds of request; the first
   comparison goes without the requester's root, and nothing is left out as unsettled.)
+  A round ends when its last request is answered, as the node's loop awaits it: a tick
+  while one runs starts none, and a peer back up starts a round (as the node's wake), not
+  a comparison of its own outside one.
 - hand-off: the real plan (``replication/handoff.py``): after the view has been stable
   for ``GRACE``, a key held but not replicated here is compared (``IdDescent``) with each
   live replica, pushed once to one that lacks writes, and dropped only when all N
@@ -34,7 +37,10 @@ reconciliation descent and hand-off plans (``CatchUp``, ``KeyDescent``/``IdDesce
   (``peer.dots``), a few rounds, and answer; or refuse (``unavailable``) while some of
   them did not answer and dots are still lacking.
 - heartbeats: refused -> down at once; two timeouts in a row -> down. Nothing else marks
-  a peer down (a refused replicate does not: the node's rule).
+  a peer down (a refused replicate does not: the node's rule). Whom a round pings is the
+  node's ``PingSchedule``: an answer to other traffic since the last round counts as the
+  peer's heartbeat, a request left unanswered makes it due next round, the others every
+  few rounds.
 A crash loses everything here but the store and the saved catch-up positions.
 """
 
@@ -53,7 +59,7 @@ from flocloud.replication.catchup import Ask, CatchUp, Outcome, Page, PollSchedu
 from flocloud.replication.deferral import Deferral
 from flocloud.replication.feed import Held, MemoryStore, Refused, Write
 from flocloud.replication.handoff import Confirmation, due
-from flocloud.replication.heartbeat import FailureDetector
+from flocloud.replication.heartbeat import FailureDetector, PingSchedule
 from flocloud.replication.quorum import Decision, WriteQuorum
 from flocloud.replication.reconcile import (
     IdDescent,
@@ -180,6 +186,7 @@ class SimNode:
 
     def _volatile(self) -> None:
         self.detector = FailureDetector(DOWN_FOR)  # the node's own heartbeat rule
+        self.pings = PingSchedule(HEARTBEAT)  # whom a round pings (as node/peers.py)
         self.subs: dict[int, tuple[Subscription[Any], Stream, Callable[[Held], bool]]] = {}
         self.busy: set[str] = set()  # catch-up in flight, by peer
         self.catchups: dict[str, CatchUp] = {}  # from ``positions`` after a restart
@@ -187,8 +194,11 @@ class SimNode:
         self.behind: set[str] = set()  # peers whose log we page through (last page: more)
         self.paging_us: dict[str, int] = {}  # peers paging our backlog: when they last asked
         self.deferral = Deferral()
+        self.ae_pending: int | None = None  # the running round's requests unanswered
+        self.ae_woken = False  # a peer came back during the round: another follows it
         self.polls = PollSchedule()  # catch-up: whom a round pulls from (as node/catchup.py)
         self.unknown_since: dict[str, float] = {}  # origins no known holder runs: since when
+        self.link_stores: dict[str, str] = {}  # the store each member's link named (peer.auth)
 
     # -- process life ---------------------------------------------------------------------
 
@@ -250,7 +260,17 @@ class SimNode:
         return self.name in self.view.replicas(key)
 
     def call(self, dst: str, op: str, args: Any, cb: Callable[[Reply], None], t: int = RPC) -> None:
-        self.net.call(self.name, dst, op, args, t, cb)
+        if op == "ping":
+            return self.net.call(self.name, dst, op, args, t, cb)
+
+        def answered(r: Reply) -> None:  # what the link tells the heartbeats (peers.py)
+            if r[0] in ("timeout", "refused"):
+                self.pings.failed(dst, self.sim.now)
+            else:
+                self.pings.heard(dst, self.sim.now)
+            cb(r)
+
+        self.net.call(self.name, dst, op, args, t, answered)
 
     # -- storing ----------------------------------------------------------------------
 
@@ -315,6 +335,8 @@ class SimNode:
             return self.subscribe(src, args, respond)
         if self.w.rules.check_member and src not in self.view.members:
             return respond(("err", "forbidden", f"{src} is not a registered supernode"))
+        if src in self.view.members:  # its link's handshake named its store (node/links.py)
+            self.link_stores[src] = self.net.ends[src].store_id
         if op.startswith(("peer.paxos.", "peer.obj.")):
             return self.objects.handle(src, op, args, respond)
         if op == "peer.forward":
@@ -457,7 +479,7 @@ class SimNode:
         """As ``Peers.pull_lacking``: ask the key's replicas and the nodes whose stores
         (as far as this node knows them: its catch-up positions) are the origins, all at
         once; ``then(settled)`` (``replication.lacking.settled``)."""
-        store_of = {p: sid for p, (sid, _) in self.positions.items()}
+        store_of = {**{p: sid for p, (sid, _) in self.positions.items()}, **self.link_stores}
         members = self.view.members
         asked = lacking.ask(ranges, self.view.replicas(receiver), store_of, members, self.name)
 
@@ -669,16 +691,57 @@ class SimNode:
         return {"ranges": out, "replica": self.replicates(receiver)}
 
     def anti_entropy(self) -> None:
+        if self.ae_pending is not None:  # the node's loop is still in its round
+            return
         for p in [p for p, t in self.paging_us.items() if self.sim.now - t > PAGING]:
             del self.paging_us[p]
         skip = self.deferral.begin_round(bool(self.behind), self.paging_us)
         if skip is not None:  # peers paging through our backlog: left out, boundedly
+            self.ae_pending = 0
             for peer in self.neighbours():
                 if self.is_up(peer) and peer not in self.busy and peer not in skip:
-                    self.call(peer, "peer.digest", None, lambda r, p=peer: self._reconcile(p, r))
-            # the round's exchanges go on in callbacks; it ends here (the node: when they end)
-            self.deferral.end_round()
+                    self._ae_call(
+                        peer, "peer.digest", None, lambda r, p=peer: self._reconcile(p, r)
+                    )
+            if self.ae_pending == 0:
+                self._end_round()
         self.handoff()
+
+    def _ae_call(self, peer: str, op: str, args: Any, cb: Callable[[Reply], None]) -> None:
+        """A request of the running round: the round ends when the last is answered."""
+        if self.ae_pending is not None:
+            self.ae_pending += 1
+
+        def answered(r: Reply) -> None:
+            try:
+                cb(r)
+            finally:
+                if self.ae_pending is not None:
+                    self.ae_pending -= 1
+                    if self.ae_pending == 0:
+                        self._end_round()
+
+        self.call(peer, op, args, answered)
+
+    def _end_round(self) -> None:
+        self.ae_pending = None
+        self.deferral.end_round()
+        if self.ae_woken:  # the node's wake, set during the round: the next one at once
+            self.ae_woken = False
+            inc = self.end.incarnation
+
+            def again() -> None:
+                if self.up and self.end.incarnation == inc:
+                    self.anti_entropy()
+
+            self.sim.at(1, again)
+
+    def wake_anti_entropy(self) -> None:
+        """A peer is back up: a round now, or right after the one running (node/peers.py)."""
+        if self.ae_pending is not None:
+            self.ae_woken = True
+        else:
+            self.anti_entropy()
 
     def _reconcile(self, peer: str, reply: Reply) -> None:
         """The real descent (``KeyDescent``, then ``IdDescent`` per differing key), from
@@ -699,24 +762,31 @@ class SimNode:
                     d.on_reply(r[1])
                     step()
 
-            self.call(peer, "peer.digest", ("keys", wire), got)
+            self._ae_call(peer, "peer.digest", ("keys", wire), got)
 
         def keys_done() -> None:
             for receiver in d.differing:
                 if self.deferral.cut_short(bool(self.behind), peer, self.paging_us):
                     return  # catch-up began on a backlog since: it fetches these
                 if self.replicates(receiver):  # ours under our view
-                    self._diff_ids(peer, receiver, fetch)
+                    self._diff_ids(peer, receiver, fetch, self._ae_call)
 
         def fetch(ids: IdDescent | None) -> None:
             if ids is not None and ids.missing:
-                self.call(peer, "peer.get", ids.missing, lambda r: self._fetched(peer, r))
+                self._ae_call(peer, "peer.get", ids.missing, lambda r: self._fetched(peer, r))
 
         step()
 
-    def _diff_ids(self, peer: str, receiver: str, then: Callable[[IdDescent | None], None]) -> None:
+    def _diff_ids(
+        self,
+        peer: str,
+        receiver: str,
+        then: Callable[[IdDescent | None], None],
+        call: Callable[[str, str, Any, Callable[[Reply], None]], None] | None = None,
+    ) -> None:
         """``IdDescent`` over ``peer.digest`` ``("ids", ...)``; ``then`` gets it when done
-        (None: a request failed)."""
+        (None: a request failed). ``call``: how requests go (a round's count them)."""
+        send = call or self.call
         d = IdDescent()
 
         def step() -> None:
@@ -733,7 +803,7 @@ class SimNode:
                     d.on_items(p, self._id_parts(receiver, p))
                 step()
 
-            self.call(peer, "peer.digest", ("ids", receiver, d.ask(batch, fps)), got)
+            send(peer, "peer.digest", ("ids", receiver, d.ask(batch, fps)), got)
 
         step()
 
@@ -779,7 +849,10 @@ class SimNode:
     # -- heartbeats -------------------------------------------------------------------
 
     def heartbeat(self) -> None:
-        for peer in self.neighbours():
+        ping, heard = self.pings.round(self.neighbours(), self.sim.now, self.is_up)
+        for peer in heard:
+            self.detector.answered(peer)
+        for peer in ping:
             self.call(peer, "ping", None, lambda r, p=peer: self._pinged(p, r))
 
     def _pinged(self, peer: str, reply: Reply) -> None:
@@ -789,7 +862,7 @@ class SimNode:
             if was_down:
                 self.polls.wake(peer)
             if was_down and self.w.rules.anti_entropy:
-                self.call(peer, "peer.digest", None, lambda r: self._reconcile(peer, r))
+                self.wake_anti_entropy()
             return
         self.detector.failed(peer, self.sim.now, slow=reply[0] == "timeout")
 

@@ -7,6 +7,10 @@ Invariants owned here:
   their ``sub`` id; a queue is bounded so a slow reader can't grow memory without bound.
 - When the socket closes, every pending request fails with ``Unavailable`` and every
   subscription queue receives the failure, so callers fail over instead of hanging.
+- ``heard``: when a request other than ``ping`` last got its reply (``time.monotonic``; an
+  error reply too), ``unanswered``: when one last got none (not connected, timed out, the
+  connection lost): a supernode's link to a peer tells its heartbeat schedule
+  (``replication/heartbeat.PingSchedule``) with them.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+import time
 from typing import Any
 
 import aiohttp
@@ -41,6 +46,8 @@ class NodeConnection:
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._subs: dict[str, SubQueue] = {}
         self.closed = False
+        self.heard = -1.0  # monotonic time of the last reply to a request that is not a ping
+        self.unanswered = -1.0  # ... and of the last such request left without one
 
     async def connect(self) -> None:
         try:
@@ -103,6 +110,7 @@ class NodeConnection:
     async def request(self, op: str, **fields: Any) -> dict[str, Any]:
         """Send one request and wait for its reply; raises the reply's flocloud error."""
         if self._ws is None or self.closed:
+            self._no_answer(op)
             raise Unavailable(f"not connected to {self.url}")
         rid = str(next(self._ids))
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -111,13 +119,20 @@ class NodeConnection:
             await self._ws.send_bytes(orjson.dumps({"id": rid, "op": op, **fields}))
             reply = await asyncio.wait_for(fut, self._timeout)
         except TimeoutError:
+            self._no_answer(op)
             raise Unavailable(f"{self.url} did not answer {op} within {self._timeout} s") from None
         except (aiohttp.ClientError, ConnectionError, RuntimeError) as exc:
+            self._no_answer(op)
             raise Unavailable(f"{self.url}: {exc}") from None
+        except FlocloudError:  # the read loop failed it: the connection was lost
+            self._no_answer(op)
+            raise
         finally:
             self._pending.pop(rid, None)
             if fut.done() and not fut.cancelled():
                 fut.exception()  # retrieved: the read loop may have failed it meanwhile
+        if op != "ping":
+            self.heard = time.monotonic()
         if reply.get("ok") is False or "error" in reply:
             err = reply.get("error")
             err = err if isinstance(err, dict) else {}
@@ -126,6 +141,10 @@ class NodeConnection:
                 str(err.get("code", "internal")), str(err.get("message", "")), details
             )
         return reply
+
+    def _no_answer(self, op: str) -> None:
+        if op != "ping":
+            self.unanswered = time.monotonic()
 
     def open_subscription(self, sub: str) -> SubQueue:
         queue: SubQueue = asyncio.Queue(_SUB_QUEUE)

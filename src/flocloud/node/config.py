@@ -81,7 +81,7 @@ class ReplicationConfig:
     anti_entropy_seconds: float = 5.0  # how often replicas compare range fingerprints
     # anti-entropy leaves out writes signed and received less than this long ago (in flight)
     settle_seconds: float = 10.0
-    heartbeat_seconds: float = 1.0  # how often neighbours are pinged (failure detection)
+    heartbeat_seconds: float = 1.0  # a heartbeat round (replication/heartbeat.PingSchedule)
     # a node hands off and deletes keys it no longer replicates only after the registry
     # has been stable this long and every replica confirmed it holds them
     handoff_grace_seconds: float = 30.0

@@ -113,6 +113,10 @@ class Links:
             self.conns[peer] = conn
             return conn
 
+    def failed_at(self, peer: str) -> float | None:
+        """When a connection attempt to ``peer`` last failed (``owner.clock``), if one did."""
+        return self._failed_at.get(peer)
+
     async def _authenticate(self, conn: NodeConnection, peer: str) -> None:
         hs = Initiator(self.owner.self_id, peer, os.urandom(32).hex())
         hello = await conn.request("peer.hello", **hs.hello())

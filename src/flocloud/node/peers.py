@@ -16,9 +16,12 @@ Invariants owned here:
   refused connection, or two slow answers in a row), never by one failed request.
 - A forwarded write's dots must be the sender's own (its store id, given in
   ``peer.auth``): a peer cannot number writes in another store's name on the write path.
-- Failure detection: neighbours are pinged every ``heartbeat_seconds``; a peer that fails
-  the heartbeat rule is skipped for ``down_for`` seconds or until a ping succeeds again,
-  which also starts an anti-entropy round with it. Links reconnect on their own.
+- Failure detection: a heartbeat round every ``heartbeat_seconds`` pings the neighbours
+  ``PingSchedule`` names (a reply on a link to other traffic counts as a heartbeat, a
+  request left unanswered or a failed connection makes the peer due; the others every
+  few rounds); a peer that fails the heartbeat rule is skipped for ``down_for`` seconds
+  or until a ping succeeds again, which also starts an anti-entropy round with it. Links
+  reconnect on their own.
 - A registry change that moves placement wakes anti-entropy and restarts hand-off's
   grace; links of nodes the registry no longer lists close (``Links.drop_removed``).
 - Catch-up, anti-entropy and a client's cursor ahead of this node store what they pull
@@ -44,7 +47,7 @@ from flocloud.protocol.envelope import Envelope
 from flocloud.protocol.errors import BadFormat, FlocloudError, Unavailable
 from flocloud.protocol.membership import Membership
 from flocloud.replication import lacking
-from flocloud.replication.heartbeat import FailureDetector
+from flocloud.replication.heartbeat import FailureDetector, PingSchedule
 from flocloud.replication.quorum import Decision, WriteQuorum
 from flocloud.replication.routing import accepts, candidates
 from flocloud.storage.store import MessageFilter, PutResult
@@ -99,6 +102,7 @@ class Peers:
         self.links = Links(self)  # authenticated links, both ways (node/links.py)
         self.batcher = ReplicaBatcher(self._request)  # replicated writes, batched per peer
         self.detector = FailureDetector(down_for)  # the heartbeat rule
+        self.pings = PingSchedule(interval=1.0)  # whom a round pings (its loop's interval)
         self._unknown_since: dict[str, float] = {}  # see ``gone_after``
         self._tasks: list[asyncio.Task[None]] = []
         self._replica_sets: dict[str, tuple[str, ...]] = {}
@@ -352,11 +356,24 @@ class Peers:
     # -- heartbeats ---------------------------------------------------------------------
 
     async def _heartbeat_loop(self, interval: float) -> None:
+        self.pings.interval = interval
         while True:
             await asyncio.sleep(interval)
             self.refresh_faults()
             peers = sorted(p for p in self.neighbours() if p in self.view.nodes)
-            await asyncio.gather(*(self._ping(p, interval) for p in peers))
+            for p in peers:  # what the links heard of other traffic, or did not
+                conn = self.links.conns.get(p)
+                if conn is not None:
+                    self.pings.heard(p, conn.heard)
+                    self.pings.failed(p, conn.unanswered)
+                failed_at = self.links.failed_at(p)
+                if failed_at is not None:
+                    self.pings.failed(p, failed_at)
+            ping, heard = self.pings.round(peers, self.clock(), self.is_up)
+            for p in heard:
+                self.detector.answered(p)
+            self.node.service.metrics.replication["heartbeats_sent"] += len(ping)
+            await asyncio.gather(*(self._ping(p, interval) for p in ping))
 
     async def _ping(self, peer: str, interval: float) -> None:  # the heartbeat rule
         """A refused connection marks the peer down at once; a slow answer only after two

@@ -1,8 +1,9 @@
-"""The failure detector's rule: when a neighbour counts as down, and when as up again.
+"""The failure detector's rule: when a neighbour counts as down, and when as up again; and
+which neighbours a heartbeat round pings.
 
-Sans-I/O: the caller pings (``node/peers.py`` every ``heartbeat_seconds``; the simulator on
-its own clock) and reports each outcome with the time of its clock. The node and the
-simulator run this same rule.
+Sans-I/O: the caller runs a round every ``heartbeat_seconds`` (``node/peers.py``; the
+simulator on its own clock), pings whom ``PingSchedule.round`` names and reports each
+outcome with the time of its clock. The node and the simulator run these same rules.
 
 Invariants owned here:
 - A peer is up until an outcome marks it down; nothing else does.
@@ -14,14 +15,27 @@ Invariants owned here:
 - An answer clears the failures counted so far.
 - Only pings count: a failed request outside a ping (a refused replicate, say) marks
   nothing, in the node and in the simulator alike.
+- Whom a round pings (``PingSchedule``): a peer marked down, every round (to see it back);
+  a suspect one, a peer that left a request unanswered since its last answer (refused,
+  timed out, its link lost), at the next round, so a death among the peers a node
+  exchanges writes with is judged within a round; a peer that answered other traffic
+  since the last round is not pinged, that answer is its heartbeat (and starts its idle
+  count over); any other peer every ``IDLE_ROUNDS`` rounds, first at a round of its own,
+  so a node with thousands of neighbours (10,000 supernodes) does not ping them all each
+  second, nor all in one round. A failed request still marks nothing: it only makes the
+  peer due for the ping that judges it.
 """
 
 from __future__ import annotations
 
 import math
+import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["FailureDetector"]
+__all__ = ["IDLE_ROUNDS", "FailureDetector", "PingSchedule"]
+
+IDLE_ROUNDS = 4  # a peer neither down, suspect nor heard is pinged every this many rounds
 
 
 @dataclass
@@ -46,3 +60,57 @@ class FailureDetector:
             return False
         self._down_until[peer] = now + self.down_for
         return True
+
+
+@dataclass
+class PingSchedule:
+    """Which neighbours a heartbeat round pings (the rule above); ``interval``: the time
+    between two rounds, on the caller's clock."""
+
+    interval: float
+    _heard: dict[str, float] = field(default_factory=dict)  # last answer to other traffic
+    _failed: dict[str, float] = field(default_factory=dict)  # last request left unanswered
+    _pinged: dict[str, float] = field(default_factory=dict)  # last ping or heartbeat heard
+
+    def heard(self, peer: str, at: float) -> None:
+        """``peer`` answered a request that was not a ping (an error reply too), at ``at``."""
+        if at > self._heard.get(peer, -math.inf):
+            self._heard[peer] = at
+
+    def failed(self, peer: str, at: float) -> None:
+        """A request to ``peer`` that was not a ping got no answer (refused, timed out, the
+        link lost) at ``at``: the next round pings it."""
+        if at > self._failed.get(peer, -math.inf):
+            self._failed[peer] = at
+
+    def round(
+        self, peers: Iterable[str], now: float, is_up: Callable[[str], bool]
+    ) -> tuple[list[str], list[str]]:
+        """A round at ``now`` over the neighbours ``peers``: (whom to ping, who answered
+        other traffic since the last round: the caller counts those as answered pings).
+        Peers no longer listed are forgotten."""
+        ping: list[str] = []
+        heard: list[str] = []
+        listed = set()
+        for p in peers:
+            listed.add(p)
+            last = self._pinged.get(p)
+            if last is None:  # first seen: pinged within IDLE_ROUNDS, at a round of its own
+                last = self._pinged[p] = now - self._phase(p)
+            answer = self._heard.get(p, -math.inf)
+            if not is_up(p) or self._failed.get(p, -math.inf) > max(answer, last):
+                ping.append(p)  # down, or suspect: a request failed since its last answer
+            elif now - answer < self.interval:
+                heard.append(p)
+            elif now - last >= (IDLE_ROUNDS - 0.5) * self.interval:
+                ping.append(p)
+        for p in [*ping, *heard]:  # a heartbeat heard starts the idle count over too
+            self._pinged[p] = now
+        for table in (self._heard, self._failed, self._pinged):
+            for p in [p for p in table if p not in listed]:
+                del table[p]
+        return ping, heard
+
+    def _phase(self, peer: str) -> float:
+        """As if pinged this long ago: 1 to IDLE_ROUNDS rounds, by the peer's id."""
+        return (IDLE_ROUNDS - zlib.crc32(peer.encode()) % IDLE_ROUNDS) * self.interval
