@@ -146,3 +146,36 @@ async def test_client_writes_reach_the_replicas_in_batch_frames(devnet: Network)
     await devnet.wait_converged([carol.address], timeout=30)
     for n in devnet.nodes:
         assert {e.id for e in envs} <= await devnet.ids_on(n, carol.address), n.name
+
+
+async def heartbeats_sent(node: NodeProcess) -> int:
+    async with aiohttp.ClientSession() as s, s.get(node.url + "/metrics") as r:
+        text = await r.text()
+    m = re.search(r'^flocloud_replication_total\{event="heartbeats_sent"\} (\S+)$', text, re.M)
+    return int(float(m.group(1))) if m else 0
+
+
+async def test_neighbours_that_answer_other_traffic_are_not_pinged(devnet: Network) -> None:
+    """A heartbeat round pings a neighbour only when it is down, suspect, or idle for a
+    few rounds (``replication/heartbeat.PingSchedule``): here anti-entropy (every second
+    on a devnet) and the writes' replication answer on the links, so a node of three
+    sends almost no pings, where pinging every neighbour every round sends two a second.
+    Both peers stay up for it all the while."""
+    await devnet.wait_quorum()
+    node = devnet.nodes[0]
+    dave = user("dave")
+    client = await Client.from_chain(
+        dave, explorer=devnet.chain.url, registry=devnet.registry_key.address, request_timeout=5
+    )
+    try:  # a few writes, so the links carry replication too
+        for i in range(3):
+            await client.send(dave.address, {"i": i})
+    finally:
+        await client.aclose()
+    before = await heartbeats_sent(node)
+    await asyncio.sleep(4.0)  # four heartbeat rounds (heartbeat_seconds = 1)
+    sent = await heartbeats_sent(node) - before
+    assert sent <= 3, f"{sent} pings in 4 rounds to 2 neighbours that answer traffic"
+    async with aiohttp.ClientSession() as s, s.get(node.url + "/api/network") as r:
+        network = await r.json()
+    assert all(n["status"] == "up" for n in network["nodes"] if n["id"] != node.id)
