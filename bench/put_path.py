@@ -86,11 +86,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         envs = wires  # type: ignore[assignment]
         svc = node.service
         put = lambda w: svc.put(w, source="127.0.0.1")  # noqa: E731
-    if not args.default_gc:
-        runtime.after_start()
     for i in range(0, len(prefill), 2000):  # untimed, in concurrent runs (batched commits)
-        chunk = prefill[i : i + 2000]
+        chunk = prefill[i : i + 2000]  # (a sender's quota, 50 MiB: ~2.6M writes in all)
         await asyncio.gather(*(put(e if store is not None else e.to_wire()) for e in chunk))
+    del prefill
+    if not args.default_gc:
+        runtime.after_start()  # (freezes what is alive now: the prefill is gone)
 
     async def client(items: list[Any]) -> None:
         sem = asyncio.Semaphore(inflight)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -142,3 +143,6 @@ def test_size_is_the_bodys_utf8_bytes() -> None:
     assert built.size == parsed.size == expected
     direct = Envelope(parsed.body, parsed.body_text, parsed.pubkey, parsed.signature, parsed.id)
     assert direct.size == expected and direct == parsed
+    ascii_text = parsed.body_text.encode("ascii", "backslashreplace").decode()
+    again = dataclasses.replace(parsed, body_text=ascii_text)
+    assert again.size == len(ascii_text) != expected  # derived from the new text

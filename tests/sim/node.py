@@ -864,6 +864,7 @@ class SimNode:
             if was_down and self.w.rules.anti_entropy:
                 self.wake_anti_entropy()
             return
+        self.pings.failed(peer, self.sim.now)  # a slow one is pinged again next round
         self.detector.failed(peer, self.sim.now, slow=reply[0] == "timeout")
 
 

@@ -7,9 +7,10 @@ Invariants owned here:
   their ``sub`` id; a queue is bounded so a slow reader can't grow memory without bound.
 - When the socket closes, every pending request fails with ``Unavailable`` and every
   subscription queue receives the failure, so callers fail over instead of hanging.
-- ``heard``: when a request other than ``ping`` last got its reply (``time.monotonic``; an
-  error reply too), ``unanswered``: when one last got none (not connected, timed out, the
-  connection lost): a supernode's link to a peer tells its heartbeat schedule
+- ``heard``: when a request other than ``ping`` last got its reply (an error reply too),
+  ``unanswered``: when one last got none (not connected, timed out, the connection lost)
+  or the connection was lost under it, on the ``clock`` given (``time.monotonic`` by
+  default): a supernode's link to a peer tells its heartbeat schedule
   (``replication/heartbeat.PingSchedule``) with them.
 """
 
@@ -18,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import math
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -36,8 +39,16 @@ SubQueue = asyncio.Queue[dict[str, Any] | FlocloudError]
 class NodeConnection:
     """A request/response + subscription multiplexer over one ``/ws`` websocket."""
 
-    def __init__(self, url: str, session: aiohttp.ClientSession, *, timeout: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        session: aiohttp.ClientSession,
+        *,
+        timeout: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.url = url
+        self._clock = clock
         self._session = session
         self._timeout = timeout
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -46,8 +57,8 @@ class NodeConnection:
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._subs: dict[str, SubQueue] = {}
         self.closed = False
-        self.heard = -1.0  # monotonic time of the last reply to a request that is not a ping
-        self.unanswered = -1.0  # ... and of the last such request left without one
+        self.heard = -math.inf  # when a request that is not a ping last got its reply
+        self.unanswered = -math.inf  # ... or one got none, or the connection was lost
 
     async def connect(self) -> None:
         try:
@@ -82,6 +93,8 @@ class NodeConnection:
         except (aiohttp.ClientError, OSError) as exc:
             reason = Unavailable(f"connection to {self.url} failed: {exc}")
         finally:
+            if not self.closed:  # lost, not closed here
+                self.unanswered = self._clock()
             self.closed = True
             for fut in self._pending.values():
                 if not fut.done():
@@ -132,7 +145,7 @@ class NodeConnection:
             if fut.done() and not fut.cancelled():
                 fut.exception()  # retrieved: the read loop may have failed it meanwhile
         if op != "ping":
-            self.heard = time.monotonic()
+            self.heard = self._clock()
         if reply.get("ok") is False or "error" in reply:
             err = reply.get("error")
             err = err if isinstance(err, dict) else {}
@@ -144,7 +157,7 @@ class NodeConnection:
 
     def _no_answer(self, op: str) -> None:
         if op != "ping":
-            self.unanswered = time.monotonic()
+            self.unanswered = self._clock()
 
     def open_subscription(self, sub: str) -> SubQueue:
         queue: SubQueue = asyncio.Queue(_SUB_QUEUE)

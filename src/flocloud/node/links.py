@@ -102,7 +102,9 @@ class Links:
             uri = entry[0]
             if self._session is None:
                 self._session = aiohttp.ClientSession()
-            conn = NodeConnection(NodeRef(peer, uri).ws_url, self._session, timeout=o.timeout)
+            conn = NodeConnection(
+                NodeRef(peer, uri).ws_url, self._session, timeout=o.timeout, clock=o.clock
+            )
             try:
                 await conn.connect()
                 await self._authenticate(conn, peer)

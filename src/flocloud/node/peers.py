@@ -357,12 +357,13 @@ class Peers:
 
     async def _heartbeat_loop(self, interval: float) -> None:
         self.pings.interval = interval
+        self.node.service.metrics.replication["heartbeats_sent"] += 0  # on /metrics at once
         while True:
             await asyncio.sleep(interval)
             self.refresh_faults()
             peers = sorted(p for p in self.neighbours() if p in self.view.nodes)
             for p in peers:  # what the links heard of other traffic, or did not
-                conn = self.links.conns.get(p)
+                conn = self.links.conns.get(p)  # its times are on self.clock (Links.get)
                 if conn is not None:
                     self.pings.heard(p, conn.heard)
                     self.pings.failed(p, conn.unanswered)
@@ -385,6 +386,7 @@ class Peers:
                 await conn.request("ping")
         except (FlocloudError, TimeoutError) as exc:
             slow = isinstance(exc, TimeoutError)
+            self.pings.failed(peer, self.clock())  # a slow one is pinged again next round
             if self.detector.failed(peer, self.clock(), slow=slow) and not was_down:
                 log.info("peer %s is down (heartbeat: %s)", peer, type(exc).__name__)
                 self.node.service.metrics.replication["peer_down"] += 1

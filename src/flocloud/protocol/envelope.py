@@ -104,19 +104,19 @@ class Body:
 @dataclass(frozen=True, slots=True)
 class Envelope:
     """A parsed, signature-checked message. ``body_text`` is what was signed; ``size`` its
-    length in UTF-8 bytes (what quotas and write budgets charge), known when it was parsed
-    or built, else computed here."""
+    length in UTF-8 bytes (what quotas and write budgets charge), always derived from it
+    (so ``dataclasses.replace`` of the text cannot leave it stale)."""
 
     body: Body
     body_text: str
     pubkey: bytes
     signature: bytes
     id: str = field(default="")
-    size: int = -1
+    size: int = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.size < 0:
-            object.__setattr__(self, "size", len(self.body_text.encode()))
+        text = self.body_text  # ASCII (the usual case): its length, without a copy
+        object.__setattr__(self, "size", len(text) if text.isascii() else len(text.encode()))
 
     def to_wire(self) -> dict[str, str]:
         return {"body": self.body_text, "pubKey": self.pubkey.hex(), "sign": self.signature.hex()}
@@ -174,7 +174,7 @@ def build_envelope(
         raise BadFormat(f"payload is not JSON: {exc}") from None
     _check_body(body, key.public_key)
     raw = text.encode("utf-8")
-    return Envelope(body, text, key.public_key, sign_data(key, raw), message_id(raw), len(raw))
+    return Envelope(body, text, key.public_key, sign_data(key, raw), message_id(raw))
 
 
 def _str_field(d: dict[str, Any], name: str, max_len: int) -> str:
@@ -309,4 +309,4 @@ def parse_unverified(
     _check_body(body, pub)
     if now_ms is not None and abs(now_ms - time_ms) > limits.max_skew_ms:
         raise StaleTime(f"message time is more than {limits.max_skew_ms} ms from node time")
-    return Envelope(body, text, pub, sig, message_id(raw), len(raw))
+    return Envelope(body, text, pub, sig, message_id(raw))

@@ -17,8 +17,9 @@ Invariants owned here:
   nothing, in the node and in the simulator alike.
 - Whom a round pings (``PingSchedule``): a peer marked down, every round (to see it back);
   a suspect one, a peer that left a request unanswered since its last answer (refused,
-  timed out, its link lost), at the next round, so a death among the peers a node
-  exchanges writes with is judged within a round; a peer that answered other traffic
+  timed out, its link lost; a ping too), at the next round, so a death among the peers a
+  node exchanges writes with is judged within a round, and a slow answer is followed by
+  the ping that may make it the second; a peer that answered other traffic
   since the last round is not pinged, that answer is its heartbeat (and starts its idle
   count over); any other peer every ``IDLE_ROUNDS`` rounds, first at a round of its own,
   so a node with thousands of neighbours (10,000 supernodes) does not ping them all each
@@ -78,8 +79,8 @@ class PingSchedule:
             self._heard[peer] = at
 
     def failed(self, peer: str, at: float) -> None:
-        """A request to ``peer`` that was not a ping got no answer (refused, timed out, the
-        link lost) at ``at``: the next round pings it."""
+        """A request to ``peer`` (a ping too) got no answer (refused, timed out, the link
+        lost) at ``at``: the next round pings it."""
         if at > self._failed.get(peer, -math.inf):
             self._failed[peer] = at
 
