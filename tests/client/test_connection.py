@@ -13,6 +13,7 @@ import aiohttp
 import orjson
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from flocloud.client.connection import NodeConnection
 from flocloud.protocol.errors import FlocloudError
@@ -44,13 +45,8 @@ async def server() -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_get("/ws", ws)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}/ws"
-    await runner.cleanup()
+    async with TestServer(app, host="127.0.0.1") as srv:  # a free port on loopback
+        yield str(srv.make_url("/ws"))
 
 
 async def test_answers_are_heard_silence_and_loss_are_not(server: str) -> None:
