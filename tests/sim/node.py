@@ -195,6 +195,7 @@ class SimNode:
         self.paging_us: dict[str, int] = {}  # peers paging our backlog: when they last asked
         self.deferral = Deferral()
         self.ae_pending: int | None = None  # the running round's requests unanswered
+        self.ae_rounds = 0  # rounds begun (a request counts only in the round it was sent in)
         self.ae_woken = False  # a peer came back during the round: another follows it
         self.polls = PollSchedule()  # catch-up: whom a round pulls from (as node/catchup.py)
         self.unknown_since: dict[str, float] = {}  # origins no known holder runs: since when
@@ -698,6 +699,7 @@ class SimNode:
         skip = self.deferral.begin_round(bool(self.behind), self.paging_us)
         if skip is not None:  # peers paging through our backlog: left out, boundedly
             self.ae_pending = 0
+            self.ae_rounds += 1
             for peer in self.neighbours():
                 if self.is_up(peer) and peer not in self.busy and peer not in skip:
                     self._ae_call(
@@ -709,6 +711,7 @@ class SimNode:
 
     def _ae_call(self, peer: str, op: str, args: Any, cb: Callable[[Reply], None]) -> None:
         """A request of the running round: the round ends when the last is answered."""
+        counted = self.ae_rounds if self.ae_pending is not None else None
         if self.ae_pending is not None:
             self.ae_pending += 1
 
@@ -716,7 +719,7 @@ class SimNode:
             try:
                 cb(r)
             finally:
-                if self.ae_pending is not None:
+                if self.ae_pending is not None and counted == self.ae_rounds:
                     self.ae_pending -= 1
                     if self.ae_pending == 0:
                         self._end_round()

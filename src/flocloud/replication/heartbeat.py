@@ -15,16 +15,19 @@ Invariants owned here:
 - An answer clears the failures counted so far.
 - Only pings count: a failed request outside a ping (a refused replicate, say) marks
   nothing, in the node and in the simulator alike.
-- Whom a round pings (``PingSchedule``): a peer marked down, every round (to see it back);
-  a suspect one, a peer that left a request unanswered since its last answer (refused,
-  timed out, its link lost; a ping too), at the next round, so a death among the peers a
-  node exchanges writes with is judged within a round, and a slow answer is followed by
-  the ping that may make it the second; a peer that answered other traffic
-  since the last round is not pinged, that answer is its heartbeat (and starts its idle
-  count over); any other peer every ``IDLE_ROUNDS`` rounds, first at a round of its own,
-  so a node with thousands of neighbours (10,000 supernodes) does not ping them all each
-  second, nor all in one round. A failed request still marks nothing: it only makes the
-  peer due for the ping that judges it.
+- Whom a round pings (``PingSchedule``):
+  - a peer marked down, every round (to see it back);
+  - a suspect one, at the next round: a peer that left a request unanswered since its last
+    answer (refused, timed out, its link lost; a ping too). A death among the peers a node
+    exchanges writes with is so judged within a round, and a slow answer is followed by
+    the ping that may make it the second;
+  - not a peer that answered other traffic since the last round: that answer is its
+    heartbeat (and starts its idle count over);
+  - any other peer every ``IDLE_ROUNDS`` rounds, first at a round of its own, so a node
+    with thousands of neighbours (10,000 supernodes) does not ping them all each second,
+    nor all in one round.
+  A failed request still marks nothing: it only makes the peer due for the ping that
+  judges it.
 """
 
 from __future__ import annotations
