@@ -159,8 +159,8 @@ OBJECTS: dict[str, Any] = {"objects": True}  # (the default runs them in one see
 # seeds of the first 100 when set; the default runs 3 in 400 since stop 24's rounds and
 # heartbeats, 7 in 600 before)
 BEHIND: dict[str, Any] = {"crashes": 20}
-# a proposer that ignores accepted values shows when strict writes contend: 10 seeds of
-# the first 100 when set (with OBJECTS alone 4-5 in 100, first at seed 29, stop 24)
+# a proposer that ignores accepted values shows when strict writes contend: 10-14 seeds
+# of the first 100 (with OBJECTS alone 4-5 in 100, first at seed 29, stop 24)
 STRICT: dict[str, Any] = {"objects": True, "strict_clients": 6, "strict_ops": 6}
 VARIANT_CONFIG: dict[str, dict[str, Any]] = {
     "answer-behind": BEHIND,
