@@ -495,7 +495,7 @@ class Client(ObjectMethods):
         return {}
 
     async def _check_size(self, key_id: str, envelope: Envelope) -> None:
-        size = len(envelope.to_wire()["body"].encode())
+        size = envelope.size
         if size <= 60 * 1024:  # below every node's minimum: no need to ask
             return
         most = (await self.node_limits(key_id)).get("max_message_bytes")

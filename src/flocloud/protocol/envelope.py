@@ -53,6 +53,7 @@ __all__ = [
     "message_id",
     "parse_envelope",
     "parse_unverified",
+    "utf8_size",
 ]
 
 PROTOCOL_VERSION = 1
@@ -101,6 +102,11 @@ class Body:
         return d
 
 
+def utf8_size(text: str) -> int:
+    """``text``'s length in UTF-8 bytes (for ASCII, the usual case, without a copy)."""
+    return len(text) if text.isascii() else len(text.encode())
+
+
 @dataclass(frozen=True, slots=True)
 class Envelope:
     """A parsed, signature-checked message. ``body_text`` is what was signed; ``size`` its
@@ -115,8 +121,7 @@ class Envelope:
     size: int = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        text = self.body_text  # ASCII (the usual case): its length, without a copy
-        object.__setattr__(self, "size", len(text) if text.isascii() else len(text.encode()))
+        object.__setattr__(self, "size", utf8_size(self.body_text))
 
     def to_wire(self) -> dict[str, str]:
         return {"body": self.body_text, "pubKey": self.pubkey.hex(), "sign": self.signature.hex()}

@@ -21,7 +21,7 @@ import sqlite3
 import jsonschema
 
 from flocloud.protocol.cursor import Dot
-from flocloud.protocol.envelope import Envelope
+from flocloud.protocol.envelope import Envelope, utf8_size
 from flocloud.protocol.errors import BadFormat, NotFound, QuotaExceeded
 from flocloud.protocol.fingerprint import key_position, write_parts
 from flocloud.protocol.writes import About, MessageWrite, ObjectWrite, SchemaWrite, Write
@@ -67,7 +67,7 @@ def insert_message(
     store_id: str,
     kind: str | None = None,
     target: str | None = None,
-    size: int = -1,
+    size: int | None = None,
 ) -> tuple[int, tuple[Dot, ...]]:
     """Insert one stored write inside the writer's transaction (``put_write``, and
     the legacy rows of ``storage/legacy.py``), with its dots (``dots`` given by a peer,
@@ -76,7 +76,7 @@ def insert_message(
     stored = merge_dots(db, receiver, msg_id, dots) if dots else ()
     if not stored:
         stored = merge_dots(db, receiver, msg_id, (assign_dot(db, receiver, store_id),))
-    size = len(body.encode()) if size < 0 else size
+    size = utf8_size(body) if size is None else size
     p1, p2 = write_parts(msg_id, stored)
     cur = db.execute(
         "INSERT INTO messages (id, receiver, sender, application, type, comment, time, received_ms, body, pubkey, sign, size, origin, dots, fp1, fp2, kind, target) "
