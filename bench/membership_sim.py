@@ -37,6 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flocloud.node.config import ReplicationConfig
+from flocloud.protocol.fingerprint import Fingerprint
 from flocloud.protocol.keys import address_from_pubkey
 from flocloud.protocol.membership import Membership
 from flocloud.protocol.params import MAINNET
@@ -46,7 +47,7 @@ from flocloud.protocol.placement import (
     key_payload,
     node_positions,
 )
-from flocloud.replication import heartbeat
+from flocloud.replication import heartbeat, pace
 from flocloud.replication.catchup import IDLE_ROUNDS
 from results_file import write_result
 
@@ -223,8 +224,9 @@ def traffic(
     two share (each write stored here comes once from each of the other N-1 nodes that
     store it), while the serving side reads every row of its log once per requester to
     filter it (rows read, not sent); heartbeats follow ``heartbeat.PingSchedule``
-    (``heartbeat_pings``); anti-entropy exchanges one range per neighbour per round when
-    replicas are equal."""
+    (``heartbeat_pings``); anti-entropy exchanges one range per comparison of equal
+    replicas, and compares with a neighbour as ``pace.ComparePace`` spaces it: at the
+    round after their shared root moved, then ever more rarely (``ae_comparisons``)."""
     rc = ReplicationConfig()
     sync_interval = 0.5  # Peers(sync_interval=...)
     idle_pull = sync_interval * IDLE_ROUNDS  # seconds between two pulls from an idle peer
@@ -234,10 +236,14 @@ def traffic(
     log_entry = 120  # {"id": 64 hex, "receiver": 34 chars} in JSON
     catch_up_polls = neighbours / idle_pull * 2 * 250 * DAY  # request + empty reply
     shared_log = per_node_writes * (n - 1) * log_entry * 2 * DAY
-    background = 1 / idle_pull + 1 / rc.anti_entropy_seconds  # answered requests per neighbour/s
+    # anti-entropy: each write stored here moves the shared root of its N-1 other
+    # replicas, so a neighbour's root moves this often a round (``ae_comparisons``)
+    moves = per_node_writes * (n - 1) / max(neighbours, 1.0) * rc.anti_entropy_seconds
+    compares = ae_comparisons(moves) / rc.anti_entropy_seconds  # per neighbour per second
+    background = 1 / idle_pull + compares  # answered requests per neighbour/s
     pings = heartbeat_pings(neighbours, per_node_writes * (n - 1), background)
     heartbeats = pings * 2 * 120 * DAY
-    anti_entropy = neighbours / rc.anti_entropy_seconds * 2 * 300 * DAY
+    anti_entropy = neighbours * compares * 2 * 300 * DAY
     total = replication + catch_up_polls + shared_log + heartbeats + anti_entropy
     return {
         "writes_stored_per_node_per_day": per_node_writes * DAY,
@@ -252,11 +258,16 @@ def traffic(
         ),
         "pings_per_second_every_neighbour_every_round": neighbours / rc.heartbeat_seconds,
         "anti_entropy_gb": anti_entropy / GB,
+        "anti_entropy_gb_every_neighbour_every_round": neighbours
+        / rc.anti_entropy_seconds
+        * 2
+        * 300
+        * DAY
+        / GB,
+        "ae_comparisons_per_neighbour_round": compares * rc.anti_entropy_seconds,
+        "ae_comparisons_per_neighbour_round_measured": ae_run(moves),
         "total_gb": total / GB,
-        "requests_per_second_background": 2
-        * neighbours
-        * (1 / idle_pull + 1 / rc.anti_entropy_seconds)
-        + 2 * pings,
+        "requests_per_second_background": 2 * neighbours * (1 / idle_pull + compares) + 2 * pings,
     }
 
 
@@ -296,6 +307,39 @@ def heartbeat_run(
         if r > warm:
             sent += len(ping)
     return sent / ((rounds - warm) * hb)
+
+
+def ae_comparisons(change_per_round: float) -> float:
+    """Comparisons per round with one neighbour under ``pace.ComparePace`` when the root
+    the two share moves ``change_per_round`` times a round (a Poisson stream: each write
+    of a key they share, stored here) and every comparison finds them equal: after a move
+    the next round compares, then rounds 2, 6, 14, ... after it (skips 1, 3, 7, then
+    ``MAX_SKIP``), until the next move (a renewal process)."""
+    q = 1 - math.exp(-change_per_round)  # a round with a move
+    horizon = 60 / q  # P(gap > horizon) = e^-60
+    at, skip, schedule = 0, 1, [0]  # the rounds after a move that compare
+    while at < horizon:
+        at += min(skip, pace.MAX_SKIP) + 1
+        skip = skip * 2 + 1
+        schedule.append(at)
+    # a gap of g rounds between moves (P = (1-q)^(g-1) q, mean 1/q) holds the schedule's
+    # rounds below g: expected comparisons per gap are the sum of P(gap > t)
+    return q * sum((1 - q) ** t for t in schedule)
+
+
+def ae_run(change_per_round: float, rounds: int = 4000, seed: int = 1) -> float:
+    """``ae_comparisons`` measured: the real ``ComparePace`` over ``rounds`` rounds with
+    one neighbour, the root moved as the model has it; comparisons per round."""
+    rng = random.Random(seed)
+    p = pace.ComparePace()
+    root, compared, warm = Fingerprint(), 0, 100
+    for r in range(rounds):
+        if rng.random() < 1 - math.exp(-change_per_round):
+            root = root + Fingerprint(1, rng.getrandbits(60), rng.getrandbits(60))
+        if p.due("peer", root):
+            p.equal("peer", root)
+            compared += r >= warm
+    return compared / (rounds - warm)
 
 
 def economics(
@@ -413,6 +457,7 @@ def main() -> None:
     print(
         "   V     writes stored  replication  catch-up polls  catch-up log  heartbeats"
         "  anti-entropy  total GB  background req/s  log rows read/s  pings/s (model, run)"
+        "  AE comparisons/round (model, run)"
     )
     for vv, row in ((v, nb), (args.compare_virtual_nodes, nb_other)):
         t = traffic(n_nodes, n, row["mean_size"], args.writes_per_second, args.message_bytes)
@@ -422,7 +467,9 @@ def main() -> None:
               f"{t['heartbeat_gb']:11.2f} {t['anti_entropy_gb']:13.2f} {t['total_gb']:9.2f} "
               f"{t['requests_per_second_background']:17.0f} "
               f"{t['log_rows_read_per_second']:16.0f} "
-              f"{t['pings_per_second']:9.0f} {t['pings_per_second_measured']:5.0f}")  # fmt: skip
+              f"{t['pings_per_second']:9.0f} {t['pings_per_second_measured']:5.0f} "
+              f"{t['ae_comparisons_per_neighbour_round']:14.3f} "
+              f"{t['ae_comparisons_per_neighbour_round_measured']:6.3f}")  # fmt: skip
 
     eco = economics(10_000, n, args.writes_per_second, args.node_writes_per_second,
                     args.message_bytes)  # fmt: skip

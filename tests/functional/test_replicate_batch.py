@@ -148,6 +148,15 @@ async def test_client_writes_reach_the_replicas_in_batch_frames(devnet: Network)
         assert {e.id for e in envs} <= await devnet.ids_on(n, carol.address), n.name
 
 
+async def replication_event(node: NodeProcess, event: str) -> int:
+    """``flocloud_replication_total{event=...}`` from the node's /metrics (0: none yet)."""
+    async with aiohttp.ClientSession() as s, s.get(node.url + "/metrics") as r:
+        text = await r.text()
+    pattern = r'^flocloud_replication_total\{event="' + re.escape(event) + r'"\} (\S+)$'
+    m = re.search(pattern, text, re.M)
+    return int(float(m.group(1))) if m else 0
+
+
 async def heartbeats_sent(node: NodeProcess) -> int:
     async with aiohttp.ClientSession() as s, s.get(node.url + "/metrics") as r:
         text = await r.text()
@@ -180,3 +189,37 @@ async def test_neighbours_that_answer_other_traffic_are_not_pinged(devnet: Netwo
     async with aiohttp.ClientSession() as s, s.get(node.url + "/api/network") as r:
         network = await r.json()
     assert all(n["status"] == "up" for n in network["nodes"] if n["id"] != node.id)
+
+
+async def test_equal_replicas_are_compared_less_often_until_a_write(devnet: Network) -> None:
+    """Anti-entropy compares a neighbour found equal again only after rounds skipped that
+    double (1, 3, 7, ...: ``replication/pace.py``), until a write of a key the two share
+    moves the root. On an idle network of three (a round every second) a node compares
+    with its 2 neighbours a few times in ten rounds, not 20 times; a write makes both due
+    at once, and the write is everywhere."""
+    await devnet.wait_quorum()
+    node = devnet.nodes[0]
+    erin = user("erin")
+    client = await Client.from_chain(
+        erin, explorer=devnet.chain.url, registry=devnet.registry_key.address, request_timeout=5
+    )
+    try:
+        await client.send(erin.address, {"first": True})
+        await devnet.wait_converged([erin.address], timeout=30)
+        await asyncio.sleep(6.0)  # settled (2 s), then found equal: backing off
+        before = await replication_event(node, "ae_ranges")
+        paced_before = await replication_event(node, "ae_paced")
+        await asyncio.sleep(10.0)  # ten rounds
+        compared = await replication_event(node, "ae_ranges") - before
+        paced = await replication_event(node, "ae_paced") - paced_before
+        assert compared <= 8, f"{compared} comparisons in 10 rounds with 2 equal neighbours"
+        assert paced >= 10, f"only {paced} comparisons left out in 10 rounds"
+        sent = await client.send(erin.address, {"second": True})
+        before = await replication_event(node, "ae_ranges")
+        await asyncio.sleep(2.5)  # the root moved: compared in the next rounds
+        assert await replication_event(node, "ae_ranges") - before >= 2
+    finally:
+        await client.aclose()
+    await devnet.wait_converged([erin.address], timeout=30)
+    for n in devnet.nodes:
+        assert sent in await devnet.ids_on(n, erin.address), n.name

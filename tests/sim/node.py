@@ -23,8 +23,11 @@ reconciliation descent and hand-off plans (``CatchUp``, ``KeyDescent``/``IdDesce
   (``replication/reconcile.py``): ``KeyDescent`` over the fingerprints of the keys both
   replicate, answered by ``answer_digest``, then ``IdDescent`` per differing key
   (``answer_ids``); we fetch writes we lack or hold under other dots, for keys we
-  replicate. (The sim's ``peer.digest`` carries both kinds of request; the first
-  comparison goes without the requester's root, and nothing is left out as unsettled.)
+  replicate. (The sim's ``peer.digest`` carries both kinds of request, and nothing is
+  left out as unsettled.) The first comparison sends the requester's root, as the node's;
+  whom a round compares with is ``ComparePace`` (``replication/pace.py``): a peer found
+  equal is left out of rounds that double, until its shared root moves here or it asks
+  with a root that is not ours.
   A round ends when its last request is answered, as the node's loop awaits it: a tick
   while one runs starts none, and a peer back up starts a round (as the node's wake), not
   a comparison of its own outside one.
@@ -60,6 +63,7 @@ from flocloud.replication.deferral import Deferral
 from flocloud.replication.feed import Held, MemoryStore, Refused, Write
 from flocloud.replication.handoff import Confirmation, due
 from flocloud.replication.heartbeat import FailureDetector, PingSchedule
+from flocloud.replication.pace import ComparePace
 from flocloud.replication.quorum import Decision, WriteQuorum
 from flocloud.replication.reconcile import (
     IdDescent,
@@ -194,6 +198,7 @@ class SimNode:
         self.behind: set[str] = set()  # peers whose log we page through (last page: more)
         self.paging_us: dict[str, int] = {}  # peers paging our backlog: when they last asked
         self.deferral = Deferral()
+        self.pace = ComparePace()  # peers found equal: compared less often
         self.ae_pending: int | None = None  # the running round's requests unanswered
         self.ae_rounds = 0  # rounds begun (a request counts only in the round it was sent in)
         self.ae_woken = False  # a peer came back during the round: another follows it
@@ -674,11 +679,13 @@ class SimNode:
         """``peer.digest``: ``("keys", ranges)`` answered by ``answer_digest`` (None: the
         first comparison, without the requester's root), ``("ids", receiver, ranges)`` by
         ``answer_ids``, as node/antientropy.py answers ``peer.digest`` and ``peer.ids``."""
-        if args is None or args[0] == "keys":
+        if args[0] in ("root", "keys"):
             if self.deferral.waits(bool(self.behind)):  # what differs is on its way
-                return "later" if args is None else []
-            asked = [("", Fingerprint())] if args is None else parse_ranges(args[1])
-            return answer_digest(self._shared_index(src), asked)
+                return "later" if args[0] == "root" else []
+            answer = answer_digest(self._shared_index(src), parse_ranges(args[1]))
+            if answer:  # it holds what we lack, or lacks what we hold
+                self.pace.differ(src)
+            return answer
         _, receiver, wire = args
         asked = parse_ranges(wire)
         items = self.store.items(receiver)
@@ -701,10 +708,17 @@ class SimNode:
             self.ae_pending = 0
             self.ae_rounds += 1
             for peer in self.neighbours():
-                if self.is_up(peer) and peer not in self.busy and peer not in skip:
-                    self._ae_call(
-                        peer, "peer.digest", None, lambda r, p=peer: self._reconcile(p, r)
-                    )
+                if not self.is_up(peer) or peer in self.busy or peer in skip:
+                    continue
+                index = self._shared_index(peer)
+                if not self.pace.due(peer, index.fingerprint("")):
+                    continue
+                self._ae_call(
+                    peer,
+                    "peer.digest",
+                    ("root", [["", index.fingerprint("").to_wire()]]),
+                    lambda r, p=peer, i=index: self._reconcile(p, i, r),
+                )
             if self.ae_pending == 0:
                 self._end_round()
         self.handoff()
@@ -746,13 +760,21 @@ class SimNode:
         else:
             self.anti_entropy()
 
-    def _reconcile(self, peer: str, reply: Reply) -> None:
+    def _reconcile(self, peer: str, index: PrefixIndex, reply: Reply) -> None:
         """The real descent (``KeyDescent``, then ``IdDescent`` per differing key), from
-        the reply to the first comparison; writes missing here are fetched."""
-        if reply[0] != "ok" or reply[1] == "later":  # the peer is catching up: a later round
+        the reply to the first comparison (``index``: the shared keys it was sent with);
+        writes missing here are fetched."""
+        if reply[0] != "ok":
+            self.pace.differ(peer)
             return
+        if reply[1] == "later":  # the peer is catching up: a later round
+            return
+        if not reply[1]:  # equal roots
+            self.pace.equal(peer, index.fingerprint(""))
+            return
+        self.pace.differ(peer)
         d = KeyDescent(self._shared_index(peer))
-        d.batch()  # the first comparison: answered with the peer's root
+        d.batch()  # the first comparison: answered with the peer's ranges
         d.on_reply(reply[1])
 
         def step() -> None:

@@ -10,7 +10,9 @@ Invariants owned here (with those of the modules above):
   key ranges (``flocloud.protocol.fingerprint``), descend only into ranges that differ,
   then compare id ranges of the keys that differ, and transfer only the missing writes,
   and those both hold under different dots (a retried write: each keeps the union).
-  Equal replicas exchange one fingerprint per round.
+  Equal replicas exchange one fingerprint per comparison, and a peer found equal is
+  compared less often until what the two share moves or it asks with a root that is not
+  ours (``replication/pace.py``; the round leaves it out).
 - Each side pulls what it lacks (``peer.digest``, ``peer.ids``, ``peer.get``); it keeps
   only keys it replicates under its own view of the registry, so a peer whose view lags
   cannot push data onto it. Pulled writes are re-validated like any replicated write.
@@ -51,6 +53,7 @@ from flocloud.protocol.errors import BadFormat, FlocloudError
 from flocloud.protocol.fingerprint import Fingerprint, PrefixIndex, write_parts
 from flocloud.replication import handoff as plan
 from flocloud.replication.deferral import Deferral
+from flocloud.replication.pace import ComparePace
 from flocloud.replication.reconcile import (
     IdDescent,
     KeyDescent,
@@ -82,6 +85,7 @@ class AntiEntropy:
         self.wake = asyncio.Event()  # a round now: view change, a peer came back, heal
         self.shared = SharedDigests(peers.self_id)
         self.deferral = Deferral()  # rounds that wait for catch-up (``_defer``)
+        self.pace = ComparePace()  # peers found equal: compared less often
 
     def on_commit(self, committed: list[Any]) -> None:
         """The store committed writes: move the shared roots (``SharedDigests``)."""
@@ -139,6 +143,7 @@ class AntiEntropy:
             return {"ranges": [], "later": True}  # an older requester sees "equal"
         if self.shared.built and root_equal(asked, self.shared.root(requester)):
             return {"ranges": []}  # equal replicas: no scan
+        self.pace.differ(requester)  # it holds what we lack, or lacks what we hold
         return {"ranges": answer_digest(await self._shared_keys(requester), asked)}
 
     async def serve_ids(self, receiver: Any, ranges: Any, max_time: Any = None) -> dict[str, Any]:
@@ -195,14 +200,20 @@ class AntiEntropy:
         conn = await self.peers.link(peer)
         if self.shared.built:  # one comparison first: equal replicas stop here
             root = self.shared.root(peer)
-            reply = await conn.request("peer.digest", ranges=[["", root.to_wire()]])
+            try:
+                reply = await conn.request("peer.digest", ranges=[["", root.to_wire()]])
+            except FlocloudError:
+                self.pace.differ(peer)
+                raise
             self._count("ae_ranges")
             if reply.get("later") is True:  # the peer is catching up: a later round
                 self._count("ae_deferred")
                 return 0
             if not reply.get("ranges"):
+                self.pace.equal(peer, root)
                 self._count("ae_rounds")
                 return 0
+        self.pace.differ(peer)
         descent = KeyDescent(await self._shared_keys(peer, digests))
         while (wire := descent.batch()) is not None:
             reply = await conn.request("peer.digest", ranges=wire)
@@ -338,6 +349,23 @@ class AntiEntropy:
 
     # -- the loop -----------------------------------------------------------------------
 
+    def _paced(self, skip: set[str], rebuilt: bool) -> set[str]:
+        """``skip`` and the live neighbours found equal that this round leaves out
+        (``replication/pace.py``); ``rebuilt``: the roots were just rebuilt (the state of
+        peers no longer neighbours is dropped then)."""
+        neighbours = self.peers.neighbours()
+        if rebuilt:
+            self.pace.forget(neighbours)
+        if not self.shared.built:
+            return skip
+        paced = {
+            p
+            for p in neighbours
+            if p not in skip and self.peers.is_up(p) and not self.pace.due(p, self.shared.root(p))
+        }
+        self._count("ae_paced", len(paced))
+        return skip | paced
+
     async def run(self, interval: float, grace: float) -> None:
         while True:
             try:
@@ -362,7 +390,7 @@ class AntiEntropy:
                     await self.peers.each_live_neighbour(
                         functools.partial(self.reconcile, digests=digests),
                         "anti-entropy",
-                        skip=self.peers.catching_up | paging,
+                        skip=self._paced(self.peers.catching_up | paging, digests is not None),
                     )
                 finally:
                     self.deferral.end_round()
