@@ -5,6 +5,7 @@ death of its supernode."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import http.server
 import threading
@@ -285,3 +286,72 @@ def test_subscription_fails_over_without_loss_or_duplicates(net: Network, browse
     assert len({m["id"] for m in got}) == 10
     assert now_on != home and now_on in {n.id for n in net.nodes}
     assert [e for e in errors if "WebSocket" not in e] == []
+
+
+def test_the_client_follows_the_registry(page: Any, net: Network) -> None:
+    """A client made by ``connect`` reads the registry again: one only when a reply names
+    a newer epoch (``registryRefreshMs: 0``), one on its timer without any request. Both
+    end on the supernodes' epoch with the app the update registered."""
+    from flocloud.chain import BlockbookV1Reader, Publisher, make_registry_update
+
+    app = "follow-" + hashlib.sha256(str(time.time()).encode()).hexdigest()[:8]
+    before = page.evaluate(
+        """async ([explorer, registry]) => {
+          const opts = {explorer, registry, network: "regtest"};
+          window.byReply = await fc.Client.connect({...opts, key: fc.Key.generate("regtest"), registryRefreshMs: 0});
+          window.byTimer = await fc.Client.connect({...opts, key: fc.Key.generate("regtest"), registryRefreshMs: 300});
+          return byReply.network.epoch;
+        }""",
+        [net.chain.url, net.registry_key.address],
+    )
+
+    async def publish_and_wait() -> dict[str, Any]:
+        async with BlockbookV1Reader(net.chain.url) as reader:
+            await Publisher(reader, net.registry_key).publish_many(
+                make_registry_update(add_apps={app: net.client_key.address})
+            )
+        async with aiohttp.ClientSession() as s:
+            for _ in range(200):  # 6 confirmations at a block every 0.5 s, then a refresh
+                epochs = []  # of the supernodes that run (an earlier test may stop one)
+                for node in net.nodes:
+                    try:
+                        async with s.get(
+                            node.url + "/", headers={"Accept": "application/json"}
+                        ) as r:
+                            epochs.append((await r.json())["epoch"])
+                    except aiohttp.ClientConnectionError:
+                        continue
+                if epochs and all(e and e["height"] > before["height"] for e in epochs):
+                    assert all(e == epochs[0] for e in epochs), epochs
+                    return dict(epochs[0])
+                await asyncio.sleep(0.1)
+        raise AssertionError("the supernodes did not apply the registry update")
+
+    node_epoch = run_async(publish_and_wait)
+    result = page.evaluate(
+        """async ([app, nodeEpoch]) => {
+          const has = (c) => c.network.apps.some((a) => a.name === app);
+          const until = async (c) => {
+            for (let i = 0; i < 150 && !has(c); i++) await new Promise((r) => setTimeout(r, 100));
+            return [has(c), c.network.epoch.height, c.network.epoch.hash];
+          };
+          const quiet = has(byReply);  // no request yet: still the old registry
+          await byReply.send(byReply.id, {hello: 1});  // its ack names the nodes' epoch
+          const out = {quiet, byReply: await until(byReply), byTimer: await until(byTimer)};
+          out.newer = [
+            fc.isNewerEpoch(nodeEpoch, {height: nodeEpoch.height - 1, hash: "x"}),
+            fc.isNewerEpoch(nodeEpoch, nodeEpoch),
+            fc.isNewerEpoch({...nodeEpoch, hash: "other"}, nodeEpoch),
+            fc.isNewerEpoch(null, nodeEpoch),
+            fc.isNewerEpoch(nodeEpoch, null),
+          ];
+          byReply.close(); byTimer.close();
+          return out;
+        }""",
+        [app, node_epoch],
+    )
+    assert result["quiet"] is False
+    expected = [True, node_epoch["height"], node_epoch["hash"]]
+    assert result["byReply"] == expected
+    assert result["byTimer"] == expected
+    assert result["newer"] == [True, False, True, False, True]

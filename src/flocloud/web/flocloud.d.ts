@@ -105,7 +105,7 @@ export declare class Network {
   readonly replicationFactor: number;
   readonly writeQuorum: number;
   readonly virtualNodes: number;
-  readonly epoch: { height: number | null; txid?: string | null; hash?: string } | null;
+  readonly epoch: { height: number | null; txid?: string | null; hash?: string | null } | null;
   readonly placement: Placement;
   node(id: string): NodeInfo | undefined;
   replicas(keyId: string): NodeInfo[];
@@ -170,11 +170,16 @@ export interface ObjectState { application: string; name: string; version: Versi
 export interface Change { version: Version; kind: "reset" | "patch" | "list"; change?: Json; patch?: Json; value?: Json; msgId?: string; sender?: string; time?: number }
 
 export declare class Client {
-  constructor(opts: { key: Key; network: Network; timeout?: number });
-  static connect(opts: { key: Key; supernode?: string; supernodes?: string[]; explorer?: string; registry?: string; network?: NetworkName; timeout?: number; minConfirmations?: number }): Promise<Client>;
+  constructor(opts: { key: Key; network: Network; timeout?: number; reload?: () => Promise<Network>; registryRefreshMs?: number });
+  static connect(opts: { key: Key; supernode?: string; supernodes?: string[]; explorer?: string; registry?: string; network?: NetworkName; timeout?: number; minConfirmations?: number; registryRefreshMs?: number }): Promise<Client>;
   readonly id: string;
   readonly key: Key;
+  /** the registry it routes by: replaced when it is read again */
   readonly network: Network;
+  /** how often the registry is read again (ms; 0: only when a reply names a newer epoch) */
+  registryRefreshMs: number;
+  /** read the registry again now (a client made by `connect`; otherwise nothing) */
+  refreshRegistry(): Promise<void>;
   home(keyId?: string): NodeInfo;
   sign(receiver: string, payload: Json, opts?: { app?: string; type?: string; comment?: string }): SignedEnvelope;
   put(envelope: SignedEnvelope | WireEnvelope, opts?: { restore?: boolean; minReplicas?: number }): Promise<Ack>;
@@ -194,4 +199,5 @@ export declare class Client {
   resolvePubKey(floId: string): Promise<Uint8Array>;
   close(): void;
 }
+export declare function isNewerEpoch(theirs: unknown, ours: Network["epoch"]): boolean;
 export declare const VERSION: string;

@@ -6,6 +6,10 @@
 // preference list and fail over on `unavailable` without waiting for the chain; cursors
 // and object versions are opaque: the client passes back the latest one it got; every
 // message received is signature-checked, and payloads encrypted to this client decrypted.
+// A client made by `connect` follows the registry as the Python SDK does: it re-reads it
+// every `registryRefreshMs`, and soon (at most once a second; the same epoch again only
+// after 5 s) after a reply names a newer registry epoch than its own; what it knows of
+// failed nodes is kept.
 import { FlocloudError, fail } from "./errors.js";
 import { isSealed, openJson, sealJson } from "./encryption.js";
 import { parseEnvelope, signEnvelope } from "./envelope.js";
@@ -19,29 +23,112 @@ const sleep = (ms, signal) => new Promise((resolve) => {
   signal?.addEventListener("abort", () => { clearTimeout(t); resolve(); }, { once: true });
 });
 
+/** Whether a registry epoch a node reported (`{height, hash}`) is ahead of `ours`. */
+export function isNewerEpoch(theirs, ours) {
+  if (!theirs || typeof theirs !== "object" || !Number.isInteger(theirs.height)) return false;
+  if (!ours || !Number.isInteger(ours.height)) return true;
+  if (theirs.height !== ours.height) return theirs.height > ours.height;
+  return typeof theirs.hash === "string" && typeof ours.hash === "string" && theirs.hash !== ours.hash;
+}
+
+const REFRESH_GAP_MS = 1000; // at most one registry refresh a second
+const REASK_MS = 5000; // an epoch a refresh did not reach (the chain read lags the node) is asked for again after this
+
 export class Client {
-  /** @param {{key: Key, network: Network, timeout?: number}} opts */
-  constructor({ key, network, timeout = 5000 }) {
+  /**
+   * @param {{key: Key, network: Network, timeout?: number, reload?: () => Promise<Network>,
+   *   registryRefreshMs?: number}} opts `reload` reads the registry again (`connect` sets it);
+   *   without it the client routes by `network` as given.
+   */
+  constructor({ key, network, timeout = 5000, reload, registryRefreshMs = 60000 }) {
     if (!(key instanceof Key)) fail("invalid-key", "Client needs a Key");
     this.key = key;
     this.network = network;
     this.timeout = timeout;
     this._conns = new Map();
     this._pubkeys = new Map([[key.id, key.publicKey]]);
-    for (const n of network.nodes) if (n.pubKey) this._pubkeys.set(n.id, n.pubKey);
+    this._addPubkeys(network);
     this._subs = 0;
     this._subscriptions = new Set();
+    this._reload = reload || null;
+    this._refreshing = null; // the refresh in flight
+    this._refreshAt = 0; // when the last one began
+    this._refreshTimer = null;
+    this._epochAsked = null; // the newer epoch a refresh was last begun for
+    this.registryRefreshMs = registryRefreshMs;
+    if (this._reload && registryRefreshMs > 0) this._schedule(registryRefreshMs);
+  }
+
+  _addPubkeys(network) {
+    for (const n of network.nodes) if (n.pubKey) this._pubkeys.set(n.id, n.pubKey);
+  }
+
+  _schedule(ms) {
+    clearTimeout(this._refreshTimer);
+    this._refreshTimer = setTimeout(() => {
+      this._refreshTimer = null;
+      this.refreshRegistry().catch(() => {}).finally(() => {
+        if (this.registryRefreshMs > 0 && !this._closed && !this._refreshTimer) this._schedule(this.registryRefreshMs);
+      });
+    }, ms);
+    this._refreshTimer?.unref?.(); // never keeps a Node.js process alive
+  }
+
+  /**
+   * Read the registry again now and route by it (a registry without nodes is ignored);
+   * nodes marked down stay marked, connections to nodes no longer listed are closed.
+   * Resolves when done; a refresh already running is joined.
+   */
+  refreshRegistry() {
+    if (!this._reload) return Promise.resolve();
+    if (this._refreshing) return this._refreshing;
+    this._refreshAt = Date.now();
+    this._refreshing = (async () => {
+      try {
+        const next = await this._reload();
+        if (this._closed || !next.nodes.length) return;
+        next._down = new Map(this.network._down);
+        next.downForMs = this.network.downForMs;
+        this.network = next;
+        this._addPubkeys(next);
+        for (const [id, p] of [...this._conns]) {
+          if (!next.node(id)) {
+            this._conns.delete(id);
+            p.then((c) => c.close(), () => {});
+          }
+        }
+      } finally {
+        this._refreshing = null;
+      }
+    })();
+    return this._refreshing;
+  }
+
+  /** A reply named the registry epoch its node routes by: a newer one than ours is read soon. */
+  _sawEpoch(reply) {
+    const theirs = reply?.epoch;
+    if (!this._reload || this._closed || !isNewerEpoch(theirs, this.network.epoch)) return;
+    const key = JSON.stringify(theirs);
+    const now = Date.now();
+    if (this._epochAsked?.key === key && now - this._epochAsked.at < REASK_MS) return; // asked already
+    this._epochAsked = { key, at: now };
+    const wait = Math.max(0, this._refreshAt + REFRESH_GAP_MS - now);
+    if (wait === 0 && !this._refreshing) this.refreshRegistry().catch(() => {});
+    else this._schedule(Math.max(wait, 1));
   }
 
   /**
    * Read the registry (from `explorer` + `registry`, else from `supernode(s)`) and make a client.
    * Nothing connects until the first request.
    */
-  static async connect({ key, supernode, supernodes, explorer, registry, network, timeout, minConfirmations } = {}) {
-    const net = explorer
-      ? await Network.fromChain({ explorer, registry, network: network || key.network, minConfirmations })
-      : await Network.fromSupernode(supernodes || supernode || globalThis.location?.origin);
-    return new Client({ key, network: net, timeout });
+  static async connect({ key, supernode, supernodes, explorer, registry, network, timeout, minConfirmations, registryRefreshMs } = {}) {
+    const urls = [].concat(supernodes || supernode || globalThis.location?.origin);
+    let client = null;
+    const reload = explorer
+      ? () => Network.fromChain({ explorer, registry, network: network || key.network, minConfirmations })
+      : () => Network.fromSupernode([...urls, ...(client ? client.network.nodes.map((n) => n.uri) : [])]);
+    client = new Client({ key, network: await reload(), timeout, reload, registryRefreshMs });
+    return client;
   }
 
   get id() {
@@ -72,6 +159,7 @@ export class Client {
         const conn = await this._connection(node);
         const result = await call(conn, node);
         this.network.markUp(node.id);
+        this._sawEpoch(result);
         return result;
       } catch (e) {
         if (!(e instanceof FlocloudError) || e.code !== "unavailable") throw e;
@@ -289,6 +377,9 @@ export class Client {
 
   /** End every subscription and close every connection. */
   close() {
+    this._closed = true;
+    clearTimeout(this._refreshTimer);
+    this._refreshTimer = null;
     for (const sub of this._subscriptions) sub.close();
     this._subscriptions.clear();
     for (const p of this._conns.values()) p.then((c) => c.close(), () => {});

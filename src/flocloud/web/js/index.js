@@ -11,6 +11,6 @@ export { DEFAULT_VIRTUAL_NODES, Placement, keyPayload, nodePositions } from "./p
 export { deepEqual, mergeDiff, mergePatch, objectId } from "./objects.js";
 export { Network, applyUpdate, httpUrl, wsUrl } from "./network.js";
 export { Connection } from "./connection.js";
-export { Client, Subscription } from "./client.js";
+export { Client, Subscription, isNewerEpoch } from "./client.js";
 export { deleteKey, loadKey, loadOrCreateKey, saveKey } from "./keystore.js";
 export const VERSION = "0.1.0";

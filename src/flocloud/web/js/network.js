@@ -44,7 +44,7 @@ export function httpUrl(uri) {
  * entry is skipped alone (and reported), never the whole transaction; flocloud's own
  * endpoint is the extra `flocloud` key of a `newNodes` entry; `addApps` values are plain IDs. */
 export function applyUpdate(state, tx) {
-  const next = { ...state, epoch: { txid: tx.txid, height: tx.height ?? state.epoch?.height ?? null } };
+  const next = { ...state, epoch: { txid: tx.txid, height: tx.height ?? state.epoch?.height ?? null, hash: tx.blockHash ?? null } };
   const senders = tx.senders || [tx.sender];
   if (!senders.includes(state.registry)) return state;
   let content;
@@ -131,7 +131,7 @@ export class Network {
       for (const t of doc.txs || []) {
         if ((t.confirmations || 0) < minConfirmations) continue;
         const senders = (t.vin || []).map((v) => (v.addresses || [])[0] || v.addr || "");
-        txs.push({ txid: t.txid, senders, floData: t.floData || "", height: t.blockheight >= 0 ? t.blockheight : null });
+        txs.push({ txid: t.txid, senders, floData: t.floData || "", height: t.blockheight >= 0 ? t.blockheight : null, blockHash: t.blockhash || null });
       }
     }
     let state = { network, registry, nodes: [], apps: [], config: {}, epoch: null, skipped: [] };

@@ -1,6 +1,6 @@
 // flocloud.js: the flocloud browser client, built by scripts/build-web from src/flocloud/web/js (do not edit)
-// sources-sha256: 70a36c5c3e23a6d044bf6ab68d26d8df64ce8a79893907987fa9410fb9a30cef
-// bundle-sha256: 743b96abfa1abe4bd51bc4c2575c3fa00351ce6409f6e3988a6e7b5ca8b50082
+// sources-sha256: 00eee921cf3e028ca6acc283aac0a334e51deb71f548a8395f22a9f747b9cd0b
+// bundle-sha256: 461be290be6168aed0a47b8cb7a1171576301d45834bfc9f4cd65cf714429ca0
 // js/errors.js
 var ERROR_CODES = Object.freeze([
   "bad-format",
@@ -3667,7 +3667,7 @@ function httpUrl(uri) {
   return wsUrl(uri).replace(/^ws/, "http").replace(/\/ws$/, "");
 }
 function applyUpdate(state, tx2) {
-  const next = { ...state, epoch: { txid: tx2.txid, height: tx2.height ?? state.epoch?.height ?? null } };
+  const next = { ...state, epoch: { txid: tx2.txid, height: tx2.height ?? state.epoch?.height ?? null, hash: tx2.blockHash ?? null } };
   const senders = tx2.senders || [tx2.sender];
   if (!senders.includes(state.registry)) return state;
   let content;
@@ -3759,7 +3759,7 @@ var Network = class _Network {
       for (const t of doc.txs || []) {
         if ((t.confirmations || 0) < minConfirmations) continue;
         const senders = (t.vin || []).map((v) => (v.addresses || [])[0] || v.addr || "");
-        txs.push({ txid: t.txid, senders, floData: t.floData || "", height: t.blockheight >= 0 ? t.blockheight : null });
+        txs.push({ txid: t.txid, senders, floData: t.floData || "", height: t.blockheight >= 0 ? t.blockheight : null, blockHash: t.blockhash || null });
       }
     }
     let state = { network: network2, registry, nodes: [], apps: [], config: {}, epoch: null, skipped: [] };
@@ -3943,26 +3943,105 @@ var sleep = (ms, signal) => new Promise((resolve) => {
     resolve();
   }, { once: true });
 });
+function isNewerEpoch(theirs, ours) {
+  if (!theirs || typeof theirs !== "object" || !Number.isInteger(theirs.height)) return false;
+  if (!ours || !Number.isInteger(ours.height)) return true;
+  if (theirs.height !== ours.height) return theirs.height > ours.height;
+  return typeof theirs.hash === "string" && typeof ours.hash === "string" && theirs.hash !== ours.hash;
+}
+var REFRESH_GAP_MS = 1e3;
+var REASK_MS = 5e3;
 var Client = class _Client {
-  /** @param {{key: Key, network: Network, timeout?: number}} opts */
-  constructor({ key, network: network2, timeout = 5e3 }) {
+  /**
+   * @param {{key: Key, network: Network, timeout?: number, reload?: () => Promise<Network>,
+   *   registryRefreshMs?: number}} opts `reload` reads the registry again (`connect` sets it);
+   *   without it the client routes by `network` as given.
+   */
+  constructor({ key, network: network2, timeout = 5e3, reload, registryRefreshMs = 6e4 }) {
     if (!(key instanceof Key)) fail("invalid-key", "Client needs a Key");
     this.key = key;
     this.network = network2;
     this.timeout = timeout;
     this._conns = /* @__PURE__ */ new Map();
     this._pubkeys = /* @__PURE__ */ new Map([[key.id, key.publicKey]]);
-    for (const n of network2.nodes) if (n.pubKey) this._pubkeys.set(n.id, n.pubKey);
+    this._addPubkeys(network2);
     this._subs = 0;
     this._subscriptions = /* @__PURE__ */ new Set();
+    this._reload = reload || null;
+    this._refreshing = null;
+    this._refreshAt = 0;
+    this._refreshTimer = null;
+    this._epochAsked = null;
+    this.registryRefreshMs = registryRefreshMs;
+    if (this._reload && registryRefreshMs > 0) this._schedule(registryRefreshMs);
+  }
+  _addPubkeys(network2) {
+    for (const n of network2.nodes) if (n.pubKey) this._pubkeys.set(n.id, n.pubKey);
+  }
+  _schedule(ms) {
+    clearTimeout(this._refreshTimer);
+    this._refreshTimer = setTimeout(() => {
+      this._refreshTimer = null;
+      this.refreshRegistry().catch(() => {
+      }).finally(() => {
+        if (this.registryRefreshMs > 0 && !this._closed && !this._refreshTimer) this._schedule(this.registryRefreshMs);
+      });
+    }, ms);
+    this._refreshTimer?.unref?.();
+  }
+  /**
+   * Read the registry again now and route by it (a registry without nodes is ignored);
+   * nodes marked down stay marked, connections to nodes no longer listed are closed.
+   * Resolves when done; a refresh already running is joined.
+   */
+  refreshRegistry() {
+    if (!this._reload) return Promise.resolve();
+    if (this._refreshing) return this._refreshing;
+    this._refreshAt = Date.now();
+    this._refreshing = (async () => {
+      try {
+        const next = await this._reload();
+        if (this._closed || !next.nodes.length) return;
+        next._down = new Map(this.network._down);
+        next.downForMs = this.network.downForMs;
+        this.network = next;
+        this._addPubkeys(next);
+        for (const [id, p] of [...this._conns]) {
+          if (!next.node(id)) {
+            this._conns.delete(id);
+            p.then((c) => c.close(), () => {
+            });
+          }
+        }
+      } finally {
+        this._refreshing = null;
+      }
+    })();
+    return this._refreshing;
+  }
+  /** A reply named the registry epoch its node routes by: a newer one than ours is read soon. */
+  _sawEpoch(reply) {
+    const theirs = reply?.epoch;
+    if (!this._reload || this._closed || !isNewerEpoch(theirs, this.network.epoch)) return;
+    const key = JSON.stringify(theirs);
+    const now = Date.now();
+    if (this._epochAsked?.key === key && now - this._epochAsked.at < REASK_MS) return;
+    this._epochAsked = { key, at: now };
+    const wait = Math.max(0, this._refreshAt + REFRESH_GAP_MS - now);
+    if (wait === 0 && !this._refreshing) this.refreshRegistry().catch(() => {
+    });
+    else this._schedule(Math.max(wait, 1));
   }
   /**
    * Read the registry (from `explorer` + `registry`, else from `supernode(s)`) and make a client.
    * Nothing connects until the first request.
    */
-  static async connect({ key, supernode, supernodes, explorer, registry, network: network2, timeout, minConfirmations } = {}) {
-    const net = explorer ? await Network.fromChain({ explorer, registry, network: network2 || key.network, minConfirmations }) : await Network.fromSupernode(supernodes || supernode || globalThis.location?.origin);
-    return new _Client({ key, network: net, timeout });
+  static async connect({ key, supernode, supernodes, explorer, registry, network: network2, timeout, minConfirmations, registryRefreshMs } = {}) {
+    const urls = [].concat(supernodes || supernode || globalThis.location?.origin);
+    let client = null;
+    const reload = explorer ? () => Network.fromChain({ explorer, registry, network: network2 || key.network, minConfirmations }) : () => Network.fromSupernode([...urls, ...client ? client.network.nodes.map((n) => n.uri) : []]);
+    client = new _Client({ key, network: await reload(), timeout, reload, registryRefreshMs });
+    return client;
   }
   get id() {
     return this.key.id;
@@ -3990,6 +4069,7 @@ var Client = class _Client {
         const conn = await this._connection(node);
         const result = await call(conn, node);
         this.network.markUp(node.id);
+        this._sawEpoch(result);
         return result;
       } catch (e) {
         if (!(e instanceof FlocloudError) || e.code !== "unavailable") throw e;
@@ -4199,6 +4279,9 @@ var Client = class _Client {
   }
   /** End every subscription and close every connection. */
   close() {
+    this._closed = true;
+    clearTimeout(this._refreshTimer);
+    this._refreshTimer = null;
     for (const sub of this._subscriptions) sub.close();
     this._subscriptions.clear();
     for (const p of this._conns.values()) p.then((c) => c.close(), () => {
@@ -4422,6 +4505,7 @@ export {
   hash160,
   hexToBytes3 as hexToBytes,
   httpUrl,
+  isNewerEpoch,
   isSealed,
   isStrictDER,
   keyPayload,
