@@ -676,9 +676,13 @@ class SimNode:
         return {i: _write_fp(i, d).s1 for i, d in items.items() if i.startswith(prefix)}
 
     def serve_digest(self, src: str, args: Any) -> Any:
-        """``peer.digest``: ``("keys", ranges)`` answered by ``answer_digest`` (None: the
-        first comparison, without the requester's root), ``("ids", receiver, ranges)`` by
-        ``answer_ids``, as node/antientropy.py answers ``peer.digest`` and ``peer.ids``."""
+        """``peer.digest``: ``("root", ranges)`` (the first comparison, with the
+        requester's root: "later" while catch-up pages a backlog) and ``("keys", ranges)``
+        answered by ``answer_digest``, ``("ids", receiver, ranges)`` by ``answer_ids``, as
+        node/antientropy.py answers ``peer.digest`` and ``peer.ids``. A request whose
+        ranges differ from ours makes its sender due here (``ComparePace.differ``). The
+        roots here are computed from the store each time: exact, where the node's are kept
+        write by write and rebuilt every 10 rounds."""
         if args[0] in ("root", "keys"):
             if self.deferral.waits(bool(self.behind)):  # what differs is on its way
                 return "later" if args[0] == "root" else []
@@ -887,6 +891,7 @@ class SimNode:
             if was_down:
                 self.polls.wake(peer)
             if was_down and self.w.rules.anti_entropy:
+                self.pace.differ(peer)  # compared in the round the wake starts
                 self.wake_anti_entropy()
             return
         self.pings.failed(peer, self.sim.now)  # a slow one is pinged again next round

@@ -335,6 +335,7 @@ def test_the_client_follows_the_registry(page: Any, net: Network) -> None:
             for (let i = 0; i < 150 && !has(c); i++) await new Promise((r) => setTimeout(r, 100));
             return [has(c), c.network.epoch.height, c.network.epoch.hash];
           };
+          try {
           const quiet = has(byReply);  // no request yet: still the old registry
           await byReply.send(byReply.id, {hello: 1});  // its ack names the nodes' epoch
           const out = {quiet, byReply: await until(byReply), byTimer: await until(byTimer)};
@@ -345,8 +346,8 @@ def test_the_client_follows_the_registry(page: Any, net: Network) -> None:
             fc.isNewerEpoch(null, nodeEpoch),
             fc.isNewerEpoch(nodeEpoch, null),
           ];
-          byReply.close(); byTimer.close();
           return out;
+          } finally { byReply.close(); byTimer.close(); }
         }""",
         [app, node_epoch],
     )

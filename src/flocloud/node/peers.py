@@ -395,6 +395,7 @@ class Peers:
         if was_down:
             log.info("peer %s is back", peer)
             self.node.service.metrics.replication["peer_up"] += 1
+            self.antientropy.pace.differ(peer)  # compared in the round the wake starts
             self.antientropy.wake.set()
             self.catchup.polls.wake(peer)
 

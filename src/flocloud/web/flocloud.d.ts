@@ -170,13 +170,13 @@ export interface ObjectState { application: string; name: string; version: Versi
 export interface Change { version: Version; kind: "reset" | "patch" | "list"; change?: Json; patch?: Json; value?: Json; msgId?: string; sender?: string; time?: number }
 
 export declare class Client {
-  constructor(opts: { key: Key; network: Network; timeout?: number; reload?: () => Promise<Network>; registryRefreshMs?: number });
+  constructor(opts: { key: Key; network: Network; timeout?: number; reload?: (hint?: string) => Promise<Network>; monotonic?: boolean; registryRefreshMs?: number });
   static connect(opts: { key: Key; supernode?: string; supernodes?: string[]; explorer?: string; registry?: string; network?: NetworkName; timeout?: number; minConfirmations?: number; registryRefreshMs?: number }): Promise<Client>;
   readonly id: string;
   readonly key: Key;
   /** the registry it routes by: replaced when it is read again */
   readonly network: Network;
-  /** how often the registry is read again (ms; 0: only when a reply names a newer epoch) */
+  /** how often the registry is read again (ms; 0: only when a reply names a newer epoch); settable */
   registryRefreshMs: number;
   /** read the registry again now (a client made by `connect`; otherwise nothing) */
   refreshRegistry(): Promise<void>;

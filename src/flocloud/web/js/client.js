@@ -8,8 +8,9 @@
 // message received is signature-checked, and payloads encrypted to this client decrypted.
 // A client made by `connect` follows the registry as the Python SDK does: it re-reads it
 // every `registryRefreshMs`, and soon (at most once a second; the same epoch again only
-// after 5 s) after a reply names a newer registry epoch than its own; what it knows of
-// failed nodes is kept.
+// after 30 s) after a reply names a newer registry epoch than its own, or a node answers
+// `not-listed` / `stale-epoch` (then the next node is tried); what it knows of failed
+// nodes is kept.
 import { FlocloudError, fail } from "./errors.js";
 import { isSealed, openJson, sealJson } from "./encryption.js";
 import { parseEnvelope, signEnvelope } from "./envelope.js";
@@ -32,15 +33,22 @@ export function isNewerEpoch(theirs, ours) {
 }
 
 const REFRESH_GAP_MS = 1000; // at most one registry refresh a second
-const REASK_MS = 5000; // an epoch a refresh did not reach (the chain read lags the node) is asked for again after this
+// a newer epoch that a refresh did not reach (the chain read lags the node) is asked for
+// again only after this: each refresh from the chain reads the registry's whole history
+const REASK_MS = 30000;
+const REFRESH_CODES = new Set(["not-listed", "stale-epoch"]); // the registry moved: fail over, read it again
 
 export class Client {
   /**
-   * @param {{key: Key, network: Network, timeout?: number, reload?: () => Promise<Network>,
-   *   registryRefreshMs?: number}} opts `reload` reads the registry again (`connect` sets it);
-   *   without it the client routes by `network` as given.
+   * @param {{key: Key, network: Network, timeout?: number,
+   *   reload?: (hint?: string) => Promise<Network>, monotonic?: boolean,
+   *   registryRefreshMs?: number}} opts `reload` reads the registry again (`connect`
+   *   sets it; `hint`: the URI of a node that named a newer epoch); `monotonic`: a read
+   *   older than the registry in use is dropped (a lagging supernode; a chain's own
+   *   reorganisation may go back, so reads from the chain are always taken). Without
+   *   `reload` the client routes by `network` as given.
    */
-  constructor({ key, network, timeout = 5000, reload, registryRefreshMs = 60000 }) {
+  constructor({ key, network, timeout = 5000, reload, monotonic = false, registryRefreshMs = 60000 }) {
     if (!(key instanceof Key)) fail("invalid-key", "Client needs a Key");
     this.key = key;
     this.network = network;
@@ -51,33 +59,52 @@ export class Client {
     this._subs = 0;
     this._subscriptions = new Set();
     this._reload = reload || null;
+    this._monotonic = monotonic;
     this._refreshing = null; // the refresh in flight
     this._refreshAt = 0; // when the last one began
-    this._refreshTimer = null;
-    this._epochAsked = null; // the newer epoch a refresh was last begun for
+    this._soon = null; // the timer of a refresh asked for by a reply
+    this._timer = null; // the periodic refresh
+    this._wanted = null; // {epoch, at, hint}: the newest epoch a reply named, when
+    this._refreshMs = 0;
     this.registryRefreshMs = registryRefreshMs;
-    if (this._reload && registryRefreshMs > 0) this._schedule(registryRefreshMs);
+  }
+
+  /** How often the registry is read again (ms; 0: only when a reply names a newer epoch). */
+  get registryRefreshMs() {
+    return this._refreshMs;
+  }
+
+  set registryRefreshMs(ms) {
+    this._refreshMs = ms > 0 ? ms : 0;
+    clearTimeout(this._timer);
+    this._timer = null;
+    if (this._reload && this._refreshMs > 0 && !this._closed) this._tick();
+  }
+
+  _tick() {
+    this._timer = setTimeout(() => {
+      this._timer = null;
+      this._after(() => this.refreshRegistry()).finally(() => {
+        if (this._refreshMs > 0 && !this._closed && !this._timer) this._tick();
+      });
+    }, this._refreshMs);
+    this._timer?.unref?.(); // never keeps a Node.js process alive
   }
 
   _addPubkeys(network) {
     for (const n of network.nodes) if (n.pubKey) this._pubkeys.set(n.id, n.pubKey);
   }
 
-  _schedule(ms) {
-    clearTimeout(this._refreshTimer);
-    this._refreshTimer = setTimeout(() => {
-      this._refreshTimer = null;
-      this.refreshRegistry().catch(() => {}).finally(() => {
-        if (this.registryRefreshMs > 0 && !this._closed && !this._refreshTimer) this._schedule(this.registryRefreshMs);
-      });
-    }, ms);
-    this._refreshTimer?.unref?.(); // never keeps a Node.js process alive
+  /** Run `fn` once the refresh in flight (which may predate what is wanted) is over. */
+  _after(fn) {
+    return (this._refreshing || Promise.resolve()).then(fn, fn).catch(() => {});
   }
 
   /**
-   * Read the registry again now and route by it (a registry without nodes is ignored);
-   * nodes marked down stay marked, connections to nodes no longer listed are closed.
-   * Resolves when done; a refresh already running is joined.
+   * Read the registry again now and route by it. A read without nodes is ignored, and
+   * so is one older than the registry in use when it came from a supernode. Nodes marked
+   * down stay marked (the later mark of the two kept); connections to nodes no longer
+   * listed, or listed at another URI, are closed. A refresh already running is joined.
    */
   refreshRegistry() {
     if (!this._reload) return Promise.resolve();
@@ -85,14 +112,20 @@ export class Client {
     this._refreshAt = Date.now();
     this._refreshing = (async () => {
       try {
-        const next = await this._reload();
+        const next = await this._reload(this._wanted?.hint);
+        const now = this.network;
         if (this._closed || !next.nodes.length) return;
-        next._down = new Map(this.network._down);
-        next.downForMs = this.network.downForMs;
+        if (this._monotonic && isNewerEpoch(now.epoch, next.epoch)) return;
+        for (const [id, until] of now._down) {
+          if ((next._down.get(id) || 0) < until) next._down.set(id, until);
+        }
+        next.downForMs = now.downForMs;
         this.network = next;
         this._addPubkeys(next);
         for (const [id, p] of [...this._conns]) {
-          if (!next.node(id)) {
+          const was = now.node(id);
+          const is = next.node(id);
+          if (!is || (was && was.uri !== is.uri)) {
             this._conns.delete(id);
             p.then((c) => c.close(), () => {});
           }
@@ -104,17 +137,28 @@ export class Client {
     return this._refreshing;
   }
 
-  /** A reply named the registry epoch its node routes by: a newer one than ours is read soon. */
-  _sawEpoch(reply) {
+  /**
+   * A reply of `node` named the registry epoch it routes by: a newer one than ours is
+   * read soon (at most once a second; the same epoch again only after REASK_MS), after
+   * any refresh in flight.
+   */
+  _sawEpoch(reply, node) {
     const theirs = reply?.epoch;
     if (!this._reload || this._closed || !isNewerEpoch(theirs, this.network.epoch)) return;
-    const key = JSON.stringify(theirs);
-    const now = Date.now();
-    if (this._epochAsked?.key === key && now - this._epochAsked.at < REASK_MS) return; // asked already
-    this._epochAsked = { key, at: now };
-    const wait = Math.max(0, this._refreshAt + REFRESH_GAP_MS - now);
-    if (wait === 0 && !this._refreshing) this.refreshRegistry().catch(() => {});
-    else this._schedule(Math.max(wait, 1));
+    const w = this._wanted;
+    if (w && !isNewerEpoch(theirs, w.epoch) && Date.now() - w.at < REASK_MS) return;
+    this._wanted = { epoch: theirs, at: Date.now(), hint: node?.uri };
+    this._refreshSoon();
+  }
+
+  _refreshSoon() {
+    if (this._soon || this._closed || !this._reload) return;
+    const wait = Math.max(1, this._refreshAt + REFRESH_GAP_MS - Date.now());
+    this._soon = setTimeout(() => {
+      this._soon = null;
+      this._after(() => this.refreshRegistry());
+    }, wait);
+    this._soon?.unref?.();
   }
 
   /**
@@ -124,10 +168,11 @@ export class Client {
   static async connect({ key, supernode, supernodes, explorer, registry, network, timeout, minConfirmations, registryRefreshMs } = {}) {
     const urls = [].concat(supernodes || supernode || globalThis.location?.origin);
     let client = null;
+    const known = () => (client ? client.network.nodes.map((n) => n.uri) : []);
     const reload = explorer
       ? () => Network.fromChain({ explorer, registry, network: network || key.network, minConfirmations })
-      : () => Network.fromSupernode([...urls, ...(client ? client.network.nodes.map((n) => n.uri) : [])]);
-    client = new Client({ key, network: await reload(), timeout, reload, registryRefreshMs });
+      : (hint) => Network.fromSupernode([...(hint ? [hint] : []), ...urls, ...known()]);
+    client = new Client({ key, network: await reload(), timeout, reload, monotonic: !explorer, registryRefreshMs });
     return client;
   }
 
@@ -159,11 +204,17 @@ export class Client {
         const conn = await this._connection(node);
         const result = await call(conn, node);
         this.network.markUp(node.id);
-        this._sawEpoch(result);
+        this._sawEpoch(result, node);
         return result;
       } catch (e) {
-        if (!(e instanceof FlocloudError) || e.code !== "unavailable") throw e;
-        this.network.markDown(node.id);
+        if (!(e instanceof FlocloudError)) throw e;
+        if (REFRESH_CODES.has(e.code)) {
+          this._refreshSoon(); // the node is up, under another registry than ours
+        } else if (e.code === "unavailable") {
+          this.network.markDown(node.id);
+        } else {
+          throw e;
+        }
         last = e;
       }
     }
@@ -378,8 +429,9 @@ export class Client {
   /** End every subscription and close every connection. */
   close() {
     this._closed = true;
-    clearTimeout(this._refreshTimer);
-    this._refreshTimer = null;
+    clearTimeout(this._timer);
+    clearTimeout(this._soon);
+    this._timer = this._soon = null;
     for (const sub of this._subscriptions) sub.close();
     this._subscriptions.clear();
     for (const p of this._conns.values()) p.then((c) => c.close(), () => {});

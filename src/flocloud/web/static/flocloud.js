@@ -1,6 +1,6 @@
 // flocloud.js: the flocloud browser client, built by scripts/build-web from src/flocloud/web/js (do not edit)
-// sources-sha256: 00eee921cf3e028ca6acc283aac0a334e51deb71f548a8395f22a9f747b9cd0b
-// bundle-sha256: 461be290be6168aed0a47b8cb7a1171576301d45834bfc9f4cd65cf714429ca0
+// sources-sha256: b10dff4c9f394cfddc79003190c0b526bb8017b0a5a52106e7383dce7a4c422b
+// bundle-sha256: 65078b9963eee45ab331e17585647e963595a6387eb985c9ef27401095e213a6
 // js/errors.js
 var ERROR_CODES = Object.freeze([
   "bad-format",
@@ -3950,14 +3950,19 @@ function isNewerEpoch(theirs, ours) {
   return typeof theirs.hash === "string" && typeof ours.hash === "string" && theirs.hash !== ours.hash;
 }
 var REFRESH_GAP_MS = 1e3;
-var REASK_MS = 5e3;
+var REASK_MS = 3e4;
+var REFRESH_CODES = /* @__PURE__ */ new Set(["not-listed", "stale-epoch"]);
 var Client = class _Client {
   /**
-   * @param {{key: Key, network: Network, timeout?: number, reload?: () => Promise<Network>,
-   *   registryRefreshMs?: number}} opts `reload` reads the registry again (`connect` sets it);
-   *   without it the client routes by `network` as given.
+   * @param {{key: Key, network: Network, timeout?: number,
+   *   reload?: (hint?: string) => Promise<Network>, monotonic?: boolean,
+   *   registryRefreshMs?: number}} opts `reload` reads the registry again (`connect`
+   *   sets it; `hint`: the URI of a node that named a newer epoch); `monotonic`: a read
+   *   older than the registry in use is dropped (a lagging supernode; a chain's own
+   *   reorganisation may go back, so reads from the chain are always taken). Without
+   *   `reload` the client routes by `network` as given.
    */
-  constructor({ key, network: network2, timeout = 5e3, reload, registryRefreshMs = 6e4 }) {
+  constructor({ key, network: network2, timeout = 5e3, reload, monotonic = false, registryRefreshMs = 6e4 }) {
     if (!(key instanceof Key)) fail("invalid-key", "Client needs a Key");
     this.key = key;
     this.network = network2;
@@ -3968,31 +3973,47 @@ var Client = class _Client {
     this._subs = 0;
     this._subscriptions = /* @__PURE__ */ new Set();
     this._reload = reload || null;
+    this._monotonic = monotonic;
     this._refreshing = null;
     this._refreshAt = 0;
-    this._refreshTimer = null;
-    this._epochAsked = null;
+    this._soon = null;
+    this._timer = null;
+    this._wanted = null;
+    this._refreshMs = 0;
     this.registryRefreshMs = registryRefreshMs;
-    if (this._reload && registryRefreshMs > 0) this._schedule(registryRefreshMs);
+  }
+  /** How often the registry is read again (ms; 0: only when a reply names a newer epoch). */
+  get registryRefreshMs() {
+    return this._refreshMs;
+  }
+  set registryRefreshMs(ms) {
+    this._refreshMs = ms > 0 ? ms : 0;
+    clearTimeout(this._timer);
+    this._timer = null;
+    if (this._reload && this._refreshMs > 0 && !this._closed) this._tick();
+  }
+  _tick() {
+    this._timer = setTimeout(() => {
+      this._timer = null;
+      this._after(() => this.refreshRegistry()).finally(() => {
+        if (this._refreshMs > 0 && !this._closed && !this._timer) this._tick();
+      });
+    }, this._refreshMs);
+    this._timer?.unref?.();
   }
   _addPubkeys(network2) {
     for (const n of network2.nodes) if (n.pubKey) this._pubkeys.set(n.id, n.pubKey);
   }
-  _schedule(ms) {
-    clearTimeout(this._refreshTimer);
-    this._refreshTimer = setTimeout(() => {
-      this._refreshTimer = null;
-      this.refreshRegistry().catch(() => {
-      }).finally(() => {
-        if (this.registryRefreshMs > 0 && !this._closed && !this._refreshTimer) this._schedule(this.registryRefreshMs);
-      });
-    }, ms);
-    this._refreshTimer?.unref?.();
+  /** Run `fn` once the refresh in flight (which may predate what is wanted) is over. */
+  _after(fn) {
+    return (this._refreshing || Promise.resolve()).then(fn, fn).catch(() => {
+    });
   }
   /**
-   * Read the registry again now and route by it (a registry without nodes is ignored);
-   * nodes marked down stay marked, connections to nodes no longer listed are closed.
-   * Resolves when done; a refresh already running is joined.
+   * Read the registry again now and route by it. A read without nodes is ignored, and
+   * so is one older than the registry in use when it came from a supernode. Nodes marked
+   * down stay marked (the later mark of the two kept); connections to nodes no longer
+   * listed, or listed at another URI, are closed. A refresh already running is joined.
    */
   refreshRegistry() {
     if (!this._reload) return Promise.resolve();
@@ -4000,14 +4021,20 @@ var Client = class _Client {
     this._refreshAt = Date.now();
     this._refreshing = (async () => {
       try {
-        const next = await this._reload();
+        const next = await this._reload(this._wanted?.hint);
+        const now = this.network;
         if (this._closed || !next.nodes.length) return;
-        next._down = new Map(this.network._down);
-        next.downForMs = this.network.downForMs;
+        if (this._monotonic && isNewerEpoch(now.epoch, next.epoch)) return;
+        for (const [id, until] of now._down) {
+          if ((next._down.get(id) || 0) < until) next._down.set(id, until);
+        }
+        next.downForMs = now.downForMs;
         this.network = next;
         this._addPubkeys(next);
         for (const [id, p] of [...this._conns]) {
-          if (!next.node(id)) {
+          const was = now.node(id);
+          const is = next.node(id);
+          if (!is || was && was.uri !== is.uri) {
             this._conns.delete(id);
             p.then((c) => c.close(), () => {
             });
@@ -4019,18 +4046,27 @@ var Client = class _Client {
     })();
     return this._refreshing;
   }
-  /** A reply named the registry epoch its node routes by: a newer one than ours is read soon. */
-  _sawEpoch(reply) {
+  /**
+   * A reply of `node` named the registry epoch it routes by: a newer one than ours is
+   * read soon (at most once a second; the same epoch again only after REASK_MS), after
+   * any refresh in flight.
+   */
+  _sawEpoch(reply, node) {
     const theirs = reply?.epoch;
     if (!this._reload || this._closed || !isNewerEpoch(theirs, this.network.epoch)) return;
-    const key = JSON.stringify(theirs);
-    const now = Date.now();
-    if (this._epochAsked?.key === key && now - this._epochAsked.at < REASK_MS) return;
-    this._epochAsked = { key, at: now };
-    const wait = Math.max(0, this._refreshAt + REFRESH_GAP_MS - now);
-    if (wait === 0 && !this._refreshing) this.refreshRegistry().catch(() => {
-    });
-    else this._schedule(Math.max(wait, 1));
+    const w = this._wanted;
+    if (w && !isNewerEpoch(theirs, w.epoch) && Date.now() - w.at < REASK_MS) return;
+    this._wanted = { epoch: theirs, at: Date.now(), hint: node?.uri };
+    this._refreshSoon();
+  }
+  _refreshSoon() {
+    if (this._soon || this._closed || !this._reload) return;
+    const wait = Math.max(1, this._refreshAt + REFRESH_GAP_MS - Date.now());
+    this._soon = setTimeout(() => {
+      this._soon = null;
+      this._after(() => this.refreshRegistry());
+    }, wait);
+    this._soon?.unref?.();
   }
   /**
    * Read the registry (from `explorer` + `registry`, else from `supernode(s)`) and make a client.
@@ -4039,8 +4075,9 @@ var Client = class _Client {
   static async connect({ key, supernode, supernodes, explorer, registry, network: network2, timeout, minConfirmations, registryRefreshMs } = {}) {
     const urls = [].concat(supernodes || supernode || globalThis.location?.origin);
     let client = null;
-    const reload = explorer ? () => Network.fromChain({ explorer, registry, network: network2 || key.network, minConfirmations }) : () => Network.fromSupernode([...urls, ...client ? client.network.nodes.map((n) => n.uri) : []]);
-    client = new _Client({ key, network: await reload(), timeout, reload, registryRefreshMs });
+    const known = () => client ? client.network.nodes.map((n) => n.uri) : [];
+    const reload = explorer ? () => Network.fromChain({ explorer, registry, network: network2 || key.network, minConfirmations }) : (hint) => Network.fromSupernode([...hint ? [hint] : [], ...urls, ...known()]);
+    client = new _Client({ key, network: await reload(), timeout, reload, monotonic: !explorer, registryRefreshMs });
     return client;
   }
   get id() {
@@ -4069,11 +4106,17 @@ var Client = class _Client {
         const conn = await this._connection(node);
         const result = await call(conn, node);
         this.network.markUp(node.id);
-        this._sawEpoch(result);
+        this._sawEpoch(result, node);
         return result;
       } catch (e) {
-        if (!(e instanceof FlocloudError) || e.code !== "unavailable") throw e;
-        this.network.markDown(node.id);
+        if (!(e instanceof FlocloudError)) throw e;
+        if (REFRESH_CODES.has(e.code)) {
+          this._refreshSoon();
+        } else if (e.code === "unavailable") {
+          this.network.markDown(node.id);
+        } else {
+          throw e;
+        }
         last = e;
       }
     }
@@ -4280,8 +4323,9 @@ var Client = class _Client {
   /** End every subscription and close every connection. */
   close() {
     this._closed = true;
-    clearTimeout(this._refreshTimer);
-    this._refreshTimer = null;
+    clearTimeout(this._timer);
+    clearTimeout(this._soon);
+    this._timer = this._soon = null;
     for (const sub of this._subscriptions) sub.close();
     this._subscriptions.clear();
     for (const p of this._conns.values()) p.then((c) => c.close(), () => {
