@@ -316,6 +316,8 @@ def ae_comparisons(change_per_round: float) -> float:
     the next round compares, then rounds 2, 6, 14, ... after it (skips 1, 3, 7, then
     ``MAX_SKIP``), until the next move (a renewal process)."""
     q = 1 - math.exp(-change_per_round)  # a round with a move
+    if q <= 0:  # the root never moves: once every MAX_SKIP + 1 rounds
+        return 1 / (pace.MAX_SKIP + 1)
     horizon = 60 / q  # P(gap > horizon) = e^-60
     at, skip, schedule = 0, 1, [0]  # the rounds after a move that compare
     while at < horizon:
