@@ -369,3 +369,87 @@ def _follow(page: Any, net: Network, app: str) -> None:
     assert result["byReply"] == expected
     assert result["byTimer"] == expected
     assert result["newer"] == [True, False, True, False, True]
+
+
+REFRESH_RULES = """async () => {
+  const key = fc.Key.generate("regtest");
+  const ids = [1, 2, 3].map(() => fc.Key.generate("regtest").id);
+  const net = (height, {uris = {}, down = [], only = ids} = {}) => new fc.Network({
+    nodes: only.map((id) => ({id, uri: uris[id] || `ws://127.0.0.1:1/${id}`, status: down.includes(id) ? "down" : "up"})),
+    network: "regtest", replicationFactor: 2, epoch: {height, hash: `h${height}`},
+  });
+  const tick = (ms) => new Promise((r) => setTimeout(r, ms));
+  const out = {};
+  // a supernode's older read is dropped; the chain's is taken (a reorganisation)
+  for (const monotonic of [true, false]) {
+    const c = new fc.Client({key, network: net(5), reload: async () => net(4), monotonic, registryRefreshMs: 0});
+    await c.refreshRegistry();
+    out[monotonic ? "monotonic" : "fromChain"] = c.network.epoch.height;
+    c.close();
+  }
+  // down marks: the later of the two kept; links to unlisted or moved nodes closed
+  {
+    const c = new fc.Client({key, network: net(5), registryRefreshMs: 0,
+      reload: async () => net(6, {down: [ids[1]], uris: {[ids[0]]: "ws://127.0.0.1:2/moved"}, only: ids.slice(0, 2)})});
+    c.network.markDown(ids[2]);
+    c.network.markDown(ids[0]);
+    const closed = [];
+    for (const id of ids) c._conns.set(id, Promise.resolve({closed: false, close: () => closed.push(id)}));
+    await c.refreshRegistry();
+    await tick(0);
+    out.down = ids.map((id) => c.network.isDown(id));
+    out.closed = closed.map((id) => ids.indexOf(id)).sort();
+    out.kept = [...c._conns.keys()].map((id) => ids.indexOf(id));
+    c.close();
+  }
+  // a newer epoch named during a refresh is read after it, and not asked again at once
+  {
+    let reads = 0, release;
+    const c = new fc.Client({key, network: net(5), registryRefreshMs: 0, reload: async () => {
+      reads += 1;
+      if (reads === 1) { await new Promise((r) => { release = r; }); return net(5); }
+      return net(reads === 2 ? 6 : 7);
+    }});
+    const first = c.refreshRegistry();
+    c._sawEpoch({epoch: {height: 6, hash: "h6"}});
+    await tick(1300);  // the refresh it asks for comes due while the first still reads
+    release();
+    await first;
+    for (let i = 0; i < 40 && c.network.epoch.height < 6; i++) await tick(50);
+    out.after = [reads, c.network.epoch.height];
+    c._sawEpoch({epoch: {height: 6, hash: "h6"}});  // reached: nothing to do
+    c._sawEpoch({epoch: {height: 6, hash: "h6"}});
+    await tick(1200);
+    out.noMore = reads;
+    c.close();
+  }
+  // the timer starts when the property is set, and stops with close()
+  {
+    let reads = 0;
+    const c = new fc.Client({key, network: net(5), registryRefreshMs: 0, reload: async () => { reads += 1; return net(5); }});
+    await tick(150);
+    const before = reads;
+    c.registryRefreshMs = 40;
+    await tick(300);
+    const during = reads;
+    c.close();
+    await tick(150);
+    out.timer = [before, during > 1, reads - during <= 1];
+  }
+  return out;
+}"""
+
+
+def test_the_clients_registry_refresh_rules(page: Any) -> None:
+    """``Client.refreshRegistry`` and ``_sawEpoch`` in Chromium, with a ``reload`` of our
+    own (no chain): a supernode's older read is dropped and the chain's taken, the later
+    down mark kept, links to nodes unlisted or moved closed, a newer epoch named during a
+    refresh read after it (once), and the timer started by setting ``registryRefreshMs``
+    and stopped by ``close``."""
+    out = page.evaluate(REFRESH_RULES)
+    assert out["monotonic"] == 5 and out["fromChain"] == 4
+    assert out["down"] == [True, True, True]  # ours (0, 2) and the read's (1)
+    assert out["closed"] == [0, 2] and out["kept"] == [1]
+    assert out["after"] == [2, 6]
+    assert out["noMore"] == 2
+    assert out["timer"] == [0, True, True]
