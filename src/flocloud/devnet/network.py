@@ -62,10 +62,19 @@ def deterministic_key(label: str) -> PrivateKey:
     return PrivateKey(hashlib.sha256(b"flocloud-devnet-" + label.encode()).digest(), REGTEST)
 
 
+_HANDED: set[int] = set()  # ports free_port gave out in this process
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free on 127.0.0.1 now, below the kernel's ephemeral range (the kernel's own
+    pick, port 0, lies inside it: an outgoing connection could take it before the node
+    binds it, seen once in a full test run), never one this process was given before."""
+    for _ in range(50):
+        port = free_port_run(1)
+        if port not in _HANDED:
+            _HANDED.add(port)
+            return port
+    raise OSError("no free port on 127.0.0.1 that was not handed out already")
 
 
 def free_port_run(count: int) -> int:
