@@ -148,21 +148,19 @@ async def test_client_writes_reach_the_replicas_in_batch_frames(devnet: Network)
         assert {e.id for e in envs} <= await devnet.ids_on(n, carol.address), n.name
 
 
-async def replication_event(node: NodeProcess, event: str) -> int:
-    """``flocloud_replication_total{event=...}`` from the node's /metrics (0: none yet)."""
+async def replication_event(node: NodeProcess, event: str, required: bool = False) -> int:
+    """``flocloud_replication_total{event=...}`` from the node's /metrics (0: none yet;
+    ``required``: the node must export it)."""
     async with aiohttp.ClientSession() as s, s.get(node.url + "/metrics") as r:
         text = await r.text()
     pattern = r'^flocloud_replication_total\{event="' + re.escape(event) + r'"\} (\S+)$'
     m = re.search(pattern, text, re.M)
+    assert m or not required, f"no {event} in /metrics"
     return int(float(m.group(1))) if m else 0
 
 
 async def heartbeats_sent(node: NodeProcess) -> int:
-    async with aiohttp.ClientSession() as s, s.get(node.url + "/metrics") as r:
-        text = await r.text()
-    m = re.search(r'^flocloud_replication_total\{event="heartbeats_sent"\} (\S+)$', text, re.M)
-    assert m, "no heartbeats_sent in /metrics"
-    return int(float(m.group(1)))
+    return await replication_event(node, "heartbeats_sent", required=True)
 
 
 async def test_neighbours_that_answer_other_traffic_are_not_pinged(devnet: Network) -> None:

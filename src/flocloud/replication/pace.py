@@ -81,7 +81,3 @@ class ComparePace:
         """Drop the state of peers no longer neighbours."""
         for p in [p for p in self._equal if p not in keep]:
             del self._equal[p]
-
-    def backing_off(self) -> int:
-        """How many peers are found equal (compared less often)."""
-        return len(self._equal)
