@@ -104,7 +104,7 @@ async def test_unregistered_process_cannot_replicate(devnet: Network) -> None:
         for op, fields in (
             ("peer.digest", {"ranges": []}),
             ("peer.ids", {"receiver": r, "ranges": []}),
-            ("peer.get", {"ids": []}),
+            ("peer.get", {"keys": []}),
             ("peer.push", {"records": []}),
             ("peer.key", {"receiver": r}),
         ):
@@ -125,7 +125,9 @@ async def test_anti_entropy_requests_are_checked(devnet: Network) -> None:
             ("peer.digest", {"ranges": [["", [1, 2]]]}),
             ("peer.ids", {"receiver": 5, "ranges": []}),
             ("peer.ids", {"receiver": me.id, "ranges": [], "max_time": 2**63 - 1}),
-            ("peer.get", {"ids": "x"}),
+            ("peer.get", {"keys": "x"}),
+            ("peer.get", {"keys": [[me.id]]}),  # a pair is [receiver, id]
+            ("peer.get", {"ids": ["0" * 64]}),  # a write is asked for with its receiver
             ("peer.push", {"records": {}}),
         ]
         for op, args in bad:
@@ -135,7 +137,7 @@ async def test_anti_entropy_requests_are_checked(devnet: Network) -> None:
         reply = await conn.request("peer.digest", ranges=[["", [0, 0, 0]], ["f", [0, 0, 0]]])
         assert all(r["prefix"] in ("", "f") and r["fp"][0] > 0 for r in reply["ranges"])
         assert reply["ranges"] and reply["ranges"][0]["prefix"] == ""
-        assert (await conn.request("peer.get", ids=["0" * 64]))["records"] == []
+        assert (await conn.request("peer.get", keys=[[me.id, "0" * 64]]))["records"] == []
         await conn.close()
 
 

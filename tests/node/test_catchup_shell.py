@@ -30,8 +30,8 @@ class Store:
     async def log_since(self, after: int, limit: int) -> list[tuple[int, str, str, str | None]]:
         return [r for r in self.rows if r[0] > after][:limit]
 
-    async def have(self, ids: list[str]) -> set[str]:
-        return {i for i in ids if i in self.held}
+    async def have(self, keys: list[tuple[str, str]]) -> set[str]:
+        return {i for _, i in keys if i in self.held}
 
     async def peer_cursors(self) -> dict[str, tuple[str, int]]:
         return {}
@@ -93,8 +93,10 @@ async def test_pull_pages_and_saves_only_after_the_writes_are_stored() -> None:
     mine = Store([])
     fetched: list[list[str]] = []
 
-    async def get(conn: Any, peer: str, ids: list[str]) -> list[str]:
-        return ids
+    async def get(conn: Any, peer: str, keys: list[tuple[str, str]]) -> list[str]:
+        # each id with the receiver its log row named (w8..w12 are all of ka)
+        assert all(r == ("ka" if int(i[1:]) % 2 or int(i[1:]) > 7 else "kb") for r, i in keys)
+        return [i for _, i in keys]
 
     async def store(ids: list[str], peer: str, turn: Any) -> int:
         if turn is not None:
@@ -133,7 +135,8 @@ async def test_pipelined_pages_store_in_order_and_positions_follow_commits(seed:
     in_flight = 0
     most = 0
 
-    async def get(conn: Any, peer: str, ids: list[str]) -> list[str]:
+    async def get(conn: Any, peer: str, keys: list[tuple[str, str]]) -> list[str]:
+        ids = [i for _, i in keys]
         nonlocal in_flight, most
         in_flight += 1
         most = max(most, in_flight)

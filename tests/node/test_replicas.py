@@ -127,6 +127,7 @@ async def test_a_real_page_refuses_each_bad_record_alone(tmp_path: Path) -> None
             {"id": other.id, "envelope": other.to_wire(), "dots": [["not-a-store", -1]]},
         ]
         assert await store_records(svc, page, "oPeer") == 1
-        assert await store.have([good.id, wrong.id, other.id]) == {good.id}
+        keys = [(e.body.receiverID, e.id) for e in (good, wrong, other)]
+        assert await store.have(keys) == {good.id}
     finally:
         await store.close()

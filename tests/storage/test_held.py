@@ -89,7 +89,7 @@ async def random_step(rnd: random.Random, store: SqliteStore, legacy: LegacyStor
     elif what == "second":  # a stored write learns another dot
         ids = await store.receiver_ids(r)
         if ids:
-            rec = (await store.records([rnd.choice(ids)]))[0]
+            rec = (await store.records([(r, rnd.choice(ids))]))[0]
             if rec.kind is None:
                 extra = (rnd.choice(ORIGINS), rnd.randint(1, 60))
                 [old] = [e for e in ENVS if e.id == rec.id]

@@ -18,6 +18,7 @@ from flocloud.protocol.fingerprint import Fingerprint, key_position
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.objects import object_id
 from flocloud.protocol.params import REGTEST
+from flocloud.protocol.writes import schema_object_name
 from flocloud.storage.migrations import MIGRATIONS, migrate
 from flocloud.storage.sqlite import SqliteStore
 from flocloud.storage.store import MessageFilter
@@ -96,7 +97,7 @@ async def test_cursor_is_exact_over_out_of_order_dots(tmp_path: Path) -> None:
     assert cursor.entries == (("o1", 6, ()), ("o2", 4, ()))  # o2:9 covered through o1:4
     # non-matching writes held here move the filtered frontier too: it stays compact
     assert cursor_x.entries == (("o1", 6, ()), ("o2", 4, ()))
-    rec = (await store.records([envs[3].id]))[0]
+    rec = (await store.records([(envs[3].body.receiverID, envs[3].id)]))[0]
     assert rec.dots == (("o1", 4), ("o2", 9))
     # a client that saw o2:9 elsewhere: this store cannot have what lies below it
     behind = await store.query(MessageFilter(B.address, after=Cursor().add([("o1", 7)])))
@@ -211,7 +212,7 @@ async def test_tombstone_before_target_from_a_peer(tmp_path: Path) -> None:
 async def _digest_by_brute_force(store: SqliteStore) -> dict[str, tuple[int, int, int]]:
     out = {}
     for receiver, _, _ in await store.key_digests():
-        recs = await store.records(await store.receiver_ids(receiver))
+        recs = await store.records([(receiver, i) for i in await store.receiver_ids(receiver)])
         out[receiver] = tuple(Fingerprint.of_writes((r.id, r.dots) for r in recs).to_wire())
     return out
 
@@ -253,7 +254,8 @@ async def test_key_digests_follow_puts_and_drops(tmp_path: Path) -> None:
         lambda db: db.execute("SELECT COUNT(*), SUM(size) FROM messages").fetchone()
     )
     assert (stats.messages, stats.bytes) == (count, size) == (25, size)
-    assert [r.id for r in await store.records([envs[12].id, envs[0].id])] == [envs[12].id]
+    keys = [(e.body.receiverID, e.id) for e in (envs[12], envs[0])]
+    assert [r.id for r in await store.records(keys)] == [envs[12].id]
     await store.close()
 
     db = sqlite3.connect(path)
@@ -272,6 +274,11 @@ async def test_key_digests_follow_puts_and_drops(tmp_path: Path) -> None:
         "msg_id TEXT NOT NULL, PRIMARY KEY (application, name, version)); "
         "DROP TABLE dots; DROP TABLE dot_counters; DROP INDEX messages_receiver_seq; "
         "ALTER TABLE messages DROP COLUMN dots; "
+        # and migration 13 (the id index, kseq, origin_seq, schemas.time)
+        "ALTER TABLE messages ADD COLUMN origin_seq INTEGER; "
+        "ALTER TABLE messages ADD COLUMN kseq INTEGER; UPDATE messages SET kseq = seq; "
+        "CREATE UNIQUE INDEX messages_id ON messages(id); "
+        "ALTER TABLE schemas DROP COLUMN time; "
         "CREATE INDEX messages_receiver_kseq ON messages(receiver, kseq); "
         "PRAGMA user_version = 4;"
     )
@@ -282,7 +289,7 @@ async def test_key_digests_follow_puts_and_drops(tmp_path: Path) -> None:
     assert migrated == await _digest_by_brute_force(store)
     assert {r: d[0] for r, d in migrated.items()} == {r: d[0] for r, d in left.items()}
     sid = await store.store_id()
-    recs = await store.records(await store.receiver_ids(B.address))
+    recs = await store.records([(B.address, i) for i in await store.receiver_ids(B.address)])
     assert sorted(r.dots for r in recs) == [((sid, i),) for i in range(1, 21)]
     # id ranges of a key are summed inside SQLite, and agree with the ids
     ids = await store.receiver_ids(B.address)
@@ -398,8 +405,10 @@ async def test_a_page_of_replicas_is_stored_in_order_each_refused_alone(tmp_path
         oid = object_id("app", "o", REGTEST)
         reset = build_envelope(A, receiver=oid, payload={"name": "o", "value": {"a": 1}},
                                time_ms=3, application="app", type="flocloud.object.reset")  # fmt: skip
-        stray = build_envelope(A, receiver=A.address, payload={"id": m1.id}, time_ms=4,
-                               type="flocloud.delete")  # fmt: skip
+        sid = object_id("app", schema_object_name("message:x"), REGTEST)
+        stray = build_envelope(A, receiver=sid, payload={"target": "message:x", "schema":
+                               {"type": 5}}, time_ms=4, application="app",  # not a schema
+                               type="flocloud.schema")  # fmt: skip
         page = [
             (m1, ("pa", 1)),
             (m2, ("pa", 2)),

@@ -167,14 +167,9 @@ class AntiEntropy:
         replica = self.peers.self_id in self.peers.replica_set(receiver)
         return {"ranges": out, "replica": replica}
 
-    async def serve_get(self, ids: Any) -> dict[str, Any]:
-        if (
-            not isinstance(ids, list)
-            or len(ids) > GET_CHUNK
-            or not all(isinstance(i, str) for i in ids)
-        ):
-            raise BadFormat(f"ids must be a list of at most {GET_CHUNK} message ids")
-        records = await self._store.records(ids)
+    async def serve_get(self, keys: list[tuple[str, str]]) -> dict[str, Any]:
+        """The writes of ``keys``, ``(receiver, id)`` pairs (checked by ``PeerGet``)."""
+        records = await self._store.records(keys)
         return {"records": [{**r.to_wire(), "receiver": r.receiver} for r in records]}
 
     async def serve_push(self, requester: str, records: Any) -> dict[str, Any]:
@@ -236,7 +231,7 @@ class AntiEntropy:
             settle_ms = int(self.peers.node.config.replication.settle_seconds * 1000)
             settled = self.peers.node.service.now_ms() - settle_ms
             missing, _, _ = await self.diff_ids(conn, receiver, settled)
-            pulled += await self.fetch(conn, peer, missing)
+            pulled += await self.fetch(conn, peer, [(receiver, i) for i in missing])
         self._count("ae_rounds")
         self._count("ae_pulled", pulled)
         return pulled
@@ -261,23 +256,25 @@ class AntiEntropy:
         self._count("ae_items", d.listed)
         return d.missing, d.extra, d.replica
 
-    async def fetch(self, conn: NodeConnection, peer: str, ids: list[str]) -> int:
-        """``peer.get`` the ids from ``peer`` and store them, a chunk at a time."""
+    async def fetch(self, conn: NodeConnection, peer: str, keys: list[tuple[str, str]]) -> int:
+        """``peer.get`` the writes of ``keys`` (receiver, id) from ``peer`` and store them,
+        a chunk at a time."""
         stored = 0
-        for i in range(0, len(ids), GET_CHUNK):
+        for i in range(0, len(keys), GET_CHUNK):
             stored += await self.store(
-                await self.get_records(conn, peer, ids[i : i + GET_CHUNK]), peer
+                await self.get_records(conn, peer, keys[i : i + GET_CHUNK]), peer
             )
         return stored
 
     async def get_records(
-        self, conn: NodeConnection, peer: str, ids: list[str]
+        self, conn: NodeConnection, peer: str, keys: list[tuple[str, str]]
     ) -> list[dict[str, Any]]:
-        """``peer.get`` the ids (all chunks at once), not verified or stored yet."""
+        """``peer.get`` the writes of ``keys`` (all chunks at once), not verified or stored
+        yet."""
         replies = await asyncio.gather(
             *(
-                conn.request("peer.get", ids=ids[i : i + GET_CHUNK])
-                for i in range(0, len(ids), GET_CHUNK)
+                conn.request("peer.get", keys=[list(k) for k in keys[i : i + GET_CHUNK]])
+                for i in range(0, len(keys), GET_CHUNK)
             )
         )
         return [r for reply in replies for r in reply.get("records", []) if isinstance(r, dict)]
@@ -333,16 +330,16 @@ class AntiEntropy:
                 _, extra, replica = await self.diff_ids(conn, receiver)
                 push = conf.on_compare(peer, extra, replica)
                 if push:
-                    await self._push(conn, push)
+                    await self._push(conn, receiver, push)
                     _, extra, replica = await self.diff_ids(conn, receiver)
                     conf.on_compare(peer, extra, replica)
             except FlocloudError as exc:
                 log.debug("hand-off of %s to %s failed: %s", receiver, peer, exc.message)
                 conf.on_failure(peer)
 
-    async def _push(self, conn: NodeConnection, ids: list[str]) -> None:
+    async def _push(self, conn: NodeConnection, receiver: str, ids: list[str]) -> None:
         for i in range(0, len(ids), GET_CHUNK):
-            records = await self._store.records(ids[i : i + GET_CHUNK])
+            records = await self._store.records([(receiver, k) for k in ids[i : i + GET_CHUNK]])
             wire = [{**r.to_wire(), "receiver": r.receiver} for r in records]
             await conn.request("peer.push", records=wire)
             self._count("handoff_pushed", len(wire))

@@ -44,7 +44,8 @@ __all__ = ["CatchUpShell"]
 
 log = logging.getLogger("flocloud.node.catchup")
 
-Get = Callable[[NodeConnection, str, list[str]], Awaitable[Any]]  # peer.get the ids
+# peer.get the writes of (receiver, id) pairs
+Get = Callable[[NodeConnection, str, list[tuple[str, str]]], Awaitable[Any]]
 # verify what ``Get`` returned, store it once the turn (earlier pages) is done; how many new
 Store = Callable[[Any, str, Awaitable[Any] | None], Awaitable[int]]
 
@@ -59,7 +60,7 @@ class CatchUpShell:
         self, peers: PeerNet, get: Get, store: Store, on_reset: Callable[[], None]
     ) -> None:
         self.peers = peers
-        self.get = get  # peer.get the ids, not verified or stored yet
+        self.get = get  # peer.get writes by (receiver, id), not verified or stored yet
         self.store = store  # verify what ``get`` returned, store it in page order
         self.on_reset = on_reset  # a peer's store was replaced: compare replicas
         self.state: dict[str, CatchUp] = {}
@@ -124,11 +125,14 @@ class CatchUpShell:
             args: dict[str, Any] = {"from_top": True} if a.from_top else {"after": a.after}
             return asyncio.ensure_future(conn.request("peer.sync", limit=a.limit, **args))
 
-        async def page(step: Step, before: asyncio.Future[int] | None) -> int:
+        async def page(
+            step: Step, receivers: dict[str, str], before: asyncio.Future[int] | None
+        ) -> int:
             n = 0
             if step.wanted:
-                have = await self._store.have(list(step.wanted))
-                missing = [i for i in step.wanted if i not in have]
+                keys = [(receivers[i], i) for i in step.wanted]
+                have = await self._store.have(keys)
+                missing = [k for k in keys if k[1] not in have]
                 if missing:  # verified now, stored once the pages before are
                     n = await self.store(await self.get(conn, peer, missing), peer, before)
             if before is not None:  # the pages before are stored (or this one fails too)
@@ -167,7 +171,11 @@ class CatchUpShell:
                 if step.again is not None:
                     self.behind.add(peer)
                     pending = ask(step.again)
-                flight.append(asyncio.ensure_future(page(step, flight[-1] if flight else None)))
+                flight.append(
+                    asyncio.ensure_future(
+                        page(step, {i: r for i, r in pg.rows}, flight[-1] if flight else None)
+                    )
+                )
                 while flight and (len(flight) >= DEPTH or pending is None):
                     stored += await flight.pop(0)
             return stored

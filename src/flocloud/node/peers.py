@@ -470,7 +470,7 @@ class Peers:
         answers = await asyncio.gather(*(self._ask_key(p, receiver, after=after) for p in asked))
         for peer, records in zip(asked, answers, strict=True):
             if records:
-                have = await store.have([str(r.get("id")) for r in records])
+                have = await store.have([(receiver, str(r.get("id"))) for r in records])
                 await self.store_batch([r for r in records if r.get("id") not in have], peer)
 
     async def pull_lacking(self, receiver: str, ranges: tuple[Range, ...]) -> bool:

@@ -287,7 +287,7 @@ class PeerIds(PeerRequest, tag="peer.ids"):
 
 
 class PeerGet(PeerRequest, tag="peer.get"):
-    ids: Annotated[list[Key], msgspec.Meta(max_length=500)]
+    keys: Annotated[list[tuple[Key, Key]], msgspec.Meta(max_length=500)]  # [receiver, id]
 
 
 class PeerPush(PeerRequest, tag="peer.push"):

@@ -372,7 +372,7 @@ class Connection:
             case rq.PeerIds():
                 return await ae.serve_ids(req.receiver, req.ranges, req.max_time)
             case rq.PeerGet():
-                return await ae.serve_get(req.ids)
+                return await ae.serve_get(req.keys)
             case rq.PeerPush():
                 return await ae.serve_push(peer, req.records)
         raise BadFormat(f"unknown op {req.__struct_config__.tag!r}")  # pragma: no cover

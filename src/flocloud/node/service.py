@@ -301,13 +301,12 @@ class NodeService:
         elif isinstance(write, SchemaWrite):
             check_schema_permission(body.senderID, admin)
         elif isinstance(write, About):
-            target = await self.store.message(write.target_id)
+            target = await self.store.message(body.receiverID, write.target_id)
             if target is None and client:
-                raise NotFound(f"message {write.target_id} is not stored here")
-            receiver = target.receiver if target is not None else body.receiverID
+                raise NotFound(f"message {write.target_id} is not stored for {body.receiverID}")
             target_app = self.apps.get(target.application) if target is not None else app
             check_about_permission(
-                write.kind, body.senderID, receiver, target_app.admin if target_app else None
+                write.kind, body.senderID, body.receiverID, target_app.admin if target_app else None
             )
 
     def _parse_unchecked(self, rec: Mapping[str, Any]) -> Envelope | KindRecord:

@@ -143,7 +143,7 @@ class StrictObjects:
                 raise Unavailable(
                     f"this replica does not know the parents of the write to {app}/{name}"
                 )
-        if await store.have([env.id]):
+        if await store.have([(env.body.receiverID, env.id)]):
             return await self._commit(env, write)  # a retry of a chosen write
         await self._check_base(app, name, expected)
         current = await store.get_object(app, name)
@@ -375,7 +375,8 @@ class StrictObjects:
             raise Unavailable(f"this acceptor's store does not know version {inst} of {app}/{name}")
         if after is None:
             return None
-        record = await store.message(after)
+        key = object_id(app, name, network_by_name(self._svc.config.network))
+        record = await store.message(key, after)  # an object's writes go to its id
         return [after, record.to_wire()["envelope"]] if record is not None else None
 
     def _young(self) -> bool:

@@ -22,7 +22,8 @@ Invariants owned here:
   stored and the write is kept (a write left without a dot gets one of this store's). The
   same id twice is a duplicate that only adds dots. Deletes, tags and notes are derived
   from the held writes as the SQLite store derives them: a delete, tag or note needs its
-  target to be held and addressed to the same receiver, except that a replica keeps a
+  target to be held for its own receiver (a write of another receiver is never its
+  target, whatever its id: writes are found by receiver and id), except that a replica keeps a
   tombstone that came before its target (which is then stored deleted). Tags are the
   distinct tags of its tag writes in (signed time, id) order and the note is the newest
   note write's (signed time, then id), as docs/protocol.md §5.2 says, so replicas
@@ -203,12 +204,10 @@ class MemoryStore:
                     have = tuple(sorted(set(have) | set(added)))
                     self.by_id[w.id] = replace(old, dots=have)
             return PutResult(old.seq, have, duplicate=True)
-        target = self.by_id.get(w.target) if w.target is not None else None
-        if w.kind != "message":
-            if target is None and origin is None:  # a replica keeps it for its target
-                raise Refused("not-found", f"message {w.target} is not stored here")
-            if target is not None and target.write.receiver != w.receiver:
-                raise Refused("bad-format", "a delete/tag/note must go to the target's receiver")
+        target = self._held(w.receiver, w.target)
+        if w.kind != "message" and target is None and origin is None:
+            # a replica keeps it for its target
+            raise Refused("not-found", f"message {w.target} is not stored for {w.receiver}")
         stored = self._merge(w.receiver, w.id, dots) if dots else ()
         if not stored:
             stored = self._merge(w.receiver, w.id, (self._assign(w.receiver),))
@@ -218,7 +217,7 @@ class MemoryStore:
         self.logs.setdefault(w.receiver, []).append(w.id)
         self.log.append((self.seq, w.id, w.receiver, origin))
         about = w.id if w.kind == "message" else w.target
-        if about is not None and about in self.by_id:
+        if about is not None and self._held(w.receiver, about) is not None:
             self._derive(about)
         return PutResult(self.seq, stored)
 
@@ -244,6 +243,11 @@ class MemoryStore:
                 note = h.write.value
         deleted = any(h.write.kind == "delete" for h in about)
         self.by_id[msg_id] = replace(held, deleted=deleted, tags=tuple(tags), note=note)
+
+    def _held(self, receiver: str, msg_id: str | None) -> Held | None:
+        """The write ``msg_id`` held for ``receiver``: a write is found by both."""
+        h = self.by_id.get(msg_id) if msg_id is not None else None
+        return h if h is not None and h.write.receiver == receiver else None
 
     def _receiver(self, receiver: str) -> list[Held]:
         return [self.by_id[i] for i in self.logs.get(receiver, [])]

@@ -45,6 +45,7 @@ from flocloud.protocol.errors import FlocloudError, QuotaExceeded, Unavailable
 from flocloud.protocol.fingerprint import write_parts
 
 from .dots import dots_text, parse_dots_text
+from .query import keys_in
 from .store import PutResult, Record
 
 __all__ = ["Fallback", "Plain", "put_run"]
@@ -103,6 +104,17 @@ def _select_in(
         yield from orjson.loads(text)
 
 
+def _select_keys(
+    db: sqlite3.Connection, columns: str, keys: Sequence[tuple[str, str]]
+) -> Iterable[list[Any]]:
+    """``_select_in`` of the ``messages`` rows of ``keys``, (receiver, id) pairs."""
+    for i in range(0, len(keys), _CHUNK // 2):
+        chunk = keys[i : i + _CHUNK // 2]
+        sql = f"SELECT json_group_array(json_array({columns})) FROM messages WHERE "
+        (text,) = db.execute(sql + keys_in(len(chunk)), [v for k in chunk for v in k]).fetchone()
+        yield from orjson.loads(text)
+
+
 def _insert(
     db: sqlite3.Connection, head: str, rows: Sequence[Sequence[Any]], tail: str = ""
 ) -> None:
@@ -131,12 +143,9 @@ def put_run(
     transaction; returns the outcomes of the prefix and its length (see the module
     docstring). ``check_schema`` raises when a client's payload breaks its schema;
     ``committed`` gets the stored records, in order."""
-    ids = list(dict.fromkeys(p.env.id for p in items))
-    existing = {
-        str(i): (int(s), str(d))
-        for i, s, d in _select_in(db, "id, seq, dots", "FROM messages WHERE id IN ({})", ids)
-    }
-    fresh = [i for i in ids if i not in existing]
+    keys = list(dict.fromkeys((p.env.body.receiverID, p.env.id) for p in items))
+    existing = {str(i): (int(s), str(d)) for i, s, d in _select_keys(db, "id, seq, dots", keys)}
+    fresh = [i for _, i in keys if i not in existing]
     about = {
         (str(t), str(r))
         for t, r in _select_in(db, "target, receiver", "FROM messages WHERE target IN ({})", fresh)

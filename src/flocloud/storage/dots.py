@@ -209,7 +209,7 @@ def uncovered(
     # of scanning every write of the receiver
     sql = (
         f"SELECT DISTINCT m.seq, m.dots FROM ({' UNION ALL '.join(parts)}) u "
-        f"CROSS JOIN messages m ON m.id = u.id WHERE m.receiver=? AND {where} "
+        f"CROSS JOIN messages m ON m.receiver=? AND m.id = u.id WHERE {where} "
         "ORDER BY m.seq LIMIT ?"
     )
     rows: list[tuple[int, str]] = db.execute(sql, (*params, receiver, *args, sql_limit)).fetchall()
@@ -229,7 +229,8 @@ def first_undelivered(
     """The lowest counter of ``origin`` above ``after`` whose write matches ``where`` and
     was not delivered (an answer cut by its limit); the frontier must stay below it."""
     for counter, msg_id in db.execute(
-        "SELECT d.counter, d.id FROM dots d JOIN messages m ON m.id = d.id "
+        "SELECT d.counter, d.id FROM dots d JOIN messages m ON m.receiver = d.receiver "
+        "AND m.id = d.id "
         f"WHERE d.receiver=? AND d.origin=? AND d.counter>? AND {where} ORDER BY d.counter",
         (receiver, origin, after, *args),
     ):

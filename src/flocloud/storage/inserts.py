@@ -120,7 +120,8 @@ def more_dots(
     o1, o2 = write_parts(msg_id, have)
     p1, p2 = write_parts(msg_id, new)
     db.execute(
-        "UPDATE messages SET dots=?, fp1=?, fp2=? WHERE id=?", (dots_text(new), p1, p2, msg_id)
+        "UPDATE messages SET dots=?, fp1=?, fp2=? WHERE receiver=? AND id=?",
+        (dots_text(new), p1, p2, receiver, msg_id),
     )
     db.execute(
         "UPDATE key_digest SET s1=s1+?, s2=s2+? WHERE receiver=?",
@@ -134,12 +135,12 @@ def drop_messages(db: sqlite3.Connection, receiver: str, ids: list[str]) -> int:
     gone: list[str] = []
     for msg_id in ids:
         row = db.execute(
-            "SELECT sender, size, fp1, fp2, dots FROM messages WHERE id=? AND receiver=?",
-            (msg_id, receiver),
+            "SELECT sender, size, fp1, fp2, dots, seq FROM messages WHERE receiver=? AND id=?",
+            (receiver, msg_id),
         ).fetchone()
         if row is None:
             continue
-        db.execute("DELETE FROM messages WHERE id=?", (msg_id,))
+        db.execute("DELETE FROM messages WHERE seq=?", (row[5],))
         held = []  # its dots, by the table's key (``messages.dots`` lists exactly those)
         for origin, counter in parse_dots_text(row[4]):
             held += db.execute(
@@ -180,7 +181,9 @@ def put_write(
     schemas, deletes, tags, notes); the stored record is appended to ``committed``."""
     body = env.body
     accepting = origin is None and not decided  # this node accepts it from a client
-    row = db.execute("SELECT seq, dots FROM messages WHERE id=?", (env.id,)).fetchone()
+    row = db.execute(
+        "SELECT seq, dots FROM messages WHERE receiver=? AND id=?", (body.receiverID, env.id)
+    ).fetchone()
     if row is not None:
         version = None
         if isinstance(write, ObjectWrite):
@@ -199,14 +202,12 @@ def put_write(
             jsonschema.Draft202012Validator.check_schema(write.schema)
         except jsonschema.exceptions.SchemaError as exc:
             raise BadFormat(f"invalid JSON Schema: {exc.message}"[:300]) from None
-    elif isinstance(write, About):
+    elif isinstance(write, About) and not origin:  # a replica keeps it for its target
         target_row = db.execute(
-            "SELECT receiver FROM messages WHERE id=?", (write.target_id,)
+            "SELECT 1 FROM messages WHERE receiver=? AND id=?", (body.receiverID, write.target_id)
         ).fetchone()
-        if target_row is None and not origin:
-            raise NotFound(f"message {write.target_id} is not stored here")
-        if target_row is not None and target_row[0] != body.receiverID:
-            raise BadFormat("a delete/tag/note must be addressed to the target's receiver")
+        if target_row is None:
+            raise NotFound(f"message {write.target_id} is not stored for {body.receiverID}")
     seq, stored = insert_message(
         db, env.id, body.receiverID, body.senderID, application=body.application,
         type=body.type, comment=body.comment, time=body.time, received_ms=received_ms,
@@ -226,7 +227,7 @@ def put_write(
         if "flocloud.delete" in about:
             db.execute("UPDATE messages SET deleted=1 WHERE seq=?", (seq,))
         if about & {"flocloud.tag", "flocloud.note"}:
-            objects.derive_about(db, env.id)
+            objects.derive_about(db, body.receiverID, env.id)
     if isinstance(write, ObjectWrite):
         app, target = body.application, f"object:{write.name}"
         version = objects.apply_object_write(
@@ -237,9 +238,12 @@ def put_write(
         objects.apply_schema(db, body.application, write.target, write.schema, env.id, body.time)
     elif isinstance(write, About):
         if write.kind == "delete":
-            db.execute("UPDATE messages SET deleted=1 WHERE id=?", (write.target_id,))
+            db.execute(
+                "UPDATE messages SET deleted=1 WHERE receiver=? AND id=?",
+                (body.receiverID, write.target_id),
+            )
         else:
-            objects.derive_about(db, write.target_id)
+            objects.derive_about(db, body.receiverID, write.target_id)
     rec = Record(seq, env.id, body.receiverID, body.senderID, body.application, body.type, body.time,
                  received_ms, env.body_text, env.pubkey.hex(), env.signature.hex(), origin=origin, dots=stored)  # fmt: skip
     committed.append((rec, body.comment))

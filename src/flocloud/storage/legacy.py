@@ -53,7 +53,7 @@ PermissionCheck = Callable[[str, str, str, str, str | None], None]
 
 _ROW_SQL = (
     "SELECT r.vc, r.receiver, r.comment, r.log_time, r.state, m.body, r.rid FROM legacy_rows r "
-    "JOIN messages m ON m.id = r.msg_id "
+    "JOIN messages m ON m.receiver = r.receiver AND m.id = r.msg_id "
 )
 
 
@@ -104,14 +104,14 @@ class LegacyStore:
             if isinstance(req, StoreRequest):
                 row = _main_row(db, rid)
                 if row is not None:
-                    return self._duplicate(db, rid, row)
+                    return self._duplicate(db, receiver, rid, row)
             else:
                 seen = db.execute("SELECT msg_id, target FROM legacy_changes WHERE rid=?", (rid,))
                 first = seen.fetchone()
                 if first is not None:
                     row = _main_row(db, first[1])
                     if row is not None:
-                        return self._duplicate(db, first[0], row)
+                        return self._duplicate(db, receiver, first[0], row)
             top = db.execute(
                 "SELECT MAX(log_time) FROM legacy_rows WHERE receiver=?", (receiver,)
             ).fetchone()[0]
@@ -135,11 +135,16 @@ class LegacyStore:
         return result
 
     @staticmethod
-    def _duplicate(db: sqlite3.Connection, msg_id: str, row: dict[str, Any]) -> Accepted:
-        got = db.execute("SELECT body, dots FROM messages WHERE id=?", (msg_id,)).fetchone()
+    def _duplicate(
+        db: sqlite3.Connection, receiver: str, msg_id: str, row: dict[str, Any]
+    ) -> Accepted:
+        got = db.execute(
+            "SELECT body, dots FROM messages WHERE receiver=? AND id=?", (receiver, msg_id)
+        ).fetchone()
         if got is None:  # the row's own record: msg_id is the rid's main record
             got = db.execute(
-                "SELECT m.body, m.dots FROM legacy_rows r JOIN messages m ON m.id=r.msg_id "
+                "SELECT m.body, m.dots FROM legacy_rows r "
+                "JOIN messages m ON m.receiver = r.receiver AND m.id = r.msg_id "
                 "WHERE r.rid=? AND r.shadow=0",
                 (msg_id,),
             ).fetchone()
@@ -159,7 +164,9 @@ class LegacyStore:
         changed or None)``."""
 
         def op(db: sqlite3.Connection) -> tuple[bool, tuple[Dot, ...], dict[str, Any] | None]:
-            have = db.execute("SELECT dots FROM messages WHERE id=?", (rec.id,)).fetchone()
+            have = db.execute(
+                "SELECT dots FROM messages WHERE receiver=? AND id=?", (rec.receiver, rec.id)
+            ).fetchone()
             if have is not None:
                 return True, parse_dots_text(have[0]), None
             n, row = self._insert(db, rec, received_ms, origin, dots, None, check)
@@ -228,8 +235,8 @@ class LegacyStore:
     ) -> tuple[tuple[Dot, ...], dict[str, Any] | None]:
         f = req.fields
         rows = db.execute(
-            "SELECT r.vc, r.receiver, m.body FROM legacy_rows r JOIN messages m ON m.id=r.msg_id "
-            "WHERE r.rid=?",
+            "SELECT r.vc, r.receiver, m.body FROM legacy_rows r "
+            "JOIN messages m ON m.receiver = r.receiver AND m.id = r.msg_id WHERE r.rid=?",
             (rec.target,),
         ).fetchall()
         if not rows:

@@ -196,6 +196,42 @@ MIGRATIONS: list[str] = [
     """
     DROP INDEX IF EXISTS dots_id;
     """,
+    # 13: one B-tree ordered by the random message id instead of two. Every reference
+    # to a write by id names its receiver (an id is a hash of a body that names it, and
+    # a delete/tag/note is addressed to its target's receiver), so anti-entropy's index
+    # ``(receiver, id, …)`` answers those lookups and the table no longer keeps a
+    # ``UNIQUE`` index of ``id`` alone: each write inserted into both at a random place,
+    # a page of each dirtied per write once the store outgrows a commit. The table is
+    # rebuilt to drop it (and the unused ``kseq`` and ``origin_seq``); the rowid sequence
+    # carries over, so ``seq`` is still never reused. A schema keeps its write's signed
+    # time, so the newest schema is found without a lookup by id alone.
+    """
+    CREATE TABLE messages_new (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL,
+        receiver TEXT NOT NULL, sender TEXT NOT NULL, application TEXT NOT NULL,
+        type TEXT NOT NULL, comment TEXT, time INTEGER NOT NULL, received_ms INTEGER NOT NULL,
+        body TEXT NOT NULL, pubkey TEXT NOT NULL, sign TEXT NOT NULL, size INTEGER NOT NULL,
+        deleted INTEGER NOT NULL DEFAULT 0, tags TEXT NOT NULL DEFAULT '[]', note TEXT,
+        origin TEXT, target TEXT, fp1 INTEGER, fp2 INTEGER,
+        dots TEXT NOT NULL DEFAULT '[]', kind TEXT
+    );
+    INSERT INTO messages_new (seq, id, receiver, sender, application, type, comment, time,
+        received_ms, body, pubkey, sign, size, deleted, tags, note, origin, target, fp1, fp2,
+        dots, kind)
+        SELECT seq, id, receiver, sender, application, type, comment, time, received_ms, body,
+               pubkey, sign, size, deleted, tags, note, origin, target, fp1, fp2, dots, kind
+        FROM messages ORDER BY seq;
+    DELETE FROM sqlite_sequence WHERE name = 'messages_new';
+    INSERT INTO sqlite_sequence (name, seq)
+        SELECT 'messages_new', seq FROM sqlite_sequence WHERE name = 'messages';
+    ALTER TABLE schemas ADD COLUMN time INTEGER NOT NULL DEFAULT 0;
+    UPDATE schemas SET time = COALESCE((SELECT m.time FROM messages m WHERE m.id = schemas.msg_id), 0);
+    DROP TABLE messages;
+    ALTER TABLE messages_new RENAME TO messages;
+    CREATE INDEX messages_receiver_settle ON messages(receiver, id, time, received_ms, fp1, fp2);
+    CREATE INDEX messages_receiver_seq ON messages(receiver, seq);
+    CREATE INDEX messages_target ON messages(target) WHERE target IS NOT NULL;
+    """,
 ]
 
 

@@ -270,26 +270,24 @@ def apply_schema(
 ) -> None:
     """Keep the schema write with the largest ``(time, id)``."""
     row = db.execute(
-        "SELECT m.time, m.id FROM schemas s JOIN messages m ON m.id = s.msg_id "
-        "WHERE s.application=? AND s.target=?",
-        (app, target),
+        "SELECT time, msg_id FROM schemas WHERE application=? AND target=?", (app, target)
     ).fetchone()
     if row is not None and (int(row[0]), row[1]) > (time, msg_id):
         return
     db.execute(
-        "INSERT INTO schemas (application, target, schema, msg_id) VALUES (?,?,?,?) "
-        "ON CONFLICT(application, target) DO UPDATE SET schema=excluded.schema, msg_id=excluded.msg_id",
-        (app, target, _json_text(schema), msg_id),
+        "INSERT INTO schemas (application, target, schema, msg_id, time) VALUES (?,?,?,?,?) "
+        "ON CONFLICT(application, target) DO UPDATE SET schema=excluded.schema, "
+        "msg_id=excluded.msg_id, time=excluded.time",
+        (app, target, _json_text(schema), msg_id, time),
     )
 
 
-def derive_about(db: sqlite3.Connection, target_id: str) -> None:
-    """A message's tags and note from every tag/note write about it."""
+def derive_about(db: sqlite3.Connection, receiver: str, target_id: str) -> None:
+    """A message's tags and note from every tag/note write about it (its receiver's)."""
     rows = db.execute(
         "SELECT type, body FROM messages WHERE target=? AND type IN ('flocloud.tag', "
-        "'flocloud.note') AND receiver = (SELECT receiver FROM messages WHERE id=?) "
-        "ORDER BY time, id",
-        (target_id, target_id),
+        "'flocloud.note') AND +receiver=? ORDER BY time, id",  # by the target index
+        (target_id, receiver),
     ).fetchall()
     tags: list[str] = []
     note = None
@@ -301,7 +299,10 @@ def derive_about(db: sqlite3.Connection, target_id: str) -> None:
                 tags.append(tag)
         else:
             note = payload.get("note")
-    db.execute("UPDATE messages SET tags=?, note=? WHERE id=?", (_json_text(tags), note, target_id))
+    db.execute(
+        "UPDATE messages SET tags=?, note=? WHERE receiver=? AND id=?",
+        (_json_text(tags), note, receiver, target_id),
+    )
 
 
 # -- Paxos acceptor state -------------------------------------------------------------------

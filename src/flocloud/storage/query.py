@@ -25,10 +25,19 @@ import orjson
 from .dots import first_undelivered, lacking_dots, parse_dots_text, uncovered, walk
 from .store import MessageFilter, QueryPage, Record
 
-__all__ = ["COLUMNS", "filter_sql", "query_page", "record_of_row", "time_bound"]
+__all__ = ["COLUMNS", "filter_sql", "keys_in", "query_page", "record_of_row", "time_bound"]
 
 # the ``messages`` columns a ``Record`` is read from, in ``record_of_row``'s order
 COLUMNS = "seq, id, receiver, sender, application, type, time, received_ms, body, pubkey, sign, deleted, tags, note, origin, dots, kind"
+
+
+def keys_in(n: int) -> str:
+    """``(receiver, id) IN (…)`` for ``n`` pairs of parameters, written so that SQLite
+    searches the ``(receiver, id, …)`` index once per pair: a message id is only ever
+    looked up with its receiver (migration 13), and a bare ``VALUES`` list on the right of
+    ``IN`` is scanned against every row instead."""
+    pairs = ",".join(["(?,?)"] * n)
+    return f"(receiver, id) IN (SELECT column1, column2 FROM (VALUES {pairs}))"
 
 
 def time_bound(max_time: int | None) -> int:

@@ -18,6 +18,9 @@ Invariants owned here:
   the hop to the writer and back; under load batches are large and go to the writer.
 - ``seq`` is SQLite's AUTOINCREMENT rowid: strictly increasing, never reused, assigned
   inside the committing transaction: the local log that catch-up follows.
+- A write is looked up by ``(receiver, id)``, on anti-entropy's covering index: the
+  only index keyed by the random message id (migration 13), so a write dirties one
+  random page, not two, once the store outgrows a commit.
 - Dots are assigned and merged inside the write's transaction (``storage/dots.py``); a
   write's fingerprint parts cover its id and its dots.
 - Quotas, schema checks and the derived state (objects folded from their writes,
@@ -73,7 +76,7 @@ from .held import LOG_SQL, HeldCursors, take_log
 from .inserts import drop_messages, key_position_of, put_write
 from .migrations import identity, migrate
 from .objects import ObjectChange, ObjectState
-from .query import COLUMNS, query_page, record_of_row, time_bound
+from .query import COLUMNS, keys_in, query_page, record_of_row, time_bound
 from .schemas import SchemaChecks
 from .store import MessageFilter, PutResult, QueryPage, Record, StoreStats
 
@@ -611,17 +614,17 @@ class SqliteStore:
         result: list[Fingerprint] = await self._read(run)
         return result
 
-    async def records(self, ids: list[str]) -> list[Record]:
-        """The stored writes among ``ids``, in ``seq`` order."""
-        if not ids:
+    async def records(self, keys: Sequence[tuple[str, str]]) -> list[Record]:
+        """The stored writes of ``keys``, (receiver, id) pairs, in ``seq`` order."""
+        if not keys:
             return []
 
         def run(db: sqlite3.Connection) -> list[Record]:
             out: list[Record] = []
-            for i in range(0, len(ids), 500):
-                chunk = ids[i : i + 500]
-                sql = f"SELECT {COLUMNS} FROM messages WHERE id IN ({','.join('?' * len(chunk))})"
-                out.extend(record_of_row(r) for r in db.execute(sql, chunk))
+            for i in range(0, len(keys), 250):
+                chunk = keys[i : i + 250]
+                sql = f"SELECT {COLUMNS} FROM messages WHERE " + keys_in(len(chunk))
+                out.extend(record_of_row(r) for r in db.execute(sql, [v for k in chunk for v in k]))
             return sorted(out, key=lambda r: r.seq)
 
         result: list[Record] = await self._read(run)
@@ -638,19 +641,19 @@ class SqliteStore:
         """``receiver``'s writes held under a dot in ``ranges`` (``dots.holding``), at most
         ``limit``: what a replica that lacks them asks for (``peer.key``)."""
         ids: list[str] = await self._read(lambda db: holding(db, receiver, ranges, limit))
-        return await self.records(ids)
+        return await self.records([(receiver, i) for i in ids])
 
-    async def have(self, ids: list[str]) -> set[str]:
-        """Which of ``ids`` are stored (one indexed read)."""
-        if not ids:
+    async def have(self, keys: Sequence[tuple[str, str]]) -> set[str]:
+        """The ids of ``keys``, (receiver, id) pairs, that are stored (indexed reads)."""
+        if not keys:
             return set()
 
         def run(db: sqlite3.Connection) -> set[str]:
             out: set[str] = set()
-            for i in range(0, len(ids), 500):
-                chunk = ids[i : i + 500]
-                sql = f"SELECT id FROM messages WHERE id IN ({','.join('?' * len(chunk))})"
-                out.update(r[0] for r in db.execute(sql, chunk))
+            for i in range(0, len(keys), 250):
+                chunk = keys[i : i + 250]
+                sql = "SELECT id FROM messages WHERE " + keys_in(len(chunk))
+                out.update(r[0] for r in db.execute(sql, [v for k in chunk for v in k]))
             return out
 
         result: set[str] = await self._read(run)
@@ -688,9 +691,13 @@ class SqliteStore:
 
         await self._write(op)
 
-    async def message(self, msg_id: str) -> Record | None:
+    async def message(self, receiver: str, msg_id: str) -> Record | None:
+        """``receiver``'s write ``msg_id``, if stored."""
+
         def run(db: sqlite3.Connection) -> Record | None:
-            row = db.execute(f"SELECT {COLUMNS} FROM messages WHERE id=?", (msg_id,)).fetchone()
+            row = db.execute(
+                f"SELECT {COLUMNS} FROM messages WHERE receiver=? AND id=?", (receiver, msg_id)
+            ).fetchone()
             return record_of_row(row) if row else None
 
         result: Record | None = await self._read(run)

@@ -15,6 +15,9 @@ Invariants owned here (every implementation keeps them):
 - A write's future resolves only after its transaction has committed; a write whose
   transaction failed is never visible.
 - The same message id twice is a no-op that returns the original ``seq`` (``duplicate``).
+- A write is found by its receiver and its id, never by its id alone: an id is a hash of
+  a body that names the receiver, and a delete, tag or note is about a write of its own
+  receiver (a target stored for another receiver is not its target).
 - Objects, schemas, tombstones, tags and notes are derived from the stored writes inside
   the same transaction, so the derived state never disagrees with the stored envelopes;
   the derived state is a function of the set of stored writes, not of their arrival
@@ -166,7 +169,7 @@ class Store(Protocol):
 
     async def schemas(self, application: str) -> dict[str, Any]: ...
 
-    async def message(self, msg_id: str) -> Record | None: ...
+    async def message(self, receiver: str, msg_id: str) -> Record | None: ...
 
     async def stats(self) -> StoreStats: ...
 
