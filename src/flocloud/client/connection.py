@@ -62,10 +62,13 @@ class NodeConnection:
 
     async def connect(self) -> None:
         try:
-            self._ws = await asyncio.wait_for(
-                self._session.ws_connect(self.url, compress=0, max_msg_size=0, heartbeat=20),
-                self._timeout,
-            )
+            # asyncio.timeout, not wait_for: on 3.11 a wait_for cancelled just as the
+            # handshake completes drops the open websocket it got (never closed: an
+            # unclosed-socket warning), as a hedged connect that lost its race is cancelled
+            async with asyncio.timeout(self._timeout):
+                self._ws = await self._session.ws_connect(
+                    self.url, compress=0, max_msg_size=0, heartbeat=20
+                )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             reason = str(exc) or type(exc).__name__
             if isinstance(exc, aiohttp.ClientConnectorError) and exc.os_error.errno:

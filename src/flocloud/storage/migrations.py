@@ -6,12 +6,15 @@ after release; a new change is a new entry at the end.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 
 from flocloud.protocol.errors import FlocloudError
 from flocloud.protocol.fingerprint import id_parts, key_position, write_parts
 
 __all__ = ["MIGRATIONS", "identity", "migrate"]
+
+log = logging.getLogger("flocloud.storage")
 
 MIGRATIONS: list[str] = [
     # 1: messages (every write), derived objects / schemas, quota accounting
@@ -274,6 +277,8 @@ def migrate(db: sqlite3.Connection) -> int:
         )
     register_functions(db)
     for version in range(current + 1, len(MIGRATIONS) + 1):
+        if current:  # a store made by an earlier release: some steps rebuild a table
+            log.info("store schema %d -> %d", version - 1, version)
         db.execute("BEGIN IMMEDIATE")
         try:
             for statement in MIGRATIONS[version - 1].split(";"):
