@@ -120,18 +120,29 @@ async def test_a_schema_12_store_keeps_its_writes_and_loses_the_id_index(tmp_pat
     store = await SqliteStore.open(tmp_path / "old.sqlite3")
     try:
         assert rows(tmp_path / "old.sqlite3") == before
+        # the rebuild ran under a rollback journal, without zeroing freed pages: the
+        # store is back in WAL mode and its writer zeroes deleted content as SQLite's
+        # build does by default
+        default = sqlite3.connect(":memory:").execute("PRAGMA secure_delete").fetchone()
+        assert await store.transact(
+            lambda db: (
+                db.execute("PRAGMA journal_mode").fetchone()[0],
+                db.execute("PRAGMA secure_delete").fetchone(),
+            )
+        ) == ("wal", default)
+        assert not (tmp_path / "old.sqlite3-journal").exists()
         indexes = await store.read(
             lambda db: {
                 name: [c[2] for c in db.execute(f"PRAGMA index_info({name})")]
                 for _, name, *_ in db.execute("PRAGMA index_list(messages)")
             }
         )
-        assert indexes["messages_receiver_settle"][:2] == ["receiver", "id"]
+        assert indexes["messages_by_receiver_id"][:2] == ["receiver", "id"]
         assert all(cols[0] != "id" for cols in indexes.values()), indexes
         assert set(indexes) == {
-            "messages_receiver_settle",
-            "messages_receiver_seq",
-            "messages_target",
+            "messages_by_receiver_id",
+            "messages_by_receiver_seq",
+            "messages_by_target",
         }
         # a new write is numbered after every seq given before, the dropped one's too
         top = max(r[0] for r in before)

@@ -262,7 +262,7 @@ async def test_key_digests_follow_puts_and_drops(tmp_path: Path) -> None:
     db.executescript(
         # undo migration 9 too (messages.kind, the legacy tables)
         "DROP TABLE legacy_rows; DROP TABLE legacy_changes; ALTER TABLE messages DROP COLUMN kind; "
-        "DROP TABLE key_digest; DROP INDEX messages_receiver_settle; "
+        "DROP TABLE key_digest; DROP INDEX messages_by_receiver_id; "
         "ALTER TABLE messages DROP COLUMN fp1; ALTER TABLE messages DROP COLUMN fp2; "
         "CREATE INDEX messages_receiver ON messages(receiver, seq); "
         "CREATE INDEX messages_app_type ON messages(application, type, seq); "
@@ -272,12 +272,13 @@ async def test_key_digests_follow_puts_and_drops(tmp_path: Path) -> None:
         "CREATE TABLE objects (application TEXT NOT NULL, name TEXT NOT NULL, "
         "version INTEGER NOT NULL, kind TEXT NOT NULL, change TEXT NOT NULL, value TEXT NOT NULL, "
         "msg_id TEXT NOT NULL, PRIMARY KEY (application, name, version)); "
-        "DROP TABLE dots; DROP TABLE dot_counters; DROP INDEX messages_receiver_seq; "
+        "DROP TABLE dots; DROP TABLE dot_counters; DROP INDEX messages_by_receiver_seq; "
         "ALTER TABLE messages DROP COLUMN dots; "
         # and migration 13 (the id index, kseq, origin_seq, schemas.time)
         "ALTER TABLE messages ADD COLUMN origin_seq INTEGER; "
         "ALTER TABLE messages ADD COLUMN kseq INTEGER; UPDATE messages SET kseq = seq; "
-        "CREATE UNIQUE INDEX messages_id ON messages(id); "
+        "CREATE UNIQUE INDEX messages_id ON messages(id); DROP INDEX messages_by_target; "
+        "CREATE INDEX messages_target ON messages(target) WHERE target IS NOT NULL; "
         "ALTER TABLE schemas DROP COLUMN time; "
         "CREATE INDEX messages_receiver_kseq ON messages(receiver, kseq); "
         "PRAGMA user_version = 4;"

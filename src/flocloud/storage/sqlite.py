@@ -121,6 +121,7 @@ class SqliteStore:
         self.inline = 0  # batches applied on the event loop
         self._readers = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="store-read")
         self._local = threading.local()
+        self._reader_dbs: list[sqlite3.Connection] = []  # closed by ``close``
         self._schema_checks = SchemaChecks()
         self.commits = 0
         self.writes = 0
@@ -191,6 +192,9 @@ class SqliteStore:
             await asyncio.to_thread(self._writer.join)
             self._writer = None
         self._readers.shutdown(wait=True)
+        for db in self._reader_dbs:  # not left to the collector: a store opened again
+            db.close()  # (a migration leaving WAL mode) must find the file unshared
+        self._reader_dbs.clear()
         self.held.clear()
 
     # -- the writer ---------------------------------------------------------------------
@@ -482,6 +486,7 @@ class SqliteStore:
         if db is None:
             db = self._connect(readonly=True)
             self._local.db = db
+            self._reader_dbs.append(db)
         return db
 
     async def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
