@@ -13,7 +13,8 @@ Writes bench/results/put_path.json.
 Usage: .venv/bin/python bench/put_path.py [--messages 20000] [--clients 50] [--inflight 64]
        [--store-only] [--stored N]
        (--stored: N writes of the same receiver stored first, untimed: the cost of a write
-       grows with the store, as two of its indexes are ordered by the random message id)
+       grows with the store, as an index ordered by the random message id outgrows a
+       commit: two of them until migration 13, one since)
        [--default-gc] (CPython's own collector thresholds, for comparison)
 """
 
