@@ -282,7 +282,7 @@ def migrate(db: sqlite3.Connection) -> int:
     # A store made by an earlier release: some steps rebuild a table. They run under a
     # rollback journal, which keeps only the old pages a step changes, not under the WAL,
     # which would hold every page of the copy until the step commits (a store of 241 MB
-    # peaked at 859 MB on disk under the WAL, 2.0x its size with the journal). The
+    # peaked at 859 MB on disk under the WAL, 1.9x its size with the journal). The
     # store is not shared yet (it is being opened), as leaving WAL mode requires. The
     # old table's pages are freed without being zeroed (``secure_delete`` FAST; Debian's
     # SQLite zeroes them by default, which journals each one: another 0.9x of the store);
