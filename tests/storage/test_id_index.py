@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -184,5 +185,54 @@ async def test_a_delete_names_a_write_of_its_own_receiver(tmp_path: Path) -> Non
         await store.put(delete(3), 5, origin="peer", dots=(("p", 1),))
         [rec] = (await store.query(MessageFilter(B.address, include_deleted=True))).records
         assert rec.id == target.id and not rec.deleted
+    finally:
+        await store.close()
+
+
+async def test_legacy_rows_are_found_after_the_rebuild(tmp_path: Path) -> None:
+    """Records of the existing FLO cloud join ``messages`` by receiver and id: the rows a
+    legacy query answers, a tag on one of them and a repeated request read the same
+    after migration 13."""
+    import base64
+
+    from flocloud.protocol.legacy import parse_write as parse_legacy
+    from flocloud.protocol.legacy_query import parse_query
+    from flocloud.storage.legacy import LegacyStore
+    from legacy_client import sign_data, store_fields
+
+    now = 1_700_000_000_000
+    a, b = PrivateKey.from_secret(bytes([7] * 32)), PrivateKey.from_secret(bytes([8] * 32))
+    query = parse_query({"receiverID": b.address, "application": "app"})
+
+    def request(i: int) -> Any:
+        doc = store_fields(a, b.address, now + i, base64.b64encode(b"%d" % i).decode(),
+                           application="app", comment=str(i))  # fmt: skip
+        return parse_legacy(doc, now, 60_000)
+
+    def allow(*_: object) -> None:
+        return None
+
+    current = await SqliteStore.open(tmp_path / "current.sqlite3")
+    legacy = LegacyStore(current)
+    accepted = [
+        await legacy.accept(request(i), now, quota_bytes=None, check=allow) for i in range(3)
+    ]
+    vc = accepted[0].row["vectorClock"]
+    tag = {"receiverID": b.address, "requestorID": a.address, "pubKey": a.pubkey_hex,
+           "time": now, "vectorClock": vc, "tag": "t"}  # fmt: skip
+    tag["sign"] = sign_data(a, f"{now}|{vc}|t")
+    await legacy.accept(parse_legacy(tag, now, 60_000), now, quota_bytes=None, check=allow)
+    before = await legacy.query(query, 100)
+    await current.close()
+    as_schema_12(tmp_path / "current.sqlite3", tmp_path / "old.sqlite3", ahead=1)
+
+    store = await SqliteStore.open(tmp_path / "old.sqlite3")
+    try:
+        again = LegacyStore(store)
+        after = await again.query(query, 100)
+        assert after == before and len(after) == 3
+        assert next(r for r in after if r["vectorClock"] == vc)["tag"] == "t"
+        dup = await again.accept(request(1), now + 5, quota_bytes=None, check=allow)
+        assert dup.duplicate and dup.row == accepted[1].row and dup.dots == accepted[1].dots
     finally:
         await store.close()
