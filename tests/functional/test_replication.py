@@ -127,7 +127,8 @@ async def test_anti_entropy_requests_are_checked(devnet: Network) -> None:
             ("peer.ids", {"receiver": me.id, "ranges": [], "max_time": 2**63 - 1}),
             ("peer.get", {"keys": "x"}),
             ("peer.get", {"keys": [[me.id]]}),  # a pair is [receiver, id]
-            ("peer.get", {"ids": ["0" * 64]}),  # a write is asked for with its receiver
+            ("peer.get", {}),  # keys, or an older node's ids
+            ("peer.get", {"ids": "x"}),
             ("peer.push", {"records": {}}),
         ]
         for op, args in bad:
@@ -189,3 +190,45 @@ async def test_cursor_stays_exact_across_failover(devnet: Network) -> None:
     for node in devnet.replicas(erin.address):
         got_there = await ids_after(node, erin.address, cursor)
         assert sorted(got_there) == sorted(later) and len(got_there) == len(later), node.name
+
+
+async def test_a_node_older_than_schema_13_gets_writes_by_id(devnet: Network) -> None:
+    """During a rolling upgrade an older node names writes by id alone (``peer.get
+    {ids}``). The node places the ids it served the asker in ``peer.sync`` pages, or of a
+    key the asker compared by ``peer.ids``, and answers them; an id it does not hold is
+    left out, and a ``peer.get`` naming neither keys nor ids is bad-format."""
+    await devnet.wait_quorum()
+    erin = user("erin-old-peer")
+    client = await Client.from_chain(
+        erin, explorer=devnet.chain.url, registry=devnet.registry_key.address, request_timeout=2
+    )
+    try:
+        home_id = client.network.route(erin.address)[0].id
+        written = []
+        for i in range(5):
+            env = client.sign(erin.address, {"i": i})
+            await client.put(env)
+            written.append(env.id)
+    finally:
+        await client.aclose()
+    home = next(n for n in devnet.nodes if n.id == home_id)
+    pager, comparer = [n for n in devnet.nodes if n is not home]
+    async with aiohttp.ClientSession() as s:
+        conn = await authenticated_link(s, pager, home, "44" * 32)
+        top = (await conn.request("peer.sync", from_top=True))["next"]
+        page = await conn.request("peer.sync", after=top - 5, limit=100)
+        assert {r["id"] for r in page["records"]} >= set(written[-3:])
+        got = await conn.request("peer.get", ids=[*written[-3:], "0" * 64])
+        assert sorted(r["id"] for r in got["records"]) == sorted(written[-3:])
+        assert all(r["receiver"] == erin.address for r in got["records"])
+        with pytest.raises(FlocloudError) as err:
+            await conn.request("peer.get")
+        assert err.value.code == "bad-format"
+        await conn.close()
+        # (the comparer's own catch-up pages the home too: placing by a compared key
+        # alone is tests/node/test_compat.py's)
+        conn = await authenticated_link(s, comparer, home, "55" * 32)
+        await conn.request("peer.ids", receiver=erin.address, ranges=[["", [0, 0, 0]]])
+        got = await conn.request("peer.get", ids=written[:2])
+        assert sorted(r["id"] for r in got["records"]) == sorted(written[:2])
+        await conn.close()

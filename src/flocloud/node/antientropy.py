@@ -67,6 +67,7 @@ from flocloud.replication.shared import SharedDigests
 if TYPE_CHECKING:
     from flocloud.storage.sqlite import SqliteStore
 
+from .compat import OldGets, fetch_records
 from .context import PeerNet
 from .replicas import store_records
 
@@ -86,6 +87,7 @@ class AntiEntropy:
         self.shared = SharedDigests(peers.self_id)
         self.deferral = Deferral()  # rounds that wait for catch-up (``_defer``)
         self.pace = ComparePace()  # peers found equal: compared less often
+        self.old_gets = OldGets()  # what older peers read here, to place their peer.get
 
     def on_commit(self, committed: list[Any]) -> None:
         """The store committed writes: move the shared roots (``SharedDigests``)."""
@@ -171,6 +173,10 @@ class AntiEntropy:
         """The writes of ``keys``, ``(receiver, id)`` pairs (checked by ``PeerGet``)."""
         records = await self._store.records(keys)
         return {"records": [{**r.to_wire(), "receiver": r.receiver} for r in records]}
+
+    async def serve_old_get(self, requester: str, ids: list[str]) -> dict[str, Any]:
+        """``peer.get {ids}`` of a node older than schema 13 (``node/compat.py``)."""
+        return await self.serve_get(await self.old_gets.keys(self._store, requester, ids))
 
     async def serve_push(self, requester: str, records: Any) -> dict[str, Any]:
         if not isinstance(records, list) or len(records) > GET_CHUNK:
@@ -272,10 +278,7 @@ class AntiEntropy:
         """``peer.get`` the writes of ``keys`` (all chunks at once), not verified or stored
         yet."""
         replies = await asyncio.gather(
-            *(
-                conn.request("peer.get", keys=[list(k) for k in keys[i : i + GET_CHUNK]])
-                for i in range(0, len(keys), GET_CHUNK)
-            )
+            *(fetch_records(conn, keys[i : i + GET_CHUNK]) for i in range(0, len(keys), GET_CHUNK))
         )
         return [r for reply in replies for r in reply.get("records", []) if isinstance(r, dict)]
 

@@ -287,7 +287,9 @@ class PeerIds(PeerRequest, tag="peer.ids"):
 
 
 class PeerGet(PeerRequest, tag="peer.get"):
-    keys: Annotated[list[tuple[Key, Key]], msgspec.Meta(max_length=500)]  # [receiver, id]
+    keys: Annotated[list[tuple[Key, Key]], msgspec.Meta(max_length=500)] | None = None
+    # a node older than schema 13 names ids alone (node/compat.py)
+    ids: Annotated[list[Key], msgspec.Meta(max_length=500)] | None = None
 
 
 class PeerPush(PeerRequest, tag="peer.push"):

@@ -366,13 +366,19 @@ class Connection:
             case rq.PeerForward():  # a client write another node does not take
                 return await svc.put(req.envelope.to_dict(), forwarded=True)
             case rq.PeerSync():
+                ae.old_gets.paged(peer, req.after)
                 return await peers.catchup.serve(peer, req.after, req.limit, req.from_top)
             case rq.PeerDigest():
                 return await ae.serve_digest(peer, req.ranges)
             case rq.PeerIds():
+                ae.old_gets.compared(peer, req.receiver)
                 return await ae.serve_ids(req.receiver, req.ranges, req.max_time)
             case rq.PeerGet():
-                return await ae.serve_get(req.keys)
+                if req.keys is not None:
+                    return await ae.serve_get(req.keys)
+                if req.ids is not None:  # an older node's: placed by what it read here
+                    return await ae.serve_old_get(peer, req.ids)
+                raise BadFormat("peer.get needs keys: [[receiver, id], ...]")
             case rq.PeerPush():
                 return await ae.serve_push(peer, req.records)
         raise BadFormat(f"unknown op {req.__struct_config__.tag!r}")  # pragma: no cover
