@@ -236,3 +236,36 @@ async def test_legacy_rows_are_found_after_the_rebuild(tmp_path: Path) -> None:
         assert dup.duplicate and dup.row == accepted[1].row and dup.dots == accepted[1].dots
     finally:
         await store.close()
+
+
+async def test_a_store_another_connection_holds_migrates_in_wal_mode(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The rebuild leaves WAL mode only when nobody else has the file open: with another
+    connection on it (a backup, an inspection) it runs in WAL mode, says so, and the store
+    opens migrated at once (SQLite refuses the switch without waiting for the lock)."""
+    import logging
+    import time
+
+    envs = writes()
+    current = await SqliteStore.open(tmp_path / "current.sqlite3")
+    for e in envs:
+        await current.put(e, 5)
+    await current.close()
+    before = rows(tmp_path / "current.sqlite3")
+    as_schema_12(tmp_path / "current.sqlite3", tmp_path / "old.sqlite3", ahead=1)
+    other = sqlite3.connect(tmp_path / "old.sqlite3")
+    other.execute("PRAGMA journal_mode=WAL").fetchall()
+    other.execute("SELECT COUNT(*) FROM messages").fetchall()
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="flocloud.storage"):
+        store = await SqliteStore.open(tmp_path / "old.sqlite3")
+    try:
+        assert time.monotonic() - started < 10
+        assert "runs in WAL mode" in caplog.text
+        assert rows(tmp_path / "old.sqlite3") == before
+        got = await store.records([(e.body.receiverID, e.id) for e in envs])
+        assert len(got) == len(envs)
+    finally:
+        await store.close()
+        other.close()
