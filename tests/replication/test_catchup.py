@@ -41,7 +41,7 @@ def test_the_position_moves_only_once_the_wanted_writes_are_stored() -> None:
     assert cu.ask() == Ask(after=10, limit=2)
     assert cu.to_save() is None  # what is on disk already
     step = cu.on_page(Page("s1", [("a", "k1"), ("b", "k2")], 12, more=True), lambda r: r == "k1")
-    assert step.outcome is Outcome.FETCH and step.wanted == ("a",)
+    assert step.outcome is Outcome.FETCH and step.wanted == (("k1", "a"),)
     assert step.again == Ask(after=12, limit=2)  # the next page may be asked at once
     assert cu.position == ("s1", 10) and cu.to_save() is None  # not stored yet
     assert cu.stored(step)
@@ -139,7 +139,7 @@ def test_following_a_growing_log_through_crashes_misses_nothing(
             if rnd.random() < crash:  # the fetch never happened
                 cu = CatchUp(disk, limit=limit)
                 return False
-            held.update(step.wanted)
+            held.update(i for _, i in step.wanted)
             cu.stored(step)
             if (pos := cu.to_save()) is not None:
                 disk = pos

@@ -629,7 +629,7 @@ class SimNode:
             if step.outcome is not Outcome.FETCH:  # first contact, or a replaced store
                 save()
                 return done(stored)
-            wanted = [i for i in step.wanted if i not in self.store.by_id]
+            wanted = [i for _, i in step.wanted if i not in self.store.by_id]
 
             def fetched(rep: Reply) -> None:
                 if rep[0] != "ok" or peer not in self.view.members:

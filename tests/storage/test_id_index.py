@@ -97,6 +97,19 @@ def as_schema_12(current: Path, old: Path, ahead: int) -> None:
     db.close()
 
 
+async def old_store(tmp_path: Path, ahead: int) -> tuple[list[Envelope], list[tuple[object, ...]]]:
+    """``writes()`` stored by this code, then copied into ``old.sqlite3`` at schema 12
+    (``as_schema_12``); returns them and the rows they made."""
+    envs = writes()
+    current = await SqliteStore.open(tmp_path / "current.sqlite3")
+    for e in envs:
+        await current.put(e, 5)
+    await current.close()
+    before = rows(tmp_path / "current.sqlite3")
+    as_schema_12(tmp_path / "current.sqlite3", tmp_path / "old.sqlite3", ahead=ahead)
+    return envs, before
+
+
 def rows(path: Path) -> list[tuple[object, ...]]:
     db = sqlite3.connect(path)
     try:
@@ -106,13 +119,7 @@ def rows(path: Path) -> list[tuple[object, ...]]:
 
 
 async def test_a_schema_12_store_keeps_its_writes_and_loses_the_id_index(tmp_path: Path) -> None:
-    envs = writes()
-    current = await SqliteStore.open(tmp_path / "current.sqlite3")
-    for e in envs:
-        await current.put(e, 5)
-    await current.close()
-    before = rows(tmp_path / "current.sqlite3")
-    as_schema_12(tmp_path / "current.sqlite3", tmp_path / "old.sqlite3", ahead=7)
+    envs, before = await old_store(tmp_path, ahead=7)
     db = sqlite3.connect(tmp_path / "old.sqlite3")
     old_indexes = {r[1] for r in db.execute("PRAGMA index_list(messages)")}
     db.close()
@@ -247,13 +254,7 @@ async def test_a_store_another_connection_holds_migrates_in_wal_mode(
     import logging
     import time
 
-    envs = writes()
-    current = await SqliteStore.open(tmp_path / "current.sqlite3")
-    for e in envs:
-        await current.put(e, 5)
-    await current.close()
-    before = rows(tmp_path / "current.sqlite3")
-    as_schema_12(tmp_path / "current.sqlite3", tmp_path / "old.sqlite3", ahead=1)
+    envs, before = await old_store(tmp_path, ahead=1)
     other = sqlite3.connect(tmp_path / "old.sqlite3")
     other.execute("PRAGMA journal_mode=WAL").fetchall()
     other.execute("SELECT COUNT(*) FROM messages").fetchall()

@@ -125,14 +125,11 @@ class CatchUpShell:
             args: dict[str, Any] = {"from_top": True} if a.from_top else {"after": a.after}
             return asyncio.ensure_future(conn.request("peer.sync", limit=a.limit, **args))
 
-        async def page(
-            step: Step, receivers: dict[str, str], before: asyncio.Future[int] | None
-        ) -> int:
+        async def page(step: Step, before: asyncio.Future[int] | None) -> int:
             n = 0
             if step.wanted:
-                keys = [(receivers[i], i) for i in step.wanted]
-                have = await self._store.have(keys)
-                missing = [k for k in keys if k[1] not in have]
+                have = await self._store.have(step.wanted)
+                missing = [k for k in step.wanted if k[1] not in have]
                 if missing:  # verified now, stored once the pages before are
                     n = await self.store(await self.get(conn, peer, missing), peer, before)
             if before is not None:  # the pages before are stored (or this one fails too)
@@ -171,11 +168,7 @@ class CatchUpShell:
                 if step.again is not None:
                     self.behind.add(peer)
                     pending = ask(step.again)
-                flight.append(
-                    asyncio.ensure_future(
-                        page(step, {i: r for i, r in pg.rows}, flight[-1] if flight else None)
-                    )
-                )
+                flight.append(asyncio.ensure_future(page(step, flight[-1] if flight else None)))
                 while flight and (len(flight) >= DEPTH or pending is None):
                     stored += await flight.pop(0)
             return stored

@@ -80,7 +80,7 @@ class Outcome(enum.Enum):
 @dataclass(frozen=True, slots=True)
 class Step:
     outcome: Outcome
-    wanted: tuple[str, ...] = ()
+    wanted: tuple[tuple[str, str], ...] = ()  # (receiver, id): how a store finds a write
     position: tuple[str, int] | None = None  # where ``stored`` moves to
     again: Ask | None = None  # the next page, to ask now (it may be pipelined)
 
@@ -119,7 +119,7 @@ class CatchUp:
             self.position = None
             return Step(Outcome.RESET)
         again = Ask(after=page.next, limit=self.limit) if page.more else None
-        wanted = tuple(i for i, receiver in page.rows if keep(receiver))
+        wanted = tuple((receiver, i) for i, receiver in page.rows if keep(receiver))
         return Step(Outcome.FETCH, wanted, (page.store_id, page.next), again)
 
     def stored(self, step: Step) -> bool:
