@@ -82,3 +82,42 @@ async def test_an_older_peer_is_asked_by_ids_when_it_refuses_keys() -> None:
     with pytest.raises(Unavailable):  # other refusals are not retried
         await fetch_records(down, keys)  # type: ignore[arg-type]
     assert len(down.sent) == 1
+
+
+async def test_peers_the_registry_removes_are_forgotten() -> None:
+    log = Log([(i, f"id{i}", "ka", None) for i in range(1, 6)])
+    g = OldGets()
+    for peer in ("p", "q", "r"):
+        g.paged(peer, 0)
+        g.compared(peer, "kb")
+    g.compared("s", "kb")
+    g.forget({"q": ("pub", "uri"), "x": ("pub", "uri")})  # the view's nodes
+    assert g.peers() == {"q"}
+    assert await g.keys(log, "p", ["id2"]) == []  # gone: neither page starts nor keys
+    assert await g.keys(log, "q", ["id2", "z"]) == [("ka", "id2"), ("kb", "z")]
+    g.forget({})
+    assert g.peers() == set()
+
+
+def test_a_view_change_forgets_the_peers_it_removes() -> None:
+    import hashlib
+    from types import SimpleNamespace
+
+    from flocloud.node.peers import Peers
+    from flocloud.protocol.keys import PrivateKey
+    from flocloud.protocol.membership import Membership
+    from flocloud.protocol.params import REGTEST
+
+    keys = [PrivateKey(hashlib.sha256(f"c{i}".encode()).digest(), REGTEST) for i in range(4)]
+    ids = [k.address for k in keys]
+    peers = Peers(SimpleNamespace(key=keys[0], config=None, service=None))  # type: ignore[arg-type]
+
+    def view(nodes: list[str], epoch: int) -> Membership:
+        return Membership.build({n: (f"ws://{n}", "") for n in nodes}, 3, 2, 8, epoch=epoch)
+
+    peers.update(view(ids, 1))
+    old_gets = peers.antientropy.old_gets
+    for p in ids[1:]:
+        old_gets.paged(p, 7)
+    peers.update(view(ids[:3], 2))  # ids[3] removed
+    assert old_gets.peers() == set(ids[1:3])

@@ -10,7 +10,8 @@ ids when it refuses ``keys`` as ``bad-format``.
 
 Invariants owned here:
 - Bounded memory: per peer at most ``PAGES`` page starts and ``KEYS`` receivers (the
-  oldest forgotten first); placing reads at most ``PAGES`` × ``PAGE`` log rows.
+  oldest forgotten first), and only for peers the registry lists: a peer it removes is
+  forgotten at the view change (``forget``, from ``PeerNet.update``); placing reads at most ``PAGES`` × ``PAGE`` log rows.
 - An answer holds only writes the peer named; an id this node cannot place is left out,
   as an id it does not hold was before (the peer's anti-entropy finds it later).
 """
@@ -46,6 +47,16 @@ class OldGets:
         keys = self._compared.setdefault(peer, deque(maxlen=KEYS))
         if receiver not in keys:
             keys.append(receiver)
+
+    def forget(self, keep: Any) -> None:
+        """Drop what peers not in ``keep`` (the registry's supernodes) read here."""
+        for table in (self._starts, self._compared):
+            for peer in [p for p in table if p not in keep]:
+                del table[peer]
+
+    def peers(self) -> set[str]:
+        """The peers whose reads are remembered."""
+        return set(self._starts) | set(self._compared)
 
     async def keys(self, store: Any, peer: str, ids: Sequence[str]) -> list[tuple[str, str]]:
         """``(receiver, id)`` pairs for the ids of an older ``peer.get``: from the log rows

@@ -145,6 +145,7 @@ class Peers:
             self.catchup.polls.wake()  # keys this node replicates moved: pull from all
         self.view = view
         self.links.drop_removed(view)
+        self.antientropy.old_gets.forget(view.nodes)
 
     def start(self) -> None:
         rc = self.node.config.replication
