@@ -44,9 +44,14 @@ def test_overrides_and_errors(tmp_path: Path) -> None:
     path.write_text("prot = 1\n")
     with pytest.raises(BadFormat, match="unknown setting"):
         load_config(path)
-    path.write_text('[storage]\nsynchronous = "FULL"\ninline_writes = 0\n')
+    path.write_text('[storage]\nsynchronous = "FULL"\ninline_writes = 0\ncommit_linger_ms = 0\n')
     cfg = load_config(path)
-    assert (cfg.synchronous, cfg.inline_writes) == ("FULL", 0)
+    assert (cfg.synchronous, cfg.inline_writes, cfg.commit_linger_ms) == ("FULL", 0, 0)
+    assert load_config(None).commit_linger_ms == 2.0
+    for linger in ("-1", "51"):
+        path.write_text(f"[storage]\ncommit_linger_ms = {linger}\n")
+        with pytest.raises(BadFormat, match="commit_linger_ms in \\[storage\\] must be 0 to 50"):
+            load_config(path)
     for bad, message in [
         ('port = "7400"', "port in the config file must be int, not '7400'"),
         ("verify_inline_max = 2.5", "verify_inline_max in the config file must be int"),

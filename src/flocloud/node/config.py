@@ -126,6 +126,7 @@ class NodeConfig:
     trusted_proxies: tuple[str, ...] = ()
     synchronous: str = "NORMAL"
     inline_writes: int = 4  # [storage]: a batch this small is committed on the event loop
+    commit_linger_ms: float = 2.0  # [storage]: client writes wait this long for company
     log_level: str = "info"
     log_format: str = "text"  # text | json
     fault_file: str = ""  # test/dev only: JSON {"partition": [peer IDs]} to cut links
@@ -158,6 +159,9 @@ class NodeConfig:
             raise BadFormat(
                 f"no node key: set {KEY_ENV} or create {path} (flocloud node init)"
             ) from None
+
+
+MAX_LINGER_MS = 50  # a wait for company longer than this would be most of a write's time
 
 
 def _table(data: dict[str, Any], name: str) -> dict[str, Any]:
@@ -230,10 +234,15 @@ def load_config(path: Path | None, **overrides: Any) -> NodeConfig:
     tls = _table(data, "tls")
     data["tls_cert"], data["tls_key"] = tls.get("cert", ""), tls.get("key", "")
     storage = _table(data, "storage")
-    unknown = set(storage) - {"synchronous", "inline_writes"}
+    unknown = set(storage) - {"synchronous", "inline_writes", "commit_linger_ms"}
     if unknown:
         raise BadFormat(f"unknown setting(s) in [storage]: {', '.join(sorted(unknown))}")
     data.update(storage)
+    linger = storage.get("commit_linger_ms", 0)
+    if isinstance(linger, int | float) and not 0 <= linger <= MAX_LINGER_MS:
+        raise BadFormat(
+            f"commit_linger_ms in [storage] must be 0 to {MAX_LINGER_MS}, not {linger!r}"
+        )
     log = _table(data, "log")
     data["log_level"], data["log_format"] = log.get("level", "info"), log.get("format", "text")
     cfg: NodeConfig = _build(NodeConfig, data, "the config file")

@@ -517,6 +517,7 @@ class Node:
             data_dir / "store.sqlite3",
             synchronous=self.config.synchronous,
             inline_max=self.config.inline_writes,
+            commit_linger=self.config.commit_linger_ms / 1000,
         )
         self.service = NodeService(self.config, self.store)
         self.service.verifier.start()  # its worker processes spawn while the node starts

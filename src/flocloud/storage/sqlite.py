@@ -16,6 +16,9 @@ Invariants owned here:
   every batch handed to the writer is applied and resolved (``_sent == _done``) and a
   commit does not sync (``synchronous`` OFF or NORMAL). One write alone costs less than
   the hop to the writer and back; under load batches are large and go to the writer.
+  A batch opened by a write a client handed this node may wait ``commit_linger`` for
+  company first (``storage/linger.py``: only while such writes come that often); it
+  still applies in its turn, so the order above holds.
 - ``seq`` is SQLite's AUTOINCREMENT rowid: strictly increasing, never reused, assigned
   inside the committing transaction: the local log that catch-up follows.
 - A write is looked up by ``(receiver, id)``, on anti-entropy's covering index: the
@@ -74,6 +77,7 @@ from .dots import (
 )
 from .held import LOG_SQL, HeldCursors, take_log
 from .inserts import drop_messages, key_position_of, put_write
+from .linger import CommitLinger
 from .migrations import identity, migrate
 from .objects import ObjectChange, ObjectState
 from .query import COLUMNS, keys_in, query_page, record_of_row, time_bound
@@ -101,6 +105,7 @@ class SqliteStore:
         synchronous: str = "NORMAL",
         batch_writes: bool = True,
         inline_max: int = 4,
+        commit_linger: float = 0.0,
     ) -> None:
         self.path = Path(path)
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
@@ -119,6 +124,7 @@ class SqliteStore:
         self._sent = 0  # batches handed to the writer thread
         self._done = 0  # ... and applied by it, as the event loop learns (``_resolved``)
         self.inline = 0  # batches applied on the event loop
+        self.linger = CommitLinger(commit_linger)  # accepted writes wait for company
         self._readers = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="store-read")
         self._local = threading.local()
         self._reader_dbs: list[sqlite3.Connection] = []  # closed by ``close``
@@ -134,15 +140,9 @@ class SqliteStore:
         self.checkpointer = Checkpointer(self._connect)  # WAL checkpoints, off the writer
 
     @classmethod
-    async def open(
-        cls,
-        path: Path,
-        *,
-        synchronous: str = "NORMAL",
-        batch_writes: bool = True,
-        inline_max: int = 4,
-    ) -> SqliteStore:
-        store = cls(path, synchronous=synchronous, batch_writes=batch_writes, inline_max=inline_max)
+    async def open(cls, path: Path, **options: Any) -> SqliteStore:
+        """A started ``SqliteStore(path, **options)``."""
+        store = cls(path, **options)
         await store.start()
         return store
 
@@ -344,21 +344,34 @@ class SqliteStore:
 
         return resolve
 
-    def _enqueue(self, op: Callable[[sqlite3.Connection], Any], plain: Plain | None) -> Any:
-        """Queue a write for this loop iteration's batch; its future."""
+    def _enqueue(
+        self, op: Callable[[sqlite3.Connection], Any], plain: Plain | None, linger: bool = False
+    ) -> Any:
+        """Queue a write for this loop iteration's batch (or, ``linger``: a write a client
+        handed this node, for the batch that waits for company, ``storage/linger.py``);
+        its future."""
         if self._writer is None:
             raise Unavailable("the store is closed")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
+        if linger:
+            self.linger.arrived(loop.time())
         if not self._pending:
-            loop.call_soon(self._flush)
+            wait = self.linger.wait() if linger else 0.0
+            if wait:
+                loop.call_later(wait, self._flush)
+            else:
+                loop.call_soon(self._flush)
         self._pending.append((op, fut, plain))
         return fut
 
     async def _write(
-        self, op: Callable[[sqlite3.Connection], Any], plain: Plain | None = None
+        self,
+        op: Callable[[sqlite3.Connection], Any],
+        plain: Plain | None = None,
+        linger: bool = False,
     ) -> Any:
-        return await self._enqueue(op, plain)
+        return await self._enqueue(op, plain, linger)
 
     def _flush(self) -> None:
         """Hand the writes of this loop iteration to the writer thread, in order; or apply
@@ -416,6 +429,7 @@ class SqliteStore:
                 env, write, received_ms, quota_bytes, origin, dots, db, decided
             ),
             plain,
+            accepting,
         )
         return result
 
