@@ -352,6 +352,37 @@ async def test_checkpoints_run_off_the_writer(tmp_path: Path) -> None:
     await again.close()
 
 
+async def test_the_wal_stays_bounded_under_continuous_writes(tmp_path: Path) -> None:
+    """Writes that never pause, while the checkpointer copies: a PASSIVE checkpoint alone
+    always leaves the frames written meanwhile behind, and the WAL would hold all that was
+    ever written (about 11 frames a write here); past ``restart_frames`` a RESTART
+    checkpoint lets it start again. While it runs nothing commits on the event loop."""
+    path = tmp_path / "s.sqlite3"
+    store = await SqliteStore.open(path)
+    ck = store.checkpointer
+    ck.interval, ck.restart_frames = 0.05, 300
+    envs = [build_envelope(A, receiver=B.address, payload={"i": i}, time_ms=1) for i in range(1500)]
+    largest = 0
+    for i, env in enumerate(envs):
+        await store.put(env, 1)
+        if i % 25 == 0:
+            largest = max(largest, (tmp_path / "s.sqlite3-wal").stat().st_size // 4096)
+            await asyncio.sleep(0.001)
+    assert ck.restarts >= 2
+    assert largest < 8000  # frames; without restarts ~16,000, with them ~3,000 here
+    ck.restarting.set()  # as while a RESTART runs: a write alone goes to the writer thread
+    inline = store.inline
+    await store.put(build_envelope(A, receiver=B.address, payload="x", time_ms=1), 1)
+    assert store.inline == inline
+    ck.restarting.clear()
+    await store.put(build_envelope(A, receiver=B.address, payload="y", time_ms=1), 1)
+    assert store.inline == inline + 1
+    await store.close()
+    again = await SqliteStore.open(path)
+    assert (await again.stats()).messages == 1502
+    await again.close()
+
+
 async def test_small_batches_commit_on_the_loop_in_order(tmp_path: Path) -> None:
     """A write alone commits on the event loop (``inline``), but never while the writer
     thread still has a batch handed to it before: then it waits its turn, and seqs follow

@@ -8,11 +8,20 @@ Invariants owned here:
 - The writer's connection never checkpoints (``PRAGMA wal_autocheckpoint=0``, set by the
   store); this thread does, on a connection of its own, so a commit costs only its WAL
   append and its writers are answered without waiting for a copy or a sync.
-- Checkpoints are PASSIVE: they never block the writer or a reader; frames a reader
-  still needs stay in the WAL for a later one. One runs at most every ``interval``
-  seconds while the writer commits, so the WAL holds about what is written between two
-  (SQLite starts the WAL again from its beginning at the first commit after a checkpoint
-  that copied all of it).
+- Checkpoints are PASSIVE, which never block the writer or a reader (frames a reader
+  still needs stay in the WAL for a later one), but for the RESTART below. One runs at
+  most every ``interval`` seconds while the writer commits.
+- The WAL file stays bounded under continuous writes. SQLite starts the WAL again from
+  its beginning only at a commit that finds every frame copied, and a writer that
+  commits while a PASSIVE checkpoint copies leaves new frames behind it every time: the
+  WAL would grow by all that is written (at 1,000 writes/s, 20 MB a second), and every
+  append would allocate a new block of the file. So once the WAL holds
+  ``restart_frames`` frames after a PASSIVE checkpoint, a RESTART one follows: it holds
+  writers off while it copies the few frames left, and the next commit starts the WAL
+  again. It waits at most ``RESTART_WAIT_MS`` for the writer's transaction or a reader
+  (then it gives up and a later round tries again), and while it runs ``restarting`` is
+  set, so the store does not commit on its event loop (which would wait for it there)
+  but on its writer thread.
 - Durability does not depend on this thread: a committed write is in the WAL, which
   SQLite reads back after any crash; a checkpoint only moves it. A failed checkpoint is
   logged and tried again at the next commit.
@@ -26,15 +35,28 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["Checkpointer"]
+__all__ = ["RESTART_FRAMES", "RESTART_WAIT_MS", "Checkpointer"]
+
+RESTART_FRAMES = 4096  # WAL frames (16 MiB of 4 KiB pages) past which the WAL restarts
+RESTART_WAIT_MS = 20  # how long a RESTART waits for the writer or a reader, at most
+SETTLE = 0.002  # seconds after ``restarting`` is set: a commit begun on the loop ends
 
 log = logging.getLogger("flocloud.storage")
 
 
 class Checkpointer:
-    def __init__(self, connect: Callable[[], sqlite3.Connection], interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        interval: float = 1.0,
+        restart_frames: int = RESTART_FRAMES,
+    ) -> None:
         self._connect = connect
         self.interval = interval
+        self.restart_frames = restart_frames
+        self.restarting = threading.Event()  # a RESTART checkpoint holds writers off
+        self.restarts = 0  # RESTART checkpoints that let the WAL start again
+        self.frames = 0  # WAL frames after the last checkpoint
         self._due = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -72,10 +94,24 @@ class Checkpointer:
                 try:
                     if db is None:
                         db = self._connect()
-                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    _, self.frames, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     self.checkpoints += 1
+                    if self.frames >= self.restart_frames:
+                        self._restart(db)
                 except sqlite3.Error as exc:
                     log.warning("WAL checkpoint failed (tried again later): %s", exc)
         finally:
             if db is not None:
                 db.close()
+
+    def _restart(self, db: sqlite3.Connection) -> None:
+        self.restarting.set()
+        try:
+            time.sleep(SETTLE)
+            db.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
+            busy, _, _ = db.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+            if not busy:
+                self.restarts += 1
+                self.frames = 0
+        finally:
+            self.restarting.clear()

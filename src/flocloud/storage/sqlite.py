@@ -385,6 +385,7 @@ class SqliteStore:
             and db is not None
             and all(plain is not None for _, _, plain in batch)
             and self._sent == self._done  # the writer has nothing left: it waits for more
+            and not self.checkpointer.restarting.is_set()  # (storage/checkpoint.py)
         ):
             self.inline += 1
             self._apply(db, batch)()
