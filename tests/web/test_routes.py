@@ -98,6 +98,8 @@ async def test_static_files_and_stats(node: NodeProcess) -> None:
         b = stats["batching"]  # one write alone: one check and one commit, on the event loop
         assert (b["signatures_checked"], b["signature_batches_inline"]) == (1, 1)
         assert b["store_writes"] >= 1 and b["store_commits_inline"] >= 1
+        assert b["store_commit_lingers"] == 0  # one write: no company to wait for
+        assert set(stats["wal"]) == {"frames", "checkpoints", "restarts"}
         async with s.get(node.url + "/api/network") as r:
             net = await r.json()
         assert net["replication_factor"] >= 1 and net["virtual_nodes"] >= 1

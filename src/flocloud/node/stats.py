@@ -52,10 +52,17 @@ def add_stats_route(app: web.Application, node: Node) -> None:
             "catching_up": sorted(getattr(peers, "catching_up", ())),
             # how the work batches: writes per commit, checks per hop to a worker, and how
             # many batches were small enough for the event loop (node/verify.py, sqlite.py)
+            # the WAL after the last checkpoint, and the RESTARTs that started it again
+            "wal": {
+                "frames": store.checkpointer.frames,
+                "checkpoints": store.checkpointer.checkpoints,
+                "restarts": store.checkpointer.restarts,
+            },
             "batching": {
                 "store_commits": store.commits,
                 "store_writes": store.writes,
                 "store_commits_inline": store.inline,
+                "store_commit_lingers": store.linger.waits,  # storage/linger.py
                 "signature_batches": verifier.batches,
                 "signatures_checked": verifier.checked,
                 "signature_batches_inline": verifier.inline,
