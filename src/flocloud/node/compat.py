@@ -11,7 +11,8 @@ ids when it refuses ``keys`` as ``bad-format``.
 Invariants owned here:
 - Bounded memory: per peer at most ``PAGES`` page starts and ``KEYS`` receivers (the
   oldest forgotten first), and only for peers the registry lists: a peer it removes is
-  forgotten at the view change (``forget``, from ``PeerNet.update``); placing reads at most ``PAGES`` × ``PAGE`` log rows.
+  forgotten at the view change (``forget``, from ``Peers.update``); placing reads at
+  most ``PAGES`` × ``PAGE`` log rows.
 - An answer holds only writes the peer named; an id this node cannot place is left out,
   as an id it does not hold was before (the peer's anti-entropy finds it later).
 """

@@ -50,14 +50,14 @@ def add_stats_route(app: web.Application, node: Node) -> None:
             # how far this node has read each peer's log (compare with the peer's log_position)
             "pulled": {p: c for p, c in peers.cursors.items() if isinstance(c, int)},
             "catching_up": sorted(getattr(peers, "catching_up", ())),
-            # how the work batches: writes per commit, checks per hop to a worker, and how
-            # many batches were small enough for the event loop (node/verify.py, sqlite.py)
             # the WAL after the last checkpoint, and the RESTARTs that started it again
             "wal": {
                 "frames": store.checkpointer.frames,
                 "checkpoints": store.checkpointer.checkpoints,
                 "restarts": store.checkpointer.restarts,
             },
+            # how the work batches: writes per commit, checks per hop to a worker, and how
+            # many batches were small enough for the event loop (node/verify.py, sqlite.py)
             "batching": {
                 "store_commits": store.commits,
                 "store_writes": store.writes,

@@ -5,7 +5,7 @@ One write alone pays a whole commit (a dozen WAL pages) on its home, and a frame
 commit on each replica, since the writes of one commit leave for the replicas together
 (node/replicate.py). At a moderate rate, when writes come about a millisecond apart, each
 would pay all of that alone; waiting a couple of milliseconds lets a few share it and
-frees the cores the tail latency waits for (bench/README.md, "Commit linger").
+frees the cores the tail latency waits for (bench/README.md, "Stop 28").
 
 Invariants owned here:
 - Pure: the caller passes the time (the event loop's clock); no I/O, no timers here.
@@ -14,6 +14,9 @@ Invariants owned here:
   between arrivals, is at most ``seconds``): at a lower rate there is no company to wait
   for and every write commits at once, as without a linger.
 - ``seconds`` 0 turns it off: ``wait`` is then always 0.
+- Only a client's write opens a batch that waits (the store asks ``wait`` for those
+  alone); a replica's write that finds such a batch open joins it and commits with it,
+  so it too waits at most ``seconds``.
 - After an idle spell the average starts from that long gap, so a burst commits at once
   until its own gaps bring the average down.
 """
