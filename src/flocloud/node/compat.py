@@ -20,7 +20,7 @@ Invariants owned here:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from typing import Any
 
 from flocloud.client.connection import NodeConnection
@@ -49,7 +49,7 @@ class OldGets:
         if receiver not in keys:
             keys.append(receiver)
 
-    def forget(self, keep: Any) -> None:
+    def forget(self, keep: Container[str]) -> None:
         """Drop what peers not in ``keep`` (the registry's supernodes) read here."""
         for table in (self._starts, self._compared):
             for peer in [p for p in table if p not in keep]:

@@ -94,6 +94,8 @@ class Checkpointer:
                 try:
                     if db is None:
                         db = self._connect()
+                        # only RESTART waits on it; PASSIVE never does
+                        db.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
                     _, self.frames, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     self.checkpoints += 1
                     if self.frames >= self.restart_frames:
@@ -108,7 +110,6 @@ class Checkpointer:
         self.restarting.set()
         try:
             time.sleep(SETTLE)
-            db.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
             busy, _, _ = db.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
             if not busy:
                 self.restarts += 1
