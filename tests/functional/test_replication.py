@@ -13,6 +13,7 @@ from flocloud import Client
 from flocloud.client.connection import NodeConnection
 from flocloud.devnet import Network
 from flocloud.devnet.network import NodeProcess
+from flocloud.node.links import PROBE_BACKOFF
 from flocloud.protocol.errors import FlocloudError
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import REGTEST
@@ -202,25 +203,47 @@ async def test_a_node_older_than_schema_13_gets_writes_by_id(devnet: Network) ->
     client = await Client.from_chain(
         erin, explorer=devnet.chain.url, registry=devnet.registry_key.address, request_timeout=2
     )
+    home_id = client.network.route(erin.address)[0].id
+    home = next(n for n in devnet.nodes if n.id == home_id)
+    pager, comparer = [n for n in devnet.nodes if n is not home]
+    # the pager misses these writes: the home's pages list them to it (a page leaves out
+    # the writes the asker acknowledged; test_catch_up_leaves_out_what_a_peer_acknowledged)
+    async with aiohttp.ClientSession() as s:
+        conn = await authenticated_link(s, pager, home, "66" * 32)
+        top = (await conn.request("peer.sync", from_top=True))["next"]
+        await conn.close()
+    pager.stop()
     try:
-        home_id = client.network.route(erin.address)[0].id
         written = []
         for i in range(5):
             env = client.sign(erin.address, {"i": i})
             await client.put(env)
             written.append(env.id)
-    finally:
         await client.aclose()
-    home = next(n for n in devnet.nodes if n.id == home_id)
-    pager, comparer = [n for n in devnet.nodes if n is not home]
+        # the home's sends to the pager have failed by now (each waits a probe backoff):
+        # one that took a failed send for an acknowledgement would leave them out below
+        await asyncio.sleep(2 * PROBE_BACKOFF + 1.0)
+        await _page_as_an_old_node(home, pager, comparer, erin.address, written, top)
+    finally:
+        pager.start()
+        await pager.wait_healthy(30)
+
+
+async def _page_as_an_old_node(
+    home: NodeProcess,
+    pager: NodeProcess,
+    comparer: NodeProcess,
+    key: str,
+    written: list[str],
+    top: int,
+) -> None:
     async with aiohttp.ClientSession() as s:
         conn = await authenticated_link(s, pager, home, "44" * 32)
-        top = (await conn.request("peer.sync", from_top=True))["next"]
-        page = await conn.request("peer.sync", after=top - 5, limit=100)
-        assert {r["id"] for r in page["records"]} >= set(written[-3:])
+        page = await conn.request("peer.sync", after=top, limit=100)
+        assert {r["id"] for r in page["records"]} >= set(written)
         got = await conn.request("peer.get", ids=[*written[-3:], "0" * 64])
         assert sorted(r["id"] for r in got["records"]) == sorted(written[-3:])
-        assert all(r["receiver"] == erin.address for r in got["records"])
+        assert all(r["receiver"] == key for r in got["records"])
         with pytest.raises(FlocloudError) as err:
             await conn.request("peer.get")
         assert err.value.code == "bad-format"
@@ -228,7 +251,41 @@ async def test_a_node_older_than_schema_13_gets_writes_by_id(devnet: Network) ->
         # (the comparer's own catch-up pages the home too: placing by a compared key
         # alone is tests/node/test_compat.py's)
         conn = await authenticated_link(s, comparer, home, "55" * 32)
-        await conn.request("peer.ids", receiver=erin.address, ranges=[["", [0, 0, 0]]])
+        await conn.request("peer.ids", receiver=key, ranges=[["", [0, 0, 0]]])
         got = await conn.request("peer.get", ids=written[:2])
         assert sorted(r["id"] for r in got["records"]) == sorted(written[:2])
         await conn.close()
+
+
+async def test_catch_up_leaves_out_what_a_peer_acknowledged(devnet: Network) -> None:
+    """Writes its replicas answered as stored are not listed to them again by the home's
+    catch-up pages (``replication/catchup.Delivered``): its replicas' pulls find them left
+    out, and every replica still holds every write."""
+    await devnet.wait_quorum()
+    fay = user("fay-delivered")
+    client = await Client.from_chain(
+        fay, explorer=devnet.chain.url, registry=devnet.registry_key.address, request_timeout=2
+    )
+    home = next(n for n in devnet.nodes if n.id == client.network.route(fay.address)[0].id)
+
+    async def stats() -> dict[str, int]:
+        async with aiohttp.ClientSession() as s, s.get(home.url + "/api/stats") as r:
+            doc = await r.json()
+        return dict(doc["catch_up"])
+
+    before = (await stats())["rows_left_out_delivered"]
+    written = []
+    try:
+        for i in range(20):
+            env = client.sign(fay.address, {"i": i})
+            assert (await client.put(env))["replicas"] >= 2
+            written.append(env.id)
+    finally:
+        await client.aclose()
+
+    async def left_out() -> bool:  # both replicas pulled past them (idle pulls: up to 8 s)
+        return (await stats())["rows_left_out_delivered"] >= before + len(written)
+
+    await devnet.wait_until(left_out, timeout=30, what="the replicas' pulls to leave them out")
+    for n in devnet.nodes:
+        assert set(written) <= await devnet.ids_on(n, fay.address), n.name

@@ -88,6 +88,23 @@ async def test_serving_leaves_out_keys_the_requester_does_not_replicate() -> Non
     assert top == {"records": [], "next": 3, "more": False, "store_id": "s1"}
 
 
+async def test_serving_leaves_out_what_the_requester_acknowledged() -> None:
+    """Writes the requester answered as stored (``Peers.replicate`` records them) are not
+    listed to it again, and are counted; other peers still get them."""
+    rows = [(i, f"a{i}", "ka", None) for i in range(1, 6)]
+    serving = CatchUpShell(
+        Peers("them", Store(rows), {"ka": ("me", "them", "x")}), None, None, list
+    )  # type: ignore[arg-type]
+    serving.delivered.add("me", 2)
+    serving.delivered.add("me", 4)
+    page = await serving.serve("me", 0, 500)
+    assert [r["id"] for r in page["records"]] == ["a1", "a3", "a5"]
+    assert (page["next"], serving.left_out_delivered) == (5, 2)
+    assert len((await serving.serve("x", 0, 500))["records"]) == 5
+    await serving.serve("me", 5, 500)  # it moved past them: forgotten
+    assert len(serving.delivered) == 0
+
+
 async def test_pull_pages_and_saves_only_after_the_writes_are_stored() -> None:
     theirs = Store([(i, f"w{i}", "ka" if i % 2 else "kb", None) for i in range(1, 8)])
     mine = Store([])

@@ -12,6 +12,7 @@ from flocloud.replication.catchup import (
     IDLE_ROUNDS,
     Ask,
     CatchUp,
+    Delivered,
     Outcome,
     Page,
     PollSchedule,
@@ -94,6 +95,40 @@ def test_serving_leaves_out_the_requesters_forwards_and_keys_it_does_not_replica
     assert serve_page(rows[1:3], ME, 1, 2, lambda r: r == "k1") == ([], 3, True)
 
 
+def test_serving_leaves_out_what_the_requester_acknowledged() -> None:
+    rows = [(1, "a", "k1", None), (2, "b", "k1", "x"), (3, "c", "k1", None), (4, "d", "k1", "x")]
+    delivered = Delivered()
+    delivered.add(ME, 2)
+    delivered.add(ME, 3)
+    delivered.add("other", 4)  # another peer's acknowledgement says nothing of this one
+    sent, nxt, more = serve_page(rows, ME, 0, 4, keep_all, delivered.of(ME))
+    assert sent == [("a", "k1"), ("d", "k1")]
+    assert (nxt, more) == (4, True)  # rows left out still move the requester on
+    assert serve_page(rows, "nobody", 0, 4, keep_all, delivered.of("nobody"))[0] == [
+        (i, r) for _, i, r, _ in rows
+    ]
+
+
+def test_what_is_known_delivered_stays_bounded() -> None:
+    d = Delivered(per_peer=3, total=5)
+    for seq in range(1, 6):
+        d.add("p", seq)
+    assert [s for s in range(1, 6) if s in d.of("p")] == [3, 4, 5]  # the oldest forgotten
+    assert len(d) == 3
+    d.add("p", 5)  # again: counted once
+    assert len(d) == 3
+    d.add("q", 10)
+    d.add("q", 11)
+    assert len(d) == 5
+    d.add("q", 12)  # over the total: the largest peer is forgotten (a tie: the first)
+    assert len(d) == 3 and 4 not in d.of("p") and 12 in d.of("q")
+    d.passed("q", 11)  # it asks after 11: what it acknowledged up to there is dropped
+    assert [s for s in (10, 11, 12) if s in d.of("q")] == [12] and len(d) == 1
+    d.add("r", 1)
+    d.keep_only({"r"})  # a registry change removed q
+    assert 12 not in d.of("q") and 1 in d.of("r") and len(d) == 1
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.integers(0, 2**32), st.integers(1, 6), st.floats(0, 0.5))
 def test_following_a_growing_log_through_crashes_misses_nothing(
@@ -105,11 +140,16 @@ def test_following_a_growing_log_through_crashes_misses_nothing(
     forward itself, is stored here; a saved position never covers a write not stored."""
     rnd = random.Random(seed)
     log: list[tuple[int, str, str, str | None]] = []
+    held: set[str] = set()
+    delivered = Delivered(per_peer=rnd.choice([2, 1000]))  # forgetting lists them again
 
     def grow(n: int) -> None:
         for _ in range(n):
             seq = len(log) + 1
             log.append((seq, f"w{seq}", rnd.choice("ab"), rnd.choice([None, ME, "x"])))
+            if rnd.random() < 0.4:  # sent here and acknowledged: it is held here
+                held.add(f"w{seq}")
+                delivered.add(ME, seq)
 
     def keep(r: str) -> bool:
         return r == "a"
@@ -118,13 +158,15 @@ def test_following_a_growing_log_through_crashes_misses_nothing(
         if ask.from_top:
             return Page("s", [], len(log))
         rows = [r for r in log if r[0] > ask.after][: ask.limit]
-        sent, nxt, more = serve_page(rows, ME, ask.after, ask.limit, lambda r: True)
+        delivered.passed(ME, ask.after)
+        sent, nxt, more = serve_page(
+            rows, ME, ask.after, ask.limit, lambda r: True, delivered.of(ME)
+        )
         return Page("s", sent, nxt, more)
 
     grow(rnd.randint(0, 10))
     top = len(log)
     disk: tuple[str, int] | None = None
-    held: set[str] = set()
     cu = CatchUp(disk, limit=limit)
 
     def pull(crash: float, growth: int = 1) -> bool:

@@ -18,7 +18,8 @@ reconciliation descent and hand-off plans (``CatchUp``, ``KeyDescent``/``IdDesce
   ``CatchUp`` (``replication/catchup.py``: first contact or a replaced store follows from
   the top, the position moves only after the wanted writes are stored and survives a
   crash, ``more`` pages at once); the serving side is the real ``serve_page`` (the
-  requester's own forwards and keys it does not replicate left out).
+  requester's own forwards, the writes it acknowledged to us (``Delivered``, lost with a
+  crash) and keys it does not replicate left out).
 - anti-entropy: every ``AE`` ms, per live neighbour, the real descent
   (``replication/reconcile.py``): ``KeyDescent`` over the fingerprints of the keys both
   replicate, answered by ``answer_digest``, then ``IdDescent`` per differing key
@@ -58,7 +59,15 @@ from flocloud.protocol import objectlog, paxos
 from flocloud.protocol.cursor import Cursor, Dot, Range
 from flocloud.protocol.fingerprint import Fingerprint, PrefixIndex, key_position, write_parts
 from flocloud.replication import lacking
-from flocloud.replication.catchup import Ask, CatchUp, Outcome, Page, PollSchedule, serve_page
+from flocloud.replication.catchup import (
+    Ask,
+    CatchUp,
+    Delivered,
+    Outcome,
+    Page,
+    PollSchedule,
+    serve_page,
+)
 from flocloud.replication.deferral import Deferral
 from flocloud.replication.feed import Held, MemoryStore, Refused, Write
 from flocloud.replication.handoff import Confirmation, due
@@ -203,6 +212,7 @@ class SimNode:
         self.ae_rounds = 0  # rounds begun (a request counts only in the round it was sent in)
         self.ae_woken = False  # a peer came back during the round: another follows it
         self.polls = PollSchedule()  # catch-up: whom a round pulls from (as node/catchup.py)
+        self.delivered = Delivered()  # our writes each peer acknowledged (as node/peers.py)
         self.unknown_since: dict[str, float] = {}  # origins no known holder runs: since when
         self.link_stores: dict[str, str] = {}  # the store each member's link named (peer.auth)
 
@@ -424,6 +434,8 @@ class SimNode:
                 self.call(p, "peer.replicate", rec, lambda r, p=p: result(p, r))
 
         def result(peer: str, reply: Reply) -> None:  # heartbeats alone mark a peer down
+            if reply[0] == "ok" and self.end.incarnation == inc:  # left out of its pages
+                self.delivered.add(peer, res.seq)
             launch(q.on_result(peer, reply[0] == "ok", self._down(cands)))
             answer()
 
@@ -577,9 +589,10 @@ class SimNode:
         sid = self.store.store_id
         if from_top:
             return sid, [], self.store.seq, False
+        self.delivered.passed(src, after)
         rows, nxt, more = serve_page(
             self.store.log_since(after, PAGE), src, after, PAGE,
-            lambda r: src in self.view.replicas(r),
+            lambda r: src in self.view.replicas(r), self.delivered.of(src),
         )  # fmt: skip
         if more:
             self.paging_us[src] = self.sim.now

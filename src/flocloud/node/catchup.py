@@ -31,6 +31,7 @@ from flocloud.replication.catchup import (
     PAGE,
     Ask,
     CatchUp,
+    Delivered,
     Outcome,
     Page,
     PollSchedule,
@@ -69,6 +70,8 @@ class CatchUpShell:
         self.behind: set[str] = set()  # of those, the ones whose last page said ``more``
         self._paging: dict[str, float] = {}  # requesters paging our backlog: when last
         self.polls = PollSchedule()  # whom a round pulls from (idle peers less often)
+        self.delivered = Delivered()  # our writes each peer acknowledged: left out of pages
+        self.left_out_delivered = 0  # log rows served pages left out for that (a figure)
 
     @property
     def _store(self) -> Any:
@@ -203,20 +206,27 @@ class CatchUpShell:
     ) -> dict[str, Any]:
         """Our log after ``after`` as ids and receivers, with our store's identity: the
         writes of keys the requester replicates (under our view), except those it
-        forwarded to us. ``from_top``: no writes, just where the log ends now."""
+        forwarded to us or acknowledged holding (``Delivered``). ``from_top``: no writes,
+        just where the log ends now."""
         store = self._store
         if from_top:
             return {"records": [], "next": await store.top_seq(), "more": False,
                     "store_id": await store.store_id()}  # fmt: skip
         after_i = after if type(after) is int and after >= 0 else 0
         lim = min(limit, PAGE) if type(limit) is int and limit > 0 else UNSAID_PAGE
+        self.delivered.passed(requester, after_i)
+        log_rows = await store.log_since(after_i, lim)
+        acked = self.delivered.of(requester)
         rows, nxt, more = serve_page(
-            await store.log_since(after_i, lim),
+            log_rows,
             requester,
             after_i,
             lim,
             lambda r: requester in self.peers.replica_set(r),
+            acked,
         )
+        if acked:
+            self.left_out_delivered += sum(1 for row in log_rows if row[0] in acked)
         if more:
             self._paging[requester] = self.peers.clock()
         else:

@@ -146,6 +146,7 @@ class Peers:
         self.view = view
         self.links.drop_removed(view)
         self.antientropy.old_gets.forget(view.nodes)
+        self.catchup.delivered.keep_only(view.nodes)
 
     def start(self) -> None:
         rc = self.node.config.replication
@@ -312,10 +313,13 @@ class Peers:
 
         def landed(peer: str, fut: asyncio.Future[bool]) -> None:
             ok = not fut.cancelled() and fut.result()
+            if ok:  # committed there: its catch-up pages leave it out
+                delivered.add(peer, result.seq)
             launch(q.on_result(peer, ok, down))
             if not answered.done() and q.decision is not Decision.PENDING:
                 answered.set_result(None)
 
+        delivered = self.catchup.delivered
         down = _MarkedDown(self.is_up)  # asked only when a send must be chosen
         launch(q.start(down))
         if q.decision is Decision.PENDING:

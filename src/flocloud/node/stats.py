@@ -50,6 +50,11 @@ def add_stats_route(app: web.Application, node: Node) -> None:
             # how far this node has read each peer's log (compare with the peer's log_position)
             "pulled": {p: c for p, c in peers.cursors.items() if isinstance(c, int)},
             "catching_up": sorted(getattr(peers, "catching_up", ())),
+            # catch-up pages leave out the writes the asker acknowledged (replication/catchup.py)
+            "catch_up": {
+                "delivered_known": len(peers.catchup.delivered),
+                "rows_left_out_delivered": peers.catchup.left_out_delivered,
+            },
             # the WAL after the last checkpoint, and the RESTARTs that started it again
             "wal": {
                 "frames": store.checkpointer.frames,

@@ -531,7 +531,7 @@ class SqliteStore:
             sql = (
                 "SELECT seq, id, receiver, origin FROM messages WHERE seq > ? ORDER BY seq LIMIT ?"
             )
-            return [(int(a), b, c, d) for a, b, c, d in db.execute(sql, (after, limit))]
+            return db.execute(sql, (after, limit)).fetchall()  # seq is the INTEGER PRIMARY KEY
 
         result: list[tuple[int, str, str, str | None]] = await self._read(run)
         return result
