@@ -45,6 +45,7 @@ Invariants owned here:
 from __future__ import annotations
 
 import enum
+from collections import deque
 from collections.abc import Callable, Collection, Container, Sequence
 from dataclasses import dataclass, field
 
@@ -227,46 +228,54 @@ class Delivered:
 
     def __init__(self, per_peer: int = DELIVERED_PER_PEER, total: int = DELIVERED_TOTAL) -> None:
         self.per_peer, self.total = per_peer, total
-        self._by_peer: dict[str, dict[int, None]] = {}  # insertion order: about seq order
+        # per peer: the seqs in the order they were acknowledged (about seq order), and
+        # the same seqs as a set; a deque, since a dict deleted from its front rescans
+        # the deleted slots on every ``next(iter(...))`` until it resizes
+        self._order: dict[str, deque[int]] = {}
+        self._known: dict[str, set[int]] = {}
         self._count = 0
 
     def __len__(self) -> int:
         return self._count
 
     def add(self, peer: str, seq: int) -> None:
-        seqs = self._by_peer.setdefault(peer, {})
-        if seq in seqs:
+        known = self._known.get(peer)
+        if known is None:
+            known = self._known[peer] = set()
+            self._order[peer] = deque()
+        elif seq in known:
             return
-        seqs[seq] = None
+        order = self._order[peer]
+        known.add(seq)
+        order.append(seq)
         self._count += 1
-        if len(seqs) > self.per_peer:  # the oldest forgotten: listed again
-            del seqs[next(iter(seqs))]
+        if len(order) > self.per_peer:  # the oldest forgotten: listed again
+            known.discard(order.popleft())
             self._count -= 1
         if self._count > self.total:  # a peer that stopped asking: forget it
-            largest = max(self._by_peer, key=lambda p: len(self._by_peer[p]))
+            largest = max(self._order, key=lambda p: len(self._order[p]))
             self.forget(largest)
 
     def of(self, peer: str) -> Collection[int]:
-        return self._by_peer.get(peer, {})
+        return self._known.get(peer, ())
 
     def passed(self, peer: str, after: int) -> None:
         """``peer`` asks for the log after ``after``: it holds what it wanted up to there."""
-        seqs = self._by_peer.get(peer)
-        if not seqs:
+        order = self._order.get(peer)
+        if not order:
             return
-        while seqs:  # from the oldest while they are covered (acks land about in order)
-            first = next(iter(seqs))
-            if first > after:
-                break
-            del seqs[first]
+        known = self._known[peer]
+        while order and order[0] <= after:  # from the oldest (acks land about in order)
+            known.discard(order.popleft())
             self._count -= 1
 
     def forget(self, peer: str) -> None:
-        self._count -= len(self._by_peer.pop(peer, {}))
+        self._count -= len(self._order.pop(peer, ()))
+        self._known.pop(peer, None)
 
     def keep_only(self, peers: Container[str]) -> None:
         """Forget the peers not in ``peers`` (those a registry change removed)."""
-        for p in [p for p in self._by_peer if p not in peers]:
+        for p in [p for p in self._order if p not in peers]:
             self.forget(p)
 
 
