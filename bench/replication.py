@@ -23,6 +23,7 @@ import re
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import orjson
@@ -146,6 +147,12 @@ async def stored(url: str) -> int:
         return int((await r.json())["writes_replicated"])
 
 
+async def collector(url: str) -> dict[str, Any]:
+    """A node's cyclic garbage collector counters (``/api/stats`` ``gc``)."""
+    async with aiohttp.ClientSession() as s, s.get(url + "/api/stats") as r:
+        return dict((await r.json())["gc"])
+
+
 class BenchNetwork(Network):
     """The local network with the benchmark's limits (the defaults throttle one sender at
     100 writes/s, which would measure the limiter)."""
@@ -213,7 +220,9 @@ def stop_profiler(proc: subprocess.Popen[bytes] | None) -> None:
             proc.kill()
 
 
-async def sustained(net: Network, messages: int, profile: Path | None) -> dict[str, float]:
+async def sustained(
+    net: Network, messages: int, profile: Path | None, gil: bool = False
+) -> dict[str, float]:
     clients = 50
     batches, size = presign(clients, messages // clients)
     latencies: list[float] = []
@@ -230,12 +239,13 @@ async def sustained(net: Network, messages: int, profile: Path | None) -> dict[s
 
     # node 0 takes every client write; node 1 is one of the replicas it sends them to
     spies = (
-        [start_profiler(n.pid or 0, profile / f"sustained-node{n.index}.raw", 600)
+        [start_profiler(n.pid or 0, profile / f"sustained-node{n.index}.raw", 600, gil)
          for n in net.nodes[:2]]
         if profile
         else []
     )  # fmt: skip
     cpu = [cpu_seconds(n.pid or 0) for n in net.nodes]
+    gcs = [await collector(n.url) for n in net.nodes]
     t = time.perf_counter()
     url = net.nodes[0].ws_url
     try:
@@ -256,10 +266,21 @@ async def sustained(net: Network, messages: int, profile: Path | None) -> dict[s
     cpu_us = [
         (cpu_seconds(n.pid or 0) - c) / total * 1e6 for n, c in zip(net.nodes, cpu, strict=True)
     ]
+    gc_after = [await collector(n.url) for n in net.nodes]
+    gc_us = [
+        (a["seconds"] - b["seconds"]) / total * 1e6 for a, b in zip(gc_after, gcs, strict=True)
+    ]
+    freed = [(a["collected"] - b["collected"]) / total for a, b in zip(gc_after, gcs, strict=True)]
+    passes = [
+        [x - y for x, y in zip(a["passes"], b["passes"], strict=True)]
+        for a, b in zip(gc_after, gcs, strict=True)
+    ]
     return {"messages": total, "body_bytes": size, "seconds": elapsed, "below_quorum": below_quorum,
             "acked_per_second": (total - below_quorum) / elapsed,
             "p99_ms": latencies[int(0.99 * (len(latencies) - 1))] * 1000,
             "cpu_us_per_write": cpu_us, "cpu_us_per_write_total": sum(cpu_us),
+            "gc_cpu_us_per_write": gc_us, "gc_freed_per_write": freed,
+            "gc_passes": passes,
             "node1_requests": replica}  # fmt: skip
 
 
@@ -351,6 +372,7 @@ async def main() -> None:
     p.add_argument("--missed", type=int, default=20000)
     p.add_argument("--baseline", type=int, default=20000)
     p.add_argument("--profile", type=Path, help="a folder for py-spy raw stacks of the nodes")
+    p.add_argument("--gil", action="store_true", help="profile only the thread holding the GIL")
     p.add_argument("--skip", default="", help="parts left out: failover,recovery (comma separated)")
     args = p.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -364,12 +386,14 @@ async def main() -> None:
         result: dict[str, object] = {
             # lowest rate first: a higher rate's backlog would spill into the next
             "ack_latency": [await ack_latency(net, rate, args.seconds) for rate in rates],
-            "sustained": await sustained(net, args.sustained, args.profile),
+            "sustained": await sustained(net, args.sustained, args.profile, args.gil),
         }
         if "failover" not in skip:
             result["failover"] = await failover_gaps(net, args.trials)
         if "recovery" not in skip:
-            result["recovery"] = await recovery_rate(net, args.missed, args.baseline, args.profile)
+            result["recovery"] = await recovery_rate(
+                net, args.missed, args.baseline, args.profile, args.gil
+            )
     finally:
         net.stop()
     for a in result["ack_latency"]:  # type: ignore[attr-defined]
@@ -380,6 +404,7 @@ async def main() -> None:
     rep.row("replicated ingest sustained, 50 clients, W=2", s["acked_per_second"], "/s",  # type: ignore[index]
             goal=5000, ceiling="verify")  # fmt: skip
     rep.row("CPU per replicated write, 3 nodes together", s["cpu_us_per_write_total"], "µs")  # type: ignore[index]
+    rep.row("  of it the home's garbage collector", s["gc_cpu_us_per_write"][0], "µs")  # type: ignore[index]
     if "failover" in result:
         f = result["failover"]
         rep.row("failover gap after kill -9 of the home, p99", f["p99_ms"], "ms",  # type: ignore[index]

@@ -21,9 +21,11 @@ from flocloud.devnet.control import stop_started_elsewhere
 from flocloud.devnet.network import NodeProcess
 
 
-def running_network(base: Path, **kwargs: Any) -> Iterator[Network]:
-    """Start a ``Network`` (stopping whatever started if that fails), yield it, stop it."""
-    net = Network(base, **kwargs)
+def running_network(
+    base: Path, network: type[Network] = Network, **kwargs: Any
+) -> Iterator[Network]:
+    """Start a ``network`` (stopping whatever started if that fails), yield it, stop it."""
+    net = network(base, **kwargs)
     stop_started_elsewhere(net)
     try:
         asyncio.run(net.start())

@@ -52,7 +52,14 @@ def test_overrides_and_errors(tmp_path: Path) -> None:
         path.write_text(f"[storage]\ncommit_linger_ms = {linger}\n")
         with pytest.raises(BadFormat, match="commit_linger_ms in \\[storage\\] must be 0 to 50"):
             load_config(path)
+    path.write_text("gc_young = 5000\n")
+    assert load_config(path).gc_young == 5000 and load_config(None).gc_young == 100_000
+    for young in ("699", "10000001"):
+        path.write_text(f"gc_young = {young}\n")
+        with pytest.raises(BadFormat, match="gc_young in the config file must be 700 to"):
+            load_config(path)
     for bad, message in [
+        ('gc_young = "many"', "gc_young in the config file must be int"),
         ('port = "7400"', "port in the config file must be int, not '7400'"),
         ("verify_inline_max = 2.5", "verify_inline_max in the config file must be int"),
         ("[limits]\nrate_per_id = true", "rate_per_id in \\[limits\\] must be float"),

@@ -16,6 +16,8 @@ from flocloud.protocol.errors import BadFormat
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.params import network_by_name
 
+from .runtime import YOUNG
+
 KEY_ENV = "FLOCLOUD_NODE_WIF"  # the node key as WIF, instead of key_file
 
 __all__ = [
@@ -134,6 +136,7 @@ class NodeConfig:
     verify_processes: int = 2  # ... in worker processes (node/verify.py; 0: on the threads)
     verify_inline_max: int = 4  # a batch this small is checked on the event loop
     event_loop: str = "uvloop"  # uvloop (when installed) | asyncio
+    gc_young: int = YOUNG  # net allocations between the cyclic collector's young passes
     limits: Limits = field(default_factory=Limits)
     chain: ChainConfig = field(default_factory=ChainConfig)
     replication: ReplicationConfig = field(default_factory=ReplicationConfig)
@@ -161,6 +164,7 @@ class NodeConfig:
             ) from None
 
 
+MIN_GC_YOUNG, MAX_GC_YOUNG = 700, 10_000_000  # CPython's default, and far above a node's need
 MAX_LINGER_MS = 50  # a wait for company longer than this would be most of a write's time
 
 
@@ -242,6 +246,12 @@ def load_config(path: Path | None, **overrides: Any) -> NodeConfig:
     if isinstance(linger, int | float) and not 0 <= linger <= MAX_LINGER_MS:
         raise BadFormat(
             f"commit_linger_ms in [storage] must be 0 to {MAX_LINGER_MS}, not {linger!r}"
+        )
+    young = data.get("gc_young", YOUNG)
+    if isinstance(young, int | float) and not MIN_GC_YOUNG <= young <= MAX_GC_YOUNG:
+        raise BadFormat(
+            f"gc_young in the config file must be {MIN_GC_YOUNG:,} to {MAX_GC_YOUNG:,}, "
+            f"not {young!r}"
         )
     log = _table(data, "log")
     data["log_level"], data["log_format"] = log.get("level", "info"), log.get("format", "text")

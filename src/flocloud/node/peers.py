@@ -47,6 +47,7 @@ from flocloud.protocol.envelope import Envelope
 from flocloud.protocol.errors import BadFormat, FlocloudError, Unavailable
 from flocloud.protocol.membership import Membership
 from flocloud.replication import lacking
+from flocloud.replication.catchup import Delivered
 from flocloud.replication.heartbeat import FailureDetector, PingSchedule
 from flocloud.replication.quorum import Decision, WriteQuorum
 from flocloud.replication.routing import accepts, candidates
@@ -84,6 +85,48 @@ class _MarkedDown:
 
     def __contains__(self, peer: object) -> bool:
         return isinstance(peer, str) and not self.is_up(peer)
+
+
+class _Sends:
+    """One committed write's sends to its quorum (``Peers.replicate``). Its methods are
+    the sends' callbacks: a bound method refers to this object and nothing here refers
+    back to a send's future, so a finished write is freed by reference counting. (Closures
+    that call each other, as ``launch`` and ``landed`` do, form a cycle of cells that only
+    the cyclic collector frees: every write's envelope waited for its pass.)"""
+
+    __slots__ = ("answered", "batcher", "data", "delivered", "down", "q", "seq", "wire")
+
+    def __init__(
+        self,
+        q: WriteQuorum,
+        batcher: ReplicaBatcher,
+        wire: dict[str, Any],
+        data: bytes,
+        delivered: Delivered,
+        seq: int,
+        down: _MarkedDown,
+    ) -> None:
+        self.q, self.batcher, self.wire, self.data = q, batcher, wire, data
+        self.delivered, self.seq, self.down = delivered, seq, down
+        self.answered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def launch(self, peers: list[str]) -> None:
+        for p in peers:
+            self.batcher.send(p, self.wire, self.data).add_done_callback(
+                functools.partial(self.landed, p)
+            )
+
+    def landed(self, peer: str, fut: asyncio.Future[bool]) -> None:
+        ok = not fut.cancelled() and fut.result()
+        if ok:  # committed there: its catch-up pages leave it out
+            self.delivered.add(peer, self.seq)
+        self.launch(self.q.on_result(peer, ok, self.down))
+        if self.q.decision is not Decision.PENDING:
+            self.answer()
+
+    def answer(self) -> None:
+        if not self.answered.done():
+            self.answered.set_result(None)
 
 
 class Peers:
@@ -300,32 +343,13 @@ class Peers:
         if not isinstance(env, Envelope):
             wire["kind"] = env.kind
         data = orjson.dumps(wire)
-        loop = asyncio.get_running_loop()
-        answered: asyncio.Future[None] = loop.create_future()
-
-        def answer() -> None:
-            if not answered.done():
-                answered.set_result(None)
-
-        def launch(peers: list[str]) -> None:
-            for p in peers:
-                self.batcher.send(p, wire, data).add_done_callback(functools.partial(landed, p))
-
-        def landed(peer: str, fut: asyncio.Future[bool]) -> None:
-            ok = not fut.cancelled() and fut.result()
-            if ok:  # committed there: its catch-up pages leave it out
-                delivered.add(peer, result.seq)
-            launch(q.on_result(peer, ok, down))
-            if not answered.done() and q.decision is not Decision.PENDING:
-                answered.set_result(None)
-
-        delivered = self.catchup.delivered
         down = _MarkedDown(self.is_up)  # asked only when a send must be chosen
-        launch(q.start(down))
+        sends = _Sends(q, self.batcher, wire, data, self.catchup.delivered, result.seq, down)
+        sends.launch(q.start(sends.down))
         if q.decision is Decision.PENDING:
-            timer = loop.call_later(self.timeout, answer)
+            timer = asyncio.get_running_loop().call_later(self.timeout, sends.answer)
             try:
-                await answered
+                await sends.answered
             finally:
                 timer.cancel()
             if q.decision is Decision.PENDING:

@@ -768,7 +768,7 @@ def run_node(config: NodeConfig) -> None:
     setup_logging(config)
 
     async def main() -> None:
-        runtime.before_start()
+        runtime.before_start(config.gc_young)
         node = Node(config)
         await node.start()
         runtime.after_start()

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from . import runtime
 from .shape import HttpNode as Node
 
 __all__ = ["add_stats_route"]
@@ -55,6 +56,8 @@ def add_stats_route(app: web.Application, node: Node) -> None:
                 "delivered_known": len(peers.catchup.delivered),
                 "rows_left_out_delivered": peers.catchup.left_out_delivered,
             },
+            # what the cyclic garbage collector cost (node/runtime.py)
+            "gc": runtime.gc_stats(),
             # the WAL after the last checkpoint, and the RESTARTs that started it again
             "wal": {
                 "frames": store.checkpointer.frames,
