@@ -148,9 +148,11 @@ async def stored(url: str) -> int:
 
 
 async def collector(url: str) -> dict[str, Any]:
-    """A node's cyclic garbage collector counters (``/api/stats`` ``gc``)."""
+    """A node's cyclic garbage collector counters (``/api/stats`` ``gc``; zeros from a
+    node older than them, for paired runs against earlier code)."""
     async with aiohttp.ClientSession() as s, s.get(url + "/api/stats") as r:
-        return dict((await r.json())["gc"])
+        doc = await r.json()
+    return dict(doc.get("gc") or {"passes": [0, 0, 0], "collected": 0, "seconds": 0.0})
 
 
 class BenchNetwork(Network):
