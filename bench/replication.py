@@ -76,6 +76,7 @@ async def ack_latency(net: Network, rate: int, seconds: float) -> dict[str, floa
     # cores of this one then measure the nodes (and the clients' sending, not signing)
     envs = [senders[i % len(senders)].sign(receiver, {"i": i}) for i in range(int(rate * seconds))]
     tasks = []
+    gcs = [await collector(n.url) for n in net.nodes]
     cpu = [cpu_seconds(n.pid or 0) for n in net.nodes] + [time.process_time()]
     start = time.perf_counter()
     for i, env in enumerate(envs):
@@ -93,9 +94,19 @@ async def ack_latency(net: Network, rate: int, seconds: float) -> dict[str, floa
     ]
     for c in senders:
         await c.aclose()
+    gc_after = [await collector(n.url) for n in net.nodes]
     ms = [x * 1000 for x in latencies]
     n = max(1, len(ms))
     return {
+        # each node's collector meanwhile: passes per generation and CPU seconds (a pass
+        # holds the GIL: its length is a stall of every thread)
+        "gc_passes": [
+            [x - y for x, y in zip(a["passes"], b["passes"], strict=True)]
+            for a, b in zip(gc_after, gcs, strict=True)
+        ],
+        "gc_seconds": [
+            round(a["seconds"] - b["seconds"], 4) for a, b in zip(gc_after, gcs, strict=True)
+        ],
         # CPU of each node (with its signature workers) and of this load generator, per
         # acked write, and the cores they kept busy in all: the budget the tail lives in
         "cpu_us_per_write": [round(u / n * 1e6, 1) for u in used[:-1]],
