@@ -67,6 +67,38 @@ def test_quorum_never_ok_below_w(seed: int, n: int, extra: int) -> None:
         assert q.decision is Decision.SHORT and len(q.acked) < w - 1
 
 
+class _Asked(set[str]):
+    """A set of down peers that counts how often each is asked about."""
+
+    def __init__(self, down: set[str]) -> None:
+        super().__init__(down)
+        self.asked: list[str] = []
+
+    def __contains__(self, peer: object) -> bool:
+        self.asked.append(str(peer))
+        return super().__contains__(peer)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 6), st.integers(0, 6), st.integers(1, 6), st.sets(st.integers(0, 11)))
+def test_quorum_start_sends_the_first_up_then_the_marked(
+    width: int, extra: int, need: int, down_at: set[int]
+) -> None:
+    """The first sends are the first ``max(width, need)`` candidates marked up, then the
+    marked ones in preference order; each candidate's mark is asked at most once, and
+    none after enough were found up."""
+    cands = [f"p{i}" for i in range(width + extra)]
+    down = _Asked({cands[i] for i in down_at if i < len(cands)})
+    first = WriteQuorum(cands, width=width, need=need).start(down)
+    wanted = max(width, need)
+    up = [c for c in cands if not set.__contains__(down, c)]
+    marked = [c for c in cands if set.__contains__(down, c)]
+    assert first == (up + marked)[:wanted]
+    assert len(down.asked) == len(set(down.asked))
+    if len(up) >= wanted:  # the scan stopped at the last of them
+        assert down.asked == cands[: cands.index(up[wanted - 1]) + 1]
+
+
 def test_subscription_delivers_each_write_once_in_any_order() -> None:
     sub: Subscription[str] = Subscription(Cursor().add([("o", 1)]), max_buffer=10)
     assert sub.on_commit("w3", [("o", 3)], True) is None  # stored phase: buffered

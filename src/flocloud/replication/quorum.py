@@ -47,10 +47,17 @@ class WriteQuorum:
 
     def start(self, down: Container[str] = ()) -> list[str]:
         """The first sends: ``width`` candidates, those marked up first."""
-        up = [c for c in self.candidates if c not in down]
-        marked = [c for c in self.candidates if c in down]
-        first = (up + marked)[: max(self.width, self.need)]
-        return self._send(first)
+        wanted = max(self.width, self.need)
+        up: list[str] = []
+        marked: list[str] = []
+        for c in self.candidates:  # each asked once, and no further than needed
+            if c in down:
+                marked.append(c)
+            else:
+                up.append(c)
+                if len(up) == wanted:  # the first ``wanted`` up: what up + marked would give
+                    break
+        return self._send((up + marked)[:wanted])
 
     def _send(self, peers: list[str]) -> list[str]:
         for p in peers:
