@@ -38,6 +38,7 @@ from .errors import (
     UnsupportedVersion,
     WrongNetwork,
 )
+from .frozen import fast_init
 from .hashes import hash160
 from .keys import PrivateKey, decode_address, parse_pubkey
 from .signatures import sign_data, verify_data
@@ -74,6 +75,7 @@ class Limits:
     max_skew_ms: int = 5 * 60 * 1000  # |client time - node time| allowed
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Body:
     """The signed part of a message."""
@@ -107,6 +109,7 @@ def utf8_size(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode())
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Envelope:
     """A parsed, signature-checked message. ``body_text`` is what was signed; ``size`` its

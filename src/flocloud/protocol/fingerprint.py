@@ -24,6 +24,7 @@ import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from .frozen import fast_init
 from .hashes import sha256
 from .placement import key_payload
 
@@ -60,6 +61,7 @@ def key_position(key_id: str) -> str:
     return f"{key_payload(key_id):040x}"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
     count: int = 0

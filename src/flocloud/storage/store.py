@@ -33,6 +33,7 @@ import orjson
 
 from flocloud.protocol.cursor import Cursor, Dot, Range
 from flocloud.protocol.envelope import Envelope
+from flocloud.protocol.frozen import fast_init
 
 if TYPE_CHECKING:
     from .objects import ObjectChange, ObjectState
@@ -42,6 +43,7 @@ EMPTY = Cursor()
 __all__ = ["MessageFilter", "PutResult", "QueryPage", "Record", "Store", "StoreStats"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PutResult:
     seq: int
@@ -50,6 +52,7 @@ class PutResult:
     version: str | None = None  # for object writes: the object's version after it
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Record:
     """A stored write as queries return it."""
