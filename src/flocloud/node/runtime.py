@@ -11,9 +11,9 @@ the figures: the store's own put path took about half the main thread's CPU in i
 
 Invariants owned here:
 - Collection stays on (cycles are still freed); it runs less often: a young pass every
-  ``YOUNG`` net allocations, so a burst of in-flight writes is mostly gone (freed by
-  reference counting) before one runs, while the garbage only a pass frees stays
-  bounded (a few thousand objects).
+  ``gc_young`` (default ``YOUNG``) net allocations, so a burst of in-flight writes is
+  mostly gone (freed by reference counting) before one runs, while the garbage only a
+  pass frees stays bounded (at most about ``gc_young`` objects wait for it).
 - The event loop is uvloop's when it is asked for and installed, else asyncio's own
   (``run``); the benchmarks run theirs the same way.
 - What the node built while starting (modules, configuration, the registry, the
