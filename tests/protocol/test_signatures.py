@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from flocloud.protocol import signatures
 from flocloud.protocol.keys import PrivateKey
 from flocloud.protocol.signatures import (
     is_strict_der,
@@ -72,6 +74,24 @@ class TestSigning:
             assert not is_strict_der(bad)
             assert not verify_data(key.public_key, bad, b"m")
         assert (r, s) == der_parts(sig)
+
+    def test_parsed_keys_are_kept_and_still_checked(self) -> None:
+        """A key is parsed once and verifies every signature of its own again; a key not on
+        the curve fails every time, from the cache too; bytes-like keys are keys."""
+        signatures._parsed_pubkey.cache_clear()
+        key = PrivateKey.from_wif(VECTORS["keys"][0]["wif"])
+        other = PrivateKey(hashlib.sha256(b"another key").digest())
+        for i in range(3):
+            data = b"m%d" % i
+            assert verify_data(key.public_key, sign_data(key, data), data)
+            assert not verify_data(key.public_key, sign_data(other, data), data)
+        info = signatures._parsed_pubkey.cache_info()
+        assert (info.misses, info.hits) == (1, 5)
+        off_curve = b"\x02" + b"\xff" * 32  # x above the field's prime: no point
+        for _ in range(2):
+            assert not verify_data(off_curve, sign_data(key, b"m"), b"m")
+        assert verify_data(bytearray(key.public_key), sign_data(key, b"m"), b"m")
+        assert signatures._parsed_pubkey.cache_info().currsize == 2
 
 
 class TestLegacy:

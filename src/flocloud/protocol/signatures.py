@@ -8,12 +8,16 @@ Invariants owned here:
 - ``verify_flocrypto_legacy`` is the only verifier for RanchiMall floCrypto.signData
   signatures (flo-chain.md V7), whose "digest" is the SHA-256 hex string read as decimal
   digits. It is separate and explicitly named so it is never used by accident.
+- A public key is parsed (decompressed and checked on the curve, ~6 µs, an eighth of a
+  check) once per distinct key bytes among the last ``PARSED_KEYS``: senders write
+  again and again. The parsed point is only read by the verifier, never changed.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+from typing import Any
 
 import coincurve
 from coincurve._libsecp256k1 import ffi, lib
@@ -71,6 +75,19 @@ def is_strict_der(sig: bytes) -> bool:
     return True
 
 
+PARSED_KEYS = 8192  # distinct public keys kept parsed (~100 bytes each)
+
+
+@functools.lru_cache(maxsize=PARSED_KEYS)
+def _parsed_pubkey(pub: bytes) -> Any:
+    """The parsed point of ``pub``, or None when it is not a key on the curve (pure: the
+    same bytes always parse the same way)."""
+    pk = ffi.new("secp256k1_pubkey *")
+    if not lib.secp256k1_ec_pubkey_parse(GLOBAL_CONTEXT.ctx, pk, pub, len(pub)):
+        return None
+    return pk
+
+
 def verify_digest(pub: bytes, sig: bytes, digest: bytes) -> bool:
     """True when ``sig`` (strict DER, any S) signs ``digest`` under ``pub``. Never raises."""
     if len(digest) != 32 or not is_strict_der(sig):
@@ -81,8 +98,8 @@ def verify_digest(pub: bytes, sig: bytes, digest: bytes) -> bool:
         return False
     norm = ffi.new("secp256k1_ecdsa_signature *")
     lib.secp256k1_ecdsa_signature_normalize(ctx, norm, parsed)
-    pk = ffi.new("secp256k1_pubkey *")
-    if not lib.secp256k1_ec_pubkey_parse(ctx, pk, pub, len(pub)):
+    pk = _parsed_pubkey(pub if type(pub) is bytes else bytes(pub))  # a key of the cache
+    if pk is None:
         return False
     return bool(lib.secp256k1_ecdsa_verify(ctx, norm, digest, pk) == 1)
 
