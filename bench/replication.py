@@ -94,19 +94,14 @@ async def ack_latency(net: Network, rate: int, seconds: float) -> dict[str, floa
     ]
     for c in senders:
         await c.aclose()
-    gc_after = [await collector(n.url) for n in net.nodes]
+    gc = collector_since([await collector(n.url) for n in net.nodes], gcs)
     ms = [x * 1000 for x in latencies]
     n = max(1, len(ms))
     return {
         # each node's collector meanwhile: passes per generation and CPU seconds (a pass
         # holds the GIL: its length is a stall of every thread)
-        "gc_passes": [
-            [x - y for x, y in zip(a["passes"], b["passes"], strict=True)]
-            for a, b in zip(gc_after, gcs, strict=True)
-        ],
-        "gc_seconds": [
-            round(a["seconds"] - b["seconds"], 4) for a, b in zip(gc_after, gcs, strict=True)
-        ],
+        "gc_passes": gc["passes"],
+        "gc_seconds": [round(x, 4) for x in gc["seconds"]],
         # CPU of each node (with its signature workers) and of this load generator, per
         # acked write, and the cores they kept busy in all: the budget the tail lives in
         "cpu_us_per_write": [round(u / n * 1e6, 1) for u in used[:-1]],
@@ -164,6 +159,19 @@ async def collector(url: str) -> dict[str, Any]:
     async with aiohttp.ClientSession() as s, s.get(url + "/api/stats") as r:
         doc = await r.json()
     return dict(doc.get("gc") or {"passes": [0, 0, 0], "collected": 0, "seconds": 0.0})
+
+
+def collector_since(after: list[dict[str, Any]], before: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each node's collector between two ``collector`` readings: passes per generation,
+    CPU seconds and objects freed."""
+    pairs = list(zip(after, before, strict=True))
+    return {
+        "passes": [
+            [x - y for x, y in zip(a["passes"], b["passes"], strict=True)] for a, b in pairs
+        ],
+        "seconds": [a["seconds"] - b["seconds"] for a, b in pairs],
+        "collected": [a["collected"] - b["collected"] for a, b in pairs],
+    }
 
 
 class BenchNetwork(Network):
@@ -279,21 +287,14 @@ async def sustained(
     cpu_us = [
         (cpu_seconds(n.pid or 0) - c) / total * 1e6 for n, c in zip(net.nodes, cpu, strict=True)
     ]
-    gc_after = [await collector(n.url) for n in net.nodes]
-    gc_us = [
-        (a["seconds"] - b["seconds"]) / total * 1e6 for a, b in zip(gc_after, gcs, strict=True)
-    ]
-    freed = [(a["collected"] - b["collected"]) / total for a, b in zip(gc_after, gcs, strict=True)]
-    passes = [
-        [x - y for x, y in zip(a["passes"], b["passes"], strict=True)]
-        for a, b in zip(gc_after, gcs, strict=True)
-    ]
+    gc = collector_since([await collector(n.url) for n in net.nodes], gcs)
     return {"messages": total, "body_bytes": size, "seconds": elapsed, "below_quorum": below_quorum,
             "acked_per_second": (total - below_quorum) / elapsed,
             "p99_ms": latencies[int(0.99 * (len(latencies) - 1))] * 1000,
             "cpu_us_per_write": cpu_us, "cpu_us_per_write_total": sum(cpu_us),
-            "gc_cpu_us_per_write": gc_us, "gc_freed_per_write": freed,
-            "gc_passes": passes,
+            "gc_cpu_us_per_write": [x / total * 1e6 for x in gc["seconds"]],
+            "gc_freed_per_write": [x / total for x in gc["collected"]],
+            "gc_passes": gc["passes"],
             "node1_requests": replica}  # fmt: skip
 
 

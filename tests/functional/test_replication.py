@@ -89,7 +89,7 @@ async def test_replicated_writes_leave_no_cycles_for_the_collector(devnet: Netwo
     collected = after["collected"] - before["collected"]
     # first in the module: the other tests' failovers leave garbage of their own (~1,200)
     assert collected < writes // 2, (collected, passes)
-    assert after["seconds"] >= before["seconds"]
+    assert after["seconds"] > before["seconds"]  # the passes' CPU is counted
 
 
 async def test_quorum_kill_home_and_converge(devnet: Network) -> None:

@@ -63,6 +63,20 @@ def test_fast_init_builds_what_the_dataclass_builds(a: int, b: str, c: list[int]
         fast(1, "b", e=3)
 
 
+def test_a_field_inherited_is_stored_through_its_base_slot() -> None:
+    @dataclass(frozen=True, slots=True)
+    class Base:
+        a: int
+
+    @fast_init
+    @dataclass(frozen=True, slots=True)
+    class Child(Base):
+        b: str = "x"
+
+    assert Child.__init__.__code__.co_filename == "<flocloud.protocol.frozen>"
+    assert _state(Child(1)) == (1, "x") and Child(2, "y") == Child(a=2, b="y")
+
+
 def test_classes_it_does_not_cover_come_back_untouched() -> None:
     @dataclass(frozen=True)
     class NoSlots:

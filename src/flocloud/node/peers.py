@@ -144,6 +144,7 @@ class Peers:
         self.sync_interval = sync_interval
         self.links = Links(self)  # authenticated links, both ways (node/links.py)
         self.batcher = ReplicaBatcher(self._request)  # replicated writes, batched per peer
+        self.down = _MarkedDown(self.is_up)  # asked only when a send must be chosen
         self.detector = FailureDetector(down_for)  # the heartbeat rule
         self.pings = PingSchedule(interval=1.0)  # whom a round pings (its loop's interval)
         self._unknown_since: dict[str, float] = {}  # see ``gone_after``
@@ -343,8 +344,7 @@ class Peers:
         if not isinstance(env, Envelope):
             wire["kind"] = env.kind
         data = orjson.dumps(wire)
-        down = _MarkedDown(self.is_up)  # asked only when a send must be chosen
-        sends = _Sends(q, self.batcher, wire, data, self.catchup.delivered, result.seq, down)
+        sends = _Sends(q, self.batcher, wire, data, self.catchup.delivered, result.seq, self.down)
         sends.launch(q.start(sends.down))
         if q.decision is Decision.PENDING:
             timer = asyncio.get_running_loop().call_later(self.timeout, sends.answer)
