@@ -124,6 +124,8 @@ class Rules:
     epoch_fence: bool = True  # acceptors vote only at their epoch; joint sets after a change
     store_knowledge: bool = True  # acceptors report what their store knows follows V
     young_recovers: bool = True  # a young store recovers an instance before it votes in it
+    read_holds_caught_up: bool = True  # a consistent read answers no older state than its
+    # catch-up confirmed (off: the store's state, which a hand-off drop may have emptied)
 
 
 @functools.lru_cache(maxsize=65536)

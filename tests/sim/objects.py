@@ -46,7 +46,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from flocloud.protocol.objectlog import EMPTY_VERSION, Folded, ObjectOp
+from flocloud.protocol.objectlog import EMPTY_VERSION, Folded, ObjectOp, parse_version
 from flocloud.protocol.paxos import (
     NO_BALLOT,
     STALE_EPOCH,
@@ -68,6 +68,7 @@ ATTEMPTS = 6  # rounds per decision, as node/strict.py
 RPC = 60
 HANDOVER = 3000  # ms an earlier layout's acceptors stay in the rounds (hand-off is done)
 QUORUM_DEADLINE = 250
+CONSISTENT_TRIES = 4  # catch-ups per consistent read, as node/objects.py
 
 Value = tuple[str, Any]
 DECIDED = (1 << 53, "")  # the ballot a promise reports a write its store holds under
@@ -175,7 +176,7 @@ class ObjectShell:
         if op == "obj.get":
             key, consistent = args
             if consistent and key in self.node.w.strict:
-                return self.catch_up(key, lambda err: respond(err or ("ok", self._get(key))))
+                return self.consistent_read(key, respond)
             return respond(("ok", self._get(key)))
         if op == "obj.put":
             return self.put(args, respond, forwarded=False)
@@ -190,6 +191,23 @@ class ObjectShell:
 
     def _get(self, key: str) -> dict[str, Any]:
         return summary(self.state(key))
+
+    def consistent_read(self, key: str, respond: Callable[[Reply], None], tries: int = 0) -> None:
+        """As ``node/objects.object_get``: catch up, then answer the store's state only if
+        it holds at least the writes the catch-up confirmed; a store that went back
+        meanwhile (a hand-off dropped the object from a node that no longer replicates it)
+        is caught up again, a few times, then ``unavailable`` (seed 335533)."""
+
+        def caught(err: Reply | None, reached: int = 0) -> None:
+            if err is not None:
+                return respond(err)
+            if len(self.state(key).order) >= reached or not self.rules.read_holds_caught_up:
+                return respond(("ok", self._get(key)))
+            if tries < CONSISTENT_TRIES - 1:
+                return self.consistent_read(key, respond, tries + 1)
+            respond(("err", "unavailable", "the store went back while catching up"))
+
+        self.catch_up(key, caught)
 
     # -- merge writes ---------------------------------------------------------------------
 
@@ -353,12 +371,13 @@ class ObjectShell:
 
     # -- consistent reads -----------------------------------------------------------------
 
-    def catch_up(self, key: str, then: Callable[[Reply | None], None], loops: int = 0) -> None:
+    def catch_up(self, key: str, then: Callable[[Reply | None, int], None], loops: int = 0) -> None:
         """As ``StrictObjects.catch_up``: peek at the acceptors of the current version's
         instance; while a majority answers and one accepted something, finish that
-        instance, store what was chosen, and look again."""
+        instance, store what was chosen, and look again. ``then(None, writes)``: caught
+        up to a version of that many writes; ``then(error, 0)``: not."""
         if loops >= 16:
-            return then(("err", "unavailable", "still catching up"))
+            return then(("err", "unavailable", "still catching up"), 0)
         version = self.state(key).version
         q = self.quorum(key)
         epoch = self.view.epoch
@@ -383,14 +402,14 @@ class ObjectShell:
                 self.refresh()
                 return self.catch_up(key, then, loops + 1)
             if not q.reached(frozenset(replies)):
-                return then(("err", "unavailable", "no majority"))
+                return then(("err", "unavailable", "no majority"), 0)
             seen = [v for _, v in sorted(replies.items()) if v is not None]
             if not seen:
-                return then(None)
+                return then(None, parse_version(version)[0])
 
             def chosen(value: Value | None) -> None:
                 if value is None:
-                    return then(("err", "unavailable", "no majority"))
+                    return then(("err", "unavailable", "no majority"), 0)
                 self.commit(value[1], lambda r: self.catch_up(key, then, loops + 1))
 
             self.decide(key, version, seen[0], chosen)

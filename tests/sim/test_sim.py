@@ -98,6 +98,19 @@ def test_a_replaced_disk_does_not_forget_what_its_acceptor_accepted() -> None:
         assert res.ok, f"seed {seed}: {res.violations[0]}"
 
 
+def test_a_consistent_read_never_answers_a_state_older_than_its_catch_up() -> None:
+    """Seed 335533 (16 nodes, found by the soak of stop 30): after a registry change took
+    node oYcZ out of a strict object's replicas, a consistent read there caught up to
+    version 4, and meanwhile its hand-off dropped the object (the new replicas held it
+    all): the read answered version 0 after version 4 was acked. Now a read answers only
+    a state holding at least the writes its catch-up confirmed, else catches up again
+    (``node/objects._caught_up`` does the same); with that check off the seed fails."""
+    res = run(335533, nodes=16)
+    assert res.ok, res.violations[:2]
+    bad = run(335533, nodes=16, rules=Rules(read_holds_caught_up=False))
+    assert any("not linearizable" in v for v in bad.violations), bad.violations[:2]
+
+
 def test_a_seed_replays_exactly_in_another_process() -> None:
     """No hidden randomness (set order, the clock): another process with another hash
     seed prints the same run."""

@@ -4,6 +4,8 @@ docs/protocol.md §8.4).
 Invariants owned here:
 - Replies name versions as ``flocloud.protocol.objectlog`` defines them, the same on every
   replica holding the same writes, and carry the heads (the SDK bases writes on them).
+- A consistent read (a strict object) answers a state holding at least every write its
+  catch-up confirmed, never an older one (``_caught_up``).
 - A version this replica does not know (the client saw it on another one) is pulled from
   the object's replicas first; if it is still unknown the reply is ``not-found``, never a
   guess.
@@ -18,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Protocol
 
-from flocloud.protocol.errors import BadFormat, NotFound
+from flocloud.protocol.errors import BadFormat, NotFound, Unavailable
 from flocloud.protocol.objectlog import EMPTY_VERSION, parse_version
 from flocloud.protocol.objects import merge_diff, object_id
 from flocloud.protocol.params import network_by_name
@@ -36,13 +38,14 @@ class NodeService(Protocol):
     store: SqliteStore
     config: NodeConfig
     apps: dict[str, AppConfig]
-    strict_sync: Callable[[str, str], Awaitable[None]] | None
+    strict_sync: Callable[[str, str], Awaitable[int]] | None
 
     def require_apps(self, what: str) -> None: ...
 
     async def catch_up_key(self, key: str) -> bool: ...
 
 
+CONSISTENT_TRIES = 4  # catch-ups per consistent read (``_caught_up``)
 MAX_CHANGES = 1000  # writes per object.changes reply; beyond, "more" (the diff mode has all)
 
 __all__ = ["change_to_wire", "is_strict", "object_changes", "object_get", "state_to_wire"]
@@ -108,11 +111,12 @@ async def object_get(
     read is linearizable (docs/protocol.md §5.6); otherwise this replica's state."""
     app, obj = _names(application, name)
     ver = None if version is None else _version_arg(version, "version")
+    caught_up: ObjectState | None = None
     if consistent is True and ver is None and is_strict(svc, app, obj) and svc.strict_sync:
-        await svc.strict_sync(app, obj)
+        caught_up = await _caught_up(svc, svc.strict_sync, app, obj)
 
     async def call() -> ObjectState:
-        state = await svc.store.get_object(app, obj, ver)
+        state = caught_up or await svc.store.get_object(app, obj, ver)
         if state is None:
             raise NotFound(
                 f"object {app}/{obj}" + (f" version {ver}" if ver else "") + " not found"
@@ -122,6 +126,21 @@ async def object_get(
     reply = state_to_wire(await pulled(svc, _key(svc, app, obj), call))
     reply["mode"] = "strict" if is_strict(svc, app, obj) else "merge"
     return reply
+
+
+async def _caught_up(
+    svc: NodeService, sync: Callable[[str, str], Awaitable[int]], app: str, obj: str
+) -> ObjectState | None:
+    """The store's state of a strict object once it holds at least the writes a catch-up
+    confirmed (None: the object has none). A store can go back between the two: a hand-off
+    drops an object from a node that no longer replicates it (found by the simulator's
+    seed 335533), so the catch-up runs again, a few times, then ``unavailable``."""
+    for _ in range(CONSISTENT_TRIES):
+        reached = await sync(app, obj)
+        state = await svc.store.get_object(app, obj)
+        if (state.count if state is not None else 0) >= reached:
+            return state
+    raise Unavailable(f"{app}/{obj}: this node's copy moved while it caught up, try again")
 
 
 async def object_changes(

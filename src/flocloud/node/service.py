@@ -179,7 +179,7 @@ class NodeService:
         self.strict_write: (
             Callable[[Envelope, ObjectWrite], Awaitable[dict[str, Any] | None]] | None
         ) = None
-        self.strict_sync: Callable[[str, str], Awaitable[None]] | None = None
+        self.strict_sync: Callable[[str, str], Awaitable[int]] | None = None
         # listed in the registry: None without a chain (a standalone node), False until
         # the registry is read and shows this node; client writes need it not False
         self.listed: bool | None = None

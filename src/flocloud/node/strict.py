@@ -312,13 +312,16 @@ class StrictObjects:
 
     # -- linearizable reads -------------------------------------------------------------
 
-    async def catch_up(self, app: str, name: str) -> None:
+    async def catch_up(self, app: str, name: str) -> int:
         """Bring this replica's state of a strict object up to every acknowledged write:
         ask the acceptors what they accepted after the local version; while a majority
         answers and one of them accepted something, finish that instance (a round that
         chooses it or what was chosen), store it, and look again. A write acknowledged
         before this started is accepted by a majority, so some answer names it: a read
-        after ``catch_up`` is linearizable."""
+        after ``catch_up`` is linearizable, if the store still holds what it confirmed.
+        Returns how many writes the version it confirmed has (``object_get`` checks the
+        store did not go back meanwhile: a hand-off drops an object from a node that no
+        longer replicates it)."""
         for _ in range(64):
             quorum = self._quorum(app, name)
             acceptors = list(quorum.members)
@@ -346,7 +349,7 @@ class StrictObjects:
                 )
             seen = [r["value"] for r in answers if isinstance(r.get("value"), list)]
             if not seen:
-                return
+                return current.count if current is not None else 0
             found = parse_envelope(seen[0][1], now_ms=None, limits=self._svc.envelope_limits)
             chosen = await self._decide(app, name, version, found)
             await self._commit(chosen, parse_write(chosen.body))
