@@ -35,6 +35,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, NamedTuple
 
 import orjson
@@ -90,6 +91,42 @@ Outcome = tuple[bool, Any]  # (True, PutResult) or (False, the error to raise)
 SchemaCheck = Callable[[str, str, Any], None]  # (application, message type, payload)
 
 
+_SQL: dict[tuple[Any, ...], str] = {}  # texts of statements of few rows, built once
+_SQL_ROWS = 64  # … of at most this many rows or values: a commit of a few writes builds
+# none of its statements' texts (and SQLite's statement cache finds them by a string whose
+# hash is already known)
+
+
+def _kept(key: tuple[Any, ...], n: int, sql: str) -> str:
+    if n <= _SQL_ROWS:
+        _SQL[key] = sql
+    return sql
+
+
+def _in_sql(columns: str, rest: str, n: int) -> str:
+    sql = _SQL.get(key := ("in", columns, rest, n))
+    if sql is not None:
+        return sql
+    text = f"SELECT json_group_array(json_array({columns})) {rest}"
+    return _kept(key, n, text.format(",".join("?" * n)))
+
+
+def _keys_sql(columns: str, n: int) -> str:
+    sql = _SQL.get(key := ("keys", columns, n))
+    if sql is not None:
+        return sql
+    text = f"SELECT json_group_array(json_array({columns})) FROM messages WHERE "
+    return _kept(key, n, text + keys_in(n))
+
+
+def _insert_sql(head: str, tail: str, width: int, n: int) -> str:
+    sql = _SQL.get(key := ("insert", head, tail, width, n))
+    if sql is not None:
+        return sql
+    one = "(" + ",".join("?" * width) + ")"
+    return _kept(key, n, f"{head} VALUES {','.join([one] * n)} {tail}")
+
+
 def _select_in(
     db: sqlite3.Connection, columns: str, rest: str, values: Sequence[Any]
 ) -> Iterable[list[Any]]:
@@ -99,8 +136,7 @@ def _select_in(
     each retake wait)."""
     for i in range(0, len(values), _CHUNK):
         chunk = values[i : i + _CHUNK]
-        sql = f"SELECT json_group_array(json_array({columns})) {rest}"
-        (text,) = db.execute(sql.format(",".join("?" * len(chunk))), chunk).fetchone()
+        (text,) = db.execute(_in_sql(columns, rest, len(chunk)), chunk).fetchone()
         yield from orjson.loads(text)
 
 
@@ -110,8 +146,8 @@ def _select_keys(
     """``_select_in`` of the ``messages`` rows of ``keys``, (receiver, id) pairs."""
     for i in range(0, len(keys), _CHUNK // 2):
         chunk = keys[i : i + _CHUNK // 2]
-        sql = f"SELECT json_group_array(json_array({columns})) FROM messages WHERE "
-        (text,) = db.execute(sql + keys_in(len(chunk)), [v for k in chunk for v in k]).fetchone()
+        sql = _keys_sql(columns, len(chunk))
+        (text,) = db.execute(sql, list(chain.from_iterable(chunk))).fetchone()
         yield from orjson.loads(text)
 
 
@@ -124,11 +160,10 @@ def _insert(
         return
     width = len(rows[0])
     per = max(1, _VARIABLES // width)
-    one = "(" + ",".join("?" * width) + ")"
     for i in range(0, len(rows), per):
         chunk = rows[i : i + per]
-        args = [x for row in chunk for x in row]
-        db.execute(f"{head} VALUES {','.join([one] * len(chunk))} {tail}", args)
+        sql = _insert_sql(head, tail, width, len(chunk))
+        db.execute(sql, list(chain.from_iterable(chunk)))
 
 
 def put_run(
