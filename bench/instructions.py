@@ -67,11 +67,10 @@ def wires(path: Path, count: int) -> None:
             f.write(orjson.dumps(env.to_wire()) + b"\n")
 
 
-async def child(workload: str, path: Path, writes: int, parsed: int) -> None:
+async def child(workload: str, lines: list[bytes], writes: int) -> None:
     kind, k = workload.rsplit("-", 1)
     per = int(k)
     store = await SqliteStore.open(scratch() / "store.sqlite3")
-    lines = path.read_bytes().split(b"\n")[:parsed]
     envs = [parse_unverified(w, now_ms=None) for w in lines]  # as many in every run
     items = [(e, parse_write(e.body), (("a" * 32, i + 1),)) for i, e in enumerate(envs)]
     now = envs[0].body.time
@@ -136,7 +135,8 @@ def main() -> None:
     p.add_argument("--parsed", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        runtime.run(child(args.child, args.wires, args.writes, args.parsed))
+        lines = args.wires.read_bytes().split(b"\n")[: args.parsed]
+        runtime.run(child(args.child, lines, args.writes))
         return
     if shutil.which("valgrind") is None or shutil.which("callgrind_annotate") is None:
         sys.exit("instructions.py needs valgrind (Debian: apt install valgrind)")
