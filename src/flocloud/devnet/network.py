@@ -481,8 +481,10 @@ class Network:
     ) -> None:
         """``partition``, then wait until every node of both sides has applied it (its
         log says ``partitioned from`` its new set), instead of guessing how long the
-        heartbeat takes to read the fault file. Starting from a healed network, each
-        node's set changes, so each logs it."""
+        heartbeat takes to read the fault file. A node logs every version of its fault
+        file it reads (node/links.py), so this holds whatever the network's state was
+        before. On a timeout the network is healed first: a failed call leaves no
+        partition behind for the tests after it."""
         nodes = [self.nodes[i] for i in (*side_a, *side_b)]
         offsets = {n.index: _size(n.log_path) for n in nodes}
         self.partition(side_a, side_b)
@@ -497,6 +499,7 @@ class Network:
                 ):
                     left.discard(i)
             if left and time.monotonic() > deadline:
+                self.heal()
                 names = ", ".join(self.nodes[i].name for i in sorted(left))
                 raise TimeoutError(f"the partition did not take on {names} in {timeout} s")
             await asyncio.sleep(0.05)

@@ -68,7 +68,7 @@ class Links:
         self._locks: dict[str, asyncio.Lock] = {}
         self._failed_at: dict[str, float] = {}  # last failed connection attempt, by peer
         self._session: aiohttp.ClientSession | None = None
-        self._fault_mtime = 0.0
+        self._fault_version: tuple[int, int] | None = None  # the fault file read last
         self.stores: dict[str, str] = {}  # peer -> the store id its last handshake named
 
     # -- outbound -----------------------------------------------------------------------
@@ -181,27 +181,34 @@ class Links:
     def refresh_faults(self, on_change: Callable[[], None]) -> None:
         """Test/dev fault injection: the config's ``fault_file`` (JSON ``{"partition":
         [node IDs]}``) lists peers to treat as unreachable, both ways. Off when unset.
-        ``on_change``: called when the set changed (a healed link: compare replicas)."""
+        ``on_change``: called when the set changed (a healed link: compare replicas).
+        Every version of the file is read once, told by its inode and mtime (the devnet
+        replaces it whole: a version always differs by inode from the one it replaces,
+        even within one tick of the clock),
+        and logged as ``partitioned from …`` even when the set is the one before: the
+        devnet waits for that line to know the node applied the version it wrote."""
         config = self.owner.node.config
         if not config.fault_file:
             return
         p = config.path(config.fault_file)
         try:
-            mtime = p.stat().st_mtime
+            st = p.stat()
+            version = (st.st_ino, st.st_mtime_ns)
         except FileNotFoundError:
-            mtime = -1.0
-        if mtime == self._fault_mtime:
+            version = (-1, -1)
+        if version == self._fault_version:
             return
-        self._fault_mtime = mtime
+        self._fault_version = version
         try:
-            blocked = set(json.loads(p.read_text()).get("partition", [])) if mtime >= 0 else set()
+            blocked = (
+                set(json.loads(p.read_text()).get("partition", [])) if version[0] >= 0 else set()
+            )
         except (OSError, ValueError, AttributeError):
             log.warning("unreadable fault file %s", p)
             return
-        if blocked == self.blocked:
-            return
-        self.blocked = blocked
-        on_change()
-        for peer in blocked:
-            self.close(peer)
+        if blocked != self.blocked:
+            self.blocked = blocked
+            on_change()
+            for peer in blocked:
+                self.close(peer)
         log.info("partitioned from %s", sorted(blocked) or "nobody")
