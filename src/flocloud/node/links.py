@@ -183,10 +183,10 @@ class Links:
         [node IDs]}``) lists peers to treat as unreachable, both ways. Off when unset.
         ``on_change``: called when the set changed (a healed link: compare replicas).
         Every version of the file is read once, told by its inode and mtime (the devnet
-        replaces it whole: a version always differs by inode from the one it replaces,
-        even within one tick of the clock),
-        and logged as ``partitioned from …`` even when the set is the one before: the
-        devnet waits for that line to know the node applied the version it wrote."""
+        replaces it whole, so a version differs by inode from the one it replaces even
+        within one tick of the clock), and logged as ``partitioned from …`` even when the
+        set is the one before: the devnet waits for that line to know that the node
+        applied the version it wrote."""
         config = self.owner.node.config
         if not config.fault_file:
             return
