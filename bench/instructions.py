@@ -4,11 +4,12 @@ This VM's speed swings by ±25 % within minutes (bench/README.md), so paired tim
 change worth a few percent do not separate. Instructions executed in user space do not
 swing: this script runs a workload under valgrind's callgrind twice, with ``--small``
 and ``--large`` writes after the same warm-up and the same parsing, and reports the
-difference per write, split by where it ran (SQLite, the CPython interpreter, libc, the
-rest: the sqlite3 and orjson modules, libcrypto, uvloop). What it leaves out is the
-kernel's share (a commit's WAL ``write``s, ~24 system calls for a dozen pages) and
-waiting; it measures the same code on any machine, so it is the figure to compare a
-change with, beside the timed scripts.
+difference per write, split by where it ran (SQLite; the CPython interpreter with its
+C modules, sqlite3 and asyncio among them; libc; the rest: orjson, libcrypto, uvloop).
+What it leaves out is the kernel's share (a commit's WAL ``pwrite``s, ~25 system calls
+for a dozen pages) and waiting; it measures the same code alike on any machine, so it is
+the figure to compare a change with, beside the timed scripts. The default workloads
+take about 2.5 minutes on two cores.
 
 Workloads (in process, a fresh ``SqliteStore`` on a scratch folder, 1 KiB writes of 20
 senders to 5 receivers, signed before the run):
@@ -96,7 +97,10 @@ def counted(workload: str, path: Path, writes: int, parsed: int, out: Path) -> d
     cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
            __file__, "--child", workload, "--wires", str(path), "--writes", str(writes),
            "--parsed", str(parsed)]  # fmt: skip
-    subprocess.run(cmd, check=True, capture_output=True)
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    if run.returncode != 0:
+        tail = "\n".join(run.stderr.strip().splitlines()[-15:])
+        raise SystemExit(f"the {workload} run ({writes} writes) failed under valgrind:\n{tail}")
     text = subprocess.run(
         ["callgrind_annotate", "--threshold=100", str(out)], check=True, capture_output=True,
         text=True,

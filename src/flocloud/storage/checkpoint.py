@@ -22,6 +22,9 @@ Invariants owned here:
   (then it gives up and a later round tries again), and while it runs ``restarting`` is
   set, so the store does not commit on its event loop (which would wait for it there)
   but on its writer thread.
+- ``close`` returns once the thread ends, whenever it is called: the thread looks at
+  ``_stop`` before every wait for work, so a wake-up that lands while it clears ``_due``
+  is not lost (it was, and a store's close then waited forever).
 - Durability does not depend on this thread: a committed write is in the WAL, which
   SQLite reads back after any crash; a checkpoint only moves it. A failed checkpoint is
   logged and tried again at the next commit.
@@ -84,7 +87,9 @@ class Checkpointer:
         db: sqlite3.Connection | None = None
         last = 0.0
         try:
-            while True:
+            # ``close`` sets ``_stop`` before ``_due``: a ``_due`` it set that the
+            # ``clear`` below swallows is seen here, through ``_stop``
+            while not self._stop.is_set():
                 self._due.wait()
                 wait = last + self.interval - time.monotonic()
                 if self._stop.wait(max(0.0, wait)):
