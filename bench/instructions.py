@@ -50,6 +50,7 @@ from node_ingest import key
 from report import Report, scratch
 
 WARM = 300  # writes stored before the counted ones, in every run
+FIXED_TIME_MS = 1_764_547_200_000  # 2025-12-01: signing is deterministic (RFC 6979)
 WHERE = (  # (label, pattern of callgrind's file:function line), first match wins
     ("sqlite", re.compile(r"libsqlite3")),
     ("cpython", re.compile(r"libpython|/Python-3|python3\.\d+\]")),
@@ -58,7 +59,7 @@ WHERE = (  # (label, pattern of callgrind's file:function line), first match win
 
 
 def wires(path: Path, count: int) -> None:
-    now = int(time.time() * 1000)
+    now = FIXED_TIME_MS  # the same writes in every run: the same ids, the same B-trees
     senders = [key(f"instr-sender-{i}") for i in range(20)]
     receivers = [key(f"instr-receiver-{i}").address for i in range(5)]
     with path.open("wb") as f:
@@ -97,7 +98,8 @@ def counted(workload: str, path: Path, writes: int, parsed: int, out: Path) -> d
     cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
            __file__, "--child", workload, "--wires", str(path), "--writes", str(writes),
            "--parsed", str(parsed)]  # fmt: skip
-    run = subprocess.run(cmd, capture_output=True, text=True)
+    env = os.environ | {"PYTHONHASHSEED": "0"}  # sets and dicts iterate alike in every run
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if run.returncode != 0:
         tail = "\n".join(run.stderr.strip().splitlines()[-15:])
         raise SystemExit(f"the {workload} run ({writes} writes) failed under valgrind:\n{tail}")
