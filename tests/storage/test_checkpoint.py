@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from pathlib import Path
@@ -13,7 +14,8 @@ def test_close_is_not_lost_while_the_thread_clears_its_wakeup(tmp_path: Path) ->
     """``close`` lands just before the thread clears ``_due`` (the interleaving that hung a
     store's close forever under valgrind's slow scheduling): the thread still ends."""
     path = tmp_path / "store.sqlite3"
-    sqlite3.connect(path).execute("PRAGMA journal_mode=WAL").fetchall()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("PRAGMA journal_mode=WAL").fetchall()
     cp = Checkpointer(lambda: sqlite3.connect(path, check_same_thread=False), interval=0.0)
 
     class CloseLandsFirst(threading.Event):
