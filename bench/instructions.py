@@ -104,9 +104,10 @@ def counted(workload: str, path: Path, writes: int, parsed: int, out: Path) -> d
         tail = "\n".join(run.stderr.strip().splitlines()[-15:])
         raise SystemExit(f"the {workload} run ({writes} writes) failed under valgrind:\n{tail}")
     text = subprocess.run(
-        ["callgrind_annotate", "--threshold=100", str(out)], check=True, capture_output=True,
-        text=True,
-    ).stdout  # fmt: skip
+        ["callgrind_annotate", "--threshold=100", str(out)], capture_output=True, text=True
+    ).stdout
+    if "file:function" not in text:
+        raise SystemExit(f"callgrind_annotate printed no function table for {out}")
     by: dict[str, int] = {"total": 0}
     table = text.split("file:function", 1)[1]
     for line in table.splitlines():

@@ -264,13 +264,14 @@ def test_statement_texts_are_kept_for_few_rows_only() -> None:
     """The texts of statements of up to ``_SQL_ROWS`` rows are built once and kept; longer
     ones are built each time, so what is kept stays bounded by the call sites."""
     batch._SQL.clear()
-    three = batch._insert_sql("INSERT INTO t (a, b)", "ON CONFLICT DO NOTHING", 2, 3)
+    head, tail = "INSERT INTO t (a, b)", "ON CONFLICT DO NOTHING"
+    three = batch._text(batch._insert_text, head, tail, 2, 3)
     assert three == "INSERT INTO t (a, b) VALUES (?,?),(?,?),(?,?) ON CONFLICT DO NOTHING"
-    assert batch._insert_sql("INSERT INTO t (a, b)", "ON CONFLICT DO NOTHING", 2, 3) is three
-    assert batch._in_sql("a", "FROM t WHERE a IN ({})", 4).endswith("IN (?,?,?,?)")
-    assert batch._keys_sql("id", 2).count("(?,?)") == 2
+    assert batch._text(batch._insert_text, head, tail, 2, 3) is three
+    assert batch._text(batch._in_text, "a", "FROM t WHERE a IN ({})", 4).endswith("IN (?,?,?,?)")
+    assert batch._text(batch._keys_text, "id", 2).count("(?,?)") == 2
     n = batch._SQL_ROWS + 1
-    assert batch._insert_sql("INSERT INTO t (a, b)", "", 2, n).count("(?,?)") == n
-    assert batch._in_sql("a", "FROM t WHERE a IN ({})", n).count("?") == n
-    assert batch._keys_sql("id", n).count("(?,?)") == n
+    assert batch._text(batch._insert_text, head, "", 2, n).count("(?,?)") == n
+    assert batch._text(batch._in_text, "a", "FROM t WHERE a IN ({})", n).count("?") == n
+    assert batch._text(batch._keys_text, "id", n).count("(?,?)") == n
     assert len(batch._SQL) == 3 and all(key[-1] <= batch._SQL_ROWS for key in batch._SQL)

@@ -97,34 +97,30 @@ _SQL_ROWS = 64  # … of at most this many rows or values: a commit of a few wri
 # hash is already known)
 
 
-def _kept(key: tuple[Any, ...], n: int, sql: str) -> str:
-    if n <= _SQL_ROWS:
-        _SQL[key] = sql
+def _text(build: Callable[..., str], *args: Any) -> str:
+    """``build(*args)``, whose last argument is the statement's rows or values: kept when
+    they are at most ``_SQL_ROWS``, so what is kept stays bounded by the call sites."""
+    key = (build, *args)
+    sql = _SQL.get(key)
+    if sql is None:
+        sql = build(*args)
+        if args[-1] <= _SQL_ROWS:
+            _SQL[key] = sql
     return sql
 
 
-def _in_sql(columns: str, rest: str, n: int) -> str:
-    sql = _SQL.get(key := ("in", columns, rest, n))
-    if sql is not None:
-        return sql
+def _in_text(columns: str, rest: str, n: int) -> str:
     text = f"SELECT json_group_array(json_array({columns})) {rest}"
-    return _kept(key, n, text.format(",".join("?" * n)))
+    return text.format(",".join("?" * n))
 
 
-def _keys_sql(columns: str, n: int) -> str:
-    sql = _SQL.get(key := ("keys", columns, n))
-    if sql is not None:
-        return sql
-    text = f"SELECT json_group_array(json_array({columns})) FROM messages WHERE "
-    return _kept(key, n, text + keys_in(n))
+def _keys_text(columns: str, n: int) -> str:
+    return f"SELECT json_group_array(json_array({columns})) FROM messages WHERE " + keys_in(n)
 
 
-def _insert_sql(head: str, tail: str, width: int, n: int) -> str:
-    sql = _SQL.get(key := ("insert", head, tail, width, n))
-    if sql is not None:
-        return sql
+def _insert_text(head: str, tail: str, width: int, n: int) -> str:
     one = "(" + ",".join("?" * width) + ")"
-    return _kept(key, n, f"{head} VALUES {','.join([one] * n)} {tail}")
+    return f"{head} VALUES {','.join([one] * n)} {tail}"
 
 
 def _select_in(
@@ -136,7 +132,7 @@ def _select_in(
     each retake wait)."""
     for i in range(0, len(values), _CHUNK):
         chunk = values[i : i + _CHUNK]
-        (text,) = db.execute(_in_sql(columns, rest, len(chunk)), chunk).fetchone()
+        (text,) = db.execute(_text(_in_text, columns, rest, len(chunk)), chunk).fetchone()
         yield from orjson.loads(text)
 
 
@@ -146,7 +142,7 @@ def _select_keys(
     """``_select_in`` of the ``messages`` rows of ``keys``, (receiver, id) pairs."""
     for i in range(0, len(keys), _CHUNK // 2):
         chunk = keys[i : i + _CHUNK // 2]
-        sql = _keys_sql(columns, len(chunk))
+        sql = _text(_keys_text, columns, len(chunk))
         (text,) = db.execute(sql, list(chain.from_iterable(chunk))).fetchone()
         yield from orjson.loads(text)
 
@@ -162,7 +158,7 @@ def _insert(
     per = max(1, _VARIABLES // width)
     for i in range(0, len(rows), per):
         chunk = rows[i : i + per]
-        sql = _insert_sql(head, tail, width, len(chunk))
+        sql = _text(_insert_text, head, tail, width, len(chunk))
         db.execute(sql, list(chain.from_iterable(chunk)))
 
 
