@@ -6,6 +6,7 @@ replicates."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from typing import Any
@@ -214,3 +215,53 @@ async def test_serving_knows_who_pages_through_a_backlog() -> None:
     assert serving.paging() == {"me"}
     assert (await serving.serve("me", 4, 2))["more"] is False
     assert serving.paging() == set()
+
+
+class Rounds(Peers):
+    """``Peers`` that counts catch-up rounds and knows no neighbour (as a restarted node
+    before it has read the registry)."""
+
+    def __init__(self) -> None:
+        super().__init__("me", Store([]), REPLICAS)
+        self.rounds = 0
+        self.round_began = asyncio.Event()
+        self.hold: asyncio.Event | None = None  # a round waits for it when set
+
+    def refresh_faults(self) -> None:
+        pass
+
+    async def each_live_neighbour(self, work: Any, what: str) -> None:
+        self.rounds += 1
+        self.round_began.set()
+        if self.hold is not None:
+            await self.hold.wait()
+
+
+async def test_a_wake_starts_a_round_now_not_at_the_intervals_end() -> None:
+    peers = Rounds()
+    shell = CatchUpShell(peers, get=None, store=None, on_reset=lambda: None)  # type: ignore[arg-type]
+    task = asyncio.create_task(shell.run(interval=60))
+    try:
+        await asyncio.wait_for(peers.round_began.wait(), 5)
+        assert peers.rounds == 1  # the first round, then a wait of 60 s
+        await asyncio.sleep(0.05)
+        assert peers.rounds == 1
+        peers.round_began.clear()
+        shell.wake()  # the registry gave a placement: every peer is due, now
+        await asyncio.wait_for(peers.round_began.wait(), 5)
+        assert peers.rounds == 2
+        # a wake while a round runs starts the next one right after it
+        peers.hold, peers.round_began = asyncio.Event(), asyncio.Event()
+        shell.wake("them")
+        await asyncio.wait_for(peers.round_began.wait(), 5)
+        peers.round_began.clear()
+        shell.wake("them")  # during round 3
+        peers.hold.set()
+        await asyncio.wait_for(peers.round_began.wait(), 5)
+        assert peers.rounds == 4
+        await asyncio.sleep(0.05)
+        assert peers.rounds == 4  # and then the interval again
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

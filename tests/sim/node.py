@@ -126,6 +126,8 @@ class Rules:
     young_recovers: bool = True  # a young store recovers an instance before it votes in it
     read_holds_caught_up: bool = True  # a consistent read answers no older state than its
     # catch-up confirmed (off: the store's state, which a hand-off drop may have emptied)
+    catch_up_wakes: bool = True  # a wake (a peer back, a placement change) starts a catch-up
+    # round at once, as node/catchup.py does since stop 33 (off: at the next tick, as before)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -259,7 +261,7 @@ class SimNode:
     def set_view(self, view: View) -> None:
         if view.members != self.view.members:
             self.view_changed_at = self.sim.now
-            self.polls.wake()  # keys this node replicates moved: pull from all
+            self.wake_catch_up()  # keys this node replicates moved: pull from all, now
         self.view = view
         self.objects.on_view(view)
 
@@ -602,6 +604,13 @@ class SimNode:
             self.paging_us.pop(src, None)
         return sid, rows, nxt, more
 
+    def wake_catch_up(self, peer: str | None = None) -> None:
+        """``peer`` (every peer: None) due again, and a round now (``CatchUpShell.wake``)."""
+        self.polls.wake(peer)
+        if self.w.rules.catch_up_wakes:
+            inc = self.end.incarnation
+            self.sim.at(0, lambda: self.up and self.end.incarnation == inc and self.catch_up())
+
     def catch_up(self) -> None:
         for peer in self.neighbours():
             if self.is_up(peer) and peer not in self.busy and self.polls.due(peer):
@@ -904,7 +913,7 @@ class SimNode:
         if reply[0] == "ok":
             self.detector.answered(peer)
             if was_down:
-                self.polls.wake(peer)
+                self.wake_catch_up(peer)
             if was_down and self.w.rules.anti_entropy:
                 self.pace.differ(peer)  # compared in the round the wake starts
                 self.wake_anti_entropy()

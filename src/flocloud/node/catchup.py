@@ -12,7 +12,8 @@ pages ahead (``Store`` gets the earlier pages as its turn). Pages are stored one
 one of an earlier page), and a position moves only after its page's writes and every
 earlier page's are committed. A round pulls from the neighbours ``PollSchedule`` says are
 due (one whose pulls stored nothing is left out of up to ``IDLE_ROUNDS`` rounds; one that
-comes back up, and all of them when the placement changes, are due at once).
+comes back up, and all of them when the placement changes, are due at once, and such a
+wake starts a round then, not at the interval's end).
 ``behind``: the peers whose pull is still paging through a
 backlog (its last page said ``more``); anti-entropy waits while one is, as it would fetch
 the same writes a second time; ``paging``: the peers paging through our log's backlog,
@@ -22,6 +23,7 @@ with which anti-entropy waits too (the writes it would compare are on their way 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -70,6 +72,7 @@ class CatchUpShell:
         self.behind: set[str] = set()  # of those, the ones whose last page said ``more``
         self._paging: dict[str, float] = {}  # requesters paging our backlog: when last
         self.polls = PollSchedule()  # whom a round pulls from (idle peers less often)
+        self._woken = asyncio.Event()  # a round is due now, not at the interval's end
         self.delivered = Delivered()  # our writes each peer acknowledged: left out of pages
         self.left_out_delivered = 0  # log rows served pages left out for that (a figure)
 
@@ -98,12 +101,22 @@ class CatchUpShell:
             cu = self.state[peer] = CatchUp(self._saved.get(peer))
         return cu
 
+    def wake(self, peer: str | None = None) -> None:
+        """``peer`` (every peer: None) is due again, and a round starts now: right after
+        the one running, if one is. A restarted node's first round comes before it has
+        read the registry (it knows no neighbour yet); the placement the registry gives
+        wakes it, so catch-up starts then, not one interval later."""
+        self.polls.wake(peer)
+        self._woken.set()
+
     async def run(self, interval: float) -> None:
         while True:  # a pull first: a restarted node catches up before anything else
+            self._woken.clear()  # a wake from here on starts the next round at once
             self.peers.refresh_faults()
             await self.peers.each_live_neighbour(self._pull_if_due, "catch-up")
             self.polls.next_round()
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), interval)
 
     async def _pull_if_due(self, peer: str) -> None:
         if self.polls.due(peer):

@@ -186,7 +186,7 @@ class Peers:
             self.antientropy.shared.built = False  # shared roots: rebuilt next round
             self._replica_sets.clear()
             self.antientropy.wake.set()
-            self.catchup.polls.wake()  # keys this node replicates moved: pull from all
+            self.catchup.wake()  # keys this node replicates moved: pull from all, now
         self.view = view
         self.links.drop_removed(view)
         self.antientropy.old_gets.forget(view.nodes)
@@ -426,7 +426,7 @@ class Peers:
             self.node.service.metrics.replication["peer_up"] += 1
             self.antientropy.pace.differ(peer)  # compared in the round the wake starts
             self.antientropy.wake.set()
-            self.catchup.polls.wake(peer)
+            self.catchup.wake(peer)
 
     # -- catch-up (node/catchup.py drives replication/catchup.py) ---------------------
 
