@@ -5,6 +5,7 @@ server on 127.0.0.1 that answers, keeps silent, or drops the connection."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import math
 from collections.abc import AsyncIterator
@@ -89,3 +90,27 @@ async def test_a_connection_lost_with_nothing_pending_counts_as_unanswered(serve
         await ours.close()  # closed here: nothing to tell the heartbeats
         await asyncio.sleep(0.05)
         assert ours.unanswered == -math.inf
+
+
+@pytest.mark.parametrize("ticks", [0, 1])
+async def test_a_cancel_that_comes_with_the_reply_is_kept(server: str, ticks: int) -> None:
+    """A request cancelled in the moment its reply arrives (a node stopping while catch-up
+    asks a peer) ends cancelled: on 3.11 ``asyncio.wait_for`` returned the reply instead
+    and lost the cancel, so the task that was being stopped went on."""
+    async with aiohttp.ClientSession() as session:
+        conn = NodeConnection(server, session, timeout=30)
+        await conn.connect()
+        task = asyncio.create_task(conn.request("silent"))
+        for _ in range(1000):  # until the request is sent and waits for its reply
+            if conn._pending:
+                break
+            await asyncio.sleep(0)
+        next(iter(conn._pending.values())).set_result({"ok": True})
+        for _ in range(ticks):
+            await asyncio.sleep(0)
+        running = not task.done()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert task.cancelled() == running
+        await conn.close()

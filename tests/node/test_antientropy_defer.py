@@ -9,6 +9,8 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from flocloud.node.antientropy import AntiEntropy
 from flocloud.node.limits import Metrics
 from flocloud.protocol.fingerprint import Fingerprint
@@ -111,3 +113,21 @@ async def test_a_later_answer_ends_the_comparison() -> None:
     assert await ae.reconcile("a") == 0
     assert asked == ["peer.digest"]
     assert ae.peers.node.service.metrics.replication["ae_deferred"] == 1
+
+
+@pytest.mark.parametrize("ticks", [0, 1, 2])
+async def test_a_cancel_that_comes_with_a_wake_ends_the_rounds(ticks: int) -> None:
+    """A node stopped just after a wake (a peer back, a placement change) cancels the
+    round loop while it waits: on 3.11 ``asyncio.wait_for`` lost that cancel when the wake
+    came in the same moment, and the node's stop hung."""
+    ae = anti_entropy(Peers())
+    task = asyncio.create_task(ae.run(interval=60, grace=1e9))
+    await asyncio.sleep(0.01)  # the first wait of 60 s
+    ae.wake.set()
+    for _ in range(ticks):
+        await asyncio.sleep(0)
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=2)
+    if not done:
+        task.cancel()
+    assert task in done and task.cancelled()

@@ -265,3 +265,23 @@ async def test_a_wake_starts_a_round_now_not_at_the_intervals_end() -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+@pytest.mark.parametrize("ticks", [0, 1, 2])
+async def test_a_cancel_that_comes_with_a_wake_ends_the_loop(ticks: int) -> None:
+    """A node stopped just after a wake (the registry's first placement wakes catch-up as
+    the node starts) cancels the loop while it waits: on 3.11 ``asyncio.wait_for`` lost
+    that cancel when the wake came in the same moment, and the node's stop hung."""
+    peers = Rounds()
+    shell = CatchUpShell(peers, get=None, store=None, on_reset=lambda: None)  # type: ignore[arg-type]
+    task = asyncio.create_task(shell.run(interval=60))
+    await asyncio.wait_for(peers.round_began.wait(), 5)
+    await asyncio.sleep(0.01)
+    shell.wake()
+    for _ in range(ticks):
+        await asyncio.sleep(0)
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=2)
+    if not done:
+        task.cancel()
+    assert task in done and task.cancelled()

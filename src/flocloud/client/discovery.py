@@ -50,7 +50,8 @@ async def load_network(
             [reader], registry, key.network, confirmations=min_confirmations, timeout=timeout
         )
         try:
-            state = await asyncio.wait_for(follower.load(), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: it can lose a cancel
+                state = await follower.load()
         except TimeoutError:
             last = ExplorerError(f"explorer {url} did not answer within {timeout:g} s")
         except ChainError as exc:

@@ -43,6 +43,7 @@ Invariants owned here (with those of the modules above):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import Awaitable
@@ -368,10 +369,9 @@ class AntiEntropy:
 
     async def run(self, interval: float, grace: float) -> None:
         while True:
-            try:
-                await asyncio.wait_for(self.wake.wait(), timeout=interval)
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):  # not wait_for: on 3.11 it loses a
+                async with asyncio.timeout(interval):  # cancel that comes with a wake
+                    await self.wake.wait()
             self.wake.clear()
             digests: list[KeyDigest] | None = None
             try:  # an exact rebuild now and then (and after a change): one read serves all

@@ -115,8 +115,9 @@ class CatchUpShell:
             self.peers.refresh_faults()
             await self.peers.each_live_neighbour(self._pull_if_due, "catch-up")
             self.polls.next_round()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._woken.wait(), interval)
+            with contextlib.suppress(TimeoutError):  # not wait_for: on 3.11 it loses a
+                async with asyncio.timeout(interval):  # cancel that comes with a wake
+                    await self._woken.wait()
 
     async def _pull_if_due(self, peer: str) -> None:
         if self.polls.due(peer):

@@ -642,11 +642,12 @@ class Node:
                     self._report_listing(state)
                 except FlocloudError as exc:
                     log.warning("registry refresh failed: %s", exc.message)
-                try:  # every refresh_seconds, or (at most once a second) when woken
-                    await asyncio.wait_for(self._registry_wake.wait(), chain.refresh_seconds)
+                # every refresh_seconds, or (at most once a second) when woken; not
+                # wait_for: on 3.11 it loses a cancel that comes with a wake (a stop hung)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(chain.refresh_seconds):
+                        await self._registry_wake.wait()
                     await asyncio.sleep(1.0)
-                except TimeoutError:
-                    pass
                 self._registry_wake.clear()
         finally:
             await follower.aclose()

@@ -341,7 +341,8 @@ class RemoteWatch:
 
     async def ready(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._ready.wait(), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: it can lose a cancel
+                await self._ready.wait()
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._run(), name=f"legacy-watch {self.receiver}")
