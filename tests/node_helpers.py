@@ -85,3 +85,15 @@ async def ws(node: NodeProcess) -> AsyncIterator[Ws]:
         await conn.connect()
         yield Ws(conn, session)
         await conn.close()
+
+
+async def cancel_after(task: asyncio.Task[Any], ticks: int) -> bool:
+    """Cancel ``task`` after ``ticks`` turns of the event loop; whether it then ended
+    cancelled within 2 s (one that lost the cancel is cancelled again, not left running)."""
+    for _ in range(ticks):
+        await asyncio.sleep(0)
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=2)
+    if not done:
+        task.cancel()
+    return task in done and task.cancelled()

@@ -15,6 +15,7 @@ from flocloud.node.antientropy import AntiEntropy
 from flocloud.node.limits import Metrics
 from flocloud.protocol.fingerprint import Fingerprint
 from flocloud.replication.deferral import DEFER_ROUNDS
+from node_helpers import cancel_after
 
 
 class Store:
@@ -124,10 +125,4 @@ async def test_a_cancel_that_comes_with_a_wake_ends_the_rounds(ticks: int) -> No
     task = asyncio.create_task(ae.run(interval=60, grace=1e9))
     await asyncio.sleep(0.01)  # the first wait of 60 s
     ae.wake.set()
-    for _ in range(ticks):
-        await asyncio.sleep(0)
-    task.cancel()
-    done, _ = await asyncio.wait([task], timeout=2)
-    if not done:
-        task.cancel()
-    assert task in done and task.cancelled()
+    assert await cancel_after(task, ticks)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from flocloud.node.catchup import CatchUpShell
+from node_helpers import cancel_after
 
 
 class Store:
@@ -278,10 +279,4 @@ async def test_a_cancel_that_comes_with_a_wake_ends_the_loop(ticks: int) -> None
     await asyncio.wait_for(peers.round_began.wait(), 5)
     await asyncio.sleep(0.01)
     shell.wake()
-    for _ in range(ticks):
-        await asyncio.sleep(0)
-    task.cancel()
-    done, _ = await asyncio.wait([task], timeout=2)
-    if not done:
-        task.cancel()
-    assert task in done and task.cancelled()
+    assert await cancel_after(task, ticks)
