@@ -435,6 +435,8 @@ class TestHttp:
         """GET / (JSON), /metrics, and the HTTP read equivalents."""
         e = env(ALICE, key("http-inbox").address, {"via": "ws"})
         await ws.put(e)
+        tampered = {**e.to_wire(), "body": e.body_text.replace('"ws"', '"wz"')}
+        assert await code_of(ws.req("put", envelope=tampered)) == "invalid-signature"
         async with aiohttp.ClientSession() as s:
             async with s.get(node.url + "/", headers={"Accept": "application/json"}) as r:
                 info = await r.json()

@@ -157,6 +157,3 @@ def envelope_check(skew_ms: int | None, file: BinaryIO | None) -> None:
     limits = Limits(max_skew_ms=skew_ms) if skew_ms is not None else Limits()
     env = parse_envelope(_read(file), now_ms=now, limits=limits)
     click.echo(orjson.dumps({"id": env.id, "body": env.body.to_dict()}).decode())
-
-
-COMMANDS = [sign, verify, encrypt, decrypt, envelope]

@@ -1,12 +1,18 @@
 """The ``flocloud`` command: a click group; each area registers its commands here.
 
-Invariant: commands are thin. Bad input ends with a one-line ``error: ...`` on stderr and
-the documented exit code of its kind (``flocloud.cli.output.EXIT_CODES``), never a
-traceback.
+Invariants:
+- Commands are thin. Bad input ends with a one-line ``error: ...`` on stderr and the
+  documented exit code of its kind (``flocloud.cli.output.EXIT_CODES``), never a
+  traceback.
+- A command's module is imported only when that command runs (or a listing of the
+  commands needs its help): ``COMMANDS`` names each command's module and attribute, so
+  ``flocloud node run`` imports the node and not the chain tools, the SDK commands and
+  the dev chain (a restarted supernode answers sooner).
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
@@ -17,9 +23,35 @@ from flocloud.protocol.errors import FlocloudError
 
 from .output import exit_code
 
+# command name -> (module of flocloud.cli, attribute): imported on first use
+COMMANDS: dict[str, tuple[str, str]] = {
+    "id": ("id_cmds", "id_group"),
+    "tx": ("tx_cmds", "tx_group"),
+    "chain": ("chain_cmds", "chain_group"),
+    "devchain": ("devchain_cmds", "devchain_group"),
+    "node": ("node_cmds", "node_group"),
+    "devnet": ("devnet_cmds", "devnet_group"),
+    "config": ("config_cmds", "config_group"),
+    **{n: ("sdk_cmds", n) for n in ("send", "fetch", "watch", "where", "object", "delete")},
+    "export": ("sdk_cmds", "export_"),
+    "import": ("sdk_cmds", "import_"),
+    **{n: ("crypto_cmds", n) for n in ("sign", "verify", "encrypt", "decrypt", "envelope")},
+}
+
 
 class FlocloudGroup(click.Group):
-    """A group that turns flocloud errors into one-line messages."""
+    """A group that turns flocloud errors into one-line messages and imports a command's
+    module when the command is first asked for (``COMMANDS``)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, attr = COMMANDS[cmd_name]
+            command = getattr(importlib.import_module(f"flocloud.cli.{module}"), attr)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -45,36 +77,6 @@ def completion(shell: str) -> None:
     assert comp_cls is not None
     comp = comp_cls(cli, {}, "flocloud", "_FLOCLOUD_COMPLETE")
     click.echo(comp.source())
-
-
-def _register() -> None:
-    # Each area adds one import + add_command line here.
-    from flocloud.cli import (
-        chain_cmds,
-        config_cmds,
-        crypto_cmds,
-        devchain_cmds,
-        devnet_cmds,
-        id_cmds,
-        node_cmds,
-        sdk_cmds,
-        tx_cmds,
-    )
-
-    cli.add_command(id_cmds.id_group)
-    cli.add_command(tx_cmds.tx_group)
-    cli.add_command(chain_cmds.chain_group)
-    cli.add_command(devchain_cmds.devchain_group)
-    cli.add_command(node_cmds.node_group)
-    cli.add_command(devnet_cmds.devnet_group)
-    cli.add_command(config_cmds.config_group)
-    for command in sdk_cmds.COMMANDS:
-        cli.add_command(command)
-    for command in crypto_cmds.COMMANDS:
-        cli.add_command(command)
-
-
-_register()
 
 
 def main() -> None:

@@ -463,6 +463,3 @@ async def import_(client: Client, input: Any) -> None:
     click.echo(f"stored {stored}, duplicates {duplicates}, failed {failed}", err=True)
     if failed:
         sys.exit(1)
-
-
-COMMANDS = [send, fetch, watch, where, object, delete, export_, import_]

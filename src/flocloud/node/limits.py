@@ -24,10 +24,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-
 if TYPE_CHECKING:
+    from prometheus_client.core import Metric
+
     from .config import Limits
 
 __all__ = [
@@ -213,6 +212,9 @@ class Metrics:
 
     def render(self, stored: int, db_bytes: int, commits: int, writes: int) -> bytes:
         """The Prometheus text exposition of these counters and the store's figures."""
+        # imported at the first scrape, not at every node's start (~30 ms)
+        from prometheus_client import CollectorRegistry, generate_latest
+
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_Collector(self, stored, db_bytes, commits, writes))
         return generate_latest(registry)
@@ -229,6 +231,8 @@ class _Collector:
         )
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         m = self.m
 
         def labelled(name: str, doc: str, label: str, values: dict[str, int]) -> Metric:

@@ -18,8 +18,6 @@ from __future__ import annotations
 import functools
 import sqlite3
 
-import jsonschema
-
 from flocloud.protocol.cursor import Dot
 from flocloud.protocol.envelope import Envelope, utf8_size
 from flocloud.protocol.errors import BadFormat, NotFound, QuotaExceeded
@@ -198,6 +196,8 @@ def put_write(
     if isinstance(write, MessageWrite) and accepting:
         schema_checks.check(db, body.application, f"message:{body.type}", body.payload)
     elif isinstance(write, SchemaWrite):
+        import jsonschema  # on a schema write only: the import costs a node's start ~30 ms
+
         try:
             jsonschema.Draft202012Validator.check_schema(write.schema)
         except jsonschema.exceptions.SchemaError as exc:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-import jsonschema
 import orjson
 
 from flocloud.protocol.errors import SchemaMismatch
@@ -35,6 +34,8 @@ class SchemaChecks:
             return None
         v = self._validators.get(row[0])
         if v is None:
+            import jsonschema  # when a schema is first used: not at every node's start
+
             v = jsonschema.Draft202012Validator(orjson.loads(row[0]))
             if len(self._validators) > 512:
                 self._validators.clear()
@@ -64,7 +65,9 @@ class SchemaChecks:
 
 
 def _raise_mismatch(v: Any, target: str, value: Any) -> None:
-    err = jsonschema.exceptions.best_match(v.iter_errors(value))
+    from jsonschema.exceptions import best_match  # imported by ``validator`` already
+
+    err = best_match(v.iter_errors(value))
     if err is not None:
         where = "/".join(str(p) for p in err.absolute_path) or "(root)"
         raise SchemaMismatch(
