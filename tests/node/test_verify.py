@@ -79,6 +79,7 @@ async def test_a_dead_worker_costs_no_write() -> None:
             v.start()  # as the next batch would
             pids = v.worker_pids()
             assert len(pids) == 2 and v.processes == 2
+            await workers_ready(v)  # the batches go to them, not to the threads
             pending = asyncio.gather(*(v.check(e) for e in envs), return_exceptions=True)
             for pid in pids:
                 os.kill(pid, signal.SIGKILL)
@@ -87,6 +88,34 @@ async def test_a_dead_worker_costs_no_write() -> None:
             assert v.restarts == death + 1
         assert v.processes == 0 and v.worker_pids() == []  # on the threads for good
         assert await _answers(v, envs) == want
+    finally:
+        v.close()
+
+
+async def workers_ready(v: BatchVerifier) -> None:
+    for _ in range(3000):  # bounded: 30 s for two interpreters to start
+        if v.workers_ready() == v.processes:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the worker processes did not say they were ready in 30 s")
+
+
+async def test_checks_do_not_wait_for_the_workers_to_start() -> None:
+    """Batches that come before any worker is ready are checked on the threads (a node
+    that has just started answers its first writes without waiting for two interpreters
+    to start); once the workers are ready, batches go to them."""
+    envs = _envelopes(300)
+    want = [_inline(e) for e in envs]
+    v = BatchVerifier(threads=1, processes=2)
+    v.start()
+    try:
+        assert v.workers_ready() == 0  # a spawned interpreter is not up in this tick
+        assert await _answers(v, envs) == want
+        early = v.early
+        assert early > 0
+        await workers_ready(v)
+        assert await _answers(v, envs) == want
+        assert v.early == early and v.restarts == 0  # all of them on the workers
     finally:
         v.close()
 

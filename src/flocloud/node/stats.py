@@ -74,6 +74,7 @@ def add_stats_route(app: web.Application, node: Node) -> None:
                 "signature_batches": verifier.batches,
                 "signatures_checked": verifier.checked,
                 "signature_batches_inline": verifier.inline,
+                "signature_batches_before_workers": verifier.early,  # on threads
             },
         }
         return web.Response(body=orjson.dumps(doc), content_type="application/json")

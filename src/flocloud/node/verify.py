@@ -25,6 +25,10 @@ Invariants owned here:
   thread and wakes them for every batch: three times this hop's CPU in the node's
   process, all of it under the GIL; ``bench/README.md``.) A batch goes to the worker with
   the fewest batches in flight.
+- A worker takes batches once it says it is ready (an empty frame, sent when its
+  interpreter has started and imported the checks); until one is, batches are checked on
+  the threads, so a node that has just started (or restarted its workers) does not hold
+  its first checks for the workers' start (a few hundred ms on a busy machine).
 - A worker that dies (killed, out of memory) costs no write: the batches in flight on
   any worker of its pool are checked again on a thread and the pool is started anew, at
   most ``MAX_RESTARTS`` times; then the checks stay on the threads (a program that starts
@@ -114,6 +118,7 @@ def _serve(sock: socket.socket, parent: int) -> None:
     the node closes its end (or dies)."""
     _worker_start(parent)
     conn = multiprocessing.connection.Connection(sock.detach())  # 4-byte length frames
+    conn.send_bytes(b"")  # ready: batches may come to this worker now
     while True:
         try:
             items = pickle.loads(conn.recv_bytes())
@@ -129,6 +134,7 @@ class _Link:
     def __init__(self, pool: _Pool, sock: socket.socket) -> None:
         self.pool, self.sock = pool, sock
         self.inflight: deque[list[Item]] = deque()
+        self.ready = False  # the worker's empty first frame came: it takes batches
         self._out = bytearray()
         self._in = bytearray()
         sock.setblocking(False)
@@ -179,6 +185,14 @@ class _Link:
             n = int.from_bytes(self._in[:4], "big")
             if len(self._in) < 4 + n:
                 return
+            if not self.ready:  # the first frame: the worker is up
+                if n != 0:
+                    log.error("a signature-check process did not start as expected")
+                    self.pool.broken()
+                    return
+                self.ready = True
+                del self._in[:4]
+                continue
             try:
                 answers = pickle.loads(self._in[4 : 4 + n])
                 if not isinstance(answers, list) or len(answers) != len(self.inflight[0]):
@@ -226,9 +240,18 @@ class _Pool:
             self.close()
             raise
 
-    def send(self, batch: list[Item]) -> None:
-        link = min(self.links, key=lambda k: len(k.inflight))
+    def send(self, batch: list[Item]) -> bool:
+        """``batch`` to the ready worker with the fewest batches in flight; False when no
+        worker is ready yet."""
+        ready = [k for k in self.links if k.ready]
+        if not ready:
+            return False
+        link = min(ready, key=lambda k: len(k.inflight))
         link.send(batch, [(e.pubkey, e.signature, e.body_text) for e, _ in batch])
+        return True
+
+    def ready(self) -> int:
+        return sum(k.ready for k in self.links)
 
     def broken(self) -> None:
         if not self.closed:
@@ -271,6 +294,7 @@ class BatchVerifier:
         self.checked = 0
         self.restarts = 0  # worker processes started again after one died
         self.inline = 0  # batches small enough to check on the event loop
+        self.early = 0  # batches checked on a thread because no worker was ready yet
 
     def start(self) -> None:
         """Spawn the worker processes now, if there are any (on the running event loop:
@@ -283,6 +307,10 @@ class BatchVerifier:
                 # it must fail there, as that worker's death tells the node)
                 log.warning("cannot start signature-check processes (%s): on threads", exc)
                 self.processes = 0
+
+    def workers_ready(self) -> int:
+        """How many worker processes take batches now (tests, diagnostics)."""
+        return self._workers.ready() if self._workers is not None else 0
 
     def worker_pids(self) -> list[int]:
         """The worker processes running now (tests, diagnostics)."""
@@ -338,8 +366,9 @@ class BatchVerifier:
             if self.processes > 0:
                 self.start()
             if self._workers is not None:
-                self._workers.send(batch)
-                return
+                if self._workers.send(batch):
+                    return
+                self.early += 1
         except Exception:  # a bug, or no room: the batch is checked on a thread instead
             log.exception("signature-check processes: checking a batch on a thread")
         self._on_threads(loop, batch)
