@@ -21,7 +21,9 @@ senders to 5 receivers, signed before the run):
   commit) per K: a replica's side of ``peer.replicate.batch``.
 
 Usage: .venv/bin/python bench/instructions.py [--workloads client-1,client-25,replica-25]
-       [--small 300] [--large 900]
+       [--small 300] [--large 900] [--keep DIR]
+(``--keep``: the callgrind files stay in DIR, ``cg.<workload>.<writes>``, for
+``callgrind_annotate --inclusive=yes DIR/cg.replica-250.900`` by function.)
 Needs valgrind (Debian: ``apt install valgrind``). Prints a table and writes
 bench/results/instructions.json.
 """
@@ -121,10 +123,12 @@ def counted(workload: str, path: Path, writes: int, parsed: int, out: Path) -> d
     return by
 
 
-def measure(workload: str, path: Path, small: int, large: int) -> dict[str, float]:
-    tmp = scratch("flocloud-instr-")
+def measure(
+    workload: str, path: Path, small: int, large: int, keep: Path | None = None
+) -> dict[str, float]:
+    tmp = keep or scratch("flocloud-instr-")
     parsed = WARM + large
-    runs = [counted(workload, path, n, parsed, tmp / f"cg.{n}") for n in (small, large)]
+    runs = [counted(workload, path, n, parsed, tmp / f"cg.{workload}.{n}") for n in (small, large)]
     return {
         label: (runs[1].get(label, 0) - runs[0].get(label, 0)) / (large - small)
         for label in ("total", "sqlite", "cpython", "libc", "other")
@@ -136,6 +140,7 @@ def main() -> None:
     p.add_argument("--workloads", default="client-1,client-5,client-25,replica-5,replica-25")
     p.add_argument("--small", type=int, default=300)
     p.add_argument("--large", type=int, default=900)
+    p.add_argument("--keep", type=Path, help="a folder that keeps the callgrind files")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--wires", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--writes", type=int, help=argparse.SUPPRESS)
@@ -160,7 +165,11 @@ def main() -> None:
     results: dict[str, Any] = {}
     t0 = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(max(1, min(2, os.cpu_count() or 1))) as pool:
-        futs = {w: pool.submit(measure, w, path, args.small, args.large) for w in workloads}
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+        futs = {
+            w: pool.submit(measure, w, path, args.small, args.large, args.keep) for w in workloads
+        }
         for w in workloads:
             results[w] = r = futs[w].result()
             print(f"  {w}: {r['total'] / 1000:,.0f} k instructions per write "
