@@ -3,7 +3,9 @@ writes restarts and catches up from its two peers), without the ack-latency, sus
 failover phases, so paired A/B runs of two trees take a minute each. Prints a table and
 writes bench/results/recovery.json: writes/s from the restart (as ``replication.py``) and
 from the moment the node answered ``/healthz``, bytes exchanged over the wire size of the
-difference, and the restarted node's replication counters (anti-entropy rounds, ranges and
+difference, the node's own account of its last catch-up pull (``/api/stats``
+``catch_up.last_pull``: when it began after the node's start, the writes it stored, its
+rate while it ran), and the restarted node's replication counters (anti-entropy rounds, ranges and
 writes pulled) that tell catch-up's traffic from anti-entropy's.
 
 Usage: .venv/bin/python bench/recovery.py [--missed 20000] [--baseline 20000] [--profile DIR]
@@ -59,6 +61,11 @@ async def main() -> None:
             goal=20000, ceiling="sqlite")  # fmt: skip
     rep.row("recovery from healthy", r["messages_per_second_from_healthy"], "/s")
     rep.row("recovery bytes / wire size of the difference", r["bytes_over_difference_wire"], "x")
+    if last := r.get("catch_up_last_pull"):  # the node's own account of its pull
+        rep.row("catch-up's pull began, after the node's start", last["began_s"], "s")
+        rep.row("catch-up's pull: writes it stored", last["writes"], "writes")
+        rep.row("catch-up's pull: rate while it ran", last["writes"] / max(last["seconds"], 1e-3),
+                "/s")  # fmt: skip
     print(
         {k: r[k] for k in ("seconds", "seconds_to_healthy", "bytes_exchanged", "cpu_us_per_write")}
     )

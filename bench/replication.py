@@ -368,7 +368,10 @@ async def recovery_rate(
         (loc, ports.get(rem.rsplit(":", 1)[1], rem), s, r) for loc, rem, s, r in sockets
     ]
     stop_profiler(spy)
+    async with aiohttp.ClientSession() as s, s.get(victim.url + "/api/stats") as r:
+        last_pull = (await r.json()).get("catch_up", {}).get("last_pull")  # older nodes: none
     return {"missed": difference, "held_before": held, "seconds": elapsed,
+            "catch_up_last_pull": last_pull,
             "messages_per_second": difference / elapsed, "bytes_exchanged": exchanged,
             "seconds_to_healthy": healthy - t,
             "messages_per_second_from_healthy": difference / from_healthy,

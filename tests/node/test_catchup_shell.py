@@ -132,8 +132,12 @@ async def test_pull_pages_and_saves_only_after_the_writes_are_stored() -> None:
     shell.state["them"].limit = 2
     assert await shell.pull("them") == 0  # first contact: from the top
     assert mine.saved == [("them", "s1", 7)]
+    assert shell.last_pull is None  # it stored nothing
     theirs.rows += [(i, f"w{i}", "ka", None) for i in range(8, 13)]
     assert await shell.pull("them") == 5  # pages of two while more, kb left out
+    last = shell.last_pull
+    assert last is not None and (last["peer"], last["writes"], last["pages"]) == ("them", 5, 3)
+    assert last["began_s"] >= 0 and 0 <= last["seconds"] < 5
     assert [i for page in fetched for i in page] == [f"w{i}" for i in range(8, 13)]
     assert mine.saved[-1] == ("them", "s1", 12)
     assert shell.cursors == {"them": 12}

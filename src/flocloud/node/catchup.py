@@ -75,6 +75,8 @@ class CatchUpShell:
         self._woken = asyncio.Event()  # a round is due now, not at the interval's end
         self.delivered = Delivered()  # our writes each peer acknowledged: left out of pages
         self.left_out_delivered = 0  # log rows served pages left out for that (a figure)
+        self.started = peers.clock()  # (the node's start, near enough)
+        self.last_pull: dict[str, Any] | None = None  # the last pull that stored writes
 
     @property
     def _store(self) -> Any:
@@ -133,10 +135,11 @@ class CatchUpShell:
         the stores run one page after the other in page order (a write may depend on one
         of an earlier page), and the position moves and is saved after its page's
         writes are committed, never ahead of them."""
+        began = self.peers.clock()
         conn = await self.peers.link(peer)
         cu = self.of(peer)
         me = self.peers.self_id
-        stored = 0
+        stored = pages = 0
 
         def ask(a: Ask) -> asyncio.Future[dict[str, Any]]:
             args: dict[str, Any] = {"from_top": True} if a.from_top else {"after": a.after}
@@ -186,12 +189,18 @@ class CatchUpShell:
                     self.behind.add(peer)
                     pending = ask(step.again)
                 flight.append(asyncio.ensure_future(page(step, flight[-1] if flight else None)))
+                pages += 1
                 while flight and (len(flight) >= DEPTH or pending is None):
                     stored += await flight.pop(0)
             return stored
         finally:
             self.busy.discard(peer)
             self.behind.discard(peer)
+            if stored:  # how long a backlog took (a restarted node's catch-up: /api/stats)
+                ended = self.peers.clock()
+                self.last_pull = {"peer": peer, "writes": stored, "pages": pages,
+                                  "began_s": round(began - self.started, 3),
+                                  "seconds": round(ended - began, 3)}  # fmt: skip
             left: list[asyncio.Future[Any]] = [*flight]
             if pending is not None:
                 left.append(pending)

@@ -158,12 +158,12 @@ class Peers:
         self.refresh_soon: Callable[[], None] = lambda: None  # the server's registry loop
         self.view_changed_at = 0.0
         self.antientropy = AntiEntropy(self)
+        self.clock: Callable[[], float] = time.monotonic
         self.catchup = CatchUpShell(
             self, self.antientropy.get_records, self.antientropy.store, self.antientropy.wake.set
         )
         self.catching_up = self.catchup.busy  # peers whose log we are pulling right now
         self.catchup_behind = self.catchup.behind  # of those, the ones paging a backlog
-        self.clock: Callable[[], float] = time.monotonic
 
     @property
     def self_id(self) -> str:

@@ -55,6 +55,9 @@ def add_stats_route(app: web.Application, node: Node) -> None:
             "catch_up": {
                 "delivered_known": len(peers.catchup.delivered),
                 "rows_left_out_delivered": peers.catchup.left_out_delivered,
+                # the last pull that stored writes: from whom, how many, when it began
+                # (seconds after the node started) and how long it took
+                "last_pull": peers.catchup.last_pull,
             },
             # what the cyclic garbage collector cost (node/runtime.py)
             "gc": runtime.gc_stats(),
