@@ -107,7 +107,9 @@ async def test_serving_leaves_out_what_the_requester_acknowledged() -> None:
     assert len(serving.delivered) == 0
 
 
-async def test_pull_pages_and_saves_only_after_the_writes_are_stored() -> None:
+async def test_pull_pages_and_saves_only_after_the_writes_are_stored(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     theirs = Store([(i, f"w{i}", "ka" if i % 2 else "kb", None) for i in range(1, 8)])
     mine = Store([])
     fetched: list[list[str]] = []
@@ -134,10 +136,12 @@ async def test_pull_pages_and_saves_only_after_the_writes_are_stored() -> None:
     assert mine.saved == [("them", "s1", 7)]
     assert shell.last_pull is None  # it stored nothing
     theirs.rows += [(i, f"w{i}", "ka", None) for i in range(8, 13)]
+    caplog.set_level("INFO", logger="flocloud.node.catchup")
     assert await shell.pull("them") == 5  # pages of two while more, kb left out
     last = shell.last_pull
     assert last is not None and (last["peer"], last["writes"], last["pages"]) == ("them", 5, 3)
     assert last["began_s"] >= 0 and 0 <= last["seconds"] < 5
+    assert "caught up 5 writes from them" in caplog.text  # a backlog is logged
     assert [i for page in fetched for i in page] == [f"w{i}" for i in range(8, 13)]
     assert mine.saved[-1] == ("them", "s1", 12)
     assert shell.cursors == {"them": 12}

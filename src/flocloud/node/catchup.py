@@ -201,6 +201,9 @@ class CatchUpShell:
                 self.last_pull = {"peer": peer, "writes": stored, "pages": pages,
                                   "began_s": round(began - self.started, 3),
                                   "seconds": round(ended - began, 3)}  # fmt: skip
+                if pages > 1:  # a backlog, not the trickle of every round
+                    log.info("caught up %d writes from %s in %.2f s (%d pages)",
+                             stored, peer, ended - began, pages)  # fmt: skip
             left: list[asyncio.Future[Any]] = [*flight]
             if pending is not None:
                 left.append(pending)
