@@ -1,13 +1,16 @@
 """The ``flocloud`` command imports a command's module only when that command is used
 (``flocloud.cli.main.COMMANDS``), and a supernode's start imports no module it needs only
-later (JSON Schema, Prometheus): a restarted node answers sooner."""
+later (JSON Schema, Prometheus, the client SDK and its encryption): a restarted node
+answers sooner."""
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 
 import click
+import pytest
 
 from flocloud.cli.main import COMMANDS, cli
 
@@ -46,5 +49,19 @@ def test_a_node_start_imports_only_what_it_runs() -> None:
     )
     assert "flocloud.cli.node_cmds" in loaded
     for later in ("flocloud.cli.chain_cmds", "flocloud.cli.sdk_cmds", "flocloud.cli.devnet_cmds",
-                  "flocloud.cli.tx_cmds", "jsonschema", "prometheus_client"):  # fmt: skip
+                  "flocloud.cli.tx_cmds", "jsonschema", "prometheus_client",
+                  "flocloud.client.client", "flocloud.protocol.encryption",
+                  "cryptography"):  # fmt: skip
         assert later not in loaded, later
+
+
+def test_the_sdk_names_load_on_first_use() -> None:
+    """``flocloud.client``'s names (PEP 562): each one its module's own object."""
+    import flocloud.client as sdk
+
+    assert sorted(sdk.__all__) == sorted(sdk._WHERE)
+    for name in sdk.__all__:
+        module = importlib.import_module(f"flocloud.client.{sdk._WHERE[name]}")
+        assert getattr(sdk, name) is getattr(module, name), name
+    with pytest.raises(AttributeError):
+        _ = sdk.NoSuchName
