@@ -609,7 +609,12 @@ class SimNode:
         self.polls.wake(peer)
         if self.w.rules.catch_up_wakes:
             inc = self.end.incarnation
-            self.sim.at(0, lambda: self.up and self.end.incarnation == inc and self.catch_up())
+
+            def round_now() -> None:
+                if self.up and self.end.incarnation == inc:  # not after a crash
+                    self.catch_up()
+
+            self.sim.at(0, round_now)
 
     def catch_up(self) -> None:
         for peer in self.neighbours():

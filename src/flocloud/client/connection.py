@@ -133,8 +133,8 @@ class NodeConnection:
         self._pending[rid] = fut
         try:
             await self._ws.send_bytes(orjson.dumps({"id": rid, "op": op, **fields}))
-            async with asyncio.timeout(self._timeout):  # not wait_for: on 3.11 it loses
-                reply = await fut  # a cancel that comes with the reply
+            async with asyncio.timeout(self._timeout):  # not wait_for (node/wake.py)
+                reply = await fut
         except TimeoutError:
             self._no_answer(op)
             raise Unavailable(f"{self.url} did not answer {op} within {self._timeout} s") from None

@@ -50,7 +50,7 @@ async def load_network(
             [reader], registry, key.network, confirmations=min_confirmations, timeout=timeout
         )
         try:
-            async with asyncio.timeout(timeout):  # not wait_for: it can lose a cancel
+            async with asyncio.timeout(timeout):  # not wait_for (node/wake.py)
                 state = await follower.load()
         except TimeoutError:
             last = ExplorerError(f"explorer {url} did not answer within {timeout:g} s")

@@ -43,7 +43,6 @@ Invariants owned here (with those of the modules above):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections.abc import Awaitable
@@ -71,6 +70,7 @@ if TYPE_CHECKING:
 from .compat import OldGets, fetch_records
 from .context import PeerNet
 from .replicas import store_records
+from .wake import woken
 
 KeyDigest = tuple[str, str, Fingerprint]  # receiver, key position, fingerprint
 
@@ -369,9 +369,7 @@ class AntiEntropy:
 
     async def run(self, interval: float, grace: float) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):  # not wait_for: on 3.11 it loses a
-                async with asyncio.timeout(interval):  # cancel that comes with a wake
-                    await self.wake.wait()
+            await woken(self.wake, interval)
             self.wake.clear()
             digests: list[KeyDigest] | None = None
             try:  # an exact rebuild now and then (and after a change): one read serves all

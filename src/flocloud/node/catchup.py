@@ -23,7 +23,6 @@ with which anti-entropy waits too (the writes it would compare are on their way 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -42,6 +41,7 @@ from flocloud.replication.catchup import (
 )
 
 from .context import PeerNet
+from .wake import woken
 
 __all__ = ["CatchUpShell"]
 
@@ -117,9 +117,7 @@ class CatchUpShell:
             self.peers.refresh_faults()
             await self.peers.each_live_neighbour(self._pull_if_due, "catch-up")
             self.polls.next_round()
-            with contextlib.suppress(TimeoutError):  # not wait_for: on 3.11 it loses a
-                async with asyncio.timeout(interval):  # cancel that comes with a wake
-                    await self._woken.wait()
+            await woken(self._woken, interval)
 
     async def _pull_if_due(self, peer: str) -> None:
         if self.polls.due(peer):

@@ -59,6 +59,7 @@ from .replicate import serve_batch, store_one
 from .requests import decode_frame, frame_id
 from .service import NodeService, Subscriber, parse_filter
 from .strict import StrictObjects
+from .wake import woken
 
 if TYPE_CHECKING:
     from flocloud.chain.registry import NetworkState
@@ -642,11 +643,8 @@ class Node:
                     self._report_listing(state)
                 except FlocloudError as exc:
                     log.warning("registry refresh failed: %s", exc.message)
-                # every refresh_seconds, or (at most once a second) when woken; not
-                # wait_for: on 3.11 it loses a cancel that comes with a wake (a stop hung)
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(chain.refresh_seconds):
-                        await self._registry_wake.wait()
+                # every refresh_seconds, or (at most once a second) when woken
+                if await woken(self._registry_wake, chain.refresh_seconds):
                     await asyncio.sleep(1.0)
                 self._registry_wake.clear()
         finally:

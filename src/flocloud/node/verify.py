@@ -243,10 +243,9 @@ class _Pool:
     def send(self, batch: list[Item]) -> bool:
         """``batch`` to the ready worker with the fewest batches in flight; False when no
         worker is ready yet."""
-        ready = [k for k in self.links if k.ready]
-        if not ready:
+        link = min((k for k in self.links if k.ready), key=lambda k: len(k.inflight), default=None)
+        if link is None:
             return False
-        link = min(ready, key=lambda k: len(k.inflight))
         link.send(batch, [(e.pubkey, e.signature, e.body_text) for e, _ in batch])
         return True
 

@@ -27,7 +27,7 @@ from flocloud.protocol.writes import About, MessageWrite, ObjectWrite, SchemaWri
 from . import objects
 from .dots import assign_dot, dots_text, dropped_dots, merge_dots, parse_dots_text
 from .legacy_tables import drop_legacy
-from .schemas import SchemaChecks
+from .schemas import SchemaChecks, jsonschema_lib
 from .store import PutResult, Record
 
 __all__ = [
@@ -196,8 +196,7 @@ def put_write(
     if isinstance(write, MessageWrite) and accepting:
         schema_checks.check(db, body.application, f"message:{body.type}", body.payload)
     elif isinstance(write, SchemaWrite):
-        import jsonschema  # on a schema write only: the import costs a node's start ~30 ms
-
+        jsonschema = jsonschema_lib()
         try:
             jsonschema.Draft202012Validator.check_schema(write.schema)
         except jsonschema.exceptions.SchemaError as exc:

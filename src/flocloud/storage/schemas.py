@@ -11,6 +11,7 @@ Invariants owned here:
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from typing import Any
 
@@ -18,7 +19,16 @@ import orjson
 
 from flocloud.protocol.errors import SchemaMismatch
 
-__all__ = ["SchemaChecks"]
+__all__ = ["SchemaChecks", "jsonschema_lib"]
+
+
+@functools.cache
+def jsonschema_lib() -> Any:
+    """The ``jsonschema`` module, imported when a schema is first used, not at every
+    node's start (~30 ms with what it imports); cached, as the checks run per write."""
+    import jsonschema
+
+    return jsonschema
 
 
 class SchemaChecks:
@@ -34,9 +44,7 @@ class SchemaChecks:
             return None
         v = self._validators.get(row[0])
         if v is None:
-            import jsonschema  # when a schema is first used: not at every node's start
-
-            v = jsonschema.Draft202012Validator(orjson.loads(row[0]))
+            v = jsonschema_lib().Draft202012Validator(orjson.loads(row[0]))
             if len(self._validators) > 512:
                 self._validators.clear()
             self._validators[row[0]] = v
@@ -65,9 +73,7 @@ class SchemaChecks:
 
 
 def _raise_mismatch(v: Any, target: str, value: Any) -> None:
-    from jsonschema.exceptions import best_match  # imported by ``validator`` already
-
-    err = best_match(v.iter_errors(value))
+    err = jsonschema_lib().exceptions.best_match(v.iter_errors(value))
     if err is not None:
         where = "/".join(str(p) for p in err.absolute_path) or "(root)"
         raise SchemaMismatch(

@@ -19,7 +19,6 @@ Invariants owned here:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -51,6 +50,7 @@ from flocloud.storage.legacy import LegacyStore
 from flocloud.storage.store import PutResult
 
 from ..limits import BucketMap
+from ..wake import woken
 from .apps import AppRoles, AppRolesReader
 
 if TYPE_CHECKING:
@@ -340,9 +340,7 @@ class RemoteWatch:
         self._ready = asyncio.Event()  # watching, or no replica could be asked
 
     async def ready(self, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):  # not wait_for: it can lose a cancel
-                await self._ready.wait()
+        await woken(self._ready, timeout)
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._run(), name=f"legacy-watch {self.receiver}")
